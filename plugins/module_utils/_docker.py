@@ -1,0 +1,152 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Docker client factory and the connection options, named as community.docker names them."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import traceback
+
+try:
+    from ansible.module_utils.basic import env_fallback, missing_required_lib
+except ImportError:
+    # The detached reverter imports this file without Ansible (see _ledger.py).
+    env_fallback = None
+
+    def missing_required_lib(library, reason=None, url=None):  # pylint: disable=unused-argument
+        return 'Failed to import the required Python library (%s).' % library
+
+DOCKER_IMPORT_ERROR = None
+try:
+    import docker
+    from docker.errors import APIError, DockerException, NotFound
+    from docker.tls import TLSConfig
+except ImportError:
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+
+    class DockerException(Exception):
+        pass
+
+    class APIError(DockerException):
+        pass
+
+    class NotFound(APIError):
+        pass
+
+DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'
+DEFAULT_TIMEOUT = 60
+
+# Documented once in the chaos.engineering.docker doc fragment.
+DOCKER_ARGUMENT_SPEC = dict(
+    docker_host=dict(type='str', default=DEFAULT_DOCKER_HOST, aliases=['docker_url'],
+                     fallback=(env_fallback, ['DOCKER_HOST'])),
+    tls_hostname=dict(type='str', fallback=(env_fallback, ['DOCKER_TLS_HOSTNAME'])),
+    api_version=dict(type='str', default='auto', aliases=['docker_api_version'],
+                     fallback=(env_fallback, ['DOCKER_API_VERSION'])),
+    timeout=dict(type='int', default=DEFAULT_TIMEOUT, fallback=(env_fallback, ['DOCKER_TIMEOUT'])),
+    ca_path=dict(type='path', aliases=['ca_cert', 'tls_ca_cert', 'cacert_path']),
+    client_cert=dict(type='path', aliases=['tls_client_cert', 'cert_path']),
+    client_key=dict(type='path', aliases=['tls_client_key', 'key_path']),
+    tls=dict(type='bool', default=False, fallback=(env_fallback, ['DOCKER_TLS'])),
+    validate_certs=dict(type='bool', default=False, aliases=['tls_verify'],
+                        fallback=(env_fallback, ['DOCKER_TLS_VERIFY'])),
+)
+
+CONNECTION_KEYS = tuple(DOCKER_ARGUMENT_SPEC)
+
+
+class DockerConnectionError(Exception):
+    pass
+
+
+def connection_params(params):
+    """The connection options from module params, with DOCKER_CERT_PATH filling in missing TLS files."""
+    conn = dict((key, params.get(key)) for key in CONNECTION_KEYS)
+    cert_dir = os.environ.get('DOCKER_CERT_PATH')
+    if cert_dir:
+        for key, filename in (('ca_path', 'ca.pem'), ('client_cert', 'cert.pem'), ('client_key', 'key.pem')):
+            if not conn.get(key):
+                conn[key] = os.path.join(cert_dir, filename)
+    return conn
+
+
+def _tls_config(conn):
+    if not (conn.get('tls') or conn.get('validate_certs')):
+        return None
+    client_cert = None
+    if conn.get('client_cert') and conn.get('client_key'):
+        client_cert = (conn['client_cert'], conn['client_key'])
+    return TLSConfig(
+        client_cert=client_cert,
+        ca_cert=conn.get('ca_path') if conn.get('validate_certs') else None,
+        verify=bool(conn.get('validate_certs')),
+        assert_hostname=conn.get('tls_hostname') if conn.get('validate_certs') else None,
+    )
+
+
+def docker_host_url(conn):
+    """The engine URL; tcp:// becomes https:// when TLS is on, as the Docker CLI does."""
+    url = conn.get('docker_host') or DEFAULT_DOCKER_HOST
+    if (conn.get('tls') or conn.get('validate_certs')) and url.startswith('tcp://'):
+        url = 'https://' + url[len('tcp://'):]
+    return url
+
+
+def build_api_client(conn, pool_size=10):
+    """A low-level docker.APIClient for a connection dict; no round trip beyond API version negotiation."""
+    return docker.APIClient(
+        base_url=docker_host_url(conn),
+        version=conn.get('api_version') or 'auto',
+        timeout=conn.get('timeout') or DEFAULT_TIMEOUT,
+        tls=_tls_config(conn),
+        max_pool_size=max(10, pool_size),
+    )
+
+
+def make_client(conn, pool_size=10):
+    """A checked docker.APIClient for ``conn``; raises DockerConnectionError naming the host tried."""
+    if DOCKER_IMPORT_ERROR is not None:
+        raise DockerConnectionError(missing_required_lib('docker (Docker SDK for Python >= 7.0)'))
+    host = conn.get('docker_host') or DEFAULT_DOCKER_HOST
+    try:
+        client = build_api_client(conn, pool_size)
+        client.ping()
+    except DockerException as exc:
+        raise DockerConnectionError('Cannot reach the Docker engine at docker_host=%s: %s' % (host, exc))
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        # requests/urllib3 raise their own errors for refused or missing sockets.
+        raise DockerConnectionError('Cannot reach the Docker engine at docker_host=%s: %s' % (host, exc))
+    return client
+
+
+def client_or_fail(module, pool_size=10):
+    """The module's client, or fail_json with a message that names docker_host."""
+    if DOCKER_IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib('docker (Docker SDK for Python >= 7.0)'), exception=DOCKER_IMPORT_ERROR)
+    try:
+        return make_client(connection_params(module.params), pool_size=pool_size)
+    except DockerConnectionError as exc:
+        module.fail_json(msg=str(exc))
+
+
+def container_candidates(client, states):
+    """Containers in one of ``states`` (running, paused, exited...), as selection candidates."""
+    wanted = set(states)
+    listing = client.containers(all=bool(wanted - set(['running', 'paused'])))
+    candidates = []
+    for summary in listing:
+        if summary.get('State') not in wanted:
+            continue
+        names = summary.get('Names') or []
+        name = names[0].lstrip('/') if names else summary['Id'][:12]
+        candidates.append(dict(
+            id=summary['Id'],
+            name=name,
+            labels=summary.get('Labels') or {},
+            state=summary.get('State'),
+            image=summary.get('Image'),
+        ))
+    return candidates

@@ -1,0 +1,76 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one result schema every fault module returns as ``chaos``.
+
+Documented once in the chaos.engineering.result doc fragment.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def iso(moment):
+    """ISO-8601 UTC with a Z suffix, from a datetime or epoch seconds (None stays None)."""
+    if moment is None:
+        return None
+    if not isinstance(moment, datetime.datetime):
+        moment = datetime.datetime.fromtimestamp(moment, datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc).isoformat(timespec='milliseconds').replace('+00:00', 'Z')
+
+
+class FaultResult:
+    """Collects what a fault module did, and renders the ``chaos`` return value."""
+
+    def __init__(self, fault, dry_run, selection=None):
+        self.fault = fault
+        self.dry_run = bool(dry_run)
+        self.started_at = utc_now()
+        self.targets = []
+        self.selection = selection
+        self.expires_at = None
+        self.revert = None
+
+    def add_target(self, target_id, name, action, **extra):
+        entry = dict(id=target_id, name=name, action=action)
+        entry.update(extra)
+        self.targets.append(entry)
+        return entry
+
+    def set_revert(self, deadline, method, armed):
+        """A timed fault: when it expires and what will undo it."""
+        self.expires_at = iso(deadline)
+        self.revert = dict(armed=bool(armed), method=method, deadline=iso(deadline))
+
+    @property
+    def failed_targets(self):
+        return [t for t in self.targets if t.get('error')]
+
+    def as_dict(self):
+        result = dict(
+            fault=self.fault,
+            targets=self.targets,
+            started_at=iso(self.started_at),
+            finished_at=iso(utc_now()),
+            dry_run=self.dry_run,
+        )
+        if self.selection is not None:
+            result['selection'] = dict(
+                candidates=self.selection['candidates'],
+                matched=self.selection['matched'],
+                selected=len(self.selection['selected']),
+                protected=self.selection['protected'],
+                missing=self.selection['missing'],
+                seed=self.selection['seed'],
+            )
+        if self.revert is not None:
+            result['expires_at'] = self.expires_at
+            result['revert'] = self.revert
+        return result

@@ -1,0 +1,196 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Target selection: candidates + criteria -> the targets a fault may harm.
+
+Pure: no I/O, so check mode reports exactly the targets a real run would pick.
+Used for Docker containers today and meant for Kubernetes pods too: a candidate
+is any mapping with ``id``, ``name`` and ``labels`` (and optionally
+``annotations``).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import math
+import random
+import re
+
+PROTECTED_LABEL = 'chaos.engineering/protected'
+HELPER_LABEL = 'chaos.engineering/helper'
+
+# Shared by every module that selects targets; documented once in the
+# chaos.engineering.selection doc fragment.
+SELECTION_ARGUMENT_SPEC = dict(
+    names=dict(type='list', elements='str'),
+    name_pattern=dict(type='str'),
+    labels=dict(type='dict'),
+    exclude_labels=dict(type='dict'),
+    count=dict(type='int'),
+    percent=dict(type='float'),
+    seed=dict(type='int'),
+    allow_all=dict(type='bool', default=False),
+    allow_no_targets=dict(type='bool', default=False),
+)
+
+SELECTION_MUTUALLY_EXCLUSIVE = [('count', 'percent')]
+
+SELECTOR_KEYS = ('names', 'name_pattern', 'labels')
+
+
+class SelectionError(Exception):
+    """The criteria are invalid, or nothing may be harmed."""
+
+
+def _is_true(value):
+    return str(value).strip().lower() in ('true', 'yes', '1', 'on')
+
+
+def is_protected(candidate):
+    """Protected targets and our own helpers are never harmed."""
+    for mapping in (candidate.get('labels') or {}, candidate.get('annotations') or {}):
+        if _is_true(mapping.get(PROTECTED_LABEL, '')) or _is_true(mapping.get(HELPER_LABEL, '')):
+            return True
+    return False
+
+
+def _labels_match(labels, wanted):
+    """Every wanted key must be present; a value of None (or '') only needs the key."""
+    for key, value in wanted.items():
+        if key not in labels:
+            return False
+        if value not in (None, '') and str(labels[key]) != str(value):
+            return False
+    return True
+
+
+def _labels_excluded(labels, excluded):
+    """A candidate is excluded when it carries any one of the excluded labels."""
+    for key, value in excluded.items():
+        if key in labels and (value in (None, '') or str(labels[key]) == str(value)):
+            return True
+    return False
+
+
+def _name_matches(candidate, names):
+    cid = candidate.get('id') or ''
+    for name in names:
+        if name == candidate.get('name') or name == cid:
+            return True
+        # A short container ID (12+ hex chars, as `docker ps` shows) is unambiguous enough.
+        if len(name) >= 12 and cid.startswith(name):
+            return True
+    return False
+
+
+def validate_criteria(criteria):
+    """Raise SelectionError for criteria that cannot be evaluated."""
+    count = criteria.get('count')
+    percent = criteria.get('percent')
+    if count is not None and percent is not None:
+        raise SelectionError('count and percent are mutually exclusive.')
+    if count is not None and count < 1:
+        raise SelectionError('count must be at least 1, got %s.' % count)
+    if percent is not None and not 0 < percent <= 100:
+        raise SelectionError('percent must be greater than 0 and at most 100, got %s.' % percent)
+    pattern = criteria.get('name_pattern')
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise SelectionError('name_pattern %r is not a valid regular expression: %s.' % (pattern, exc))
+    has_selector = any(criteria.get(key) for key in SELECTOR_KEYS)
+    if not has_selector and not criteria.get('allow_all'):
+        raise SelectionError(
+            'No selector given (names, name_pattern or labels). Refusing to target everything; '
+            'set allow_all=true if you really mean every eligible target.')
+
+
+def sample_size(total, count=None, percent=None):
+    """How many of ``total`` matches to pick. Percent rounds up, so a non-empty match picks at least one."""
+    if count is not None:
+        return min(count, total)
+    if percent is not None:
+        return min(total, int(math.ceil(total * percent / 100.0)))
+    return total
+
+
+def select_targets(candidates, criteria, rng_seed=None):
+    """Pick targets from ``candidates`` according to ``criteria``.
+
+    Returns a dict with ``selected`` (list of candidates, in a stable order),
+    ``matched`` (how many matched before sampling), ``protected`` (names of
+    matching candidates skipped as protected), ``missing`` (requested names not
+    among the candidates) and ``seed`` (the seed used for sampling, so a run can
+    be reproduced). ``rng_seed`` is the seed to use when the criteria give none.
+    """
+    validate_criteria(criteria)
+    names = criteria.get('names') or []
+    pattern = re.compile(criteria['name_pattern']) if criteria.get('name_pattern') else None
+    labels = criteria.get('labels') or {}
+    exclude_labels = criteria.get('exclude_labels') or {}
+
+    matched = []
+    protected = []
+    for candidate in candidates:
+        cand_labels = candidate.get('labels') or {}
+        if names and not _name_matches(candidate, names):
+            continue
+        if pattern is not None and not pattern.search(candidate.get('name') or ''):
+            continue
+        if labels and not _labels_match(cand_labels, labels):
+            continue
+        if exclude_labels and _labels_excluded(cand_labels, exclude_labels):
+            continue
+        if is_protected(candidate):
+            protected.append(candidate.get('name'))
+            continue
+        matched.append(candidate)
+
+    # Sort by id so that the same seed and the same candidates give the same choice,
+    # whatever order the engine listed them in.
+    matched.sort(key=lambda c: (c.get('id') or '', c.get('name') or ''))
+    missing = [name for name in names if not any(_name_matches(c, [name]) for c in candidates)]
+
+    seed = criteria.get('seed')
+    if seed is None:
+        seed = rng_seed
+    size = sample_size(len(matched), criteria.get('count'), criteria.get('percent'))
+    if size < len(matched):
+        if seed is None:
+            seed = random.SystemRandom().randint(0, 2 ** 31 - 1)
+        chosen_ids = set(c['id'] for c in random.Random(seed).sample(matched, size))
+        selected = [c for c in matched if c['id'] in chosen_ids]
+    else:
+        selected = list(matched)
+
+    return dict(
+        selected=selected,
+        matched=len(matched),
+        candidates=len(candidates),
+        protected=sorted(p for p in protected if p is not None),
+        missing=missing,
+        seed=seed,
+    )
+
+
+def require_targets(selection, allow_no_targets, what='container'):
+    """Raise SelectionError with a clear message when nothing was selected and that is not allowed."""
+    if selection['selected'] or allow_no_targets:
+        return
+    details = []
+    if selection['missing']:
+        details.append('not found (or not in a state this fault applies to): %s' % ', '.join(selection['missing']))
+    if selection['protected']:
+        details.append('protected or chaos helpers, never touched: %s' % ', '.join(selection['protected']))
+    msg = 'No %s matched the selection (%d candidates considered).' % (what, selection['candidates'])
+    if details:
+        msg += ' ' + '; '.join(details) + '.'
+    msg += ' Set allow_no_targets=true to accept an empty selection.'
+    raise SelectionError(msg)
+
+
+def criteria_from_params(params):
+    """The selection criteria found in a module's params."""
+    return dict((key, params.get(key)) for key in SELECTION_ARGUMENT_SPEC)

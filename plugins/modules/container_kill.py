@@ -1,0 +1,229 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: container_kill
+short_description: Kill, stop or remove Docker containers, and optionally start them again later
+version_added: 0.1.0
+description:
+  - Sends a signal to the selected running containers (SIGKILL by default), or stops them gracefully, or removes them.
+  - With O(restart_after), the killed containers are started again after that many seconds. That restart is armed
+    in a ledger on the host running the module and performed by a detached reverter, so it happens even if the
+    controller dies.
+  - Refuses to run without a selector unless O(allow_all=true), and never touches protected containers.
+author:
+  - chaos.engineering maintainers
+extends_documentation_fragment:
+  - chaos.engineering.docker
+  - chaos.engineering.selection
+  - chaos.engineering.ledger
+attributes:
+  check_mode:
+    support: full
+    description: Resolves and returns the exact targets and the predicted revert deadline, and changes nothing.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership:
+      - chaos.engineering.docker
+options:
+  signal:
+    description:
+      - The signal to send, by name (V(SIGKILL), V(KILL), V(sigterm)) or number (V(9)).
+      - Defaults to V(SIGKILL) when O(stop_timeout) is not given. Mutually exclusive with O(stop_timeout).
+    type: str
+  stop_timeout:
+    description:
+      - Stop gracefully instead of killing. The engine sends the container's stop signal (normally SIGTERM), waits
+        this many seconds, then sends SIGKILL.
+    type: int
+  restart_after:
+    description:
+      - Start the killed containers again this many seconds after they were killed.
+      - Mutually exclusive with O(remove).
+    type: int
+  remove:
+    description:
+      - Remove the containers after killing or stopping them.
+    type: bool
+    default: false
+  remove_volumes:
+    description:
+      - With O(remove=true), also remove the anonymous volumes of the containers.
+    type: bool
+    default: false
+'''
+
+EXAMPLES = r'''
+- name: Kill one random replica of the web service
+  chaos.engineering.container_kill:
+    labels:
+      app: web
+    count: 1
+
+- name: Send SIGTERM to every container whose name starts with worker-
+  chaos.engineering.container_kill:
+    name_pattern: '^worker-'
+    signal: SIGTERM
+
+- name: Stop a third of the cache containers gracefully and start them again after 30 seconds
+  chaos.engineering.container_kill:
+    labels:
+      tier: cache
+    percent: 33
+    stop_timeout: 10
+    restart_after: 30
+
+- name: Preview which containers would be killed, on a remote engine over TLS
+  chaos.engineering.container_kill:
+    docker_host: tcp://docker.example.com:2376
+    validate_certs: true
+    names: [api-1, api-2]
+  check_mode: true
+'''
+
+RETURN = r'''
+chaos:
+  description:
+    - The common result of every chaos.engineering fault module. See the result schema in the collection docs.
+  returned: always
+  type: dict
+  contains:
+    fault:
+      description: The fault family, V(container_kill).
+      type: str
+      returned: always
+      sample: container_kill
+    targets:
+      description:
+        - One entry per selected container, with at least V(id), V(name) and V(action) (V(kill) or V(stop)).
+        - V(signal) or V(stop_timeout), V(removed), and V(error) for a container that could not be killed.
+      type: list
+      elements: dict
+      returned: always
+      sample: [{id: 4f1c2a..., name: web-2, action: kill, signal: SIGKILL, removed: false}]
+    selection:
+      description: How the targets were chosen, with V(candidates), V(matched), V(selected), V(protected), V(missing)
+        and V(seed).
+      type: dict
+      returned: always
+    started_at:
+      description: When the module started, ISO-8601 UTC.
+      type: str
+      returned: always
+      sample: '2026-11-27T10:00:00.000Z'
+    finished_at:
+      description: When the module finished, ISO-8601 UTC.
+      type: str
+      returned: always
+    dry_run:
+      description: Whether this was a check-mode run that changed nothing.
+      type: bool
+      returned: always
+    expires_at:
+      description: When the last restart is due, ISO-8601 UTC.
+      type: str
+      returned: when O(restart_after) is set
+    revert:
+      description: The armed restart, with V(armed), V(method), V(deadline), and the V(ledger_dir) and V(entries).
+      type: dict
+      returned: when O(restart_after) is set
+'''
+
+import signal as signals
+
+from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
+from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
+
+FAULT = 'container_kill'
+
+
+def valid_signals():
+    return sorted(s.name for s in signals.Signals if s.name.startswith('SIG') and not s.name.startswith('SIG_'))
+
+
+def normalize_signal(value):
+    """SIGKILL, kill, KILL, 9 -> the canonical name; None when unknown."""
+    text = str(value).strip()
+    if text.isdigit():
+        try:
+            return signals.Signals(int(text)).name
+        except ValueError:
+            return None
+    name = text.upper()
+    if not name.startswith('SIG'):
+        name = 'SIG' + name
+    return name if name in valid_signals() else None
+
+
+def main():
+    fault = ContainerFaultModule(
+        FAULT,
+        dict(
+            signal=dict(type='str'),
+            stop_timeout=dict(type='int'),
+            restart_after=dict(type='int'),
+            remove=dict(type='bool', default=False),
+            remove_volumes=dict(type='bool', default=False),
+        ),
+        mutually_exclusive=[('signal', 'stop_timeout'), ('restart_after', 'remove')],
+    )
+    params = fault.params
+    stop_timeout = params['stop_timeout']
+    restart_after = params['restart_after']
+    signal_name = None
+    if stop_timeout is None:
+        signal_name = normalize_signal(params['signal'] or 'SIGKILL')
+        if signal_name is None:
+            fault.fail('Unknown signal %r. Valid signals: %s (or their numbers).' % (
+                params['signal'], ', '.join(valid_signals())))
+    elif stop_timeout < 0:
+        fault.fail('stop_timeout must be 0 or more seconds, got %d.' % stop_timeout)
+    if restart_after is not None and restart_after < 1:
+        fault.fail('restart_after must be at least 1 second, got %d.' % restart_after)
+
+    targets = fault.select(['running'])
+    client = fault.client
+
+    def describe():
+        if signal_name is not None:
+            return dict(action='kill', signal=signal_name)
+        return dict(action='stop', stop_timeout=stop_timeout)
+
+    def act(target):
+        if signal_name is not None:
+            client.kill(target['id'], signal=signal_name)
+        else:
+            client.stop(target['id'], timeout=stop_timeout)
+        if params['remove']:
+            client.remove_container(target['id'], v=params['remove_volumes'], force=True)
+        return dict(changed=True)
+
+    if fault.check_mode:
+        outcomes = [dict(changed=True, acted_at=fault.result.started_at.timestamp()) for dummy in targets]
+    else:
+        outcomes = fault.run_each(targets, act)
+
+    entries = []
+    for target, outcome in zip(targets, outcomes):
+        entry = describe()
+        entry.update(removed=bool(params['remove']) and not outcome.get('error'))
+        entry.update(outcome)
+        fault.result.add_target(target['id'], target['name'], **entry)
+        if restart_after is not None and not outcome.get('error'):
+            entries.append(_ledger.new_entry(
+                FAULT, 'start', dict(id=target['id'], name=target['name']), fault.connection,
+                outcome['acted_at'] + restart_after))
+    fault.arm_reverts(entries)
+    fault.exit()
+
+
+if __name__ == '__main__':
+    main()

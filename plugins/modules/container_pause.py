@@ -1,0 +1,203 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: container_pause
+short_description: Pause Docker containers for a while, with an unpause that survives the controller
+version_added: 0.1.0
+description:
+  - Freezes every process of the selected running containers for O(duration) seconds.
+  - The unpause is armed in a ledger on the host running the module when the pause goes in, and a detached
+    reverter performs it at the deadline, even if ansible-playbook is killed or the SSH connection drops.
+  - O(state=unpaused) unpauses the selected paused containers at once and cancels their pending unpause.
+  - Pausing a container that this collection already paused is V(ok); its deadline stays as it was.
+    A container paused by someone else is left alone.
+author:
+  - chaos.engineering maintainers
+extends_documentation_fragment:
+  - chaos.engineering.docker
+  - chaos.engineering.selection
+  - chaos.engineering.ledger
+attributes:
+  check_mode:
+    support: full
+    description: Resolves and returns the exact targets and the unpause deadline, and changes nothing.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership:
+      - chaos.engineering.docker
+options:
+  state:
+    description:
+      - V(paused) pauses the selected running containers for O(duration) seconds.
+      - V(unpaused) unpauses the selected paused containers now.
+    type: str
+    choices: [paused, unpaused]
+    default: paused
+  duration:
+    description:
+      - Seconds each container stays paused. Required with O(state=paused).
+    type: int
+'''
+
+EXAMPLES = r'''
+- name: Freeze one random database replica for 30 seconds
+  chaos.engineering.container_pause:
+    labels:
+      app: db
+    count: 1
+    duration: 30
+
+- name: Unpause everything we paused in the web tier, now
+  chaos.engineering.container_pause:
+    labels:
+      app: web
+    state: unpaused
+    allow_no_targets: true
+'''
+
+RETURN = r'''
+chaos:
+  description:
+    - The common result of every chaos.engineering fault module. See the result schema in the collection docs.
+  returned: always
+  type: dict
+  contains:
+    fault:
+      description: The fault family, V(container_pause).
+      type: str
+      returned: always
+      sample: container_pause
+    targets:
+      description:
+        - One entry per selected container, with V(id), V(name), V(action) (V(pause), V(unpause) or V(none)),
+          V(deadline) for a pause, V(note) when nothing was done, and V(error) when it failed.
+      type: list
+      elements: dict
+      returned: always
+      sample: [{id: 4f1c2a..., name: db-1, action: pause, deadline: '2026-11-27T10:00:30.000Z'}]
+    selection:
+      description: How the targets were chosen, with V(candidates), V(matched), V(selected), V(protected), V(missing)
+        and V(seed).
+      type: dict
+      returned: always
+    started_at:
+      description: When the module started, ISO-8601 UTC.
+      type: str
+      returned: always
+    finished_at:
+      description: When the module finished, ISO-8601 UTC.
+      type: str
+      returned: always
+    dry_run:
+      description: Whether this was a check-mode run that changed nothing.
+      type: bool
+      returned: always
+    expires_at:
+      description: When the last unpause is due, ISO-8601 UTC.
+      type: str
+      returned: with O(state=paused)
+    revert:
+      description: The armed unpause, with V(armed), V(method), V(deadline), and the V(ledger_dir) and V(entries).
+      type: dict
+      returned: with O(state=paused)
+'''
+
+from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
+from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
+from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
+
+FAULT = 'container_pause'
+
+
+def pause(fault):
+    duration = fault.params['duration']
+    if duration < 1:
+        fault.fail('duration must be at least 1 second, got %d.' % duration)
+    targets = fault.select(['running', 'paused'])
+    client = fault.client
+    ours = dict((e['target']['id'], e) for e in fault.pending_for([t['id'] for t in targets], 'unpause'))
+
+    def act(target):
+        client.pause(target['id'])
+        return dict(changed=True)
+
+    acting = [t for t in targets if t['state'] == 'running']
+    if fault.check_mode:
+        now = fault.result.started_at.timestamp()
+        outcomes = dict((t['id'], dict(changed=True, acted_at=now)) for t in acting)
+    else:
+        outcomes = dict(zip([t['id'] for t in acting], fault.run_each(acting, act)))
+
+    entries = []
+    for target in targets:
+        if target['id'] in ours:
+            fault.result.add_target(target['id'], target['name'], 'pause',
+                                    deadline=iso(ours[target['id']]['deadline']),
+                                    note='already paused by chaos.engineering; deadline unchanged')
+            continue
+        if target['id'] not in outcomes:
+            fault.result.add_target(target['id'], target['name'], 'none',
+                                    note='paused by someone else; left alone')
+            continue
+        outcome = outcomes[target['id']]
+        if outcome.get('error'):
+            fault.result.add_target(target['id'], target['name'], 'pause', **outcome)
+            continue
+        deadline = outcome['acted_at'] + duration
+        fault.result.add_target(target['id'], target['name'], 'pause', deadline=iso(deadline), **outcome)
+        entries.append(_ledger.new_entry(FAULT, 'unpause', dict(id=target['id'], name=target['name']),
+                                         fault.connection, deadline))
+    if entries:
+        fault.arm_reverts(entries)
+    elif ours:
+        latest = max(e['deadline'] for e in ours.values())
+        fault.result.set_revert(latest, _ledger.METHOD, armed=_ledger.reverter_running(fault.ledger_dir))
+
+
+def unpause(fault):
+    targets = fault.select(['paused'], what='paused container')
+    client = fault.client
+    ours = fault.pending_for([t['id'] for t in targets], 'unpause')
+
+    def act(target):
+        client.unpause(target['id'])
+        return dict(changed=True)
+
+    if fault.check_mode:
+        outcomes = [dict(changed=True) for dummy in targets]
+    else:
+        outcomes = fault.run_each(targets, act)
+        # Cancel the armed unpause of the containers we just unpaused ourselves.
+        unpaused = set(t['id'] for t, o in zip(targets, outcomes) if not o.get('error'))
+        _ledger.discard(fault.ledger_dir, [e for e in ours if e['target']['id'] in unpaused])
+    for target, outcome in zip(targets, outcomes):
+        fault.result.add_target(target['id'], target['name'], 'unpause', **outcome)
+
+
+def main():
+    fault = ContainerFaultModule(
+        FAULT,
+        dict(
+            state=dict(type='str', choices=['paused', 'unpaused'], default='paused'),
+            duration=dict(type='int'),
+        ),
+        required_if=[('state', 'paused', ['duration'])],
+    )
+    if fault.params['state'] == 'paused':
+        pause(fault)
+    else:
+        unpause(fault)
+    fault.exit()
+
+
+if __name__ == '__main__':
+    main()

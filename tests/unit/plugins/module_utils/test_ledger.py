@@ -1,0 +1,149 @@
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
+
+
+@pytest.fixture
+def fake_actions(monkeypatch):
+    """Replace the Docker-facing revert actions with recorders."""
+    calls = []
+    failures = {}
+
+    def record(entry):
+        calls.append((entry['target']['id'], time.time()))
+        if failures.get(entry['target']['id'], 0) > 0:
+            failures[entry['target']['id']] -= 1
+            raise RuntimeError('engine unreachable')
+        return 'reverted'
+
+    monkeypatch.setitem(_ledger.REVERT_ACTIONS, 'fake', record)
+    monkeypatch.setattr(_ledger, 'RETRY_BACKOFF_SECONDS', (0.05,))
+    return calls, failures
+
+
+def entry(target, deadline, action='fake'):
+    return _ledger.new_entry('test_fault', action, dict(id=target, name=target), dict(docker_host='unix:///x'),
+                             deadline)
+
+
+def run_reverter(root, idle_exit=0.3):
+    reverter = _ledger.Reverter(str(root), idle_exit=idle_exit)
+    thread = threading.Thread(target=reverter.run)
+    thread.start()
+    return reverter, thread
+
+
+def test_entries_round_trip_and_claim_is_exclusive(tmp_path):
+    e = entry('a', time.time() + 60)
+    _ledger.record(str(tmp_path), [e])
+    assert [x['id'] for x in _ledger.list_entries(str(tmp_path))] == [e['id']]
+    assert _ledger.claim(str(tmp_path), e['id']) is True
+    assert _ledger.claim(str(tmp_path), e['id']) is False
+    done = _ledger.finish(str(tmp_path), e, 'reverted')
+    assert done['status'] == 'reverted'
+    assert _ledger.list_entries(str(tmp_path)) == []
+    assert [x['status'] for x in _ledger.list_entries(str(tmp_path), 'done')] == ['reverted']
+    assert oct(os.stat(os.path.join(str(tmp_path), 'done')).st_mode & 0o777) == '0o700'
+
+
+def test_reverter_performs_each_entry_once_at_its_deadline(tmp_path, fake_actions):
+    calls, dummy = fake_actions
+    now = time.time()
+    entries = [entry('t%d' % i, now + 0.2 + i * 0.1) for i in range(5)]
+    _ledger.record(str(tmp_path), entries)
+    reverter, thread = run_reverter(tmp_path)
+    thread.join(10)
+    assert not thread.is_alive(), 'the reverter must exit once nothing is pending'
+    assert sorted(t for t, dummy in calls) == ['t0', 't1', 't2', 't3', 't4']
+    by_target = dict(calls)
+    for e in entries:
+        lateness = by_target[e['target']['id']] - e['deadline']
+        assert lateness >= 0, 'never early'
+    done = _ledger.list_entries(str(tmp_path), 'done')
+    assert sorted(d['status'] for d in done) == ['reverted'] * 5
+    assert reverter.lock_fd is None
+
+
+def test_entry_added_while_running_is_picked_up(tmp_path, fake_actions):
+    calls, dummy = fake_actions
+    _ledger.record(str(tmp_path), [entry('first', time.time() + 0.5)])
+    dummy_reverter, thread = run_reverter(tmp_path)
+    time.sleep(0.1)
+    _ledger.record(str(tmp_path), [entry('second', time.time() + 0.1)])
+    thread.join(10)
+    assert [t for t, dummy in calls] == ['second', 'first']
+
+
+def test_failed_revert_is_retried_then_recorded(tmp_path, fake_actions):
+    calls, failures = fake_actions
+    failures['flaky'] = 2
+    _ledger.record(str(tmp_path), [entry('flaky', time.time())])
+    dummy_reverter, thread = run_reverter(tmp_path)
+    thread.join(10)
+    assert [t for t, dummy in calls] == ['flaky'] * 3
+    done = _ledger.list_entries(str(tmp_path), 'done')
+    assert done[0]['status'] == 'reverted' and done[0]['attempts'] == 2
+
+
+def test_second_reverter_on_the_same_ledger_stands_down(tmp_path, fake_actions):
+    _ledger.record(str(tmp_path), [entry('x', time.time() + 0.5)])
+    first, thread = run_reverter(tmp_path)
+    time.sleep(0.1)
+    assert _ledger.reverter_running(str(tmp_path))
+    assert _ledger.Reverter(str(tmp_path)).run() == 0  # returns at once: lock held
+    thread.join(10)
+    assert not _ledger.reverter_running(str(tmp_path))
+    assert len(fake_actions[0]) == 1
+
+
+def test_claimed_entries_of_a_dead_reverter_go_back_to_pending(tmp_path, fake_actions):
+    e = entry('orphan', time.time())
+    _ledger.record(str(tmp_path), [e])
+    assert _ledger.claim(str(tmp_path), e['id'])  # claimed, then the reverter "died"
+    dummy_reverter, thread = run_reverter(tmp_path)
+    thread.join(10)
+    assert [t for t, dummy in fake_actions[0]] == ['orphan']
+
+
+def test_unknown_action_fails_without_retry(tmp_path):
+    e = entry('z', time.time(), action='no-such-action')
+    _ledger.record(str(tmp_path), [e])
+    finished = _ledger.revert_now(str(tmp_path), [e])
+    assert finished[0]['status'] == 'failed' and 'unknown revert action' in finished[0]['error']
+
+
+def test_discard_closes_entries_the_module_reverted_itself(tmp_path):
+    e = entry('y', time.time() + 60)
+    _ledger.record(str(tmp_path), [e])
+    closed = _ledger.discard(str(tmp_path), [e])
+    assert closed[0]['status'] == 'reverted-by-module'
+    assert _ledger.list_entries(str(tmp_path)) == []
+
+
+def test_default_ledger_dir_honours_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(_ledger.ENV_LEDGER_DIR, str(tmp_path))
+    assert _ledger.default_ledger_dir() == str(tmp_path)
+
+
+def test_runtime_copy_is_importable_without_ansible(tmp_path):
+    runtime = _ledger._install_runtime(str(tmp_path))
+    module = os.path.join(runtime, *_ledger.REVERTER_MODULE.split('.')) + '.py'
+    assert os.path.exists(module)
+    assert os.path.exists(os.path.join(os.path.dirname(module), '_docker.py'))
+    # Installing again with the same code reuses the copy.
+    assert _ledger._install_runtime(str(tmp_path)) == runtime
+    # The copy imports with Ansible unavailable, as on a managed host.
+    code = ('import sys; sys.modules["ansible"] = None; '
+            'import %s as m; print(m.__file__)' % _ledger.REVERTER_MODULE)
+    out = subprocess.check_output([sys.executable, '-c', code], env=dict(os.environ, PYTHONPATH=runtime), cwd='/')
+    assert out.decode().strip().startswith(runtime)
