@@ -181,12 +181,12 @@ def require_targets(selection, allow_no_targets, what='container'):
         return
     details = []
     if selection['missing']:
-        details.append('not found (or not in a state this fault applies to): %s' % ', '.join(selection['missing']))
+        details.append('Not found (or not in a state this fault applies to): %s' % ', '.join(selection['missing']))
     if selection['protected']:
-        details.append('protected or chaos helpers, never touched: %s' % ', '.join(selection['protected']))
+        details.append('Protected or chaos helpers, never touched: %s' % ', '.join(selection['protected']))
     msg = 'No %s matched the selection (%d candidates considered).' % (what, selection['candidates'])
     if details:
-        msg += ' ' + '; '.join(details) + '.'
+        msg += ' ' + '. '.join(details) + '.'
     msg += ' Set allow_no_targets=true to accept an empty selection.'
     raise SelectionError(msg)
 

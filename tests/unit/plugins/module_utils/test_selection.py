@@ -80,7 +80,7 @@ def test_selectors_combine_with_and():
 def test_protected_named_explicitly_is_still_skipped():
     sel = select_targets(FLEET, dict(names=['db-2']))
     assert sel['selected'] == [] and sel['protected'] == ['db-2']
-    with pytest.raises(SelectionError, match='protected or chaos helpers, never touched: db-2'):
+    with pytest.raises(SelectionError, match='Protected or chaos helpers, never touched: db-2'):
         require_targets(sel, allow_no_targets=False)
 
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# make test: every check the project holds itself to, on a fresh machine.
+#   hack/test-all.sh [unit|integration|sanity|lint ...]   (default: all of them, in that order)
+# Unit and integration tests run under both supported ansible-core lines (2.19/Python 3.11 and
+# 2.21/Python 3.12). Integration tests start the private Docker engines (tests/infra/docker-bed.sh)
+# and stop them again when done.
+set -euo pipefail
+# shellcheck source=hack/_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
+LOG_TAG=test
+cd "${REPO_ROOT}"
+
+stages=("$@")
+[[ ${#stages[@]} -gt 0 ]] || stages=(unit integration sanity lint)
+cores=(${CHAOS_TEST_CORES:-core219 core221})
+
+declare -A venv
+for core in "${cores[@]}"; do
+    venv[${core}]="$(hack/toolchain.sh --path "${core}")"
+done
+
+bed_started=0
+stop_bed() {
+    if [[ "${bed_started}" == 1 && "${CHAOS_BED_KEEP:-0}" != 1 ]]; then
+        bash tests/infra/docker-bed.sh down >&2 || true
+    fi
+}
+trap stop_bed EXIT
+
+for stage in "${stages[@]}"; do
+    start="$(now)"
+    case "${stage}" in
+        unit)
+            for core in "${cores[@]}"; do
+                log "unit tests, ${core}"
+                "${venv[${core}]}/bin/python" -m pytest -q tests/unit
+            done
+            ;;
+        integration)
+            if ! bash tests/infra/docker-bed.sh status >/dev/null 2>&1; then
+                bash tests/infra/docker-bed.sh up 2 >&2
+                bed_started=1
+            fi
+            for core in "${cores[@]}"; do
+                log "integration tests on the private engines, ${core}"
+                "${venv[${core}]}/bin/python" -m pytest -q tests/integration
+            done
+            ;;
+        sanity) hack/sanity.sh "${cores[@]}" ;;
+        lint) hack/lint.sh ;;
+        *) die "unknown stage '${stage}' (unit, integration, sanity, lint)" ;;
+    esac
+    log "${stage}: done in $(elapsed "${start}")"
+done

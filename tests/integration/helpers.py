@@ -1,0 +1,63 @@
+"""Helpers shared by the integration tests (imported by conftest.py and the tests)."""
+import os
+import sys
+import textwrap
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BED = os.path.join(ROOT, 'tests', 'infra', 'docker-bed.sh')
+COLLECTIONS = os.path.join(ROOT, 'build', 'collections')
+BUSYBOX = 'chaos-busybox:latest'
+TEST_LABEL = 'chaos.engineering/test-run'
+
+
+def start_containers(client, run_id, names, labels=None, command=('sleep', '3600'), **kwargs):
+    """Start busybox containers labelled for this test; returns them by name."""
+    started = {}
+    for name in names:
+        all_labels = {TEST_LABEL: run_id}
+        all_labels.update(labels or {})
+        started[name] = client.containers.run(BUSYBOX, list(command), name='%s-%s' % (name, run_id), detach=True,
+                                              labels=all_labels, **kwargs)
+    return started
+
+
+def status_of(client, container):
+    container.reload()
+    return container.status
+
+
+def playbook_env(extra=None):
+    env = dict(os.environ)
+    env.update(ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_HOST_KEY_CHECKING='False',
+               ANSIBLE_RETRY_FILES_ENABLED='False', ANSIBLE_NOCOLOR='1', ANSIBLE_LOCALHOST_WARNING='False',
+               ANSIBLE_INVENTORY_UNPARSED_WARNING='False', ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    env.update(extra or {})
+    return env
+
+
+def ansible_playbook_argv(playbook, extra_vars, inventory=None, check=False):
+    argv = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), playbook,
+            '-e', '@' + extra_vars]
+    argv += ['-i', inventory] if inventory else ['-i', 'localhost,', '-c', 'local']
+    if check:
+        argv.append('--check')
+    return argv
+
+
+def write(path, text):
+    with open(path, 'w') as handle:
+        handle.write(textwrap.dedent(text))
+    return path
+
+
+def wait_until(predicate, timeout, interval=0.05):
+    """Poll until predicate() is true; returns the time it became true, or None."""
+    give_up = time.time() + timeout
+    while time.time() < give_up:
+        if predicate():
+            return time.time()
+        time.sleep(interval)
+    return None
+
+
