@@ -7,12 +7,12 @@
 set -euo pipefail
 # shellcheck source=hack/_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
-LOG_TAG=test
+LOG_TAG="test"
 cd "${REPO_ROOT}"
 
 stages=("$@")
 [[ ${#stages[@]} -gt 0 ]] || stages=(unit integration sanity lint)
-cores=(${CHAOS_TEST_CORES:-core219 core221})
+read -ra cores <<<"${CHAOS_TEST_CORES:-core219 core221}"
 
 declare -A venv
 for core in "${cores[@]}"; do

@@ -42,7 +42,7 @@ options:
   seed:
     description:
       - Seed for the random choice made by O(count) or O(percent). The same seed and the same candidates give the
-        same choice. The seed used is returned in RV(chaos.selection.seed), so a run can be repeated.
+        same choice. The seed used is returned in C(chaos.selection.seed), so a run can be repeated.
     type: int
   allow_all:
     description:

@@ -22,18 +22,12 @@ except ImportError:
 DOCKER_IMPORT_ERROR = None
 try:
     import docker
-    from docker.errors import APIError, DockerException, NotFound
+    from docker.errors import DockerException
     from docker.tls import TLSConfig
 except ImportError:
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
     class DockerException(Exception):
-        pass
-
-    class APIError(DockerException):
-        pass
-
-    class NotFound(APIError):
         pass
 
 DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'

@@ -30,7 +30,6 @@ import fcntl
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -312,22 +311,41 @@ def reverter_pid(root):
         return None
 
 
+def _spawn_detached(argv, env, log_path):
+    """Start argv as a daemon: double fork, own session, no inherited descriptors.
+
+    Its own session keeps it alive when the controller's process group is killed or
+    the SSH session hangs up; the double fork leaves no zombie behind in the module.
+    """
+    env.pop('PYTHONSTARTUP', None)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    null_fd = os.open(os.devnull, os.O_RDONLY)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)  # pylint: disable=protected-access
+            os.chdir('/')
+            os.dup2(null_fd, 0)
+            os.dup2(log_fd, 1)
+            os.dup2(log_fd, 2)
+            os.closerange(3, 65536)
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)  # pylint: disable=protected-access
+    os.close(log_fd)
+    os.close(null_fd)
+    os.waitpid(pid, 0)
+
+
 def ensure_reverter(root, wait_seconds=5.0):
     """Start the detached reverter for ``root`` unless one runs; returns its pid (None if it never came up)."""
     if reverter_running(root):
         return reverter_pid(root)
-    runtime = _install_runtime(root)
-    env = dict(os.environ)
-    env['PYTHONPATH'] = runtime
-    env.pop('PYTHONSTARTUP', None)
-    log = open(os.path.join(root, 'reverter.log'), 'a')
-    try:
-        subprocess.Popen(  # pylint: disable=consider-using-with
-            [sys.executable, '-m', REVERTER_MODULE, '--ledger-dir', root],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd='/', env=env,
-            close_fds=True, start_new_session=True)
-    finally:
-        log.close()
+    _spawn_detached([sys.executable, '-m', REVERTER_MODULE, '--ledger-dir', root],
+                    dict(os.environ, PYTHONPATH=_install_runtime(root)),
+                    os.path.join(root, 'reverter.log'))
     give_up = time.time() + wait_seconds
     while time.time() < give_up:
         if reverter_running(root):
@@ -478,4 +496,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    raise SystemExit(main())

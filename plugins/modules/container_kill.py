@@ -18,7 +18,7 @@ description:
     controller dies.
   - Refuses to run without a selector unless O(allow_all=true), and never touches protected containers.
 author:
-  - chaos.engineering maintainers
+  - chaos.engineering maintainers (@chaos-engineering)
 extends_documentation_fragment:
   - chaos.engineering.docker
   - chaos.engineering.selection
@@ -29,7 +29,9 @@ attributes:
     description: Resolves and returns the exact targets and the predicted revert deadline, and changes nothing.
   diff_mode:
     support: none
+    description: Containers have no before and after state worth a diff.
   action_group:
+    description: Use C(group/chaos.engineering.docker) in C(module_defaults) to set the connection once for a play.
     support: full
     membership:
       - chaos.engineering.docker

@@ -19,7 +19,7 @@ description:
   - Pausing a container that this collection already paused is V(ok); its deadline stays as it was.
     A container paused by someone else is left alone.
 author:
-  - chaos.engineering maintainers
+  - chaos.engineering maintainers (@chaos-engineering)
 extends_documentation_fragment:
   - chaos.engineering.docker
   - chaos.engineering.selection
@@ -30,7 +30,9 @@ attributes:
     description: Resolves and returns the exact targets and the unpause deadline, and changes nothing.
   diff_mode:
     support: none
+    description: Containers have no before and after state worth a diff.
   action_group:
+    description: Use C(group/chaos.engineering.docker) in C(module_defaults) to set the connection once for a play.
     support: full
     membership:
       - chaos.engineering.docker

@@ -14,6 +14,7 @@ import pytest
 
 from helpers import BED, TEST_LABEL, ansible_playbook_argv, playbook_env, write
 
+
 def _bed(*args):
     return subprocess.run(['bash', BED] + list(args), check=True, capture_output=True, text=True).stdout
 
@@ -23,7 +24,7 @@ def _bed_env():
     for line in _bed('env').splitlines():
         line = line.strip()
         if line.startswith('export '):
-            key, _, value = line[len('export '):].partition('=')
+            key, dummy, value = line[len('export '):].partition('=')
             env[key] = value.strip('"\'')
     return env
 
@@ -32,7 +33,7 @@ def _bed_env():
 def bed():
     """The engines' addresses; starts two engines when the bed is not up yet."""
     started = False
-    status = subprocess.run(['bash', BED, 'status'], capture_output=True, text=True)
+    status = subprocess.run(['bash', BED, 'status'], capture_output=True, text=True, check=False)
     env = _bed_env() if status.returncode == 0 else {}
     if int(env.get('CHAOS_BED_N', '0') or 0) < 2:
         _bed('up', os.environ.get('CHAOS_BED_ENGINES', '2'))
@@ -109,7 +110,7 @@ def run_module(bed, ledger_dir, tmp_path):
             json.dump(dict(docker_host=docker_host or bed['hosts'][0], ledger_dir=ledger_dir,
                            module_args=args, result_file=result_file), handle)
         proc = subprocess.run(ansible_playbook_argv(playbook, extra, check=check), capture_output=True, text=True,
-                              env=playbook_env(), cwd=str(tmp_path), timeout=300)
+                              env=playbook_env(), cwd=str(tmp_path), timeout=300, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         with open(result_file) as handle:
             return json.load(handle)

@@ -59,5 +59,3 @@ def wait_until(predicate, timeout, interval=0.05):
             return time.time()
         time.sleep(interval)
     return None
-
-

@@ -1,0 +1,117 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: ledger
+short_description: List or perform the pending reverts of chaos.engineering faults on a host
+version_added: 0.1.0
+description:
+  - Reads the revert ledger that timed faults (for example M(chaos.engineering.container_pause)) write on the host
+    where they run, and lists the reverts still pending.
+  - With O(state=reverted) it performs every selected pending revert now, instead of waiting for its deadline.
+    This is the emergency stop for timed faults, and works after the controller that injected them died.
+author:
+  - chaos.engineering maintainers (@chaos-engineering)
+attributes:
+  check_mode:
+    support: full
+    description: Lists what would be reverted, and reverts nothing.
+  diff_mode:
+    support: none
+    description: Nothing to diff.
+options:
+  ledger_dir:
+    description:
+      - Directory of the revert ledger.
+      - Defaults to the E(CHAOS_ENGINEERING_LEDGER_DIR) environment variable, then C(/var/lib/chaos-engineering/ledger)
+        for root and C(~/.local/state/chaos-engineering/ledger) for other users.
+    type: path
+  state:
+    description:
+      - V(listed) only lists the pending reverts.
+      - V(reverted) performs them now.
+    type: str
+    choices: [listed, reverted]
+    default: listed
+  faults:
+    description:
+      - Only entries of these fault families, for example V(container_pause).
+    type: list
+    elements: str
+  docker_host:
+    description:
+      - Only entries for this Docker engine URL.
+    type: str
+'''
+
+EXAMPLES = r'''
+- name: What is still armed on this Docker host?
+  chaos.engineering.ledger:
+  register: armed
+
+- name: Emergency stop - undo every pending timed fault now
+  chaos.engineering.ledger:
+    state: reverted
+'''
+
+RETURN = r'''
+pending:
+  description: The pending entries that matched, before any revert.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{id: container_pause-3f9a0c1d2e4b, fault: container_pause, action: unpause,
+            target: {id: 4f1c..., name: db-1}, deadline: 1795773630.4}]
+reverted:
+  description: The entries performed now, with their C(status) and C(error).
+  returned: when O(state=reverted) and not in check mode
+  type: list
+  elements: dict
+reverter_running:
+  description: Whether a reverter process currently holds this ledger.
+  returned: always
+  type: bool
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            ledger_dir=dict(type='path'),
+            state=dict(type='str', choices=['listed', 'reverted'], default='listed'),
+            faults=dict(type='list', elements='str'),
+            docker_host=dict(type='str'),
+        ),
+        supports_check_mode=True,
+    )
+    root = module.params['ledger_dir'] or _ledger.default_ledger_dir()
+    faults = module.params['faults']
+    host = module.params['docker_host']
+    pending = [e for e in _ledger.list_entries(root)
+               if (not faults or e.get('fault') in faults)
+               and (host is None or e.get('docker', {}).get('docker_host') == host)]
+    result = dict(changed=False, pending=pending, reverter_running=_ledger.reverter_running(root))
+    if module.params['state'] == 'reverted' and pending:
+        result['changed'] = True
+        if not module.check_mode:
+            result['reverted'] = _ledger.revert_now(root, pending)
+            failed = [e for e in result['reverted'] if e['status'] == 'failed']
+            if failed:
+                module.fail_json(msg='%d of %d reverts failed: %s' % (
+                    len(failed), len(pending), '; '.join('%s: %s' % (e['id'], e['error']) for e in failed)),
+                    **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
