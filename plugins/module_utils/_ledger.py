@@ -214,7 +214,8 @@ REVERT_ACTIONS = {
 
 
 def perform(entry):
-    """Run one entry's revert action; returns (status, error)."""
+    """Run one entry's revert action; returns (status, error). Records when it began in the entry."""
+    entry['began_at'] = time.time()
     action = REVERT_ACTIONS.get(entry.get('action'))
     if action is None:
         return 'failed', 'unknown revert action %r' % entry.get('action')

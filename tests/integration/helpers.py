@@ -1,5 +1,7 @@
 """Helpers shared by the integration tests (imported by conftest.py and the tests)."""
+import datetime
 import os
+import re
 import sys
 import textwrap
 import time
@@ -59,3 +61,10 @@ def wait_until(predicate, timeout, interval=0.05):
             return time.time()
         time.sleep(interval)
     return None
+
+
+def parse_iso(text):
+    """Epoch seconds from an ISO-8601 UTC time, ours (milliseconds, Z) or Docker's (nanoseconds, Z)."""
+    match = re.match(r'(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z$', text)
+    whole = datetime.datetime.strptime(match.group(1), '%Y-%m-%dT%H:%M:%S').replace(tzinfo=datetime.timezone.utc)
+    return whole.timestamp() + float('0.' + (match.group(2) or '0'))

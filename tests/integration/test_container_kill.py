@@ -1,7 +1,11 @@
 """container_kill against a real Docker engine."""
+import json
+import os
+import time
+
 import pytest
 
-from helpers import BUSYBOX, TEST_LABEL, start_containers, status_of, wait_until
+from helpers import BUSYBOX, TEST_LABEL, parse_iso, start_containers, status_of, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -140,15 +144,28 @@ def test_remove_with_volumes(engine, run_id, run_module):
     assert volume not in [v.name for v in engine.volumes.list()]
 
 
-def test_restart_after(engine, run_id, run_module):
+def test_restart_after(engine, run_id, run_module, ledger_dir):
     web = start_containers(engine, run_id, ['web-1'])
-    result = run_module('container_kill', dict(names=['web-1-%s' % run_id], restart_after=2))
+    started = time.time()
+    result = run_module('container_kill', dict(names=['web-1-%s' % run_id], restart_after=3))
     revert = result['chaos']['revert']
     assert revert['armed'] is True and revert['method'] == 'ledger-reverter'
     assert result['chaos']['expires_at'] == revert['deadline']
-    assert status_of(engine, web['web-1']) == 'exited'
-    assert wait_until(lambda: status_of(engine, web['web-1']) == 'running', timeout=15), \
+    assert wait_until(lambda: status_of(engine, web['web-1']) == 'running', timeout=20), \
         'the killed container was not started again'
+    # Read the engine's own record, not a racy poll: it died of SIGKILL, then started again at the deadline.
+    events = list(engine.api.events(since=int(started) - 1, until=int(time.time()) + 1, decode=True,
+                                    filters={'container': web['web-1'].id}))
+    died = [e for e in events if e['Action'] == 'die']
+    restarts = [e['timeNano'] / 1e9 for e in events if e['Action'] == 'start' and e['timeNano'] / 1e9 > started]
+    assert [e['Actor']['Attributes']['exitCode'] for e in died] == ['137']
+    deadline = parse_iso(revert['deadline'])
+    assert len(restarts) == 1
+    # The reverter began the start at the deadline; the engine itself may take a while to start a container.
+    done = [json.load(open(os.path.join(ledger_dir, 'done', f))) for f in os.listdir(os.path.join(ledger_dir, 'done'))]
+    assert [d['status'] for d in done] == ['reverted']
+    assert deadline <= done[0]['began_at'] <= deadline + 1.0
+    assert deadline <= restarts[0] <= deadline + 10
 
 
 def test_parallel_kill_of_many(engine, run_id, run_module):

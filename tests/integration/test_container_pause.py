@@ -8,7 +8,7 @@ import time
 import docker
 import pytest
 
-from helpers import ansible_playbook_argv, playbook_env, start_containers, status_of, wait_until, write
+from helpers import ansible_playbook_argv, parse_iso, playbook_env, start_containers, status_of, wait_until, write
 
 pytestmark = pytest.mark.integration
 
@@ -17,8 +17,7 @@ GRACE_SECONDS = 1.5
 
 
 def deadline_of(target):
-    from datetime import datetime
-    return datetime.strptime(target['deadline'].replace('Z', '+0000'), '%Y-%m-%dT%H:%M:%S.%f%z').timestamp()
+    return parse_iso(target['deadline'])
 
 
 def test_pause_auto_unpauses_at_the_deadline(engine, run_id, run_module):
