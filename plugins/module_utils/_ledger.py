@@ -33,6 +33,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 import uuid
 
 from concurrent.futures import ThreadPoolExecutor
@@ -464,12 +465,24 @@ class Reverter:
             return bool(self.inflight)
 
     def run(self):
-        if not self.acquire():
+        # A few tries: a module probing the lock (reverter_running) holds it for an instant.
+        for dummy in range(3):
+            if self.acquire():
+                break
+            time.sleep(0.02)
+        else:
             return 0
         recover_claimed(self.root)
         idle_since = None
         while True:
-            entries, wait = self.step()
+            try:
+                entries, wait = self.step()
+            except Exception:  # pylint: disable=broad-exception-caught
+                # Never die with faults pending: log, and look again.
+                traceback.print_exc()
+                sys.stderr.flush()
+                time.sleep(1)
+                continue
             if entries or self.busy():
                 idle_since = None
             else:
