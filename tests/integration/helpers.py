@@ -68,3 +68,10 @@ def parse_iso(text):
     match = re.match(r'(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z$', text)
     whole = datetime.datetime.strptime(match.group(1), '%Y-%m-%dT%H:%M:%S').replace(tzinfo=datetime.timezone.utc)
     return whole.timestamp() + float('0.' + (match.group(2) or '0'))
+
+
+def engine_events(client, container, since, action):
+    """Epoch times of the engine's own ``action`` events (pause, unpause, die, start) for a container since then."""
+    events = client.api.events(since=int(since) - 1, until=int(time.time()) + 1, decode=True,
+                               filters={'container': container.id, 'event': action})
+    return [e['timeNano'] / 1e9 for e in events if e['timeNano'] / 1e9 >= since]
