@@ -46,6 +46,8 @@ REVERTER_MODULE = 'ansible_collections.chaos.engineering.plugins.module_utils._l
 # The reverter exits after this long with nothing pending; the next armed fault starts a new one.
 IDLE_EXIT_SECONDS = 5.0
 POLL_SECONDS = 0.05
+# Directory mtimes come from a coarse clock: a listing this soon after a change may have missed it.
+MTIME_MARGIN_NS = 50 * 1000 * 1000
 RETRY_BACKOFF_SECONDS = (1, 2, 5, 10, 30)
 GIVE_UP_AFTER_SECONDS = 3600
 REVERT_WORKERS = 32
@@ -341,19 +343,33 @@ def _spawn_detached(argv, env, log_path):
     os.waitpid(pid, 0)
 
 
+def live_reverter_pid(root):
+    """The pid of the reverter holding the ledger, once it has said who it is; else None."""
+    if not reverter_running(root):
+        return None
+    pid = reverter_pid(root)
+    if pid is None:
+        return None
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return None  # a stale pid file: the new reverter has the lock but has not written its pid yet
+    return pid
+
+
 def ensure_reverter(root, wait_seconds=5.0):
     """Start the detached reverter for ``root`` unless one runs; returns its pid (None if it never came up)."""
-    if reverter_running(root):
-        return reverter_pid(root)
-    _spawn_detached([sys.executable, '-m', REVERTER_MODULE, '--ledger-dir', root],
-                    dict(os.environ, PYTHONPATH=_install_runtime(root)),
-                    os.path.join(root, 'reverter.log'))
+    if not reverter_running(root):
+        _spawn_detached([sys.executable, '-m', REVERTER_MODULE, '--ledger-dir', root],
+                        dict(os.environ, PYTHONPATH=_install_runtime(root)),
+                        os.path.join(root, 'reverter.log'))
+    # The reverter takes its lock first and writes its pid just after: wait for both.
     give_up = time.time() + wait_seconds
-    while time.time() < give_up:
-        if reverter_running(root):
-            return reverter_pid(root)
+    while True:
+        pid = live_reverter_pid(root)
+        if pid is not None or time.time() >= give_up:
+            return pid
         time.sleep(0.02)
-    return None
 
 
 def arm(root, entries):
@@ -374,6 +390,7 @@ class Reverter:
         self.inflight_lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=REVERT_WORKERS)
         self.cache = {}  # file name -> (mtime_ns, entry): parse each entry once
+        self.listing = None  # (directory mtime_ns, listed at ns, entries) of the last listing
 
     def acquire(self):
         fd = os.open(_lock_path(self.root), os.O_RDWR | os.O_CREAT, 0o600)
@@ -392,7 +409,24 @@ class Reverter:
             self.lock_fd = None
 
     def pending(self):
+        """The pending entries. Entries only enter or leave pending/ by rename, which bumps the directory's
+        mtime, so an unchanged directory is not listed again (a listing taken within the timestamp
+        granularity of a change is not trusted)."""
         directory = os.path.join(self.root, 'pending')
+        try:
+            mtime = os.stat(directory).st_mtime_ns
+        except OSError:
+            mtime = None
+        if mtime is not None and self.listing is not None:
+            listed_mtime, listed_at, listed = self.listing
+            if listed_mtime == mtime and listed_at - mtime > MTIME_MARGIN_NS:
+                return listed
+        listed_at = time.time_ns()
+        entries = self._list_pending(directory)
+        self.listing = (mtime, listed_at, entries)
+        return entries
+
+    def _list_pending(self, directory):
         entries = []
         seen = set()
         try:
