@@ -119,7 +119,7 @@ class ContainerFaultModule:
                 outcomes = list(pool.map(guarded, targets))
         return outcomes
 
-    def arm_reverts(self, entries, method_detail=None):
+    def arm_reverts(self, entries):
         """Record timed reverts in the ledger and start the reverter; sets the result's revert block."""
         if not entries:
             return None
@@ -134,8 +134,6 @@ class ContainerFaultModule:
         self.result.set_revert(deadline, _ledger.METHOD, armed=armed)
         self.result.revert.update(ledger_dir=self.ledger_dir, reverter_pid=pid,
                                   entries=[e['id'] for e in entries])
-        if method_detail:
-            self.result.revert.update(method_detail)
         if not armed:
             self.fail('The fault is in place but its reverter did not start (see %s/reverter.log). '
                       'Revert it now with the matching undo state.' % self.ledger_dir)
