@@ -4,9 +4,11 @@
 """Target selection: candidates + criteria -> the targets a fault may harm.
 
 Pure: no I/O, so check mode reports exactly the targets a real run would pick.
-Used for Docker containers today and meant for Kubernetes pods too: a candidate
-is any mapping with ``id``, ``name`` and ``labels`` (and optionally
-``annotations``).
+Used for Docker containers and Kubernetes pods: a candidate is any mapping
+with ``id``, ``name`` and ``labels`` (and optionally ``annotations``).
+``name`` is the name reported in results; a candidate may also carry a
+``match_name`` (a pod's own name, when ``name`` is ``namespace/name``) that
+``names`` and ``name_pattern`` are matched against.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -73,10 +75,15 @@ def _labels_excluded(labels, excluded):
     return False
 
 
+def _match_name(candidate):
+    """The name that ``name_pattern`` is searched in."""
+    return candidate.get('match_name') or candidate.get('name') or ''
+
+
 def _name_matches(candidate, names):
     cid = candidate.get('id') or ''
     for name in names:
-        if name == candidate.get('name') or name == cid:
+        if name in (candidate.get('name'), candidate.get('match_name'), cid):
             return True
         # A short container ID (12+ hex chars, as `docker ps` shows) is unambiguous enough.
         if len(name) >= 12 and cid.startswith(name):
@@ -84,8 +91,12 @@ def _name_matches(candidate, names):
     return False
 
 
-def validate_criteria(criteria):
-    """Raise SelectionError for criteria that cannot be evaluated."""
+def validate_criteria(criteria, selector_keys=SELECTOR_KEYS):
+    """Raise SelectionError for criteria that cannot be evaluated.
+
+    ``selector_keys`` are the criteria that count as a selector for the ``allow_all``
+    guard (a Kubernetes module adds its server-side ``label_selector``, for example).
+    """
     count = criteria.get('count')
     percent = criteria.get('percent')
     if count is not None and percent is not None:
@@ -100,11 +111,12 @@ def validate_criteria(criteria):
             re.compile(pattern)
         except re.error as exc:
             raise SelectionError('name_pattern %r is not a valid regular expression: %s.' % (pattern, exc))
-    has_selector = any(criteria.get(key) for key in SELECTOR_KEYS)
+    has_selector = any(criteria.get(key) for key in selector_keys)
     if not has_selector and not criteria.get('allow_all'):
         raise SelectionError(
-            'No selector given (names, name_pattern or labels). Refusing to target everything; '
-            'set allow_all=true if you really mean every eligible target.')
+            'No selector given (%s or %s). Refusing to target everything; '
+            'set allow_all=true if you really mean every eligible target.' % (
+                ', '.join(selector_keys[:-1]), selector_keys[-1]))
 
 
 def sample_size(total, count=None, percent=None):
@@ -116,7 +128,7 @@ def sample_size(total, count=None, percent=None):
     return total
 
 
-def select_targets(candidates, criteria, rng_seed=None):
+def select_targets(candidates, criteria, rng_seed=None, selector_keys=SELECTOR_KEYS):
     """Pick targets from ``candidates`` according to ``criteria``.
 
     Returns a dict with ``selected`` (list of candidates, in a stable order),
@@ -124,8 +136,9 @@ def select_targets(candidates, criteria, rng_seed=None):
     matching candidates skipped as protected), ``missing`` (requested names not
     among the candidates) and ``seed`` (the seed used for sampling, so a run can
     be reproduced). ``rng_seed`` is the seed to use when the criteria give none.
+    ``selector_keys``: see validate_criteria.
     """
-    validate_criteria(criteria)
+    validate_criteria(criteria, selector_keys)
     names = criteria.get('names') or []
     pattern = re.compile(criteria['name_pattern']) if criteria.get('name_pattern') else None
     labels = criteria.get('labels') or {}
@@ -137,7 +150,7 @@ def select_targets(candidates, criteria, rng_seed=None):
         cand_labels = candidate.get('labels') or {}
         if names and not _name_matches(candidate, names):
             continue
-        if pattern is not None and not pattern.search(candidate.get('name') or ''):
+        if pattern is not None and not pattern.search(_match_name(candidate)):
             continue
         if labels and not _labels_match(cand_labels, labels):
             continue

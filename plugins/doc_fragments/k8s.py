@@ -1,0 +1,78 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment:
+    # Kubernetes API connection and auth, named as in kubernetes.core (same environment variables),
+    # so an AWX Kubernetes credential works unchanged.
+    DOCUMENTATION = r'''
+options:
+  kubeconfig:
+    description:
+      - Path to a kubeconfig file, or the kubeconfig itself as a dictionary.
+      - If not given, the value of the E(K8S_AUTH_KUBECONFIG) environment variable is used.
+      - When no connection option is given at all, the module uses the in-cluster service account if it runs in a
+        pod (and E(KUBECONFIG) is not set), else the kubeconfig named by E(KUBECONFIG), else C(~/.kube/config).
+    type: raw
+  context:
+    description:
+      - The kubeconfig context to use. If not given, the value of E(K8S_AUTH_CONTEXT) is used, then the
+        kubeconfig's current context.
+    type: str
+  host:
+    description:
+      - The URL of the Kubernetes API server, for example V(https://k8s.example.com:6443).
+      - If not given, the value of E(K8S_AUTH_HOST) is used. With O(api_key), no kubeconfig is read.
+    type: str
+  api_key:
+    description:
+      - A bearer token for the API server, for example a ServiceAccount token.
+      - If not given, the value of E(K8S_AUTH_API_KEY) is used.
+    type: str
+  validate_certs:
+    description:
+      - Whether to verify the API server's TLS certificate. If not given, the value of E(K8S_AUTH_VERIFY_SSL)
+        (or E(K8S_AUTH_VALIDATE_CERTS)) is used, then what the kubeconfig says, then V(true).
+    type: bool
+    aliases: [verify_ssl]
+  ca_cert:
+    description:
+      - Path to the CA certificate that signed the API server's certificate.
+      - If not given, the value of E(K8S_AUTH_SSL_CA_CERT) (or E(K8S_AUTH_CA_CERT)) is used, then the kubeconfig's.
+    type: path
+    aliases: [ssl_ca_cert]
+  client_cert:
+    description:
+      - Path to a client certificate to authenticate with.
+      - If not given, the value of E(K8S_AUTH_CERT_FILE) (or E(K8S_AUTH_CLIENT_CERT)) is used.
+    type: path
+    aliases: [cert_file]
+  client_key:
+    description:
+      - Path to the key of O(client_cert).
+      - If not given, the value of E(K8S_AUTH_KEY_FILE) (or E(K8S_AUTH_CLIENT_KEY)) is used.
+    type: path
+    aliases: [key_file]
+  proxy:
+    description:
+      - The URL of an HTTP proxy to reach the API server through. If not given, the value of E(K8S_AUTH_PROXY) is
+        used. E(HTTPS_PROXY) and similar variables are not read.
+    type: str
+  no_proxy:
+    description:
+      - Comma-separated hosts, domains and CIDRs to reach without O(proxy). If not given, the value of
+        E(K8S_AUTH_NO_PROXY) is used.
+    type: str
+requirements:
+  - kubernetes (the Kubernetes Python client) >= 29.0.0
+notes:
+  - The options and environment variables are those of kubernetes.core, so the same C(module_defaults) values and
+    an AWX Kubernetes credential (which sets E(K8S_AUTH_HOST), E(K8S_AUTH_API_KEY), E(K8S_AUTH_VERIFY_SSL) and
+    E(K8S_AUTH_SSL_CA_CERT)) work unchanged. C(username) and C(password) are not supported, as the API server no
+    longer accepts basic authentication.
+'''

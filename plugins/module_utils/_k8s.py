@@ -1,0 +1,889 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Kubernetes client factory, auth options, and the pod logic every Kubernetes fault shares.
+
+Auth options carry the names and ``K8S_AUTH_*`` environment variables of
+kubernetes.core, so an AWX Kubernetes credential works unchanged.
+
+The ``kubernetes`` package is used to load the configuration (kubeconfig files
+and dicts, exec plugins, in-cluster service account). Requests go through the
+same urllib3 pool the package would build, with plain JSON in and out: that
+keeps us independent of the generated API classes, which change shape between
+client releases, and avoids their per-object deserialization cost.
+
+Everything below ``# Pods`` is pure (no I/O) or takes a client object, so it
+can be tested with fakes.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import time
+import traceback
+
+from urllib.parse import quote, urlencode
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.chaos.engineering.plugins.module_utils._selection import (
+    SELECTION_ARGUMENT_SPEC,
+    SELECTION_MUTUALLY_EXCLUSIVE,
+    SelectionError,
+    require_targets,
+    select_targets,
+    validate_criteria,
+)
+
+K8S_IMPORT_ERROR = None
+try:
+    import kubernetes
+    import kubernetes.client
+    import kubernetes.config
+    from kubernetes.client import rest as k8s_rest
+    import urllib3
+except ImportError:
+    K8S_IMPORT_ERROR = traceback.format_exc()
+
+# The namespace of the chaos agent (the chaos.engineering.agent role): never a target by default.
+AGENT_NAMESPACE = 'chaos-engineering'
+SYSTEM_NAMESPACES = ('kube-system', 'kube-public', 'kube-node-lease')
+DEFAULT_EXCLUDED_NAMESPACES = list(SYSTEM_NAMESPACES) + [AGENT_NAMESPACE]
+
+DEFAULT_TIMEOUT = 30
+LIST_PAGE_SIZE = 500
+SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount'
+REQUIREMENT = 'kubernetes (the Kubernetes Python client, >= 29.0.0)'
+
+# Documented once in the chaos.engineering.k8s doc fragment. Same names, aliases and
+# environment variables as kubernetes.core's AUTH_ARG_SPEC (no username/password: the
+# API server dropped basic auth in 1.19).
+K8S_AUTH_ARGUMENT_SPEC = dict(
+    kubeconfig=dict(type='raw'),
+    context=dict(type='str'),
+    host=dict(type='str'),
+    api_key=dict(type='str', no_log=True),
+    validate_certs=dict(type='bool', aliases=['verify_ssl']),
+    ca_cert=dict(type='path', aliases=['ssl_ca_cert']),
+    client_cert=dict(type='path', aliases=['cert_file']),
+    client_key=dict(type='path', aliases=['key_file']),
+    proxy=dict(type='str'),
+    no_proxy=dict(type='str'),
+)
+
+# Option -> environment variables read when the option is not given, first found wins.
+# kubernetes.core reads K8S_AUTH_<OPTION> and K8S_AUTH_<CLIENT NAME> (VERIFY_SSL, SSL_CA_CERT,
+# CERT_FILE, KEY_FILE): AWX's Kubernetes credential sets the latter.
+AUTH_ENV = dict(
+    kubeconfig=('K8S_AUTH_KUBECONFIG',),
+    context=('K8S_AUTH_CONTEXT',),
+    host=('K8S_AUTH_HOST',),
+    api_key=('K8S_AUTH_API_KEY',),
+    validate_certs=('K8S_AUTH_VALIDATE_CERTS', 'K8S_AUTH_VERIFY_SSL'),
+    ca_cert=('K8S_AUTH_CA_CERT', 'K8S_AUTH_SSL_CA_CERT'),
+    client_cert=('K8S_AUTH_CLIENT_CERT', 'K8S_AUTH_CERT_FILE'),
+    client_key=('K8S_AUTH_CLIENT_KEY', 'K8S_AUTH_KEY_FILE'),
+    proxy=('K8S_AUTH_PROXY',),
+    no_proxy=('K8S_AUTH_NO_PROXY',),
+)
+
+AUTH_KEYS = tuple(K8S_AUTH_ARGUMENT_SPEC)
+
+
+class K8sError(Exception):
+    """Anything that stops a Kubernetes module, with a message fit for fail_json."""
+
+
+class K8sConfigError(K8sError):
+    """No usable credentials or configuration."""
+
+
+class K8sConnectionError(K8sError):
+    """The API server could not be reached."""
+
+
+class K8sApiError(K8sError):
+    """The API server answered with an error status."""
+
+    def __init__(self, status, reason, message, details=None, method=None, path=None):
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.details = details or {}
+        self.method = method
+        self.path = path
+        super(K8sApiError, self).__init__('%s %s: HTTP %s %s: %s' % (method, path, status, reason, message))
+
+    @property
+    def causes(self):
+        return self.details.get('causes') or []
+
+
+# ---------------------------------------------------------------------------------------------
+# Auth
+
+
+def _env_bool(value):
+    """As kubernetes.core reads a boolean from the environment."""
+    return str(value).strip().lower() not in ('0', 'false', 'no', 'off', '')
+
+
+def auth_params(params, environ=None):
+    """The auth settings: module params first, then the K8S_AUTH_* environment variables.
+
+    Returns a dict with every key of K8S_AUTH_ARGUMENT_SPEC (None when unset). Booleans from
+    the environment read as kubernetes.core reads them: anything but 0, false, no or off is true.
+    """
+    environ = os.environ if environ is None else environ
+    auth = {}
+    for key in AUTH_KEYS:
+        value = params.get(key)
+        if value is None:
+            for var in AUTH_ENV[key]:
+                if environ.get(var) not in (None, ''):
+                    value = environ[var]
+                    if K8S_AUTH_ARGUMENT_SPEC[key].get('type') == 'bool':
+                        value = _env_bool(value)
+                    elif K8S_AUTH_ARGUMENT_SPEC[key].get('type') == 'path':
+                        value = os.path.expanduser(value)
+                    break
+        auth[key] = value
+    if isinstance(auth.get('kubeconfig'), str):
+        auth['kubeconfig'] = os.path.expanduser(auth['kubeconfig'])
+    return auth
+
+
+def in_cluster_available(environ=None, sa_dir=SERVICE_ACCOUNT_DIR):
+    """True inside a pod: the service host variable and the mounted service account token."""
+    environ = os.environ if environ is None else environ
+    return bool(environ.get('KUBERNETES_SERVICE_HOST')) and os.path.isfile(os.path.join(sa_dir, 'token'))
+
+
+def default_kubeconfig(environ=None):
+    """The kubeconfig the Kubernetes client (and kubectl) would use: $KUBECONFIG, then ~/.kube/config."""
+    environ = os.environ if environ is None else environ
+    value = environ.get('KUBECONFIG')
+    if value:
+        # Like kubectl, KUBECONFIG may list several files; the client merges them.
+        return value
+    return os.path.expanduser('~/.kube/config')
+
+
+def config_source(auth, environ=None, sa_dir=SERVICE_ACCOUNT_DIR):
+    """Where the connection comes from, in kubernetes.core's order.
+
+    Returns (kind, detail): ('explicit', None) when host and api_key are given;
+    ('kubeconfig', path-or-'<dict>') when kubeconfig or context is given; otherwise
+    ('in-cluster', None) inside a pod when no KUBECONFIG is set, else the default kubeconfig.
+    """
+    environ = os.environ if environ is None else environ
+    if auth.get('host') and auth.get('api_key'):
+        return 'explicit', None
+    kubeconfig = auth.get('kubeconfig')
+    if kubeconfig:
+        return 'kubeconfig', '<dict>' if isinstance(kubeconfig, dict) else kubeconfig
+    if auth.get('context'):
+        return 'kubeconfig', default_kubeconfig(environ)
+    if not environ.get('KUBECONFIG') and in_cluster_available(environ, sa_dir):
+        return 'in-cluster', None
+    if auth.get('host') and not os.path.exists(default_kubeconfig(environ)):
+        # A host alone (client certificates, or an unauthenticated proxy such as kubectl proxy).
+        return 'explicit', None
+    return 'kubeconfig', default_kubeconfig(environ)
+
+
+def describe_source(auth, source):
+    """A short description of where the connection comes from, for error messages."""
+    kind, detail = source
+    if kind == 'explicit':
+        return 'host=%s' % auth.get('host')
+    if kind == 'in-cluster':
+        return 'the in-cluster service account'
+    text = 'kubeconfig=%s' % detail
+    if auth.get('context'):
+        text += ', context=%s' % auth['context']
+    return text
+
+
+def build_configuration(auth, environ=None, sa_dir=SERVICE_ACCOUNT_DIR):
+    """A kubernetes.client.Configuration for ``auth``, and the source it came from.
+
+    Raises K8sConfigError with a message naming what was tried.
+    """
+    if K8S_IMPORT_ERROR is not None:
+        raise K8sConfigError(missing_required_lib(REQUIREMENT))
+    environ = os.environ if environ is None else environ
+    source = config_source(auth, environ, sa_dir)
+    kind, detail = source
+    configuration = kubernetes.client.Configuration()
+    try:
+        if kind == 'in-cluster':
+            kubernetes.config.load_incluster_config(client_configuration=configuration)
+        elif kind == 'kubeconfig':
+            if isinstance(auth.get('kubeconfig'), dict):
+                kubernetes.config.load_kube_config_from_dict(
+                    config_dict=auth['kubeconfig'], context=auth.get('context'),
+                    client_configuration=configuration, persist_config=False)
+            else:
+                paths = [p for p in detail.split(os.pathsep) if p]
+                if not any(os.path.exists(p) for p in paths):
+                    raise K8sConfigError(
+                        'No Kubernetes credentials found: the kubeconfig %s does not exist, host and api_key are '
+                        'not both given, and this is not a pod with a service account. Set kubeconfig (or '
+                        'K8S_AUTH_KUBECONFIG or KUBECONFIG), or host and api_key (or K8S_AUTH_HOST and '
+                        'K8S_AUTH_API_KEY).' % detail)
+                kubernetes.config.load_kube_config(
+                    config_file=detail, context=auth.get('context'),
+                    client_configuration=configuration, persist_config=False)
+    except K8sConfigError:
+        raise
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        # ConfigException, a bad YAML file, an unknown context, a failing exec plugin...
+        raise K8sConfigError('Cannot load the Kubernetes configuration from %s: %s' % (
+            describe_source(auth, source), exc))
+
+    # Explicit options override what the kubeconfig or the service account said.
+    if auth.get('host'):
+        configuration.host = auth['host'].rstrip('/')
+    if auth.get('api_key'):
+        configuration.api_key = {'authorization': 'Bearer %s' % auth['api_key']}
+        if hasattr(configuration, 'api_key_prefix'):
+            configuration.api_key_prefix = {}
+    if auth.get('validate_certs') is not None:
+        configuration.verify_ssl = bool(auth['validate_certs'])
+    if auth.get('ca_cert'):
+        configuration.ssl_ca_cert = auth['ca_cert']
+    if auth.get('client_cert'):
+        configuration.cert_file = auth['client_cert']
+    if auth.get('client_key'):
+        configuration.key_file = auth['client_key']
+    if auth.get('proxy'):
+        configuration.proxy = auth['proxy']
+    if auth.get('no_proxy'):
+        configuration.no_proxy = auth['no_proxy']
+    for key, what in (('ca_cert', 'CA certificate'), ('client_cert', 'client certificate'),
+                      ('client_key', 'client key')):
+        if auth.get(key) and not os.path.isfile(auth[key]):
+            raise K8sConfigError('The %s %s=%s does not exist.' % (what, key, auth[key]))
+    return configuration, source
+
+
+# ---------------------------------------------------------------------------------------------
+# Client
+
+
+def _status_message(data, fallback):
+    try:
+        status = json.loads(data.decode('utf-8') if isinstance(data, bytes) else data)
+    except (ValueError, TypeError, UnicodeDecodeError, AttributeError):
+        text = data.decode('utf-8', 'replace') if isinstance(data, bytes) else str(data or '')
+        return (text.strip() or fallback), {}
+    if isinstance(status, dict):
+        return status.get('message') or fallback, status.get('details') or {}
+    return fallback, {}
+
+
+class K8sClient:
+    """JSON requests to one Kubernetes API server (thread-safe: one urllib3 pool)."""
+
+    def __init__(self, configuration, description, timeout=DEFAULT_TIMEOUT, pool_size=10):
+        self.configuration = configuration
+        self.description = description
+        self.host = configuration.host.rstrip('/')
+        self.timeout = timeout
+        configuration.connection_pool_maxsize = max(pool_size, getattr(configuration, 'connection_pool_maxsize', 0) or 0)
+        # The package's own pool: it applies TLS, client certificates, proxy and no_proxy
+        # the way this client release understands them.
+        self.pool = k8s_rest.RESTClientObject(configuration).pool_manager
+
+    def _headers(self, body):
+        headers = {'Accept': 'application/json', 'User-Agent': 'chaos.engineering'}
+        if body is not None:
+            headers['Content-Type'] = 'application/json'
+        # Bearer tokens, refreshed by the client's hooks (exec plugins, in-cluster token rotation).
+        for setting in (self.configuration.auth_settings() or {}).values():
+            if setting.get('in') == 'header' and setting.get('value'):
+                headers[setting['key']] = setting['value']
+        return headers
+
+    def request(self, method, path, query=None, body=None):
+        """Send one request; returns the decoded JSON. Raises K8sApiError or K8sConnectionError."""
+        url = self.host + path
+        if query:
+            url += '?' + urlencode([(k, v) for k, v in query if v is not None])
+        payload = json.dumps(body).encode('utf-8') if body is not None else None
+        try:
+            response = self.pool.request(
+                method, url, body=payload, headers=self._headers(body),
+                timeout=urllib3.Timeout(connect=min(10, self.timeout), read=self.timeout),
+                retries=urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=0, backoff_factor=0.2))
+        except urllib3.exceptions.HTTPError as exc:
+            raise K8sConnectionError('Cannot reach the Kubernetes API at %s (%s): %s' % (
+                self.host, self.description, _root_cause(exc)))
+        if not 200 <= response.status <= 299:
+            message, details = _status_message(response.data, response.reason)
+            raise K8sApiError(response.status, response.reason, message, details, method, path)
+        if not response.data:
+            return {}
+        try:
+            return json.loads(response.data.decode('utf-8'))
+        except ValueError:
+            raise K8sConnectionError('The Kubernetes API at %s (%s) answered %s %s with non-JSON data: %r' % (
+                self.host, self.description, method, path, response.data[:200]))
+
+    # --- reads
+
+    def version(self):
+        return self.request('GET', '/version')
+
+    def get_namespace(self, name):
+        return self.request('GET', '/api/v1/namespaces/%s' % quote(name, safe=''))
+
+    def list(self, path, label_selector=None, field_selector=None, limit=LIST_PAGE_SIZE):
+        """Every item of a list endpoint, following ``continue`` tokens."""
+        items = []
+        token = None
+        while True:
+            page = self.request('GET', path, query=[
+                ('labelSelector', label_selector or None), ('fieldSelector', field_selector or None),
+                ('limit', limit), ('continue', token)])
+            items.extend(page.get('items') or [])
+            token = (page.get('metadata') or {}).get('continue')
+            if not token:
+                return items
+
+    def list_pods(self, namespace=None, label_selector=None, field_selector=None):
+        path = '/api/v1/pods' if namespace is None else '/api/v1/namespaces/%s/pods' % quote(namespace, safe='')
+        return self.list(path, label_selector, field_selector)
+
+    def list_replicasets(self, namespace):
+        return self.list('/apis/apps/v1/namespaces/%s/replicasets' % quote(namespace, safe=''))
+
+    def list_pdbs(self, namespace):
+        return self.list('/apis/policy/v1/namespaces/%s/poddisruptionbudgets' % quote(namespace, safe=''))
+
+    def get_workload(self, kind, namespace, name):
+        """A Deployment, ReplicaSet, StatefulSet, DaemonSet or ReplicationController; None for other kinds."""
+        path = WORKLOAD_PATHS.get(kind)
+        if path is None:
+            return None
+        return self.request('GET', path % (quote(namespace, safe=''), quote(name, safe='')))
+
+    # --- writes
+
+    def delete_pod(self, namespace, name, uid=None, grace_period=None, dry_run=False):
+        """Delete a pod; ``uid`` is a precondition, so a pod recreated under the same name is never hit."""
+        body = {'apiVersion': 'v1', 'kind': 'DeleteOptions'}
+        if uid:
+            body['preconditions'] = {'uid': uid}
+        if grace_period is not None:
+            body['gracePeriodSeconds'] = grace_period
+        if dry_run:
+            body['dryRun'] = ['All']
+        return self.request('DELETE', '/api/v1/namespaces/%s/pods/%s' % (quote(namespace, safe=''), quote(name, safe='')),
+                            query=[('dryRun', 'All' if dry_run else None)], body=body)
+
+    def evict_pod(self, namespace, name, uid=None, grace_period=None, dry_run=False):
+        """Evict a pod through policy/v1 Eviction: the API server enforces PodDisruptionBudgets."""
+        options = {}
+        if uid:
+            options['preconditions'] = {'uid': uid}
+        if grace_period is not None:
+            options['gracePeriodSeconds'] = grace_period
+        if dry_run:
+            options['dryRun'] = ['All']
+        body = {'apiVersion': 'policy/v1', 'kind': 'Eviction',
+                'metadata': {'name': name, 'namespace': namespace}}
+        if options:
+            body['deleteOptions'] = options
+        return self.request('POST', '/api/v1/namespaces/%s/pods/%s/eviction' % (
+            quote(namespace, safe=''), quote(name, safe='')), query=[('dryRun', 'All' if dry_run else None)], body=body)
+
+
+WORKLOAD_PATHS = {
+    'Deployment': '/apis/apps/v1/namespaces/%s/deployments/%s',
+    'ReplicaSet': '/apis/apps/v1/namespaces/%s/replicasets/%s',
+    'StatefulSet': '/apis/apps/v1/namespaces/%s/statefulsets/%s',
+    'DaemonSet': '/apis/apps/v1/namespaces/%s/daemonsets/%s',
+    'ReplicationController': '/api/v1/namespaces/%s/replicationcontrollers/%s',
+}
+
+
+def _root_cause(exc):
+    """The innermost reason of a urllib3 error (MaxRetryError wraps the real one)."""
+    reason = getattr(exc, 'reason', None)
+    while reason is not None and getattr(reason, 'reason', None) is not None and reason is not reason.reason:
+        reason = reason.reason
+    return str(reason if reason is not None else exc)
+
+
+def make_client(auth, environ=None, check=True, pool_size=10, timeout=DEFAULT_TIMEOUT, sa_dir=SERVICE_ACCOUNT_DIR):
+    """A K8sClient for resolved ``auth`` (see auth_params).
+
+    With ``check``, asks the server for /api (so an unreachable host or a bad token fails here,
+    with a message naming the host and where the credentials came from).
+    Raises K8sConfigError, K8sConnectionError or K8sApiError.
+    """
+    configuration, source = build_configuration(auth, environ, sa_dir)
+    description = describe_source(auth, source)
+    client = K8sClient(configuration, description, timeout=timeout, pool_size=pool_size)
+    if check:
+        try:
+            client.request('GET', '/api')
+        except K8sApiError as exc:
+            if exc.status == 401:
+                raise K8sApiError(exc.status, exc.reason, 'The Kubernetes API at %s rejected the credentials from %s '
+                                  '(401 Unauthorized): %s' % (client.host, description, exc.message),
+                                  exc.details, exc.method, exc.path)
+            raise
+    return client
+
+
+def client_or_fail(module, pool_size=10):
+    """The module's K8sClient, or fail_json with a message naming the host and credentials tried."""
+    if K8S_IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib(REQUIREMENT), exception=K8S_IMPORT_ERROR)
+    try:
+        return make_client(auth_params(module.params), pool_size=pool_size)
+    except K8sApiError as exc:
+        module.fail_json(msg=exc.message if exc.status == 401 else 'Kubernetes API error: %s' % exc)
+    except K8sError as exc:
+        module.fail_json(msg=str(exc))
+    return None  # not reached: fail_json exits
+
+
+def api_error_text(exc, what):
+    """A one-line explanation of a K8sApiError while doing ``what`` (for example 'listing pods in namespace x')."""
+    if exc.status == 403:
+        return 'Permission denied %s (403 Forbidden): %s' % (what, exc.message)
+    if exc.status == 401:
+        return 'Not authenticated %s (401 Unauthorized): %s' % (what, exc.message)
+    if exc.status == 404:
+        return 'Not found %s (404): %s' % (what, exc.message)
+    return 'Kubernetes API error %s (HTTP %s %s): %s' % (what, exc.status, exc.reason, exc.message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pods
+
+
+def pod_key(pod):
+    meta = pod.get('metadata') or {}
+    return '%s/%s' % (meta.get('namespace'), meta.get('name'))
+
+
+def pod_is_terminating(pod):
+    return bool((pod.get('metadata') or {}).get('deletionTimestamp'))
+
+
+def pod_is_ready(pod):
+    """Ready condition true, and not being deleted."""
+    if pod_is_terminating(pod):
+        return False
+    for condition in (pod.get('status') or {}).get('conditions') or []:
+        if condition.get('type') == 'Ready':
+            return condition.get('status') == 'True'
+    return False
+
+
+def pod_is_candidate(pod):
+    """Only Running pods that are not being deleted may be harmed."""
+    return (pod.get('status') or {}).get('phase') == 'Running' and not pod_is_terminating(pod)
+
+
+def controller_ref(obj):
+    """The ownerReference with controller=true, or None."""
+    for ref in (obj.get('metadata') or {}).get('ownerReferences') or []:
+        if ref.get('controller'):
+            return ref
+    return None
+
+
+def workload_id(workload):
+    """A hashable key for a workload dict ({kind, namespace, name})."""
+    if workload is None:
+        return None
+    return '%s/%s/%s' % (workload['kind'], workload['namespace'], workload['name'])
+
+
+def public_owner(workload):
+    """The owner as returned to the user."""
+    if workload is None:
+        return None
+    return dict(kind=workload['kind'], namespace=workload['namespace'], name=workload['name'])
+
+
+class OwnerResolver:
+    """Resolves a pod to its owning workload through the controller chain.
+
+    Pod -> ReplicaSet -> Deployment (the ReplicaSets of a namespace are listed once);
+    StatefulSet, DaemonSet, ReplicationController, Job and other controllers are the workload
+    themselves. A pod without a controller has no workload (None).
+
+    When ReplicaSets cannot be listed (RBAC), the ReplicaSet is taken as the workload and the
+    namespace is recorded in ``unresolved_namespaces``.
+    """
+
+    def __init__(self, client):
+        self.client = client
+        self._replicasets = {}
+        self.unresolved_namespaces = []
+
+    def _replicaset_owner(self, namespace, uid):
+        if namespace not in self._replicasets:
+            try:
+                listing = self.client.list_replicasets(namespace)
+            except K8sApiError as exc:
+                if exc.status not in (401, 403, 404):
+                    raise
+                listing = None
+                self.unresolved_namespaces.append(namespace)
+            self._replicasets[namespace] = None if listing is None else dict(
+                ((rs.get('metadata') or {}).get('uid'), controller_ref(rs)) for rs in listing)
+        known = self._replicasets[namespace]
+        if known is None:
+            return None
+        return known.get(uid)
+
+    def resolve(self, pod):
+        """A dict(kind, namespace, name, uid, chain) or None for a pod without a controller."""
+        namespace = (pod.get('metadata') or {}).get('namespace')
+        ref = controller_ref(pod)
+        if ref is None:
+            return None
+        chain = [ref.get('kind')]
+        top = ref
+        if ref.get('kind') == 'ReplicaSet':
+            parent = self._replicaset_owner(namespace, ref.get('uid'))
+            if parent is not None:
+                chain.append(parent.get('kind'))
+                top = parent
+        return dict(kind=top.get('kind'), namespace=namespace, name=top.get('name'), uid=top.get('uid'), chain=chain)
+
+
+def owner_kinds_match(workload, owner_kinds):
+    """A pod matches when any kind in its controller chain is listed (case-insensitive)."""
+    if not owner_kinds:
+        return True
+    if workload is None:
+        return False
+    wanted = set(k.lower() for k in owner_kinds)
+    return any((kind or '').lower() in wanted for kind in workload['chain'])
+
+
+def pod_candidate(pod, workload=None):
+    """A selection candidate (see _selection) for a pod: named namespace/name, matched by its own name."""
+    meta = pod.get('metadata') or {}
+    return dict(
+        id=meta.get('uid'),
+        name=pod_key(pod),
+        match_name=meta.get('name'),
+        namespace=meta.get('namespace'),
+        pod=meta.get('name'),
+        labels=meta.get('labels') or {},
+        annotations=meta.get('annotations') or {},
+        node=(pod.get('spec') or {}).get('nodeName'),
+        ready=pod_is_ready(pod),
+        workload=workload,
+    )
+
+
+def combine_field_selectors(*parts):
+    """AND field selectors together (the API server reads ',' as AND)."""
+    return ','.join(p.strip() for p in parts if p and p.strip())
+
+
+def namespace_exclusion_selector(namespaces):
+    return ','.join('metadata.namespace!=%s' % ns for ns in namespaces)
+
+
+def ready_counts(pods, resolve, ignore_uids=()):
+    """Ready (and not terminating) pods per workload id; ``resolve`` maps a pod to its workload."""
+    ignore = set(ignore_uids)
+    counts = {}
+    for pod in pods:
+        if (pod.get('metadata') or {}).get('uid') in ignore or not pod_is_ready(pod):
+            continue
+        key = workload_id(resolve(pod))
+        if key is not None:
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def plan_min_healthy(targets, counts, min_healthy):
+    """Which targets may be harmed without taking their workload below ``min_healthy`` ready pods.
+
+    ``targets`` are pod candidates (with ``workload`` and ``ready``), in the order they would be
+    acted on; ``counts`` maps workload ids to their ready pods now. Returns a list of
+    (target, reason) with reason None for a target that may be harmed, or the text saying why it
+    is skipped. A pod that is not ready costs no ready replica; a pod without a workload is not
+    guarded (nothing would bring it back anyway, and it has no replicas to protect).
+    """
+    left = dict(counts)
+    plan = []
+    for target in targets:
+        key = workload_id(target.get('workload'))
+        if key is None or not min_healthy or not target.get('ready'):
+            plan.append((target, None))
+            continue
+        ready = left.get(key, 0)
+        if ready - 1 < min_healthy:
+            workload = target['workload']
+            plan.append((target, 'min_healthy: %s %s/%s has %d ready pod%s left; harming this one would leave %d, '
+                                 'below min_healthy=%d' % (workload['kind'], workload['namespace'], workload['name'],
+                                                           ready, '' if ready == 1 else 's', ready - 1, min_healthy)))
+            continue
+        left[key] = ready - 1
+        plan.append((target, None))
+    return plan
+
+
+def desired_replicas(kind, obj):
+    """How many ready pods a workload wants; None when the kind has no such notion."""
+    if obj is None:
+        return None
+    if kind == 'DaemonSet':
+        return (obj.get('status') or {}).get('desiredNumberScheduled')
+    if kind in ('Deployment', 'ReplicaSet', 'StatefulSet', 'ReplicationController'):
+        replicas = (obj.get('spec') or {}).get('replicas')
+        return 1 if replicas is None else replicas
+    return None
+
+
+def label_selector_matches(selector, labels):
+    """Evaluate a LabelSelector (matchLabels, matchExpressions) against labels, as the API server does.
+
+    An empty selector matches everything (policy/v1 PodDisruptionBudget semantics); None matches nothing.
+    """
+    if selector is None:
+        return False
+    labels = labels or {}
+    for key, value in (selector.get('matchLabels') or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get('matchExpressions') or []:
+        key, operator, values = expr.get('key'), expr.get('operator'), expr.get('values') or []
+        if operator == 'In' and labels.get(key) not in values:
+            return False
+        if operator == 'NotIn' and key in labels and labels[key] in values:
+            return False
+        if operator == 'Exists' and key not in labels:
+            return False
+        if operator == 'DoesNotExist' and key in labels:
+            return False
+    return True
+
+
+def is_pdb_block(exc):
+    """Whether a K8sApiError from an eviction means a PodDisruptionBudget refused it."""
+    if exc.status != 429:
+        return False
+    if any('DisruptionBudget' in (c.get('reason') or '') for c in exc.causes):
+        return True
+    return 'disruption budget' in (exc.message or '').lower()
+
+
+class PdbPredictor:
+    """Check mode for evictions: dry-run evictions are judged one by one against the same PDB status,
+    so several pods under one budget would all pass. This counts what a real run would consume.
+    """
+
+    def __init__(self, client):
+        self.client = client
+        self._pdbs = {}
+        self._used = {}
+        self.unavailable = []
+
+    def _pdbs_in(self, namespace):
+        if namespace not in self._pdbs:
+            try:
+                self._pdbs[namespace] = self.client.list_pdbs(namespace)
+            except K8sApiError as exc:
+                if exc.status not in (401, 403, 404):
+                    raise
+                self._pdbs[namespace] = []
+                self.unavailable.append(namespace)
+        return self._pdbs[namespace]
+
+    def consume(self, target):
+        """None if the eviction fits the budgets, else the reason it would be blocked."""
+        matching = [p for p in self._pdbs_in(target['namespace'])
+                    if label_selector_matches((p.get('spec') or {}).get('selector'), target.get('labels'))]
+        for pdb in matching:
+            name = (pdb.get('metadata') or {}).get('name')
+            allowed = (pdb.get('status') or {}).get('disruptionsAllowed') or 0
+            key = '%s/%s' % (target['namespace'], name)
+            if self._used.get(key, 0) + (1 if target.get('ready') else 0) > allowed:
+                return ('Cannot evict pod as it would violate the pod\'s disruption budget %s '
+                        '(disruptionsAllowed=%d, %d already evicted in this run)' % (key, allowed, self._used.get(key, 0)))
+        for pdb in matching:
+            key = '%s/%s' % (target['namespace'], (pdb.get('metadata') or {}).get('name'))
+            if target.get('ready'):
+                self._used[key] = self._used.get(key, 0) + 1
+        return None
+
+
+def wait_for_recovery(client, workloads, timeout, resolve, ignore_uids=(), poll=0.25,
+                      clock=time.time, sleep=time.sleep):
+    """Poll until every workload is back to its ``desired`` ready pods, or ``timeout`` seconds pass.
+
+    ``workloads`` is a list of dicts with ``workload`` (from OwnerResolver), ``desired`` and
+    ``since`` (epoch seconds when the first of its pods was harmed); each gets ``recovered``,
+    ``seconds`` (None until recovered) and ``ready`` (the last count seen). Pods in
+    ``ignore_uids`` (the ones harmed) never count. Returns the list.
+    """
+    pending = list(workloads)
+    for entry in pending:
+        entry.setdefault('recovered', False)
+        entry.setdefault('seconds', None)
+        entry.setdefault('ready', None)
+    deadline = clock() + timeout
+    while pending:
+        counts = {}
+        for namespace in sorted(set(e['workload']['namespace'] for e in pending)):
+            pods = client.list_pods(namespace, field_selector='status.phase=Running')
+            counts.update(ready_counts(pods, resolve, ignore_uids))
+        seen = clock()
+        still = []
+        for entry in pending:
+            entry['ready'] = counts.get(workload_id(entry['workload']), 0)
+            if entry['ready'] >= entry['desired']:
+                entry['recovered'] = True
+                entry['seconds'] = round(max(0.0, seen - entry['since']), 2)
+            else:
+                still.append(entry)
+        pending = still
+        if pending:
+            if seen >= deadline:
+                break
+            sleep(min(poll, max(0.0, deadline - seen)))
+    return workloads
+
+
+# ---------------------------------------------------------------------------------------------
+# Pod selection (shared by every pod fault): the argument spec and the listing + selection
+
+
+# Documented once in the chaos.engineering.k8s_selection doc fragment.
+K8S_POD_SELECTION_ARGUMENT_SPEC = dict(
+    namespace=dict(type='str'),
+    namespaces=dict(type='list', elements='str'),
+    exclude_namespaces=dict(type='list', elements='str', default=list(DEFAULT_EXCLUDED_NAMESPACES)),
+    label_selector=dict(type='str'),
+    field_selector=dict(type='str'),
+    owner_kinds=dict(type='list', elements='str'),
+)
+K8S_POD_SELECTION_ARGUMENT_SPEC.update(
+    (key, dict(SELECTION_ARGUMENT_SPEC[key]))
+    for key in ('names', 'name_pattern', 'count', 'percent', 'seed', 'allow_all', 'allow_no_targets'))
+
+K8S_POD_SELECTION_MUTUALLY_EXCLUSIVE = list(SELECTION_MUTUALLY_EXCLUSIVE) + [('namespace', 'namespaces')]
+
+# What counts as a selector for the allow_all guard: a namespace alone is a scope, not a selector.
+POD_SELECTOR_KEYS = ('names', 'name_pattern', 'label_selector', 'field_selector')
+
+
+def pod_criteria(params):
+    """The _selection criteria for pod params (label/field selectors only count for the allow_all guard)."""
+    criteria = dict((key, params.get(key)) for key in
+                    ('names', 'name_pattern', 'count', 'percent', 'seed', 'allow_all', 'label_selector', 'field_selector'))
+    return criteria
+
+
+def requested_namespaces(params):
+    """The namespaces asked for, or None for all namespaces."""
+    if params.get('namespace'):
+        return [params['namespace']]
+    if params.get('namespaces'):
+        return list(dict.fromkeys(params['namespaces']))
+    return None
+
+
+def validate_pod_selection(params):
+    """Raise SelectionError for pod selection params that cannot work, before any API call."""
+    validate_criteria(pod_criteria(params), POD_SELECTOR_KEYS)
+    wanted = requested_namespaces(params)
+    if params.get('namespaces') is not None and not params['namespaces']:
+        raise SelectionError('namespaces is empty: give at least one namespace, or leave it out for all namespaces.')
+    excluded = params.get('exclude_namespaces') or []
+    clash = [ns for ns in (wanted or []) if ns in excluded]
+    if clash:
+        raise SelectionError(
+            'Namespace %s is in exclude_namespaces (%s), so nothing there may be harmed. Set exclude_namespaces '
+            'without it if you really mean to target it.' % (', '.join(clash), ', '.join(excluded)))
+
+
+def _selector_error(exc, params):
+    given = ['%s=%r' % (key, params[key]) for key in ('label_selector', 'field_selector') if params.get(key)]
+    return 'The Kubernetes API rejected the pod selector%s (HTTP 400): %s' % (
+        (' ' + ' and '.join(given)) if given else '', exc.message)
+
+
+def list_candidate_pods(client, params):
+    """Running, not terminating pods in the requested namespaces minus the excluded ones.
+
+    Raises K8sError with a clear message for unknown namespaces, bad selectors and RBAC denials.
+    """
+    wanted = requested_namespaces(params)
+    excluded = list(params.get('exclude_namespaces') or [])
+    field = combine_field_selectors(params.get('field_selector'), 'status.phase=Running')
+    pods = []
+    if wanted is None:
+        scope = 'in all namespaces'
+        try:
+            pods = client.list_pods(None, params.get('label_selector'),
+                                    combine_field_selectors(field, namespace_exclusion_selector(excluded)))
+        except K8sApiError as exc:
+            if exc.status == 400:
+                raise K8sError(_selector_error(exc, params))
+            text = api_error_text(exc, 'listing pods %s' % scope)
+            if exc.status == 403:
+                text += ' Give namespace or namespaces to stay within the namespaces you may act in.'
+            raise K8sError(text)
+    else:
+        for namespace in wanted:
+            try:
+                client.get_namespace(namespace)
+            except K8sApiError as exc:
+                if exc.status == 404:
+                    raise K8sError('Namespace %r does not exist on the cluster at %s.' % (namespace, client.host))
+                if exc.status not in (401, 403):
+                    raise K8sError(api_error_text(exc, 'reading namespace %s' % namespace))
+                # May not read namespaces (a namespaced Role): the pod listing below decides.
+            try:
+                pods.extend(client.list_pods(namespace, params.get('label_selector'), field))
+            except K8sApiError as exc:
+                if exc.status == 400:
+                    raise K8sError(_selector_error(exc, params))
+                raise K8sError(api_error_text(exc, 'listing pods in namespace %s' % namespace))
+    return [p for p in pods if pod_is_candidate(p) and (p.get('metadata') or {}).get('namespace') not in excluded]
+
+
+def select_pods(client, params, resolver=None):
+    """List the candidate pods and choose the targets with the shared selection rules.
+
+    Returns (selection, pods, resolver): the _selection result (its candidates carry a
+    ``workload`` once resolved), the pods listed, and the OwnerResolver used.
+    Raises K8sError or SelectionError.
+    """
+    resolver = resolver or OwnerResolver(client)
+    pods = list_candidate_pods(client, params)
+    owner_kinds = params.get('owner_kinds')
+    candidates = []
+    for pod in pods:
+        workload = None
+        if owner_kinds:
+            workload = resolver.resolve(pod)
+            if not owner_kinds_match(workload, owner_kinds):
+                continue
+        candidates.append(pod_candidate(pod, workload))
+    selection = select_targets(candidates, pod_criteria(params), selector_keys=POD_SELECTOR_KEYS)
+    if not owner_kinds:
+        by_uid = dict(((p.get('metadata') or {}).get('uid'), p) for p in pods)
+        for target in selection['selected']:
+            target['workload'] = resolver.resolve(by_uid[target['id']])
+    require_targets(selection, params.get('allow_no_targets'), what='running pod')
+    return selection, pods, resolver

@@ -1,0 +1,514 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: k8s_pod_chaos
+short_description: Delete or evict Kubernetes pods, guard the last ready replicas, and measure recovery
+version_added: 0.1.0
+description:
+  - Deletes (O(action=delete)) or evicts (O(action=evict)) the selected pods. An eviction goes through the
+    C(policy/v1) Eviction API, so the API server enforces PodDisruptionBudgets.
+  - An eviction refused by a PodDisruptionBudget is not an error. The pod is reported with C(result=blocked) and
+    the budget's message, and the task still succeeds unless O(fail_on_blocked=true).
+  - O(min_healthy) keeps at least that many ready pods in every owning workload (Deployment, StatefulSet,
+    ReplicaSet, DaemonSet, ReplicationController). A selected pod that would break it is skipped and reported with
+    C(result=skipped) and the reason.
+  - With O(wait_for_recovery=true), waits until every workload that lost pods has its desired number of ready pods
+    again, and returns the seconds it took per workload in C(chaos.recovery).
+  - Only pods in phase C(Running) that are not already being deleted are candidates. Pods labelled or annotated
+    C(chaos.engineering/protected=true) (or C(chaos.engineering/helper=true), the collection's own agents) are
+    never touched.
+  - Refuses to run without a selector unless O(allow_all=true).
+author:
+  - chaos.engineering maintainers (@chaos-engineering)
+extends_documentation_fragment:
+  - chaos.engineering.k8s
+  - chaos.engineering.k8s_selection
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Resolves the exact pods, applies O(min_healthy), and sends every delete or eviction as a server-side dry run
+        (C(dryRun=All)), so permissions and PodDisruptionBudgets are checked by the API server. Nothing changes.
+      - Dry-run evictions are judged one at a time against an unchanged budget. For O(action=evict), check mode
+        therefore also counts the pods it would evict against each matching budget's C(disruptionsAllowed) and
+        reports the ones a real run would see blocked.
+  diff_mode:
+    support: none
+    description: Pods have no before and after state worth a diff.
+  action_group:
+    description: Use C(group/chaos.engineering.k8s) in C(module_defaults) to set the connection once for a play.
+    support: full
+    membership:
+      - chaos.engineering.k8s
+options:
+  action:
+    description:
+      - V(delete) deletes the pods. V(evict) creates a C(policy/v1) Eviction for each, which the API server refuses
+        when it would violate a PodDisruptionBudget.
+      - Evictions are sent one at a time, in selection order, so each budget is counted exactly.
+    type: str
+    choices: [delete, evict]
+    default: delete
+  grace_period:
+    description:
+      - Seconds the pod gets to terminate. V(0) deletes it at once. If not given, the pod's own
+        C(terminationGracePeriodSeconds) applies.
+    type: int
+  force:
+    description:
+      - Delete the pods immediately, without waiting for the kubelet to confirm, as C(kubectl delete --force
+        --grace-period=0) does. Only for O(action=delete); O(grace_period) must then be unset or V(0).
+      - An eviction is never forced past a PodDisruptionBudget.
+    type: bool
+    default: false
+  min_healthy:
+    description:
+      - Never take an owning workload below this many ready pods. The default never harms the last ready replica.
+      - The owner is followed through the controller chain (a Deployment's pods through their ReplicaSet).
+        Pods that are not ready cost nothing. Pods without a controller are not guarded.
+      - V(0) turns the guard off.
+    type: int
+    default: 1
+  fail_on_blocked:
+    description:
+      - Fail the task when a PodDisruptionBudget blocked at least one eviction. By default a blocked eviction is
+        reported per pod and the task succeeds, because the budget did its job.
+    type: bool
+    default: false
+  wait_for_recovery:
+    description:
+      - After acting, wait until each workload that lost pods is back to its desired number of ready pods
+        (C(spec.replicas), or C(status.desiredNumberScheduled) for a DaemonSet), and report the seconds per workload
+        in C(chaos.recovery).
+      - Ready pods are counted directly (pods in phase Running, Ready, not being deleted, and not among the pods
+        harmed), about four times a second, so the seconds are accurate to about 0.25 s.
+      - When the workload itself cannot be read (RBAC), the number of ready pods before the fault is the target.
+      - Pods without a controller are not waited for. Ignored in check mode.
+    type: bool
+    default: false
+  recovery_timeout:
+    description:
+      - Seconds to wait for recovery with O(wait_for_recovery=true). When it passes, the task fails with a message
+        naming the workloads still short of ready pods, and keeps what was measured in C(chaos.recovery).
+    type: int
+    default: 120
+  parallelism:
+    description:
+      - How many pods to delete at the same time with O(action=delete). Evictions are always sent one at a time.
+    type: int
+    default: 8
+'''
+
+EXAMPLES = r'''
+- name: Delete one random pod of the web Deployment and measure how long it takes to be ready again
+  chaos.engineering.k8s_pod_chaos:
+    namespace: shop
+    label_selector: app=web
+    count: 1
+    wait_for_recovery: true
+  register: chaos
+
+- name: Report the recovery
+  ansible.builtin.debug:
+    msg: "{{ item.owner.kind }} {{ item.owner.name }} was back in {{ item.seconds }} s"
+  loop: "{{ chaos.chaos.recovery }}"
+
+- name: Evict a third of the api pods, respecting their PodDisruptionBudget
+  chaos.engineering.k8s_pod_chaos:
+    namespace: shop
+    label_selector: tier=api
+    action: evict
+    percent: 33
+
+- name: Preview which Deployment-owned pods would be deleted across two namespaces (server-side dry run)
+  chaos.engineering.k8s_pod_chaos:
+    namespaces: [shop, billing]
+    name_pattern: '^worker-'
+    owner_kinds: [Deployment]
+    count: 2
+    seed: 42
+  check_mode: true
+
+- name: Connect once for every k8s task of the play, with a service account token
+  module_defaults:
+    group/chaos.engineering.k8s:
+      host: https://k8s.example.com:6443
+      api_key: "{{ chaos_token }}"
+      ca_cert: /etc/chaos/ca.crt
+  block:
+    - name: Delete the pods of the cache StatefulSet immediately, but keep two ready
+      chaos.engineering.k8s_pod_chaos:
+        namespace: shop
+        label_selector: app=cache
+        owner_kinds: [StatefulSet]
+        force: true
+        min_healthy: 2
+'''
+
+RETURN = r'''
+chaos:
+  description:
+    - The common result of every chaos.engineering fault module. See the result schema in the collection docs.
+  returned: always
+  type: dict
+  contains:
+    fault:
+      description: The fault family, V(k8s_pod_chaos).
+      type: str
+      returned: always
+      sample: k8s_pod_chaos
+    targets:
+      description:
+        - One entry per selected pod, in the order they were acted on, with V(id) (the pod UID), V(name)
+          (C(namespace/name)), V(namespace), V(pod), V(node), V(owner) (the owning workload's V(kind), V(namespace)
+          and V(name), or null), V(action) (V(delete) or V(evict)) and V(result).
+        - V(result) is V(deleted) or V(evicted) (in check mode, the server-side dry run accepted it), V(blocked) (a
+          PodDisruptionBudget refused the eviction), V(skipped) (O(min_healthy) kept it), V(gone) (the pod was
+          deleted or replaced meanwhile) or V(failed).
+        - V(reason) explains V(blocked), V(skipped) and V(gone); V(error) explains V(failed).
+      type: list
+      elements: dict
+      returned: always
+      sample:
+        - id: 7d0c6a1e-3b9f-4a52-9d8e-0f4e1c2b3a45
+          name: shop/web-7f9c5d8b4-x2k8p
+          namespace: shop
+          pod: web-7f9c5d8b4-x2k8p
+          node: node-1
+          owner: {kind: Deployment, namespace: shop, name: web}
+          action: evict
+          result: blocked
+          reason: Cannot evict pod as it would violate the pod's disruption budget.
+    selection:
+      description: How the targets were chosen, with V(candidates), V(matched), V(selected), V(protected), V(missing)
+        and V(seed).
+      type: dict
+      returned: always
+    recovery:
+      description:
+        - With O(wait_for_recovery=true), one entry per workload that lost pods, with V(owner) (V(kind),
+          V(namespace), V(name)), V(recovered), V(seconds) (from the first pod harmed until the desired number of
+          ready pods was seen again; null if not recovered), V(desired) and V(ready) (the last count seen).
+        - Empty in check mode.
+      type: list
+      elements: dict
+      returned: when O(wait_for_recovery=true)
+      sample:
+        - owner: {kind: Deployment, namespace: shop, name: web}
+          recovered: true
+          seconds: 1.27
+          desired: 3
+          ready: 3
+    started_at:
+      description: When the module started, ISO-8601 UTC.
+      type: str
+      returned: always
+      sample: '2026-11-27T10:00:00.000Z'
+    finished_at:
+      description: When the module finished, ISO-8601 UTC.
+      type: str
+      returned: always
+    dry_run:
+      description: Whether this was a check-mode run that changed nothing.
+      type: bool
+      returned: always
+'''
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s import (
+    K8S_AUTH_ARGUMENT_SPEC,
+    K8S_POD_SELECTION_ARGUMENT_SPEC,
+    K8S_POD_SELECTION_MUTUALLY_EXCLUSIVE,
+    K8sApiError,
+    K8sError,
+    PdbPredictor,
+    api_error_text,
+    client_or_fail,
+    desired_replicas,
+    is_pdb_block,
+    plan_min_healthy,
+    public_owner,
+    ready_counts,
+    select_pods,
+    validate_pod_selection,
+    wait_for_recovery,
+    workload_id,
+)
+from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult
+from ansible_collections.chaos.engineering.plugins.module_utils._selection import SelectionError
+
+FAULT = 'k8s_pod_chaos'
+DONE = {'delete': 'deleted', 'evict': 'evicted'}
+
+ARGUMENT_SPEC = dict(
+    action=dict(type='str', choices=['delete', 'evict'], default='delete'),
+    grace_period=dict(type='int'),
+    force=dict(type='bool', default=False),
+    min_healthy=dict(type='int', default=1),
+    fail_on_blocked=dict(type='bool', default=False),
+    wait_for_recovery=dict(type='bool', default=False),
+    recovery_timeout=dict(type='int', default=120),
+    parallelism=dict(type='int', default=8),
+)
+
+
+class PodFaultResult(FaultResult):
+    """The common result, plus ``recovery`` when it was measured."""
+
+    def __init__(self, fault, dry_run, selection=None):
+        super(PodFaultResult, self).__init__(fault, dry_run, selection)
+        self.recovery = None
+
+    def as_dict(self):
+        result = super(PodFaultResult, self).as_dict()
+        if self.recovery is not None:
+            result['recovery'] = self.recovery
+        return result
+
+
+def validate(params):
+    """Messages for option values that cannot work (before any API call)."""
+    errors = []
+    try:
+        validate_pod_selection(params)
+    except SelectionError as exc:
+        errors.append(str(exc))
+    if params['grace_period'] is not None and params['grace_period'] < 0:
+        errors.append('grace_period must be 0 or more seconds, got %d.' % params['grace_period'])
+    if params['force'] and params['action'] != 'delete':
+        errors.append('force applies to action=delete only: an eviction always respects PodDisruptionBudgets '
+                      '(use grace_period=0 for an immediate eviction).')
+    if params['force'] and params['grace_period'] not in (None, 0):
+        errors.append('force deletes at once: grace_period must be unset or 0, got %d.' % params['grace_period'])
+    if params['min_healthy'] < 0:
+        errors.append('min_healthy must be 0 or more, got %d.' % params['min_healthy'])
+    if params['recovery_timeout'] < 1:
+        errors.append('recovery_timeout must be at least 1 second, got %d.' % params['recovery_timeout'])
+    if params['parallelism'] < 1:
+        errors.append('parallelism must be at least 1, got %d.' % params['parallelism'])
+    return errors
+
+
+def classify(action, exc):
+    """(result, reason-or-error) for an API error on one pod."""
+    if action == 'evict' and is_pdb_block(exc):
+        return 'blocked', exc.message
+    if exc.status == 404:
+        return 'gone', 'The pod no longer exists.'
+    if exc.status == 409:
+        return 'gone', 'The pod was replaced meanwhile (its UID changed): %s' % exc.message
+    return 'failed', api_error_text(exc, '%s pod' % ('deleting' if action == 'delete' else 'evicting'))
+
+
+class PodChaos:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.check_mode = module.check_mode
+        self.action = self.params['action']
+        self.grace_period = 0 if self.params['force'] else self.params['grace_period']
+        self.client = None
+        self.result = None
+
+    def fail(self, msg):
+        extra = {}
+        if self.result is not None:
+            extra['chaos'] = self.result.as_dict()
+            extra['changed'] = self.changed
+        self.module.fail_json(msg=msg, **extra)
+
+    @property
+    def changed(self):
+        return any(t.get('result') in DONE.values() for t in self.result.targets) if self.result else False
+
+    def act(self, target):
+        """Delete or evict one pod (server-side dry run in check mode); returns (result, note, acted_at)."""
+        call = self.client.delete_pod if self.action == 'delete' else self.client.evict_pod
+        try:
+            call(target['namespace'], target['pod'], uid=target['id'], grace_period=self.grace_period,
+                 dry_run=self.check_mode)
+        except K8sApiError as exc:
+            result, note = classify(self.action, exc)
+            return result, note, None
+        except K8sError as exc:
+            return 'failed', str(exc), None
+        return DONE[self.action], None, time.time()
+
+    def run(self):
+        errors = validate(self.params)
+        if errors:
+            self.module.fail_json(msg=' '.join(errors))
+        self.client = client_or_fail(self.module, pool_size=self.params['parallelism'])
+        try:
+            selection, pods, resolver = select_pods(self.client, self.params)
+        except (SelectionError, K8sError) as exc:
+            self.module.fail_json(msg=str(exc))
+        self.result = PodFaultResult(FAULT, self.check_mode, selection)
+        if self.params['wait_for_recovery']:
+            self.result.recovery = []
+        targets = selection['selected']
+        try:
+            counts = self.ready_before(targets, pods, resolver)
+            plan = plan_min_healthy(targets, counts, self.params['min_healthy'])
+            outcomes = self.execute(plan)
+        except K8sError as exc:
+            self.fail(str(exc))
+        for namespace in resolver.unresolved_namespaces:
+            self.module.warn('Could not list ReplicaSets in namespace %s: its Deployment-owned pods are grouped by '
+                             'ReplicaSet for owner_kinds, min_healthy and recovery.' % namespace)
+
+        acted = []
+        for (target, skip_reason), outcome in zip(plan, outcomes):
+            result, note, acted_at = outcome
+            entry = dict(namespace=target['namespace'], pod=target['pod'], node=target.get('node'),
+                         owner=public_owner(target.get('workload')), result=result)
+            if result == 'failed':
+                entry['error'] = note
+            elif note or skip_reason:
+                entry['reason'] = note or skip_reason
+            self.result.add_target(target['id'], target['name'], self.action, **entry)
+            if acted_at is not None:
+                acted.append((target, acted_at))
+
+        late = None
+        if self.params['wait_for_recovery'] and not self.check_mode and acted:
+            late = self.recover(acted, counts, resolver)
+        self.finish(late)
+
+    def ready_before(self, targets, pods, resolver):
+        """Ready pods per workload of the targets, counted over every pod of their namespaces."""
+        namespaces = sorted(set(t['namespace'] for t in targets if t.get('workload')))
+        if not namespaces:
+            return {}
+        if self.params.get('label_selector') or self.params.get('field_selector'):
+            # The candidate listing was filtered: count over all running pods of those namespaces.
+            pods = []
+            for namespace in namespaces:
+                try:
+                    pods.extend(self.client.list_pods(namespace, field_selector='status.phase=Running'))
+                except K8sApiError as exc:
+                    raise K8sError(api_error_text(exc, 'listing pods in namespace %s' % namespace))
+        return ready_counts(pods, resolver.resolve)
+
+    def execute(self, plan):
+        """One (result, note, acted_at) per planned target."""
+        outcomes = [None] * len(plan)
+        todo = []
+        for index, (target, skip_reason) in enumerate(plan):
+            if skip_reason:
+                outcomes[index] = ('skipped', None, None)
+            else:
+                todo.append(index)
+        if self.action == 'delete' and self.params['parallelism'] > 1 and len(todo) > 1:
+            with ThreadPoolExecutor(max_workers=min(self.params['parallelism'], len(todo))) as pool:
+                for index, outcome in zip(todo, pool.map(lambda i: self.act(plan[i][0]), todo)):
+                    outcomes[index] = outcome
+        else:
+            predictor = PdbPredictor(self.client) if self.check_mode and self.action == 'evict' else None
+            for index in todo:
+                outcome = self.act(plan[index][0])
+                if predictor is not None and outcome[0] == 'evicted':
+                    blocked = predictor.consume(plan[index][0])
+                    if blocked:
+                        outcome = ('blocked', blocked, None)
+                outcomes[index] = outcome
+            if predictor is not None:
+                for namespace in predictor.unavailable:
+                    self.module.warn('Could not list PodDisruptionBudgets in namespace %s: check mode cannot tell '
+                                     'which of several evictions under one budget a real run would see blocked.'
+                                     % namespace)
+        return outcomes
+
+    def recover(self, acted, counts, resolver):
+        """Measure recovery per workload into chaos.recovery; returns the timeout message, or None."""
+        workloads = {}
+        for target, acted_at in acted:
+            workload = target.get('workload')
+            if workload is None:
+                continue
+            key = workload_id(workload)
+            if key not in workloads:
+                workloads[key] = dict(workload=workload, since=acted_at)
+            workloads[key]['since'] = min(workloads[key]['since'], acted_at)
+        entries = []
+        for key, entry in sorted(workloads.items()):
+            workload = entry['workload']
+            desired = None
+            try:
+                desired = desired_replicas(workload['kind'], self.client.get_workload(
+                    workload['kind'], workload['namespace'], workload['name']))
+            except K8sApiError as exc:
+                if exc.status not in (401, 403, 404):
+                    self.fail(api_error_text(exc, 'reading %s %s/%s' % (
+                        workload['kind'], workload['namespace'], workload['name'])))
+            except K8sError as exc:
+                self.fail(str(exc))
+            if desired is None:
+                desired = counts.get(key, 0)
+            entries.append(dict(workload=workload, since=entry['since'], desired=desired))
+        harmed = [t['id'] for t, dummy in acted]
+        try:
+            wait_for_recovery(self.client, entries, self.params['recovery_timeout'], resolver.resolve,
+                              ignore_uids=harmed)
+        except K8sApiError as exc:
+            self.record_recovery(entries)
+            self.fail(api_error_text(exc, 'waiting for recovery'))
+        except K8sError as exc:
+            self.record_recovery(entries)
+            self.fail(str(exc))
+        self.record_recovery(entries)
+        late = [e for e in entries if not e['recovered']]
+        if not late:
+            return None
+        return 'Recovery timed out after %d s: %s.' % (self.params['recovery_timeout'], '; '.join(
+            '%s %s/%s has %s of %d desired ready pods' % (
+                e['workload']['kind'], e['workload']['namespace'], e['workload']['name'], e['ready'], e['desired'])
+            for e in late))
+
+    def record_recovery(self, entries):
+        self.result.recovery = [dict(owner=public_owner(e['workload']), recovered=bool(e.get('recovered')),
+                                     seconds=e.get('seconds'), desired=e['desired'], ready=e.get('ready'))
+                                for e in entries]
+
+    def finish(self, late=None):
+        problems = []
+        failed = self.result.failed_targets
+        if failed:
+            problems.append('%d of %d pods failed: %s.' % (len(failed), len(self.result.targets), '; '.join(
+                '%s: %s' % (t['name'], t['error']) for t in failed)))
+        blocked = [t for t in self.result.targets if t['result'] == 'blocked']
+        if blocked and self.params['fail_on_blocked']:
+            problems.append('%d eviction%s blocked by a PodDisruptionBudget (fail_on_blocked=true): %s.' % (
+                len(blocked), '' if len(blocked) == 1 else 's', ', '.join(t['name'] for t in blocked)))
+        if late:
+            problems.append(late)
+        if problems:
+            self.fail(' '.join(problems))
+        self.module.exit_json(changed=self.changed, chaos=self.result.as_dict())
+
+
+def main():
+    spec = dict(K8S_AUTH_ARGUMENT_SPEC)
+    spec.update(K8S_POD_SELECTION_ARGUMENT_SPEC)
+    spec.update(ARGUMENT_SPEC)
+    module = AnsibleModule(
+        argument_spec=spec,
+        mutually_exclusive=K8S_POD_SELECTION_MUTUALLY_EXCLUSIVE,
+        supports_check_mode=True,
+    )
+    PodChaos(module).run()
+
+
+if __name__ == '__main__':
+    main()
