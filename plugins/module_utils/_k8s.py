@@ -312,8 +312,9 @@ class K8sClient:
     def request(self, method, path, query=None, body=None):
         """Send one request; returns the decoded JSON. Raises K8sApiError or K8sConnectionError."""
         url = self.host + path
+        query = [(k, v) for k, v in (query or []) if v is not None]
         if query:
-            url += '?' + urlencode([(k, v) for k, v in query if v is not None])
+            url += '?' + urlencode(query)
         payload = json.dumps(body).encode('utf-8') if body is not None else None
         try:
             response = self.pool.request(
