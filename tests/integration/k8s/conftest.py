@@ -1,0 +1,163 @@
+"""k8s integration tests: ansible-playbook against a real Kubernetes API server.
+
+- With KUBECONFIG set, the tests use that cluster unchanged (minikube, kind, ...): nothing is started or stopped.
+- Otherwise they use the control plane of tests/infra/k8s-bed.sh (real kube-apiserver, controller-manager and
+  scheduler, KWOK nodes), starting it when `status` says it is not up. The session stops it again only if it
+  started it, and not when CHAOS_BED_KEEP is set.
+
+Every test works in namespaces of its own (chaos-it-<random>), deleted afterwards.
+"""
+import base64
+import json
+import os
+import shlex
+import subprocess
+import tempfile
+import uuid
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from helpers import ROOT, ansible_playbook_argv, playbook_env, write
+from k8s_helpers import TEST_LABEL
+
+K8S_BED = os.path.join(ROOT, 'tests', 'infra', 'k8s-bed.sh')
+
+
+def pytest_configure(config):  # pylint: disable=redefined-outer-name
+    config.addinivalue_line('markers', 'k8s: needs a Kubernetes API (KUBECONFIG, or tests/infra/k8s-bed.sh)')
+
+
+def _bed(*args, check=True):
+    return subprocess.run(['bash', K8S_BED] + list(args), capture_output=True, text=True, check=check)
+
+
+def _bed_kubeconfig():
+    for line in _bed('env').stdout.splitlines():
+        line = line.strip()
+        if line.startswith('export KUBECONFIG='):
+            return shlex.split(line[len('export KUBECONFIG='):])[0]
+    raise RuntimeError('k8s-bed.sh env printed no KUBECONFIG')
+
+
+@pytest.fixture(scope='session')
+def kubeconfig():
+    """The kubeconfig of the cluster under test."""
+    if os.environ.get('KUBECONFIG'):
+        yield os.environ['KUBECONFIG']
+        return
+    started = False
+    if _bed('status', check=False).returncode != 0:
+        proc = subprocess.run(['bash', K8S_BED, 'up'], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError('k8s-bed.sh up failed:\n%s%s' % (proc.stdout, proc.stderr[-4000:]))
+        started = True
+    yield _bed_kubeconfig()
+    if started and not os.environ.get('CHAOS_BED_KEEP'):
+        _bed('down', check=False)
+
+
+def _cluster_of(path):
+    """Server URL and TLS material of the kubeconfig's current context (a merged KUBECONFIG: the first file)."""
+    with open(path.split(os.pathsep)[0]) as handle:
+        data = yaml.safe_load(handle)
+    context_name = data.get('current-context')
+    context = [c['context'] for c in data['contexts'] if c['name'] == context_name][0]
+    cluster = [c['cluster'] for c in data['clusters'] if c['name'] == context['cluster']][0]
+    return cluster
+
+
+@pytest.fixture(scope='session')
+def api(kubeconfig, tmp_path_factory):
+    """The official client's APIs for set-up and checks, and how a token user reaches the same API server."""
+    api_client = config.new_client_from_config(config_file=kubeconfig)
+    cluster = _cluster_of(kubeconfig)
+    ca_cert = cluster.get('certificate-authority')
+    if cluster.get('certificate-authority-data'):
+        ca_cert = str(tmp_path_factory.mktemp('k8s-ca') / 'ca.crt')
+        with open(ca_cert, 'wb') as handle:
+            handle.write(base64.b64decode(cluster['certificate-authority-data']))
+    return dict(
+        client=api_client,
+        core=client.CoreV1Api(api_client),
+        apps=client.AppsV1Api(api_client),
+        policy=client.PolicyV1Api(api_client),
+        rbac=client.RbacAuthorizationV1Api(api_client),
+        kubeconfig=kubeconfig,
+        host=cluster['server'],
+        ca_cert=ca_cert,
+        validate_certs=not cluster.get('insecure-skip-tls-verify', False),
+    )
+
+
+@pytest.fixture
+def run_id():
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def make_namespace(api, run_id):
+    """Create namespaces for this test (chaos-it-<run>-<n>); all are deleted afterwards."""
+    made = []
+
+    def make():
+        name = 'chaos-it-%s-%d' % (run_id, len(made) + 1)
+        api['core'].create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+            name=name, labels={TEST_LABEL: run_id})))
+        made.append(name)
+        return name
+    yield make
+    for name in made:
+        try:
+            api['core'].delete_namespace(name)
+        except ApiException:
+            pass
+
+
+@pytest.fixture
+def namespace(make_namespace):
+    return make_namespace()
+
+
+@pytest.fixture
+def run_module(api, tmp_path):
+    """Run chaos.engineering.<module> in a playbook; the connection comes from group/chaos.engineering.k8s.
+
+    ``auth`` replaces the kubeconfig in module_defaults (for example host + api_key). KUBECONFIG and K8S_AUTH_*
+    are cleared for the run, so the connection can only come from the play.
+    """
+    def run(module, args, check=False, auth=None):
+        result_file = str(tmp_path / ('result-%s.json' % uuid.uuid4().hex[:6]))
+        playbook = write(str(tmp_path / 'play.yml'), '''\
+            - name: Run one chaos.engineering k8s module
+              hosts: localhost
+              gather_facts: false
+              module_defaults:
+                group/chaos.engineering.k8s: "{{ connection }}"
+              tasks:
+                - name: The module under test
+                  chaos.engineering.%s:
+                  args: "{{ module_args }}"
+                  register: outcome
+                  ignore_errors: true
+                - name: Keep the result for the test
+                  ansible.builtin.copy:
+                    content: "{{ outcome | to_json }}"
+                    dest: "{{ result_file }}"
+                    mode: "0600"
+                  check_mode: false
+            ''' % module)
+        extra = str(tmp_path / 'vars.json')
+        with open(extra, 'w') as handle:
+            json.dump(dict(connection=auth or dict(kubeconfig=api['kubeconfig']), module_args=args,
+                           result_file=result_file), handle)
+        env = dict((k, v) for k, v in playbook_env().items() if not k.startswith('K8S_AUTH_'))
+        env['KUBECONFIG'] = os.path.join(tempfile.gettempdir(), 'no-such-kubeconfig-%s' % uuid.uuid4().hex)
+        proc = subprocess.run(ansible_playbook_argv(playbook, extra, check=check), capture_output=True, text=True,
+                              env=env, cwd=str(tmp_path), timeout=900, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        with open(result_file) as handle:
+            return json.load(handle)
+    return run
