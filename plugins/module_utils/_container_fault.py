@@ -64,6 +64,7 @@ class ContainerFaultModule:
             self.fail('parallelism must be at least 1, got %d.' % self.params['parallelism'])
         self.client = None
         self.result = None
+        self.diffs = []  # diff mode: one before/after per target
 
     @property
     def check_mode(self):
@@ -106,7 +107,9 @@ class ContainerFaultModule:
             try:
                 extra = action(target) or {}
             except Exception as exc:  # pylint: disable=broad-exception-caught
-                extra = dict(error='%s: %s' % (type(exc).__name__, exc))
+                # Errors we raise on purpose already read well; others get their type for context.
+                text = str(exc) if getattr(exc, 'user_facing', False) else '%s: %s' % (type(exc).__name__, exc)
+                extra = dict(error=text)
             # When the fault took effect: timed reverts count their duration from here.
             extra.setdefault('acted_at', time.time())
             return extra
@@ -155,10 +158,11 @@ class ContainerFaultModule:
         for target in chaos['targets']:
             target.pop('changed', None)
             target.pop('acted_at', None)
+        extra = dict(diff=self.diffs) if self.diffs and self.module._diff else {}
         if failed:
             self.module.fail_json(
                 msg='%d of %d targets failed: %s' % (
                     len(failed), len(self.result.targets),
                     '; '.join('%s: %s' % (t['name'], t['error']) for t in failed)),
-                changed=changed, chaos=chaos)
-        self.module.exit_json(changed=changed, chaos=chaos)
+                changed=changed, chaos=chaos, **extra)
+        self.module.exit_json(changed=changed, chaos=chaos, **extra)

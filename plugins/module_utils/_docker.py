@@ -144,3 +144,97 @@ def container_candidates(client, states):
             image=summary.get('Image'),
         ))
     return candidates
+
+
+# --- Helper containers: short programs run inside a target's network namespace -----------------
+# Shared by modules and the detached reverter (see _ledger.py), so they take a docker.APIClient.
+
+HELPER_LABEL = 'chaos.engineering/helper'
+FAULT_LABEL = 'chaos.engineering/fault'
+FAULT_ID_LABEL = 'chaos.engineering/fault-id'
+TARGET_LABEL = 'chaos.engineering/target'
+TARGET_NAME_LABEL = 'chaos.engineering/target-name'
+EXPIRES_LABEL = 'chaos.engineering/expires'
+# A helper idles until it is removed; this bounds its life if everything else is lost.
+HELPER_SLEEP_SECONDS = 7 * 24 * 3600
+
+
+class ExecResult:
+    def __init__(self, argv, rc, stdout, stderr):
+        self.argv = argv
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+
+    @property
+    def ok(self):
+        return self.rc == 0
+
+
+def _text(data):
+    return (data or b'').decode('utf-8', 'replace')
+
+
+def start_helper(client, image, target_id, labels, network_mode=None, name=None):
+    """Create and start a helper joined to ``target_id``'s network namespace, with only NET_ADMIN."""
+    host_config = client.create_host_config(
+        network_mode=network_mode or 'container:%s' % target_id,
+        cap_drop=['ALL'],
+        cap_add=['NET_ADMIN'],
+        security_opt=['no-new-privileges'],
+    )
+    all_labels = {HELPER_LABEL: 'true', TARGET_LABEL: target_id}
+    all_labels.update(labels or {})
+    created = client.create_container(
+        image, command=['sleep', str(HELPER_SLEEP_SECONDS)], entrypoint=[], labels=all_labels,
+        host_config=host_config, name=name, network_disabled=False)
+    helper_id = created['Id']
+    try:
+        client.start(helper_id)
+    except Exception:
+        remove_helper(client, helper_id)
+        raise
+    return helper_id
+
+
+def exec_in(client, container_id, argv):
+    """Run argv (a list, never a shell string) in a running container; returns an ExecResult."""
+    created = client.exec_create(container_id, argv, stdout=True, stderr=True)
+    stdout, stderr = client.exec_start(created['Id'], demux=True)
+    rc = client.exec_inspect(created['Id']).get('ExitCode')
+    return ExecResult(argv, rc, _text(stdout), _text(stderr))
+
+
+def remove_helper(client, helper_id):
+    """Remove a helper container; a helper that is already gone is fine."""
+    try:
+        client.remove_container(helper_id, force=True)
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        if getattr(getattr(exc, 'response', None), 'status_code', None) != 404:
+            raise
+
+
+def list_helpers(client, fault=None):
+    """Our helper containers (running or not), newest first, as the engine reports them."""
+    filters = {'label': [HELPER_LABEL + '=true'] + (['%s=%s' % (FAULT_LABEL, fault)] if fault else [])}
+    return client.containers(all=True, filters=filters)
+
+
+def run_steps(run, steps, ok_if=()):
+    """Run argv steps in order with ``run(argv) -> ExecResult``; a step failing with a message in
+    ``ok_if`` counts as done. Returns (results, first failed result or None)."""
+    results = []
+    for argv in steps:
+        result = run(argv)
+        results.append(result)
+        if not result.ok and not any(marker in result.stderr for marker in ok_if):
+            return results, result
+    return results, None
+
+
+def nsenter_run(pid, argv):
+    """Run argv in the network namespace of process ``pid`` (needs root on the Docker host)."""
+    import subprocess  # only the nsenter method needs it
+    completed = subprocess.run(['nsenter', '-t', str(pid), '-n', '--'] + list(argv),
+                               capture_output=True, check=False)
+    return ExecResult(argv, completed.returncode, _text(completed.stdout), _text(completed.stderr))

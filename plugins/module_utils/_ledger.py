@@ -209,10 +209,72 @@ def _revert_start(entry):
     return 'reverted'
 
 
+def _revert_in_helper(entry):
+    """Run the entry's revert argv in its helper (or in a fresh one, if the helper is gone), then remove it.
+
+    details: steps (argv lists), ok_if (stderr markers meaning "already reverted"), helper_id, helper_image.
+    """
+    client = docker_client(entry['docker'])
+    details = entry['details']
+    target_id = entry['target']['id']
+    try:
+        running = client.inspect_container(target_id)['State'].get('Running')
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        if _api_status(exc) != 404:
+            raise
+        running = False
+    helper_id = details.get('helper_id')
+    if not running:
+        # The namespace died with the target: nothing is left to revert but the helper.
+        if helper_id:
+            _docker.remove_helper(client, helper_id)
+        return 'target-gone'
+    try:
+        helper_running = bool(helper_id) and client.inspect_container(helper_id)['State'].get('Running')
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        if _api_status(exc) != 404:
+            raise
+        helper_running = False
+    if not helper_running:
+        if helper_id:
+            _docker.remove_helper(client, helper_id)
+        helper_id = _docker.start_helper(client, details['helper_image'], target_id,
+                                         {_docker.FAULT_LABEL: entry['fault'] + '-revert'})
+    try:
+        dummy, failed = _docker.run_steps(lambda argv: _docker.exec_in(client, helper_id, argv),
+                                          details['steps'], details.get('ok_if', ()))
+    finally:
+        _docker.remove_helper(client, helper_id)
+    if failed is not None:
+        raise RuntimeError('%s failed (rc %s): %s' % (' '.join(failed.argv), failed.rc, failed.stderr.strip()))
+    return 'reverted'
+
+
+def _revert_with_nsenter(entry):
+    """Run the entry's revert argv in the target's network namespace from the host (method nsenter)."""
+    client = docker_client(entry['docker'])
+    details = entry['details']
+    try:
+        state = client.inspect_container(entry['target']['id'])['State']
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        if _api_status(exc) == 404:
+            return 'target-gone'
+        raise
+    if not state.get('Running') or not state.get('Pid'):
+        return 'target-gone'
+    dummy, failed = _docker.run_steps(lambda argv: _docker.nsenter_run(state['Pid'], argv),
+                                      details['steps'], details.get('ok_if', ()))
+    if failed is not None:
+        raise RuntimeError('%s failed (rc %s): %s' % (' '.join(failed.argv), failed.rc, failed.stderr.strip()))
+    return 'reverted'
+
+
 # action name -> callable(entry) returning a status string; raising means "retry later".
 REVERT_ACTIONS = {
     'unpause': _revert_unpause,
     'start': _revert_start,
+    'helper_exec': _revert_in_helper,
+    'nsenter_exec': _revert_with_nsenter,
 }
 
 

@@ -37,6 +37,7 @@ class FaultResult:
         self.selection = selection
         self.expires_at = None
         self.revert = None
+        self.extra = {}  # fault-specific top-level fields
 
     def add_target(self, target_id, name, action, **extra):
         entry = dict(id=target_id, name=name, action=action)
@@ -70,6 +71,7 @@ class FaultResult:
                 missing=self.selection['missing'],
                 seed=self.selection['seed'],
             )
+        result.update(self.extra)
         if self.revert is not None:
             result['expires_at'] = self.expires_at
             result['revert'] = self.revert

@@ -82,7 +82,7 @@ def ledger_dir(tmp_path):
 @pytest.fixture
 def run_module(bed, ledger_dir, tmp_path):
     """Run one chaos.engineering module in a playbook on engine 1 (through module_defaults); return its result."""
-    def run(module, args, check=False, docker_host=None):
+    def run(module, args, check=False, docker_host=None, diff=False):
         result_file = str(tmp_path / ('result-%s.json' % uuid.uuid4().hex[:6]))
         playbook = write(str(tmp_path / 'play.yml'), '''\
             - name: Run one chaos.engineering module
@@ -109,7 +109,8 @@ def run_module(bed, ledger_dir, tmp_path):
         with open(extra, 'w') as handle:
             json.dump(dict(docker_host=docker_host or bed['hosts'][0], ledger_dir=ledger_dir,
                            module_args=args, result_file=result_file), handle)
-        proc = subprocess.run(ansible_playbook_argv(playbook, extra, check=check), capture_output=True, text=True,
+        argv = ansible_playbook_argv(playbook, extra, check=check) + (['--diff'] if diff else [])
+        proc = subprocess.run(argv, capture_output=True, text=True,
                               env=playbook_env(), cwd=str(tmp_path), timeout=300, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         with open(result_file) as handle:

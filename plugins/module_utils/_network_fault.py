@@ -1,0 +1,468 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""container_netem's work on one engine: preflight, then apply, replace or remove our faults per container.
+
+The argv comes from _netem.Plan; it runs in a helper container joined to the
+target's network namespace, or through nsenter. Whether a fault of ours is in
+place is read from the kernel (our qdisc handle, our rule comments) and from our
+helpers' labels, never from memory of an earlier run.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import time
+
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _ledger, _netem
+from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
+from ansible_collections.chaos.engineering.plugins.module_utils._selection import SELECTOR_KEYS
+
+READ_STATE = (
+    ('qdiscs', ['tc', 'qdisc', 'show']),
+    ('iptables', ['iptables'] + _netem.IPTABLES_WAIT + ['-S']),
+    ('ip6tables', ['ip6tables'] + _netem.IPTABLES_WAIT + ['-S']),
+)
+NO_PERMISSION = ('Operation not permitted', 'Permission denied')
+
+
+class TargetError(Exception):
+    """This target cannot get the fault; the message says why."""
+
+    user_facing = True
+
+
+class HelperExecutor:
+    """Runs argv in a helper container that shares the target's network namespace."""
+
+    def __init__(self, client, helper_id, labels=None, transient=False):
+        self.client = client
+        self.helper_id = helper_id
+        self.labels = labels or {}
+        self.transient = transient
+
+    def run(self, argv):
+        return _docker.exec_in(self.client, self.helper_id, argv)
+
+
+class NsenterExecutor:
+    """Runs the host's own tools in the target's network namespace (method nsenter)."""
+
+    def __init__(self, pid):
+        self.helper_id = None
+        self.labels = {}
+        self.transient = False
+        self.pid = pid
+
+    def run(self, argv):
+        return _docker.nsenter_run(self.pid, argv)
+
+
+def _explain(result, interface):
+    """A clear message for a failed tc/iptables command."""
+    text = (result.stderr or result.stdout).strip()
+    if _netem.lacks_netem(text):
+        return _netem.NO_NETEM_MESSAGE
+    if any(marker in text for marker in NO_PERMISSION):
+        return ('%s was refused the NET_ADMIN capability (%s). The helper needs cap_add NET_ADMIN, which a '
+                'rootless or restricted engine may not grant.' % (result.argv[0], text))
+    if 'Cannot find device' in text:
+        return 'the container has no interface %s (%s).' % (interface, text)
+    return '%s failed with rc %s: %s' % (' '.join(result.argv), result.rc, text)
+
+
+def read_state(executor, interface):
+    """The target's qdiscs and rules, parsed; raises TargetError when they cannot be read."""
+    state = dict(text={})
+    for key, argv in READ_STATE:
+        result = executor.run(argv)
+        if not result.ok:
+            if key == 'ip6tables' and not any(m in result.stderr for m in NO_PERMISSION):
+                result.stdout = ''  # no IPv6 in this namespace: nothing of ours can be there
+            else:
+                raise TargetError('Reading the network state failed: ' + _explain(result, interface))
+        state['text'][key] = result.stdout
+    state['qdiscs'] = _netem.parse_qdiscs(state['text']['qdiscs'])
+    state['rules'] = (_netem.parse_rules(state['text']['iptables'], 'iptables')
+                      + _netem.parse_rules(state['text']['ip6tables'], 'ip6tables'))
+    state['root'] = _netem.root_qdisc(state['qdiscs'], interface)
+    return state
+
+
+def state_text(state):
+    """For diff mode: the qdiscs, then the rules (ours and others), as the tools print them."""
+    lines = ['# tc qdisc show'] + [q['line'] for q in state['qdiscs']]
+    for key in ('iptables', 'ip6tables'):
+        lines.append('# %s -S' % key)
+        lines += [ln for ln in state['text'][key].splitlines() if ln.startswith('-A ')]
+    return '\n'.join(lines) + '\n'
+
+
+class NetworkFault:
+    """container_netem on the engine of one ContainerFaultModule."""
+
+    def __init__(self, fault):
+        self.fault = fault
+        self.params = params = fault.params
+        self.interface = params['interface']
+        self.method = params['method']
+        self.plan = None
+        self.duration = params.get('duration')
+        if self.duration is not None and self.duration < 1:
+            fault.fail('duration must be at least 1 second, got %d.' % self.duration)
+        if params['state'] == 'present':
+            # Validate the whole spec before connecting: names in destinations are resolved later.
+            _netem.Plan(self._spec(), self.interface,
+                        [d for d in params.get('destinations') or [] if _netem.is_ip_or_cidr(d)],
+                        params.get('ports'), params.get('source_ports'), params.get('protocol'))
+        if self.method == 'nsenter':
+            if os.geteuid() != 0:
+                fault.fail('method=nsenter needs root on the Docker host; the module runs as uid %d.' % os.geteuid())
+            for tool in ('nsenter', 'tc', 'iptables'):
+                if not fault.module.get_bin_path(tool):
+                    fault.fail('method=nsenter needs %s on the host running the module; it is not in PATH.' % tool)
+
+    def _spec(self):
+        return dict((k, self.params.get(k)) for k in _netem.FAULT_KEYS)
+
+    @property
+    def client(self):
+        return self.fault.client
+
+    # --- preflight ------------------------------------------------------------------------------------
+
+    def _resolve_destinations(self):
+        resolved = []
+        for value in self.params.get('destinations') or []:
+            if _netem.is_ip_or_cidr(value):
+                resolved.append(value)
+                continue
+            try:
+                info = self.client.inspect_container(value)
+            except Exception:  # pylint: disable=broad-exception-caught
+                self.fault.fail('destination %r is not an IP address or CIDR, and no container of that name exists '
+                                'on docker_host=%s.' % (value, self.params['docker_host']))
+            addresses = []
+            for network in (info.get('NetworkSettings', {}).get('Networks') or {}).values():
+                addresses += [a for a in (network.get('IPAddress'), network.get('GlobalIPv6Address')) if a]
+            if not addresses:
+                self.fault.fail('destination container %r has no IP address.' % value)
+            resolved += addresses
+        return resolved
+
+    def _network_modes(self):
+        """id -> network mode, and each network namespace's members, from one listing."""
+        listing = self.client.containers()
+        modes = dict((c['Id'], (c.get('HostConfig') or {}).get('NetworkMode') or 'default') for c in listing)
+        names = dict((c['Id'], (c.get('Names') or ['/' + c['Id'][:12]])[0].lstrip('/')) for c in listing)
+        by_ref = {}
+        for cid in modes:
+            by_ref[cid] = cid
+            by_ref[names[cid]] = cid
+        owner = {}
+        for cid, mode in modes.items():
+            if mode.startswith('container:'):
+                owner[cid] = by_ref.get(mode[len('container:'):], mode[len('container:'):])
+            else:
+                owner[cid] = cid
+        return modes, names, owner
+
+    def preflight(self, targets, need_netem):
+        """Everything that must hold before anything changes; fails the task with a clear message if not."""
+        modes, names, owner = self._network_modes()
+        helpers = set(h['Id'] for h in _docker.list_helpers(self.client))
+        for target in targets:
+            mode = modes.get(target['id'], 'default')
+            if mode == 'host' and not self.params['allow_host_network']:
+                self.fault.fail('%s uses the host\'s network (network_mode host): a network fault would hit the whole '
+                                'Docker host. Set allow_host_network=true to do it anyway.' % target['name'])
+            if mode == 'none':
+                self.fault.fail('%s has no network (network_mode none).' % target['name'])
+            namespace = owner.get(target['id'], target['id'])
+            target['shares_network_with'] = sorted(
+                names[c] for c in modes
+                if owner.get(c) == namespace and c != target['id'] and c not in helpers)
+        if self.method == 'helper':
+            try:
+                self.client.inspect_image(self.params['helper_image'])
+            except Exception:  # pylint: disable=broad-exception-caught
+                self.fault.fail('The helper image %r is not on docker_host=%s, and no image is ever pulled. Build it '
+                                'from the Docker host\'s own iproute2 and iptables with the '
+                                'chaos.engineering.nethelper_image role, or set helper_image.'
+                                % (self.params['helper_image'], self.params['docker_host']))
+        if need_netem:
+            self._probe_netem()
+
+    def _probe_netem(self):
+        """Try netem on a throwaway namespace's loopback: the target is never touched by the probe."""
+        argv = ['tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms']
+        if self.method == 'nsenter':
+            rc, out, err = self.fault.module.run_command(['unshare', '--net', '--'] + argv)
+            result = _docker.ExecResult(argv, rc, out, err)
+        else:
+            probe = _docker.start_helper(self.client, self.params['helper_image'], 'none',
+                                         {_docker.FAULT_LABEL: 'container_netem-probe'}, network_mode='none')
+            try:
+                result = _docker.exec_in(self.client, probe, argv)
+            finally:
+                _docker.remove_helper(self.client, probe)
+        if not result.ok:
+            self.fault.fail('Preflight on docker_host=%s: %s' % (self.params['docker_host'], _explain(result, 'lo')))
+
+    # --- executors ------------------------------------------------------------------------------------------
+
+    def _helpers_by_target(self):
+        found = {}
+        for helper in _docker.list_helpers(self.client):
+            labels = helper.get('Labels') or {}
+            # Our fault helpers, and read/revert helpers a killed run may have left behind.
+            if not labels.get(_docker.FAULT_LABEL, '').startswith(self.fault.fault):
+                continue
+            target_id = labels.get(_docker.TARGET_LABEL)
+            found.setdefault(target_id, []).append(helper)
+        return found
+
+    def _labels(self, target, deadline):
+        return {
+            _docker.FAULT_LABEL: self.fault.fault,
+            _docker.FAULT_ID_LABEL: self.plan.fault_id,
+            _docker.TARGET_NAME_LABEL: target['name'],
+            _docker.EXPIRES_LABEL: iso(deadline) if deadline else 'never',
+        }
+
+    def _new_helper(self, target, labels, transient=False):
+        helper_id = _docker.start_helper(self.client, self.params['helper_image'], target['id'], labels)
+        return HelperExecutor(self.client, helper_id, labels, transient=transient)
+
+    def _reader(self, target, helpers):
+        """An executor to read (and clean) the target's namespace: a running helper of ours, or a new one."""
+        if self.method == 'nsenter':
+            pid = self.client.inspect_container(target['id'])['State'].get('Pid')
+            return NsenterExecutor(pid)
+        for helper in helpers:
+            if helper.get('State') == 'running':
+                return HelperExecutor(self.client, helper['Id'], helper.get('Labels') or {})
+        return self._new_helper(target, {_docker.FAULT_LABEL: self.fault.fault + '-read'}, transient=True)
+
+    def _run(self, executor, steps, what):
+        dummy, failed = _docker.run_steps(executor.run, steps, _netem.ALREADY_GONE)
+        if failed is not None:
+            raise TargetError('%s: %s' % (what, _explain(failed, self.interface)))
+
+    # --- state=present --------------------------------------------------------------------------------------
+
+    def present(self):
+        fault = self.fault
+        targets = fault.select(['running'])
+        try:
+            self.plan = _netem.Plan(self._spec(), self.interface, self._resolve_destinations(),
+                                    self.params.get('ports'), self.params.get('source_ports'),
+                                    self.params.get('protocol'))
+        except _netem.FaultSpecError as exc:
+            fault.fail(str(exc))
+        fault.result.extra['spec'] = self.plan.describe()
+        self.preflight(targets, self.plan.needs_netem)
+        helpers = self._helpers_by_target()
+        pending = {}
+        for entry in fault.pending_for([t['id'] for t in targets]):
+            pending.setdefault(entry['target']['id'], []).append(entry)
+        # Phase 1 reads every target first, so a refusal anywhere changes nothing anywhere.
+        inspected = fault.run_each(
+            targets, lambda t: self._inspect_one(t, helpers.get(t['id'], []), pending.get(t['id'], [])))
+        refused = ['%s: %s' % (t['name'], w['error']) for t, w in zip(targets, inspected) if w.get('error')]
+        try:
+            if refused:
+                fault.fail('Nothing was changed: %s' % '; '.join(refused))
+            outcomes = fault.run_each(inspected, self._apply_one)
+        finally:
+            self._drop_transient_readers(inspected)
+        entries = []
+        kept = []
+        for target, outcome in zip(targets, outcomes):
+            entry = outcome.pop('ledger_entry', None)
+            if entry is not None:
+                entries.append(entry)
+            if outcome.get('kept_deadline'):
+                kept.append(outcome.pop('kept_deadline'))
+            self._add(target, outcome)
+        if entries:
+            fault.arm_reverts(entries)
+        elif kept:
+            fault.result.set_revert(max(kept), _ledger.METHOD, armed=_ledger.reverter_running(fault.ledger_dir))
+
+    def _drop_transient_readers(self, inspected):
+        for work in inspected:
+            reader = work.get('reader')
+            if reader is not None and reader.transient:
+                _docker.remove_helper(self.client, reader.helper_id)
+
+    def _add(self, target, outcome):
+        diff = outcome.pop('diff', None)
+        if diff is not None:
+            self.fault.diffs.append(diff)
+        self.fault.result.add_target(target['id'], target['name'], outcome.pop('action', 'netem'),
+                                     shares_network_with=target.get('shares_network_with', []), **outcome)
+
+    def _same(self, state, helper_labels, pending):
+        """Is exactly this fault of ours in place already?"""
+        plan = self.plan
+        if self.method == 'helper':
+            if helper_labels.get(_docker.FAULT_ID_LABEL) != plan.fault_id:
+                return False
+        elif not any(e['details'].get('fault_id') == plan.fault_id for e in pending):
+            return False  # nsenter leaves no label: only a pending revert of this fault id vouches for the tc tree
+        root = state['root']
+        tc_ok = (root is not None and root['handle'] == _netem.ROOT_HANDLE) if plan.uses_tc else \
+            not (root is not None and root['ours'])
+        rules = state['rules']
+        return tc_ok and len(rules) == len(plan.iptables_rules) and all(r['fault_id'] == plan.fault_id for r in rules)
+
+    def _inspect_one(self, target, helpers, pending):
+        """Phase 1, read only: what is in the target's namespace, and what we would do there."""
+        plan = self.plan
+        work = dict(target=target, helpers=helpers, pending=pending,
+                    outcome=dict(fault_id=plan.fault_id, apply=plan.apply_argv, revert=plan.revert_argv))
+        work['reader'] = reader = self._reader(target, helpers)
+        try:
+            return self._decide(work)
+        except Exception:
+            if reader.transient:
+                _docker.remove_helper(self.client, reader.helper_id)
+            raise
+
+    def _decide(self, work):
+        plan = self.plan
+        work['before'] = before = read_state(work['reader'], self.interface)
+        if self._same(before, work['reader'].labels, work['pending']):
+            work['same'] = True
+            return work
+        steps = _netem.cleanup_argv(before['qdiscs'], before['rules'])
+        root = before['root']
+        if plan.uses_tc and root is not None and not root['ours'] and not _netem.is_default_root(root):
+            if not self.params['force']:
+                raise TargetError('its root qdisc on %s is not ours (%s); it is left alone. Set force=true to '
+                                  'replace it.' % (self.interface, root['line']))
+            steps.append(['tc', 'qdisc', 'del', 'dev', self.interface, 'root'])
+        work['steps'] = steps
+        return work
+
+    def _apply_one(self, work):
+        """Phase 2: replace whatever of ours is there by this fault, and arm its revert."""
+        plan = self.plan
+        target, reader, before, outcome = work['target'], work['reader'], work['before'], work['outcome']
+        pending = work['pending']
+        if work.get('same'):
+            outcome.update(action='unchanged', changed=False, helper=reader.helper_id,
+                           note='this fault of ours is already in place; deadline unchanged')
+            if pending:
+                outcome['kept_deadline'] = max(e['deadline'] for e in pending)
+                outcome['revert_at'] = iso(outcome['kept_deadline'])
+            return outcome
+        steps = work['steps']
+        outcome.update(action='netem', changed=True, removes=steps)
+        if self.fault.check_mode:
+            if self.duration:
+                outcome['revert_at'] = iso(time.time() + self.duration)
+            if self.fault.module._diff:
+                outcome['diff'] = dict(before_header=target['name'], before=state_text(before),
+                                       after_header=target['name'] + ' (predicted)',
+                                       after='# would run:\n' + '\n'.join(
+                                           ' '.join(a) for a in steps + plan.apply_argv) + '\n')
+            return outcome
+        # Our earlier fault's revert must not fire on the one we are about to put in.
+        _ledger.discard(self.fault.ledger_dir, pending, status='replaced')
+        self._run(reader, steps, 'removing the previous fault')
+        executor = reader
+        if self.method == 'helper':
+            for helper in work['helpers']:
+                _docker.remove_helper(self.client, helper['Id'])
+            if reader.transient:
+                _docker.remove_helper(self.client, reader.helper_id)
+            deadline = time.time() + self.duration if self.duration else None
+            executor = self._new_helper(target, self._labels(target, deadline))
+        try:
+            self._run(executor, plan.apply_argv, 'applying the fault')
+        except TargetError:
+            # Leave nothing half-applied behind.
+            _docker.run_steps(executor.run, plan.revert_argv, _netem.ALREADY_GONE)
+            if executor.helper_id:
+                _docker.remove_helper(self.client, executor.helper_id)
+            raise
+        outcome['acted_at'] = time.time()
+        outcome['helper'] = executor.helper_id
+        if self.fault.module._diff:
+            outcome['diff'] = dict(before_header=target['name'], before=state_text(before),
+                                   after_header=target['name'],
+                                   after=state_text(read_state(executor, self.interface)))
+        if self.duration:
+            deadline = outcome['acted_at'] + self.duration
+            outcome['ledger_entry'] = self._ledger_entry(target, executor, deadline)
+            outcome['revert_at'] = iso(deadline)
+        return outcome
+
+    def _ledger_entry(self, target, executor, deadline):
+        action = 'helper_exec' if self.method == 'helper' else 'nsenter_exec'
+        return _ledger.new_entry(self.fault.fault, action, dict(id=target['id'], name=target['name']),
+                                 self.fault.connection, deadline,
+                                 steps=self.plan.revert_argv, ok_if=list(_netem.ALREADY_GONE),
+                                 helper_id=executor.helper_id, helper_image=self.params['helper_image'],
+                                 fault_id=self.plan.fault_id)
+
+    # --- state=absent ---------------------------------------------------------------------------------------
+
+    def absent(self):
+        fault = self.fault
+        targets = fault.select(['running'])
+        if self.method == 'helper' and targets:
+            self.preflight(targets, need_netem=False)
+        helpers = self._helpers_by_target()
+        pending = {}
+        for entry in fault.pending_for([t['id'] for t in targets]):
+            pending.setdefault(entry['target']['id'], []).append(entry)
+        outcomes = fault.run_each(
+            targets, lambda t: self._absent_one(t, helpers.get(t['id'], []), pending.get(t['id'], [])))
+        for target, outcome in zip(targets, outcomes):
+            self._add(target, outcome)
+        teardown = self.params['allow_all'] and not any(self.params.get(k) for k in SELECTOR_KEYS)
+        orphans = []
+        if teardown:
+            running = set(c['Id'] for c in self.client.containers())
+            for target_id, found in helpers.items():
+                if target_id in running:
+                    continue
+                for helper in found:
+                    orphans.append((helper.get('Names') or [helper['Id'][:12]])[0].lstrip('/'))
+                    if not fault.check_mode:
+                        _docker.remove_helper(self.client, helper['Id'])
+            if orphans:
+                fault.result.targets.append(dict(id=None, name='(orphaned helpers)', action='remove',
+                                                 changed=True, removed=orphans))
+        fault.result.extra['orphans_removed'] = orphans
+
+    def _absent_one(self, target, helpers, pending):
+        reader = self._reader(target, helpers)
+        try:
+            before = read_state(reader, self.interface)
+            steps = _netem.cleanup_argv(before['qdiscs'], before['rules'])
+            if not steps and not helpers and not pending:
+                return dict(action='none', changed=False, note='no fault of ours here')
+            outcome = dict(action='remove', changed=True, revert=steps,
+                           helpers=[(h.get('Names') or [h['Id'][:12]])[0].lstrip('/') for h in helpers])
+            if self.fault.check_mode:
+                return outcome
+            _ledger.discard(self.fault.ledger_dir, pending, status='reverted-by-module')
+            self._run(reader, steps, 'removing the fault')
+            if self.fault.module._diff:
+                outcome['diff'] = dict(before_header=target['name'], before=state_text(before),
+                                       after_header=target['name'],
+                                       after=state_text(read_state(reader, self.interface)))
+            return outcome
+        finally:
+            if self.method == 'helper':
+                if reader.transient:
+                    _docker.remove_helper(self.client, reader.helper_id)
+                if not self.fault.check_mode:
+                    for helper in helpers:
+                        _docker.remove_helper(self.client, helper['Id'])

@@ -1,0 +1,460 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: container_netem
+short_description: Network faults on Docker containers (tc netem, tbf bandwidth, iptables drop and partitions)
+version_added: 0.1.0
+description:
+  - Delays, loses, duplicates, corrupts, reorders or rate-limits the egress traffic of the selected running
+    containers with C(tc netem); limits their bandwidth with C(tbf); drops their packets, or partitions them from
+    given peers, with C(iptables)/C(ip6tables).
+  - Several netem faults given together go into one netem qdisc. O(bandwidth) and O(drop) combine with them.
+  - O(destinations), O(ports), O(source_ports) and O(protocol) restrict every fault to the matching packets, for
+    IPv4 and IPv6. A filtered tc fault is built from C(htb) and C(u32) filters, which every kernel we know has;
+    it needs neither C(prio) nor C(sfq).
+  - By default the commands run in a helper container that joins the target's network namespace with only the
+    C(NET_ADMIN) capability. The helper stays while the fault is in place and carries labels naming the fault,
+    the target and the expiry, so a teardown finds it through the engine. O(method=nsenter) runs the host's own
+    C(tc) and C(iptables) in the namespace instead, when the module runs as root on the Docker host.
+  - What this module adds is recognisably its own, in the kernel itself. The root qdisc has the handle C(c4a0:),
+    and every iptables rule carries the comment C(chaos.engineering:netem:<fault id>). A second identical run is
+    V(ok). A changed fault replaces ours. A root qdisc that is not ours is never replaced unless O(force=true),
+    and a rule that is not ours is never touched.
+  - With O(duration), the revert is armed in the ledger on the host running the module when the fault goes in, and
+    it happens at the deadline even if ansible-playbook is killed.
+  - O(state=absent) removes every fault of ours from the selected containers now, found from the kernel's state
+    and our helpers' labels, not from memory of a run. With O(allow_all=true) and no selector it also removes
+    helpers whose container is gone. This is the teardown.
+  - Preflight, before anything changes, checks that the helper image is present, that the kernel has netem
+    when a netem fault is asked for, that the helper gets C(NET_ADMIN), and that no target uses the host's network
+    unless O(allow_host_network=true).
+author:
+  - chaos.engineering maintainers (@chaos-engineering)
+extends_documentation_fragment:
+  - chaos.engineering.docker
+  - chaos.engineering.selection
+  - chaos.engineering.ledger
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Resolves the exact targets and returns, per target, the exact argv that would apply and revert the fault
+        and the revert deadline. It reads the current qdiscs and rules (through a short-lived read-only helper when
+        none of ours runs), so V(changed) is predicted truthfully, and changes nothing.
+  diff_mode:
+    support: full
+    description: Shows each target's qdiscs and iptables rules before and after.
+  action_group:
+    description: Use C(group/chaos.engineering.docker) in C(module_defaults) to set the connection once for a play.
+    support: full
+    membership:
+      - chaos.engineering.docker
+options:
+  state:
+    description:
+      - V(present) puts the fault in place; V(absent) removes every fault of ours from the selected containers.
+    type: str
+    choices: [present, absent]
+    default: present
+  duration:
+    description:
+      - Seconds the fault stays. The revert is armed in the ledger when the fault goes in.
+      - Without it the fault stays until O(state=absent).
+      - A second identical run keeps the deadline of the first.
+    type: int
+  interface:
+    description:
+      - The network interface inside the container.
+    type: str
+    default: eth0
+  delay:
+    description:
+      - netem delay. Nothing is implied; there is no jitter or correlation unless you give it.
+    type: dict
+    suboptions:
+      time:
+        description: The delay, such as V(100ms), V(1s) or V(500us). A bare number is milliseconds.
+        type: str
+        required: true
+      jitter:
+        description: Random variation added to the delay, in the same units.
+        type: str
+      correlation:
+        description: Percent correlation of each delay with the previous one. Needs O(delay.jitter).
+        type: float
+      distribution:
+        description: The distribution of the jitter. Needs O(delay.jitter).
+        type: str
+        choices: [uniform, normal, pareto, paretonormal]
+  loss:
+    description:
+      - netem random loss. Mutually exclusive with O(loss_state) and O(loss_gemodel).
+    type: dict
+    suboptions:
+      percent:
+        description: Percent of packets lost.
+        type: float
+        required: true
+      correlation:
+        description: Percent correlation with the previous packet.
+        type: float
+  loss_state:
+    description:
+      - netem loss by the 4-state Markov model. Give the probabilities (percent) in order; a later one needs every
+        earlier one.
+    type: dict
+    suboptions:
+      p13:
+        description: Probability of going from the good state to the bad state.
+        type: float
+        required: true
+      p31:
+        description: Probability of going from the bad state back to the good state.
+        type: float
+      p32:
+        description: Probability of going from the bad state to the burst-loss state.
+        type: float
+      p23:
+        description: Probability of going from the burst-loss state back to the bad state.
+        type: float
+      p14:
+        description: Probability of an isolated loss.
+        type: float
+  loss_gemodel:
+    description:
+      - netem loss by the Gilbert-Elliott model, as percentages. A later one needs every earlier one.
+    type: dict
+    suboptions:
+      p:
+        description: Probability of going to the bad state.
+        type: float
+        required: true
+      r:
+        description: Probability of going back to the good state.
+        type: float
+      one_h:
+        description: Loss probability in the bad state (tc's C(1-h)).
+        type: float
+      one_k:
+        description: Loss probability in the good state (tc's C(1-k)).
+        type: float
+  duplicate:
+    description: netem duplication.
+    type: dict
+    suboptions:
+      percent:
+        description: Percent of packets duplicated.
+        type: float
+        required: true
+      correlation:
+        description: Percent correlation with the previous packet.
+        type: float
+  corrupt:
+    description: netem corruption (a random bit error).
+    type: dict
+    suboptions:
+      percent:
+        description: Percent of packets corrupted.
+        type: float
+        required: true
+      correlation:
+        description: Percent correlation with the previous packet.
+        type: float
+  reorder:
+    description:
+      - netem reordering. It needs O(delay), because netem reorders by sending some packets without the delay.
+    type: dict
+    suboptions:
+      percent:
+        description: Percent of packets sent at once (out of order).
+        type: float
+        required: true
+      correlation:
+        description: Percent correlation with the previous packet.
+        type: float
+      gap:
+        description: Reorder every O(reorder.gap)th packet.
+        type: int
+  rate:
+    description: netem rate limit, with the link-layer overheads netem can model.
+    type: dict
+    suboptions:
+      rate:
+        description: The rate, such as V(1mbit) or V(100kbps) (bytes).
+        type: str
+        required: true
+      packet_overhead:
+        description: Bytes added to (or, if negative, removed from) each packet.
+        type: int
+      cell_size:
+        description: Link-layer cell size in bytes (for ATM, for example).
+        type: int
+      cell_overhead:
+        description: Bytes added to each cell.
+        type: int
+  bandwidth:
+    description:
+      - Limit the egress bandwidth with a token bucket (C(tbf)). It works on kernels without netem.
+    type: dict
+    suboptions:
+      rate:
+        description: The rate, such as V(8mbit) or V(1mbps) (bytes).
+        type: str
+        required: true
+      burst:
+        description:
+          - The bucket size, such as V(32kb) or V(1600) (bytes). tbf needs one; the default is 10 ms at the rate,
+            at least 3200 bytes.
+        type: str
+      latency:
+        description: How long a packet may wait in the bucket before it is dropped. Default V(50ms).
+        type: str
+  drop:
+    description:
+      - Drop packets with iptables (and ip6tables). Without O(drop.probability) and O(drop.every) every matching
+        packet is dropped; with O(destinations) that partitions the containers from those peers.
+    type: dict
+    suboptions:
+      probability:
+        description: Drop each matching packet with this probability, greater than 0 and at most 1.
+        type: float
+      every:
+        description: Drop every nth matching packet (the statistic module's nth mode).
+        type: int
+      packet:
+        description: The first packet of the nth mode, from 0 to O(drop.every) - 1.
+        type: int
+      direction:
+        description:
+          - V(ingress) drops packets coming in (INPUT, matching O(destinations) as sources), V(egress) packets
+            going out (OUTPUT), V(both) both ways, which is what a partition needs.
+        type: str
+        choices: [ingress, egress, both]
+        default: ingress
+  destinations:
+    description:
+      - Only packets to these peers are affected (for O(drop) with O(drop.direction=ingress), packets from them).
+      - IPv4 or IPv6 addresses, CIDRs, or names of containers on the same engine, which are resolved to all their
+        addresses.
+    type: list
+    elements: str
+  ports:
+    description:
+      - Only packets to these destination ports are affected.
+    type: list
+    elements: int
+  source_ports:
+    description:
+      - Only packets from these source ports are affected. With O(ports) too, a packet matching either is affected.
+    type: list
+    elements: int
+  protocol:
+    description:
+      - Only packets of this IP protocol are affected.
+    type: str
+    choices: [all, tcp, udp, icmp, icmpv6]
+    default: all
+  method:
+    description:
+      - V(helper) runs the commands in a helper container from O(helper_image) that joins the target's network
+        namespace with only C(NET_ADMIN).
+      - V(nsenter) runs the host's own C(tc) and C(iptables) in the target's namespace with C(nsenter). The module
+        must then run as root on the Docker host itself.
+    type: str
+    choices: [helper, nsenter]
+    default: helper
+  helper_image:
+    description:
+      - The image of the helper container. It needs C(tc), C(ip), C(iptables), C(ip6tables) and C(sleep), and no
+        registry; the P(chaos.engineering.nethelper_image#role) role builds one from the Docker host's own binaries.
+    type: str
+    default: chaos-nethelper:latest
+  allow_host_network:
+    description:
+      - Allow targets whose network mode is C(host). Their fault would hit the whole host, so they are refused by
+        default.
+    type: bool
+    default: false
+  force:
+    description:
+      - Replace a root qdisc that is not ours. It is not restored when our fault is reverted.
+    type: bool
+    default: false
+notes:
+  - Containers that share the target's network namespace (C(network_mode=container:...)) are hit too; they are
+    listed in C(chaos.targets[].shares_network_with).
+  - netem is missing from some kernels (minikube's, and the CI kernel of this collection). The module says so
+    before changing anything; tbf bandwidth and iptables drop still work there.
+seealso:
+  - module: chaos.engineering.ledger
+'''
+
+EXAMPLES = r'''
+- name: Add 100 ms (+-10 ms) of delay to one web replica for 60 seconds
+  chaos.engineering.container_netem:
+    labels:
+      app: web
+    count: 1
+    delay:
+      time: 100ms
+      jitter: 10ms
+    duration: 60
+
+- name: Limit the database's egress to 1 Mbit/s towards the web tier only
+  chaos.engineering.container_netem:
+    names: [db]
+    bandwidth:
+      rate: 1mbit
+    destinations: [web-1, 10.0.5.0/24, "fd00:5::/64"]
+    duration: 120
+
+- name: Drop 30 % of incoming packets on port 8080
+  chaos.engineering.container_netem:
+    name_pattern: '^api-'
+    drop:
+      probability: 0.3
+    protocol: tcp
+    ports: [8080]
+    duration: 30
+
+- name: Partition the cache from the api containers, both ways
+  chaos.engineering.container_netem:
+    names: [cache]
+    drop:
+      direction: both
+    destinations: [api-1, api-2]
+    duration: 45
+
+- name: Teardown, remove every network fault of ours on this engine
+  chaos.engineering.container_netem:
+    state: absent
+    allow_all: true
+    allow_no_targets: true
+'''
+
+RETURN = r'''
+chaos:
+  description:
+    - The common result of every chaos.engineering fault module. See the result schema in the collection docs.
+  returned: always
+  type: dict
+  contains:
+    fault:
+      description: The fault family, V(container_netem).
+      type: str
+      returned: always
+      sample: container_netem
+    spec:
+      description: The normalised fault, with its V(fault_id), V(interface), V(faults), V(filters) and V(needs_netem).
+      type: dict
+      returned: with O(state=present)
+    targets:
+      description:
+        - One entry per selected container, with V(id), V(name), V(action) (V(netem), V(unchanged), V(remove) or
+          V(none)), V(apply) and V(revert) (lists of argv), V(revert_at), V(helper), V(shares_network_with), V(note)
+          and V(error) when it failed.
+      type: list
+      elements: dict
+      returned: always
+      sample: [{id: 4f1c2a..., name: web-1, action: netem, apply: [[tc, qdisc, add, dev, eth0, root, handle, 'c4a0:',
+               netem, delay, 100ms]], revert: [[tc, qdisc, del, dev, eth0, root, handle, 'c4a0:']],
+               revert_at: '2026-11-27T10:01:00.000Z'}]
+    selection:
+      description: How the targets were chosen, with V(candidates), V(matched), V(selected), V(protected), V(missing)
+        and V(seed).
+      type: dict
+      returned: always
+    orphans_removed:
+      description: Names of helpers removed because their container is gone (teardown with O(allow_all=true)).
+      type: list
+      elements: str
+      returned: with O(state=absent)
+    started_at:
+      description: When the module started, ISO-8601 UTC.
+      type: str
+      returned: always
+    finished_at:
+      description: When the module finished, ISO-8601 UTC.
+      type: str
+      returned: always
+    dry_run:
+      description: Whether this was a check-mode run that changed nothing.
+      type: bool
+      returned: always
+    expires_at:
+      description: When the last revert is due, ISO-8601 UTC.
+      type: str
+      returned: with O(duration)
+    revert:
+      description: The armed revert, with V(armed), V(method), V(deadline), and the V(ledger_dir) and V(entries).
+      type: dict
+      returned: with O(duration)
+'''
+
+from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
+from ansible_collections.chaos.engineering.plugins.module_utils._netem import FaultSpecError, FAULT_KEYS
+from ansible_collections.chaos.engineering.plugins.module_utils._network_fault import NetworkFault
+
+FAULT = 'container_netem'
+
+
+def _sub(**options):
+    return dict(type='dict', options=options)
+
+
+def main():
+    fault = ContainerFaultModule(
+        FAULT,
+        dict(
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+            duration=dict(type='int'),
+            interface=dict(type='str', default='eth0'),
+            delay=_sub(time=dict(type='str', required=True), jitter=dict(type='str'),
+                       correlation=dict(type='float'),
+                       distribution=dict(type='str', choices=['uniform', 'normal', 'pareto', 'paretonormal'])),
+            loss=_sub(percent=dict(type='float', required=True), correlation=dict(type='float')),
+            loss_state=_sub(p13=dict(type='float', required=True), p31=dict(type='float'), p32=dict(type='float'),
+                            p23=dict(type='float'), p14=dict(type='float')),
+            loss_gemodel=_sub(p=dict(type='float', required=True), r=dict(type='float'),
+                              one_h=dict(type='float'), one_k=dict(type='float')),
+            duplicate=_sub(percent=dict(type='float', required=True), correlation=dict(type='float')),
+            corrupt=_sub(percent=dict(type='float', required=True), correlation=dict(type='float')),
+            reorder=_sub(percent=dict(type='float', required=True), correlation=dict(type='float'),
+                         gap=dict(type='int')),
+            rate=_sub(rate=dict(type='str', required=True), packet_overhead=dict(type='int'),
+                      cell_size=dict(type='int'), cell_overhead=dict(type='int')),
+            bandwidth=_sub(rate=dict(type='str', required=True), burst=dict(type='str'), latency=dict(type='str')),
+            drop=_sub(probability=dict(type='float'), every=dict(type='int'), packet=dict(type='int'),
+                      direction=dict(type='str', choices=['ingress', 'egress', 'both'], default='ingress')),
+            destinations=dict(type='list', elements='str'),
+            ports=dict(type='list', elements='int'),
+            source_ports=dict(type='list', elements='int'),
+            protocol=dict(type='str', choices=['all', 'tcp', 'udp', 'icmp', 'icmpv6'], default='all'),
+            method=dict(type='str', choices=['helper', 'nsenter'], default='helper'),
+            helper_image=dict(type='str', default='chaos-nethelper:latest'),
+            allow_host_network=dict(type='bool', default=False),
+            force=dict(type='bool', default=False),
+        ),
+        mutually_exclusive=[('loss', 'loss_state', 'loss_gemodel')],
+        required_if=[('state', 'present', FAULT_KEYS, True)],
+    )
+    try:
+        netem = NetworkFault(fault)
+    except FaultSpecError as exc:
+        fault.fail(str(exc))
+    if fault.params['state'] == 'present':
+        netem.present()
+    else:
+        netem.absent()
+    fault.exit()
+
+
+if __name__ == '__main__':
+    main()
