@@ -387,3 +387,61 @@ def test_sigkilled_controller_still_reverts_by_the_deadline(bed, engine, run_id,
     destroyed = engine_events(engine, helper, since, 'destroy')
     assert destroyed and destroyed[0] > killed_at and destroyed[0] <= deadline + GRACE_SECONDS
     assert not has_ours(netns_state(engine, target))
+
+
+# --- the helper image role, and the nsenter method -----------------------------------------------------------
+
+def test_nethelper_image_role_builds_a_working_helper_without_a_registry(bed, engine, run_id, run_module, tmp_path):
+    name = 'role-helper-%s:1' % run_id
+    playbook = write(str(tmp_path / 'image.yml'), '''\
+        - name: Build the helper image from this host's binaries
+          hosts: localhost
+          gather_facts: false
+          roles:
+            - role: chaos.engineering.nethelper_image
+              nethelper_image_name: "{{ image }}"
+              nethelper_image_docker_host: "{{ docker_host }}"
+        ''')
+    extra = str(tmp_path / 'vars.json')
+    with open(extra, 'w') as handle:
+        json.dump(dict(image=name, docker_host=bed['hosts'][0]), handle)
+    try:
+        runs = []
+        for dummy in range(2):
+            proc = subprocess.run(ansible_playbook_argv(playbook, extra), env=playbook_env(), cwd=str(tmp_path),
+                                  capture_output=True, text=True, timeout=300, check=False)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            runs.append(re.search(r'changed=(\d+)', proc.stdout).group(1))
+        assert runs == ['1', '0'], runs
+        target = start_containers(engine, run_id, ['role-target'])['role-target']
+        result = run_module('container_netem', dict(names=[target.name], drop=dict(probability=0.5),
+                                                    helper_image=name))
+        assert result['changed'] is True, result
+        assert OURS in netns_state(engine, target)['iptables']
+        run_module('container_netem', dict(names=[target.name], state='absent', helper_image=name))
+        assert not has_ours(netns_state(engine, target))
+    finally:
+        for container in engine.containers.list(all=True, filters={'ancestor': name}):
+            container.remove(force=True)
+        engine.images.remove(name, force=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='method=nsenter needs root on the Docker host')
+def test_nsenter_method_applies_and_reverts_from_the_host(engine, run_id, run_module):
+    boxes = start_containers(engine, run_id, ['ns-target', 'ns-peer'])
+    target, peer = boxes['ns-target'], boxes['ns-peer']
+    args = dict(names=[target.name], destinations=[peer.name], drop=dict(direction='both'), method='nsenter',
+                duration=60)
+    result = run_module('container_netem', args)
+    assert result['changed'] is True, result
+    assert our_helpers(engine, target) == [], 'nsenter must not start a helper'
+    assert not reachable(peer, address(target))
+    again = run_module('container_netem', args)
+    assert again['changed'] is False, again
+    # A changed spec replaces ours; its short deadline is then met by the ledger's nsenter revert.
+    third = run_module('container_netem', dict(args, drop=dict(direction='ingress'), duration=2))
+    assert third['changed'] is True, third
+    deadline = parse_iso(third['chaos']['targets'][0]['revert_at'])
+    assert wait_until(lambda: not has_ours(netns_state(engine, target)), timeout=20)
+    assert time.time() >= deadline - 0.5, 'reverted before the deadline'
+    assert reachable(peer, address(target))

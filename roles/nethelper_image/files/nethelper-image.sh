@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Build the network helper image of chaos.engineering.container_netem from this host's own iproute2 and
+# iptables binaries: no registry, no network (the air-gapped answer to "cannot pull the tc image").
+#
+#   nethelper-image.sh rootfs DIR               write the image's root filesystem into DIR
+#   nethelper-image.sh import NAME [--force]    build it and `docker import` it as NAME on $DOCKER_HOST;
+#                                               prints "unchanged NAME" when NAME already has this recipe
+#
+# Also sourced by tests/infra/docker-bed.sh, which builds the same image for the test engines.
+# The image holds tc, ip, iptables/ip6tables (the host's backend, nft or legacy), sleep, the libraries they
+# load (ldd, plus the dlopen'ed xtables and tc modules), and dash as /bin/sh. It runs as a helper that
+# joins a target's network namespace with only NET_ADMIN; it never needs a shell, but dash keeps
+# `sh -c 'tc ...'` from reaching a busybox applet by mistake.
+: "${SYS_PATH:=/usr/sbin:/usr/bin:/sbin:/bin}"
+
+# put_file ROOT PATH: copy PATH (dereferenced) into ROOT at the same path; ROOT replicates the host's
+# top-level merged-/usr symlinks, so /lib64/ld-linux-x86-64.so.2 lands where the loader looks for it.
+put_file() {
+  local root=$1 path=$2
+  mkdir -p "$root$(dirname "$path")"
+  cp -L "$path" "$root$path"
+}
+
+libs_of() { ldd "$@" 2>/dev/null | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}' | sort -u; }
+
+make_rootfs_base() {
+  local root=$1 top target
+  mkdir -p "$root"
+  for top in bin sbin lib lib64; do
+    if [[ -L /$top ]]; then
+      target=$(readlink "/$top")
+      ln -s "$target" "$root/$top"
+      if [[ $target != /* ]]; then target=$(dirname "/$top")/$target; fi
+      mkdir -p "$root/${target#/}"
+    fi
+  done
+  mkdir -p "$root/usr/bin" "$root/usr/sbin" "$root/bin" "$root/sbin" "$root/etc" "$root/tmp" \
+    "$root/run" "$root/var/www" "$root/root"
+  chmod 1777 "$root/tmp"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+  local f
+  for f in /etc/protocols /etc/services; do
+    if [[ -f $f ]]; then cp -L "$f" "$root$f"; fi
+  done
+  return 0
+}
+
+build_nethelper_rootfs() {
+  local root=$1 multi name lib p tool
+  make_rootfs_base "$root"
+  for tool in tc ip iptables; do
+    PATH=$SYS_PATH command -v "$tool" >/dev/null || {
+      printf 'nethelper-image: %s is not installed on this host (install iproute2 and iptables)\n' "$tool" >&2
+      return 1
+    }
+  done
+  multi=$(readlink -f "$(PATH=$SYS_PATH command -v iptables)")
+  local bins=(
+    "$(readlink -f "$(PATH=$SYS_PATH command -v tc)")"
+    "$(readlink -f "$(PATH=$SYS_PATH command -v ip)")"
+    "$multi"
+  )
+  for p in /bin/dash /bin/busybox "$(PATH=$SYS_PATH command -v sleep)"; do
+    if [[ -x $p ]]; then bins+=("$(readlink -f "$p")"); fi
+  done
+  local so=()
+  for p in /usr/lib/x86_64-linux-gnu/xtables /usr/lib/x86_64-linux-gnu/tc /usr/lib64/xtables /usr/lib64/tc; do
+    [[ -d $p ]] || continue
+    mkdir -p "$root$p"
+    cp -a "$p/." "$root$p/"
+    while IFS= read -r lib; do so+=("$lib"); done < <(find "$p" -name '*.so' -type f)
+  done
+  for p in "${bins[@]}"; do put_file "$root" "$p"; done
+  while IFS= read -r lib; do put_file "$root" "$lib"; done < <(libs_of "${bins[@]}" "${so[@]}")
+  for p in /etc/iproute2 /usr/share/iproute2; do
+    if [[ -d $p ]]; then mkdir -p "$root$p" && cp -a "$p/." "$root$p/"; fi
+  done
+  # One iptables backend, the host's choice (the same one its dockerd uses): iptables and ip6tables are
+  # both the host's xtables-*-multi.
+  for name in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
+    ln -sf "$(basename "$multi")" "$root$(dirname "$multi")/$name"
+  done
+  [[ $(dirname "$multi") == /usr/sbin ]] || ln -sf "$multi" "$root/usr/sbin/iptables"
+  if [[ -x /bin/dash ]]; then
+    # /bin/sh is dash, so `sh -c 'tc ...'` runs the real tc, not busybox's applet.
+    ln -sf dash "$root/usr/bin/sh"
+    [[ -L $root/bin ]] || ln -sf dash "$root/bin/sh"
+  fi
+  if [[ -x /bin/busybox ]]; then
+    # busybox for cat, ls, ... but never shadowing the real ip/tc/iptables/sleep.
+    while IFS= read -r name; do
+      case $name in sh | ash | ip | tc | iptables* | ip6tables* | busybox) continue ;; esac
+      [[ -e $root/usr/sbin/$name || -e $root/usr/bin/$name || -L $root/usr/bin/$name ]] && continue
+      ln -s busybox "$root/usr/bin/$name"
+    done < <(/bin/busybox --list)
+  fi
+}
+
+# nethelper_recipe_key: changes whenever the binaries or this recipe change.
+nethelper_recipe_key() {
+  local tools=()
+  local tool
+  for tool in tc ip iptables sleep; do tools+=("$(readlink -f "$(PATH=$SYS_PATH command -v "$tool")")"); done
+  # Contents only: the script runs from a different temporary path each time.
+  cat "${BASH_SOURCE[0]}" "${tools[@]}" | sha256sum | cut -c1-16
+}
+
+nethelper_main() {
+  set -euo pipefail
+  local cmd=${1:-} docker=${NETHELPER_DOCKER:-docker} key current work
+  case $cmd in
+    rootfs)
+      [[ $# -eq 2 ]] || { echo "usage: $0 rootfs DIR" >&2; return 2; }
+      build_nethelper_rootfs "$2"
+      ;;
+    import)
+      [[ $# -ge 2 ]] || { echo "usage: $0 import NAME [--force]" >&2; return 2; }
+      key=$(nethelper_recipe_key)
+      current=$("$docker" image inspect --format '{{index .Config.Labels "chaos.engineering/nethelper-key"}}' \
+        "$2" 2>/dev/null || true)
+      if [[ $current == "$key" && ${3:-} != --force ]]; then
+        echo "unchanged $2"
+        return 0
+      fi
+      work=$(mktemp -d)
+      trap 'rm -rf "$work"' RETURN
+      build_nethelper_rootfs "$work/root"
+      tar --numeric-owner --owner=0 --group=0 -C "$work/root" -cf - . |
+        "$docker" import \
+          --change 'CMD ["sleep", "infinity"]' \
+          --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+          --change "LABEL chaos.engineering/nethelper-key=$key" \
+          --message "chaos.engineering network helper, built from the host's own iproute2 and iptables" \
+          - "$2" >/dev/null
+      # Prove the image works before calling it built.
+      "$docker" run --rm --network none --cap-drop ALL --cap-add NET_ADMIN "$2" tc qdisc show dev lo >/dev/null
+      "$docker" run --rm --network none --cap-drop ALL --cap-add NET_ADMIN "$2" iptables -S >/dev/null
+      echo "built $2"
+      ;;
+    *)
+      echo "usage: $0 rootfs DIR | import NAME [--force]" >&2
+      return 2
+      ;;
+  esac
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  nethelper_main "$@"
+fi
