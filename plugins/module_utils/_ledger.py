@@ -213,41 +213,50 @@ def _revert_in_helper(entry):
     """Run the entry's revert argv in its helper (or in a fresh one, if the helper is gone), then remove it.
 
     details: steps (argv lists), ok_if (stderr markers meaning "already reverted"), helper_id, helper_image.
+    Records ``fault_gone_at``, when the last step returned: the fault ends there, not when the helper is removed.
     """
     client = docker_client(entry['docker'])
     details = entry['details']
-    target_id = entry['target']['id']
-    try:
-        running = client.inspect_container(target_id)['State'].get('Running')
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        if _api_status(exc) != 404:
-            raise
-        running = False
     helper_id = details.get('helper_id')
-    if not running:
-        # The namespace died with the target: nothing is left to revert but the helper.
-        if helper_id:
-            _docker.remove_helper(client, helper_id)
-        return 'target-gone'
     try:
-        helper_running = bool(helper_id) and client.inspect_container(helper_id)['State'].get('Running')
+        # The common case first, with no extra round trips: the helper still runs in the target's namespace.
+        failed = _run_revert_steps(client, helper_id, details)
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        if _api_status(exc) != 404:
+        if _api_status(exc) not in (404, 409) or not helper_id:
             raise
-        helper_running = False
-    if not helper_running:
-        if helper_id:
-            _docker.remove_helper(client, helper_id)
-        helper_id = _docker.start_helper(client, details['helper_image'], target_id,
+        helper_id = None
+    if helper_id is None:
+        try:
+            running = client.inspect_container(entry['target']['id'])['State'].get('Running')
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            if _api_status(exc) != 404:
+                raise
+            running = False
+        if details.get('helper_id'):
+            _docker.remove_helper(client, details['helper_id'])
+        if not running:
+            return 'target-gone'  # the namespace died with the target: nothing is left to revert
+        helper_id = _docker.start_helper(client, details['helper_image'], entry['target']['id'],
                                          {_docker.FAULT_LABEL: entry['fault'] + '-revert'})
-    try:
-        dummy, failed = _docker.run_steps(lambda argv: _docker.exec_in(client, helper_id, argv),
-                                          details['steps'], details.get('ok_if', ()))
-    finally:
-        _docker.remove_helper(client, helper_id)
+        try:
+            failed = _run_revert_steps(client, helper_id, details)
+        except Exception:
+            _docker.remove_helper(client, helper_id)
+            raise
+    if failed is None:
+        details['fault_gone_at'] = time.time()
+    _docker.remove_helper(client, helper_id)
     if failed is not None:
         raise RuntimeError('%s failed (rc %s): %s' % (' '.join(failed.argv), failed.rc, failed.stderr.strip()))
     return 'reverted'
+
+
+def _run_revert_steps(client, helper_id, details):
+    if not helper_id:
+        return None
+    dummy, failed = _docker.run_steps(lambda argv: _docker.exec_in(client, helper_id, argv),
+                                      details['steps'], details.get('ok_if', ()))
+    return failed
 
 
 def _revert_with_nsenter(entry):
@@ -264,6 +273,8 @@ def _revert_with_nsenter(entry):
         return 'target-gone'
     dummy, failed = _docker.run_steps(lambda argv: _docker.nsenter_run(state['Pid'], argv),
                                       details['steps'], details.get('ok_if', ()))
+    if failed is None:
+        details['fault_gone_at'] = time.time()
     if failed is not None:
         raise RuntimeError('%s failed (rc %s): %s' % (' '.join(failed.argv), failed.rc, failed.stderr.strip()))
     return 'reverted'

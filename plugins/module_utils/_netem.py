@@ -25,6 +25,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import hashlib
 import ipaddress
 import json
@@ -327,7 +328,8 @@ def _u32_filter(interface, version, network, port_match, protocol):
 class Plan:
     """Everything one fault spec does to one network namespace: apply and revert argv, and its id."""
 
-    def __init__(self, spec, interface='eth0', destinations=None, ports=None, source_ports=None, protocol=None):
+    def __init__(self, spec, interface='eth0', destinations=None, ports=None, source_ports=None, protocol=None,
+                 expires_at=None):
         if not _IFACE_RE.match(interface or ''):
             raise FaultSpecError('interface must be a network interface name such as eth0, got %r.' % interface)
         self.interface = interface
@@ -338,6 +340,8 @@ class Plan:
         self.netem = netem_args(self.spec)
         self.tbf = tbf_args(self.spec['bandwidth']) if self.spec.get('bandwidth') else []
         self.drop = self.spec.get('drop')
+        # A timed drop also expires in the kernel: the rule stops matching at the deadline by itself.
+        self.expires_at = int(expires_at) if expires_at else None
         identity = dict(spec=self.spec, interface=interface, filters=self.filters.describe())
         self.fault_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode('utf-8')).hexdigest()[:12]
         self.comment = COMMENT_PREFIX + self.fault_id
@@ -389,6 +393,12 @@ class Plan:
         if direction not in ('ingress', 'egress', 'both'):
             raise FaultSpecError('drop.direction must be ingress, egress or both, got %r.' % direction)
         statistic = _statistic(drop)
+        expiry = []
+        if self.expires_at:
+            # xt_time compares whole UTC seconds and matches through --datestop's second, so the last
+            # matching second is the one before the deadline.
+            stop = datetime.datetime.fromtimestamp(self.expires_at - 1, datetime.timezone.utc)
+            expiry = ['-m', 'time', '--datestop', stop.strftime('%Y-%m-%dT%H:%M:%S')]
         chains = [('INPUT', '-i', '-s')] if direction in ('ingress', 'both') else []
         if direction in ('egress', 'both'):
             chains.append(('OUTPUT', '-o', '-d'))
@@ -412,7 +422,7 @@ class Plan:
                                 spec += ['-p', proto]
                             if port_match is not None:
                                 spec += ['--' + port_match[0], str(port_match[1])]
-                            spec += ['-m', 'comment', '--comment', self.comment] + statistic + ['-j', 'DROP']
+                            spec += ['-m', 'comment', '--comment', self.comment] + statistic + expiry + ['-j', 'DROP']
                             rules.append((binary, chain, spec))
         return rules
 

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
 import os
 import time
 
@@ -109,6 +110,7 @@ class NetworkFault:
         self.interface = params['interface']
         self.method = params['method']
         self.plan = None
+        self.deadline = None
         self.duration = params.get('duration')
         if self.duration is not None and self.duration < 1:
             fault.fail('duration must be at least 1 second, got %d.' % self.duration)
@@ -236,15 +238,19 @@ class NetworkFault:
         helper_id = _docker.start_helper(self.client, self.params['helper_image'], target['id'], labels)
         return HelperExecutor(self.client, helper_id, labels, transient=transient)
 
-    def _reader(self, target, helpers):
-        """An executor to read (and clean) the target's namespace: a running helper of ours, or a new one."""
+    def _reader(self, target, helpers, labels=None):
+        """An executor to read (and clean) the target's namespace: a running helper of ours, or a new one.
+
+        A new one carries ``labels`` (the fault's own, when putting a fault in) and stays ``transient``, to be
+        removed at the end, unless the fault adopts it as its helper: one container per target, not two.
+        """
         if self.method == 'nsenter':
             pid = self.client.inspect_container(target['id'])['State'].get('Pid')
             return NsenterExecutor(pid)
         for helper in helpers:
             if helper.get('State') == 'running':
                 return HelperExecutor(self.client, helper['Id'], helper.get('Labels') or {})
-        return self._new_helper(target, {_docker.FAULT_LABEL: self.fault.fault + '-read'}, transient=True)
+        return self._new_helper(target, labels or {_docker.FAULT_LABEL: self.fault.fault + '-read'}, transient=True)
 
     def _run(self, executor, steps, what):
         dummy, failed = _docker.run_steps(executor.run, steps, _netem.ALREADY_GONE)
@@ -256,10 +262,12 @@ class NetworkFault:
     def present(self):
         fault = self.fault
         targets = fault.select(['running'])
+        # One deadline for every target, on a whole second, so a timed drop can also expire in the kernel.
+        self.deadline = math.ceil(time.time() + self.duration) if self.duration else None
         try:
             self.plan = _netem.Plan(self._spec(), self.interface, self._resolve_destinations(),
                                     self.params.get('ports'), self.params.get('source_ports'),
-                                    self.params.get('protocol'))
+                                    self.params.get('protocol'), expires_at=self.deadline)
         except _netem.FaultSpecError as exc:
             fault.fail(str(exc))
         fault.result.extra['spec'] = self.plan.describe()
@@ -324,7 +332,7 @@ class NetworkFault:
         plan = self.plan
         work = dict(target=target, helpers=helpers, pending=pending,
                     outcome=dict(fault_id=plan.fault_id, apply=plan.apply_argv, revert=plan.revert_argv))
-        work['reader'] = reader = self._reader(target, helpers)
+        work['reader'] = reader = self._reader(target, helpers, self._labels(target, self.deadline))
         try:
             return self._decide(work)
         except Exception:
@@ -354,6 +362,8 @@ class NetworkFault:
         target, reader, before, outcome = work['target'], work['reader'], work['before'], work['outcome']
         pending = work['pending']
         if work.get('same'):
+            if reader.transient and not self.fault.check_mode:
+                reader.transient = False  # our rules were there without their helper: it marks them again
             outcome.update(action='unchanged', changed=False, helper=reader.helper_id,
                            note='this fault of ours is already in place; deadline unchanged')
             if pending:
@@ -363,8 +373,8 @@ class NetworkFault:
         steps = work['steps']
         outcome.update(action='netem', changed=True, removes=steps)
         if self.fault.check_mode:
-            if self.duration:
-                outcome['revert_at'] = iso(time.time() + self.duration)
+            if self.deadline:
+                outcome['revert_at'] = iso(self.deadline)
             if self.fault.module._diff:
                 outcome['diff'] = dict(before_header=target['name'], before=state_text(before),
                                        after_header=target['name'] + ' (predicted)',
@@ -379,9 +389,9 @@ class NetworkFault:
             for helper in work['helpers']:
                 _docker.remove_helper(self.client, helper['Id'])
             if reader.transient:
-                _docker.remove_helper(self.client, reader.helper_id)
-            deadline = time.time() + self.duration if self.duration else None
-            executor = self._new_helper(target, self._labels(target, deadline))
+                reader.transient = False  # a new helper made for this fault: it stays as the fault's helper
+            else:
+                executor = self._new_helper(target, self._labels(target, self.deadline))
         try:
             self._run(executor, plan.apply_argv, 'applying the fault')
         except TargetError:
@@ -396,10 +406,9 @@ class NetworkFault:
             outcome['diff'] = dict(before_header=target['name'], before=state_text(before),
                                    after_header=target['name'],
                                    after=state_text(read_state(executor, self.interface)))
-        if self.duration:
-            deadline = outcome['acted_at'] + self.duration
-            outcome['ledger_entry'] = self._ledger_entry(target, executor, deadline)
-            outcome['revert_at'] = iso(deadline)
+        if self.deadline:
+            outcome['ledger_entry'] = self._ledger_entry(target, executor, self.deadline)
+            outcome['revert_at'] = iso(self.deadline)
         return outcome
 
     def _ledger_entry(self, target, executor, deadline):

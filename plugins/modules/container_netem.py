@@ -68,6 +68,9 @@ options:
       - Seconds the fault stays. The revert is armed in the ledger when the fault goes in.
       - Without it the fault stays until O(state=absent).
       - A second identical run keeps the deadline of the first.
+      - The deadline is rounded up to a whole second. A timed O(drop) also carries an iptables C(time) match
+        (C(--datestop)), so its rules stop matching at the deadline in the kernel itself, even if the reverter
+        and the controller are gone; the reverter then removes them.
     type: int
   interface:
     description:

@@ -445,3 +445,22 @@ def test_nsenter_method_applies_and_reverts_from_the_host(engine, run_id, run_mo
     assert wait_until(lambda: not has_ours(netns_state(engine, target)), timeout=20)
     assert time.time() >= deadline - 0.5, 'reverted before the deadline'
     assert reachable(peer, address(target))
+
+
+def test_timed_drop_expires_in_the_kernel_even_without_the_reverter(engine, run_id, run_module, ledger_dir):
+    boxes = start_containers(engine, run_id, ['exp-target', 'exp-peer'])
+    target, peer = boxes['exp-target'], boxes['exp-peer']
+    result = run_module('container_netem', dict(names=[target.name], destinations=[peer.name],
+                                                drop=dict(direction='both'), duration=4))
+    assert result['changed'] is True
+    # Take the reverter away: only the kernel's time match can end the fault now.
+    os.kill(result['chaos']['revert']['reverter_pid'], signal.SIGKILL)
+    deadline = parse_iso(result['chaos']['revert_at'] if 'revert_at' in result['chaos'] else
+                         result['chaos']['targets'][0]['revert_at'])
+    assert time.time() < deadline - 0.5, 'too slow to observe the fault before its deadline'
+    assert not reachable(peer, address(target))
+    assert wait_until(lambda: time.time() > deadline, timeout=30)
+    assert reachable(peer, address(target)), 'the drop outlived its deadline'
+    assert OURS in netns_state(engine, target)['iptables'], 'the rule is gone: this did not test the kernel expiry'
+    run_module('container_netem', dict(names=[target.name], state='absent'))
+    assert not has_ours(netns_state(engine, target))

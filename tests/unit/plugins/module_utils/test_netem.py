@@ -244,3 +244,15 @@ def test_error_classification():
     assert _netem.is_already_gone('Error: Invalid handle.\n')
     assert _netem.is_already_gone('iptables: Bad rule (does a matching rule exist in that chain?).\n')
     assert not _netem.is_already_gone('RTNETLINK answers: Operation not permitted\n')
+
+
+def test_timed_drop_expires_in_the_kernel_at_the_deadline():
+    deadline = 1795780800  # 2026-11-27T12:00:00Z
+    plan = Plan(dict(drop=dict(probability=0.5)), destinations=['10.0.0.1'], expires_at=deadline)
+    rule = plan.iptables_apply[0]
+    # xt_time matches through --datestop's whole second: the last second that matches is the one before.
+    assert rule[-4:] == ['--datestop', '2026-11-27T11:59:59', '-j', 'DROP']
+    assert rule[-6:-4] == ['-m', 'time']
+    assert plan.iptables_revert[0][4:] == rule[4:]
+    # The deadline is not part of the fault's identity: a second identical run is the same fault.
+    assert plan.fault_id == Plan(dict(drop=dict(probability=0.5)), destinations=['10.0.0.1']).fault_id
