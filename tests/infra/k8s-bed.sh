@@ -12,7 +12,9 @@
 #   down      stop the processes that `up` started (pids in $STATE) and remove $STATE; safe when down
 #   status    exit 0 iff the cluster is up and answers
 #   env       print `export KUBECONFIG=...`
-#   selftest  Deployment, pod re-creation, PDB-refused eviction, DaemonSet (Python kubernetes client)
+#   selftest  Deployment, pod re-creation, PDB-refused eviction, DaemonSet, TokenRequest + RBAC (Python
+#             kubernetes client); on success writes $CHAOS_K8S_CACHE/bed-ready (the kubeconfig path),
+#             which `down` removes
 #
 # Environment:
 #   CHAOS_K8S_BED_DIR        state dir: certs, data, pids, logs/ (default /tmp/chaos-engineering-k8s-bed)
@@ -58,7 +60,7 @@ log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-  sed -n '6,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  awk 'NR >= 6 && /^#/ { sub(/^# ?/, ""); print; next } NR >= 6 { exit }' "${BASH_SOURCE[0]}"
 }
 
 now() { date +%s.%N; }
@@ -93,7 +95,7 @@ gobuild() { # gobuild ARGS...: go build/install, gently (nice, -p) and static
 
 module_file() { # module_file MODULE@VERSION: path of its go.mod in the module cache (downloads it)
   local out
-  out=$(go mod download -json "$1") || die "go mod download $1 failed"
+  out=$(cd "$VDIR" && GOFLAGS=-buildvcs=false go mod download -json "$1") || die "go mod download $1 failed"
   printf '%s\n' "$out" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p'
 }
 
