@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from helpers import (BUSYBOX, ansible_playbook_argv, engine_events, parse_iso, playbook_env, start_containers,
+from helpers import (ansible_playbook_argv, engine_events, parse_iso, playbook_env, start_containers,
                      wait_until, write)
 
 pytestmark = pytest.mark.integration

@@ -70,7 +70,11 @@ def check_deployment(apps, core, ns):
     )
     t0 = time.monotonic()
     apps.create_namespaced_deployment(ns, dep)
-    pods = wait("3 Ready pods of the Deployment", lambda: (lambda r: r if len(r) == 3 else None)(ready_pods(core, ns)))
+    def three_ready():
+        found = ready_pods(core, ns)
+        return found if len(found) == 3 else None
+
+    pods = wait("3 Ready pods of the Deployment", three_ready)
     wait("Deployment status readyReplicas=3",
          lambda: apps.read_namespaced_deployment(dep.metadata.name, ns).status.ready_replicas == 3)
     nodes = sorted({p.spec.node_name for p in pods})
@@ -140,9 +144,11 @@ def check_pdb(policy, core, ns, pods):
     wait("the PDB to allow 1 disruption", observed(1))
     evict(core, ns, victim)
     old = {p.metadata.name for p in pods}
-    wait("the evicted pod to be replaced",
-         lambda: (lambda r: len(r) == 3 and victim not in {p.metadata.name for p in r}
-                  and {p.metadata.name for p in r} - old)(ready_pods(core, ns)))
+    def replaced():
+        names = {p.metadata.name for p in ready_pods(core, ns)}
+        return len(names) == 3 and victim not in names and names - old
+
+    wait("the evicted pod to be replaced", replaced)
     log(f"ok: eviction of {victim} accepted under minAvailable=2 and the pod was replaced")
 
 
