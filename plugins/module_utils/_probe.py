@@ -1,0 +1,374 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Steady-state probes: HTTP, running containers, ready pods; sampled in rounds.
+
+Everything here is free of Ansible: the probe module validates its options, builds
+the clients a probe type needs, and hands them to a ProbeRunner. The runner takes
+its clock and sleep as arguments, so its round logic is tested without waiting.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+import socket
+import ssl
+import time
+
+from urllib.error import HTTPError, URLError
+from urllib.request import HTTPSHandler, Request, build_opener
+
+from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
+from ansible_collections.chaos.engineering.plugins.module_utils._selection import (
+    HELPER_LABEL,
+    SelectionError,
+    _is_true,
+    _labels_excluded,
+    _labels_match,
+    _match_name,
+    _name_matches,
+    validate_criteria,
+)
+
+PROBE_TYPES = ('http', 'containers', 'pods')
+HTTP_METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH')
+SELECTION_KEYS = ('names', 'name_pattern', 'labels', 'exclude_labels')
+# The most of an HTTP body a probe reads (the latency includes reading it).
+MAX_BODY_BYTES = 1024 * 1024
+
+COMMON_KEYS = ('name', 'type')
+TYPE_KEYS = dict(
+    http=('url', 'method', 'status', 'latency_ms', 'timeout', 'validate_certs'),
+    containers=('selection', 'min_running'),
+    pods=('namespace', 'label_selector', 'min_ready'),
+)
+
+
+class ProbeError(Exception):
+    """A probe definition that cannot be run."""
+
+
+def _number(value, what, minimum=None, strictly=False):
+    if isinstance(value, bool):
+        raise ProbeError('%s must be a number, got %r.' % (what, value))
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ProbeError('%s must be a number, got %r.' % (what, value))
+    if minimum is not None and (number < minimum or (strictly and number == minimum)):
+        raise ProbeError('%s must be %s %s, got %r.' % (what, 'greater than' if strictly else 'at least', minimum, value))
+    return number
+
+
+def _integer(value, what, minimum=0):
+    if isinstance(value, bool):
+        raise ProbeError('%s must be an integer, got %r.' % (what, value))
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ProbeError('%s must be an integer, got %r.' % (what, value))
+    if number < minimum:
+        raise ProbeError('%s must be at least %d, got %r.' % (what, minimum, value))
+    return number
+
+
+def _boolean(value, what):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ('true', 'yes', 'on', '1', 'y'):
+        return True
+    if text in ('false', 'no', 'off', '0', 'n'):
+        return False
+    raise ProbeError('%s must be a boolean, got %r.' % (what, value))
+
+
+def _validate_http(probe, raw, what):
+    url = raw.get('url')
+    if not url or not isinstance(url, str):
+        raise ProbeError('%s: an http probe needs a url.' % what)
+    if not re.match(r'^https?://[^/\s]+', url):
+        raise ProbeError('%s: url must start with http:// or https:// and name a host, got %r.' % (what, url))
+    method = str(raw.get('method') or 'GET').upper()
+    if method not in HTTP_METHODS:
+        raise ProbeError('%s: method must be one of %s, got %r.' % (what, ', '.join(HTTP_METHODS), raw.get('method')))
+    status = raw.get('status')
+    if status is None:
+        status = [200]
+    elif not isinstance(status, (list, tuple)):
+        status = [status]
+    if not status:
+        raise ProbeError('%s: status must list at least one HTTP status code.' % what)
+    codes = []
+    for code in status:
+        code = _integer(code, '%s: status' % what, minimum=100)
+        if code > 599:
+            raise ProbeError('%s: status codes are 100 to 599, got %d.' % (what, code))
+        codes.append(code)
+    latency = raw.get('latency_ms')
+    if latency is not None:
+        latency = _number(latency, '%s: latency_ms' % what, minimum=0, strictly=True)
+    timeout = raw.get('timeout')
+    timeout = 5.0 if timeout is None else _number(timeout, '%s: timeout' % what, minimum=0, strictly=True)
+    validate = raw.get('validate_certs')
+    validate = True if validate is None else _boolean(validate, '%s: validate_certs' % what)
+    probe.update(url=url, method=method, status=codes, latency_ms=latency, timeout=timeout, validate_certs=validate)
+
+
+def _validate_containers(probe, raw, what):
+    selection = raw.get('selection')
+    if selection is None:
+        selection = {}
+    if not isinstance(selection, dict):
+        raise ProbeError('%s: selection must be a dictionary with %s.' % (what, ', '.join(SELECTION_KEYS)))
+    unknown = sorted(set(selection) - set(SELECTION_KEYS))
+    if unknown:
+        raise ProbeError('%s: unknown selection keys %s (valid: %s).' % (what, ', '.join(unknown), ', '.join(SELECTION_KEYS)))
+    names = selection.get('names')
+    if names is not None and not isinstance(names, (list, tuple)):
+        names = [names]
+    for key in ('labels', 'exclude_labels'):
+        if selection.get(key) is not None and not isinstance(selection[key], dict):
+            raise ProbeError('%s: selection.%s must be a dictionary.' % (what, key))
+    criteria = dict(
+        names=[str(n) for n in names] if names else None,
+        name_pattern=selection.get('name_pattern'),
+        labels=selection.get('labels') or None,
+        exclude_labels=selection.get('exclude_labels') or None,
+    )
+    try:
+        # Observation, not harm: no selector means every running container.
+        validate_criteria(dict(criteria, allow_all=True))
+    except SelectionError as exc:
+        raise ProbeError('%s: %s' % (what, exc))
+    min_running = raw.get('min_running')
+    probe.update(selection=criteria, min_running=1 if min_running is None else _integer(min_running, '%s: min_running' % what))
+
+
+def _validate_pods(probe, raw, what):
+    for key in ('namespace', 'label_selector'):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise ProbeError('%s: %s must be a string, got %r.' % (what, key, raw[key]))
+    min_ready = raw.get('min_ready')
+    probe.update(namespace=raw.get('namespace') or None, label_selector=raw.get('label_selector') or None,
+                 min_ready=1 if min_ready is None else _integer(min_ready, '%s: min_ready' % what))
+
+
+VALIDATORS = dict(http=_validate_http, containers=_validate_containers, pods=_validate_pods)
+
+
+def validate_probes(probes):
+    """Probe definitions as given -> normalized probe dicts with every default filled in.
+
+    Raises ProbeError with a message naming the probe for anything that cannot be run.
+    """
+    if not probes:
+        raise ProbeError('probes must list at least one probe.')
+    normalized = []
+    seen = set()
+    for index, raw in enumerate(probes):
+        if not isinstance(raw, dict):
+            raise ProbeError('probes[%d] must be a dictionary, got %r.' % (index, raw))
+        name = raw.get('name')
+        what = 'probes[%d]' % index if not name else 'probe %r' % name
+        if not name or not isinstance(name, str):
+            raise ProbeError('%s needs a name.' % what)
+        if name in seen:
+            raise ProbeError('probe names must be unique; %r is used twice.' % name)
+        seen.add(name)
+        kind = raw.get('type')
+        if kind not in PROBE_TYPES:
+            raise ProbeError('%s: type must be one of %s, got %r.' % (what, ', '.join(PROBE_TYPES), kind))
+        unknown = sorted(set(raw) - set(COMMON_KEYS) - set(TYPE_KEYS[kind]))
+        if unknown:
+            raise ProbeError('%s: unknown keys for a %s probe: %s (valid: %s).' % (
+                what, kind, ', '.join(unknown), ', '.join(COMMON_KEYS + TYPE_KEYS[kind])))
+        probe = dict(name=name, type=kind)
+        VALIDATORS[kind](probe, raw, what)
+        normalized.append(probe)
+    return normalized
+
+
+def needed_clients(probes):
+    """Which connections the probes need: a subset of {'docker', 'k8s'}."""
+    kinds = set(p['type'] for p in probes)
+    needed = set()
+    if 'containers' in kinds:
+        needed.add('docker')
+    if 'pods' in kinds:
+        needed.add('k8s')
+    return needed
+
+
+# ---------------------------------------------------------------------------------------------
+# One sample of one probe: (ok, value, detail)
+
+
+def http_sample(probe, clock=time.monotonic):
+    """Send one request; returns (ok, latency in ms or None, detail). Redirects are followed."""
+    context = None
+    if probe['url'].lower().startswith('https://'):
+        context = ssl.create_default_context()
+        if not probe['validate_certs']:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+    opener = build_opener(HTTPSHandler(context=context)) if context is not None else build_opener()
+    request = Request(probe['url'], method=probe['method'], headers={'User-Agent': 'chaos.engineering-probe'})
+    began = clock()
+    try:
+        try:
+            response = opener.open(request, timeout=probe['timeout'])
+        except HTTPError as exc:
+            response = exc  # an HTTP answer all the same: its status is what we judge
+        try:
+            response.read(MAX_BODY_BYTES)
+        finally:
+            response.close()
+        status = response.getcode() if hasattr(response, 'getcode') else response.code
+    except (socket.timeout, TimeoutError):
+        return False, None, 'timed out after %ss' % _fmt(probe['timeout'])
+    except URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            return False, None, 'timed out after %ss' % _fmt(probe['timeout'])
+        return False, None, 'error: %s' % (reason,)
+    except (OSError, ValueError) as exc:
+        return False, None, 'error: %s' % (exc,)
+    latency = round((clock() - began) * 1000.0, 3)
+    if status not in probe['status']:
+        return False, latency, 'HTTP %s, expected %s' % (status, ' or '.join(str(s) for s in probe['status']))
+    if probe['latency_ms'] is not None and latency > probe['latency_ms']:
+        return False, latency, 'HTTP %s in %s ms, over the %s ms budget' % (status, _fmt(latency), _fmt(probe['latency_ms']))
+    return True, latency, 'HTTP %s' % status
+
+
+def _fmt(number):
+    return ('%.3f' % number).rstrip('0').rstrip('.')
+
+
+def container_matches(candidate, criteria):
+    """A running container matches the probe's selection. The protected label does not matter
+    (observation harms nothing), but the collection's own helper containers never count."""
+    labels = candidate.get('labels') or {}
+    if _is_true(labels.get(HELPER_LABEL, '')):
+        return False
+    if criteria.get('names') and not _name_matches(candidate, criteria['names']):
+        return False
+    if criteria.get('name_pattern') and not re.search(criteria['name_pattern'], _match_name(candidate)):
+        return False
+    if criteria.get('labels') and not _labels_match(labels, criteria['labels']):
+        return False
+    if criteria.get('exclude_labels') and _labels_excluded(labels, criteria['exclude_labels']):
+        return False
+    return True
+
+
+def _names_text(names, limit=5):
+    shown = ', '.join(sorted(names)[:limit])
+    if len(names) > limit:
+        shown += ', +%d more' % (len(names) - limit)
+    return shown
+
+
+def containers_sample(probe, list_running):
+    """``list_running()`` -> running container candidates (see _docker.container_candidates)."""
+    try:
+        running = list_running()
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        return False, None, 'error listing containers: %s' % (exc,)
+    names = [c.get('name') for c in running if container_matches(c, probe['selection'])]
+    count = len(names)
+    detail = '%d running (min %d)' % (count, probe['min_running'])
+    if names:
+        detail += ': ' + _names_text(names)
+    return count >= probe['min_running'], count, detail
+
+
+def pods_sample(probe, list_pods, is_ready):
+    """``list_pods(namespace, label_selector)`` -> pod dicts; ``is_ready(pod)`` -> Ready and not terminating."""
+    try:
+        pods = list_pods(probe['namespace'], probe['label_selector'])
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        return False, None, 'error listing pods: %s' % (exc,)
+    ready = [p for p in pods if is_ready(p)]
+    count = len(ready)
+    detail = '%d ready of %d (min %d)' % (count, len(pods), probe['min_ready'])
+    if ready:
+        detail += ': ' + _names_text([(p.get('metadata') or {}).get('name') or '?' for p in ready])
+    return count >= probe['min_ready'], count, detail
+
+
+# ---------------------------------------------------------------------------------------------
+# Rounds
+
+
+class ProbeRunner:
+    """Samples every probe, round after round, and decides when to stop.
+
+    ``samplers`` maps a probe type to ``f(probe) -> (ok, value, detail)``.
+    ``clock`` (monotonic seconds), ``wall`` (epoch seconds) and ``sleep`` are injectable.
+    """
+
+    def __init__(self, probes, samplers, phase='steady', duration=0.0, interval=1.0, fail_fast=True,
+                 retries_until_ok=False, clock=time.monotonic, wall=time.time, sleep=time.sleep):
+        self.probes = probes
+        self.samplers = samplers
+        self.phase = phase
+        self.duration = max(0.0, float(duration or 0))
+        self.interval = max(0.0, float(interval or 0))
+        self.fail_fast = fail_fast
+        self.retries_until_ok = retries_until_ok
+        self.clock = clock
+        self.wall = wall
+        self.sleep = sleep
+
+    def sample(self, probe):
+        at = self.wall()
+        try:
+            ok, value, detail = self.samplers[probe['type']](probe)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            ok, value, detail = False, None, 'error: %s' % (exc,)
+        return dict(probe=probe['name'], type=probe['type'], phase=self.phase, at=iso(at), ok=bool(ok),
+                    value=value, detail=detail)
+
+    def run(self):
+        start = self.clock()
+        samples = []
+        rounds = 0
+        recovered_after = None
+        any_failed = set()
+        last_round_failed = []
+        stop = False
+        while not stop:
+            round_start = self.clock()
+            rounds += 1
+            last_round_failed = []
+            for probe in self.probes:
+                sample = self.sample(probe)
+                samples.append(sample)
+                if not sample['ok']:
+                    last_round_failed.append(probe['name'])
+                    any_failed.add(probe['name'])
+                    if self.fail_fast and not self.retries_until_ok:
+                        stop = True
+                        break
+            if stop:
+                break
+            if self.retries_until_ok and not last_round_failed:
+                recovered_after = round(max(0.0, round_start - start), 3)
+                break
+            next_round = start + rounds * self.interval
+            if self.duration <= 0 or max(next_round, self.clock()) - start > self.duration:
+                break
+            delay = next_round - self.clock()
+            if delay > 0:
+                self.sleep(delay)
+        if self.retries_until_ok:
+            ok = not last_round_failed
+            failed = [p['name'] for p in self.probes if p['name'] in last_round_failed]
+        else:
+            ok = not any_failed
+            failed = [p['name'] for p in self.probes if p['name'] in any_failed]
+        return dict(ok=ok, samples=samples, failed_probes=failed, rounds=rounds, recovered_after=recovered_after)

@@ -1,0 +1,408 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: probe
+short_description: Check the steady state of a system, once or over time, with HTTP, container and pod probes
+version_added: 0.1.0
+description:
+  - Samples steady-state probes, in rounds, and reports every sample with its time, value and outcome.
+  - An V(http) probe sends a request and checks the status code and, optionally, a latency budget.
+    A V(containers) probe counts the running containers that match a selection on the Docker engine of
+    O(docker_host). A V(pods) probe counts the Ready pods, not being deleted, that match a label selector.
+  - With O(duration), all probes are sampled every O(interval) seconds for that long. O(fail_fast) stops at the
+    first failed sample (watching a fault); O(retries_until_ok) instead samples until a round where every probe
+    passes (verifying recovery) and reports how long that took.
+  - A failed probe is reported, not raised, unless O(fail_on_failure=true). The module never changes anything.
+  - The module connects only to what its probes need. An V(http) probe needs neither Docker nor Kubernetes.
+author:
+  - chaos.engineering maintainers (@chaos-engineering)
+extends_documentation_fragment:
+  - chaos.engineering.docker
+  - chaos.engineering.k8s
+attributes:
+  check_mode:
+    support: full
+    description: Probes only read, so they run in check mode exactly as in a normal run.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is nothing to diff.
+  action_group:
+    description:
+      - Member of both C(group/chaos.engineering.docker) and C(group/chaos.engineering.k8s), so the connection
+        set once in C(module_defaults) for either group applies.
+    support: full
+    membership:
+      - chaos.engineering.docker
+      - chaos.engineering.k8s
+options:
+  probes:
+    description:
+      - The probes to sample, in this order, in every round.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: A name for the probe, unique in O(probes). Samples and O(ignore:failed_probes) use it.
+        type: str
+        required: true
+      type:
+        description: What the probe checks.
+        type: str
+        required: true
+        choices: [http, containers, pods]
+      url:
+        description:
+          - V(http) probes, required. The URL to request, V(http://) or V(https://). Redirects are followed.
+          - Proxies are taken from the usual E(http_proxy), E(https_proxy) and E(no_proxy) environment variables.
+        type: str
+      method:
+        description: V(http) probes. The request method.
+        type: str
+        default: GET
+      status:
+        description: V(http) probes. The status codes that pass.
+        type: list
+        elements: int
+        default: [200]
+      latency_ms:
+        description:
+          - V(http) probes. A latency budget in milliseconds (up to the end of the body, at most 1 MiB of it).
+            A slower answer fails the sample, even with a passing status.
+        type: float
+      timeout:
+        description: V(http) probes. Seconds to wait for an answer; a timeout fails the sample.
+        type: float
+        default: 5
+      validate_certs:
+        description: V(http) probes. Whether to verify the server's TLS certificate for V(https://) URLs.
+        type: bool
+        default: true
+      selection:
+        description:
+          - V(containers) probes. Which running containers count, with the keys of the collection's selection:
+            C(names), C(name_pattern), C(labels) and C(exclude_labels) (all given keys must match).
+          - Without a selection every running container counts. The protected label does not matter here,
+            since a probe harms nothing, but the collection's own helper containers never count.
+        type: dict
+      min_running:
+        description: V(containers) probes. The sample passes when at least this many matching containers run.
+        type: int
+        default: 1
+      namespace:
+        description: V(pods) probes. The namespace to count pods in; all namespaces when not given.
+        type: str
+      label_selector:
+        description: V(pods) probes. A label selector in C(kubectl) syntax, evaluated by the API server.
+        type: str
+      min_ready:
+        description: V(pods) probes. The sample passes when at least this many matching pods are Ready.
+        type: int
+        default: 1
+  phase:
+    description:
+      - A label echoed in every sample, for the journal, for example V(before), V(during) or V(after).
+    type: str
+    default: steady
+  duration:
+    description:
+      - Keep sampling every probe for this many seconds. V(0) samples each probe once.
+    type: float
+    default: 0
+  interval:
+    description:
+      - Seconds from the start of one round to the start of the next. A round that takes longer is followed at once.
+    type: float
+    default: 1
+  fail_fast:
+    description:
+      - Stop sampling at the first failed sample. Ignored with O(retries_until_ok=true).
+    type: bool
+    default: true
+  retries_until_ok:
+    description:
+      - Sample until a round where every probe passes, or until O(duration) runs out, and report in
+        RV(recovered_after) how long it took. RV(ok) is then the outcome of the last round.
+    type: bool
+    default: false
+  fail_on_failure:
+    description:
+      - Fail the task when RV(ok) is false. Otherwise a failed probe is only reported.
+    type: bool
+    default: false
+  ledger_dir:
+    description:
+      - Not used. Accepted so that C(module_defaults) for C(group/chaos.engineering.docker), which may set the
+        fault modules' ledger directory, also apply to this module.
+    type: path
+  validate_certs:
+    description:
+      - Shared by both connections, as the Docker and Kubernetes options have the same name.
+      - For the Docker engine, connect over TLS and verify its certificate (see the Docker connection options);
+        if not given, the value of E(DOCKER_TLS_VERIFY) is used, then V(false).
+      - For the Kubernetes API, whether to verify its certificate; if not given, E(K8S_AUTH_VERIFY_SSL) (or
+        E(K8S_AUTH_VALIDATE_CERTS)), then the kubeconfig, then V(true).
+      - Set it only for the connection the probes use. It has nothing to do with an V(http) probe's
+        C(validate_certs).
+    type: bool
+    default: null
+    aliases: [tls_verify, verify_ssl]
+  client_cert:
+    description:
+      - Shared by both connections. The client certificate for the Docker engine's TLS (or E(DOCKER_CERT_PATH)),
+        and for the Kubernetes API (or E(K8S_AUTH_CERT_FILE), E(K8S_AUTH_CLIENT_CERT)).
+    type: path
+    aliases: [tls_client_cert, cert_path, cert_file]
+  client_key:
+    description:
+      - Shared by both connections. The key of O(client_cert).
+    type: path
+    aliases: [tls_client_key, key_path, key_file]
+  ca_path:
+    description:
+      - Path to the CA certificate that signed the Docker engine's certificate.
+      - If not given and E(DOCKER_CERT_PATH) is set, C(ca.pem) in that directory is used.
+      - Unlike the container modules, C(ca_cert) is not an alias here; it is the Kubernetes option O(ca_cert).
+    type: path
+    aliases: [tls_ca_cert, cacert_path]
+  ca_cert:
+    description:
+      - Path to the CA certificate that signed the Kubernetes API server's certificate.
+      - If not given, the value of E(K8S_AUTH_SSL_CA_CERT) (or E(K8S_AUTH_CA_CERT)) is used, then the kubeconfig's.
+    type: path
+    aliases: [ssl_ca_cert]
+notes:
+  - The Docker and Kubernetes connection options are those of the container modules and of the Kubernetes modules,
+    except for the four shared ones above (O(validate_certs), O(client_cert), O(client_key), and C(ca_cert), which
+    names the Kubernetes CA here).
+  - An engine or API server that cannot be reached when the module starts fails the task; an error later, while
+    sampling, fails that sample only.
+seealso:
+  - module: chaos.engineering.experiment_journal
+'''
+
+EXAMPLES = r'''
+- name: The steady state before the fault, once
+  chaos.engineering.probe:
+    phase: before
+    fail_on_failure: true
+    probes:
+      - name: shop answers fast
+        type: http
+        url: http://shop.example.com/health
+        latency_ms: 300
+      - name: three web replicas
+        type: containers
+        selection:
+          labels:
+            app: web
+        min_running: 3
+
+- name: Watch while the fault is in; stop at the first failed sample
+  chaos.engineering.probe:
+    phase: during
+    duration: 30
+    interval: 2
+    probes:
+      - name: web pods
+        type: pods
+        namespace: shop
+        label_selector: app=web
+        min_ready: 2
+  register: during
+
+- name: After the revert, wait up to a minute for the steady state to come back
+  chaos.engineering.probe:
+    phase: after
+    retries_until_ok: true
+    duration: 60
+    probes:
+      - name: shop answers
+        type: http
+        url: https://shop.example.com/health
+        status: [200, 204]
+        validate_certs: false
+  register: after
+'''
+
+RETURN = r'''
+ok:
+  description:
+    - Whether the steady state held. Without O(retries_until_ok), no sample failed; with it, every probe passed
+      in the last round.
+  type: bool
+  returned: always
+  sample: true
+samples:
+  description: Every sample taken, in order.
+  type: list
+  elements: dict
+  returned: always
+  contains:
+    probe:
+      description: The probe's name.
+      type: str
+      sample: shop answers fast
+    type:
+      description: The probe's type.
+      type: str
+      sample: http
+    phase:
+      description: The value of O(phase).
+      type: str
+      sample: before
+    at:
+      description: When the sample was taken, ISO-8601 UTC with milliseconds.
+      type: str
+      sample: '2026-11-27T10:00:00.123Z'
+    ok:
+      description: Whether the sample passed.
+      type: bool
+    value:
+      description:
+        - Latency in milliseconds for V(http) (null when no answer came), the count of running containers or of
+          Ready pods for V(containers) and V(pods) (null when they could not be listed).
+      type: float
+      sample: 12.5
+    detail:
+      description: The status code, the reason for a failure, or the error.
+      type: str
+      sample: HTTP 200
+  sample:
+    - {probe: shop answers fast, type: http, phase: before, at: '2026-11-27T10:00:00.123Z', ok: true, value: 12.5,
+       detail: HTTP 200}
+failed_probes:
+  description:
+    - The names of the probes that made RV(ok) false, in the order of O(probes). Without O(retries_until_ok), those
+      with any failed sample; with it, those that failed in the last round.
+  type: list
+  elements: str
+  returned: always
+  sample: []
+rounds:
+  description: How many rounds were sampled.
+  type: int
+  returned: always
+  sample: 1
+recovered_after:
+  description:
+    - With O(retries_until_ok), the seconds from the start of the module to the start of the first round where
+      every probe passed; null when no round passed, and always null without O(retries_until_ok).
+  type: float
+  returned: always
+  sample: 4.012
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.parsing.convert_bool import boolean
+
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s
+from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
+    ProbeError,
+    ProbeRunner,
+    containers_sample,
+    http_sample,
+    needed_clients,
+    pods_sample,
+    validate_probes,
+)
+
+# validate_certs, client_cert and client_key have the same name in both connections; ca_cert is a
+# Docker alias and a Kubernetes option. The probe keeps one option for each name.
+SHARED = dict(
+    validate_certs=dict(type='bool', aliases=['tls_verify', 'verify_ssl']),
+    client_cert=dict(type='path', aliases=['tls_client_cert', 'cert_path', 'cert_file']),
+    client_key=dict(type='path', aliases=['tls_client_key', 'key_path', 'key_file']),
+    ca_path=dict(type='path', aliases=['tls_ca_cert', 'cacert_path']),
+)
+
+
+def argument_spec():
+    spec = dict(_docker.DOCKER_ARGUMENT_SPEC)
+    spec.update(_k8s.K8S_AUTH_ARGUMENT_SPEC)
+    spec.update(SHARED)
+    spec.update(
+        probes=dict(type='list', elements='dict', required=True),
+        phase=dict(type='str', default='steady'),
+        duration=dict(type='float', default=0),
+        interval=dict(type='float', default=1),
+        fail_fast=dict(type='bool', default=True),
+        retries_until_ok=dict(type='bool', default=False),
+        fail_on_failure=dict(type='bool', default=False),
+        ledger_dir=dict(type='path'),
+    )
+    return spec
+
+
+def docker_connection(params, environ=None):
+    """The Docker connection dict; validate_certs falls back to DOCKER_TLS_VERIFY, then false."""
+    environ = os.environ if environ is None else environ
+    conn = _docker.connection_params(params)
+    if conn.get('validate_certs') is None:
+        conn['validate_certs'] = boolean(environ.get('DOCKER_TLS_VERIFY') or False, strict=False)
+    return conn
+
+
+def docker_client(module):
+    if _docker.DOCKER_IMPORT_ERROR is not None:
+        module.fail_json(msg=_docker.missing_required_lib('docker (Docker SDK for Python >= 7.0)'),
+                         exception=_docker.DOCKER_IMPORT_ERROR)
+    try:
+        return _docker.make_client(docker_connection(module.params))
+    except _docker.DockerConnectionError as exc:
+        module.fail_json(msg=str(exc))
+    return None  # not reached
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    try:
+        probes = validate_probes(params['probes'])
+    except ProbeError as exc:
+        module.fail_json(msg=str(exc))
+    if params['duration'] < 0:
+        module.fail_json(msg='duration must be 0 or more seconds, got %s.' % params['duration'])
+    if params['interval'] <= 0:
+        module.fail_json(msg='interval must be more than 0 seconds, got %s.' % params['interval'])
+
+    needed = needed_clients(probes)
+    samplers = dict(http=http_sample)
+    if 'docker' in needed:
+        client = docker_client(module)
+        samplers['containers'] = lambda probe: containers_sample(
+            probe, lambda: _docker.container_candidates(client, ['running']))
+    if 'k8s' in needed:
+        k8s = _k8s.client_or_fail(module)
+        samplers['pods'] = lambda probe: pods_sample(
+            probe, lambda namespace, selector: k8s.list_pods(namespace, label_selector=selector), _k8s.pod_is_ready)
+
+    runner = ProbeRunner(probes, samplers, phase=params['phase'], duration=params['duration'],
+                         interval=params['interval'], fail_fast=params['fail_fast'],
+                         retries_until_ok=params['retries_until_ok'])
+    result = runner.run()
+    if params['fail_on_failure'] and not result['ok']:
+        module.fail_json(msg='Steady state not met (phase %s): %s.' % (params['phase'], '; '.join(
+            '%s: %s' % (name, _last_detail(result['samples'], name)) for name in result['failed_probes'])),
+            changed=False, **result)
+    module.exit_json(changed=False, **result)
+
+
+def _last_detail(samples, name):
+    for sample in reversed(samples):
+        if sample['probe'] == name and not sample['ok']:
+            return sample['detail']
+    return 'failed'
+
+
+if __name__ == '__main__':
+    main()
