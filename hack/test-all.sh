@@ -2,8 +2,9 @@
 # make test: every check the project holds itself to, on a fresh machine.
 #   hack/test-all.sh [unit|integration|sanity|lint ...]   (default: all of them, in that order)
 # Unit and integration tests run under both supported ansible-core lines (2.19/Python 3.11 and
-# 2.21/Python 3.12). Integration tests start the private Docker engines (tests/infra/docker-bed.sh)
-# and stop them again when done.
+# 2.21/Python 3.12). Integration tests start the private Docker engines (tests/infra/docker-bed.sh),
+# the Kubernetes control plane (tests/infra/k8s-bed.sh) and the netem VM (tests/infra/vm-bed.sh), and stop
+# what they started when done.
 set -euo pipefail
 # shellcheck source=hack/_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
@@ -37,13 +38,25 @@ for stage in "${stages[@]}"; do
             done
             ;;
         integration)
+            # Three engines: the fleet tests run an experiment across three inventory hosts.
             if ! bash tests/infra/docker-bed.sh status >/dev/null 2>&1; then
-                bash tests/infra/docker-bed.sh up 2 >&2
+                bash tests/infra/docker-bed.sh up 3 >&2
                 bed_started=1
             fi
+            first=1
             for core in "${cores[@]}"; do
-                log "integration tests on the private engines, ${core}"
-                "${venv[${core}]}/bin/python" -m pytest -q tests/integration
+                if [[ "${first}" == 1 ]]; then
+                    # Everything, once: the Docker engines, the Kubernetes control plane (tests/infra/k8s-bed.sh,
+                    # or $KUBECONFIG), the QEMU VM with real netem (tests/infra/vm-bed.sh) and the browser test.
+                    log "integration tests (Docker, Kubernetes, VM, browser), ${core}"
+                    "${venv[${core}]}/bin/python" -m pytest -q tests/integration
+                    first=0
+                else
+                    # The other ansible-core line: the Docker modules again, on the private engines.
+                    log "integration tests on the private Docker engines, ${core}"
+                    "${venv[${core}]}/bin/python" -m pytest -q tests/integration \
+                        --ignore=tests/integration/k8s --ignore=tests/integration/vm
+                fi
             done
             ;;
         sanity) hack/sanity.sh "${cores[@]}" ;;
