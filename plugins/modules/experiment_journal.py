@@ -1,0 +1,240 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: experiment_journal
+short_description: Record one host's part of a chaos experiment in the run's journal, JUnit XML and HTML report
+version_added: 0.1.0
+description:
+  - Merges the record of one inventory host into the journal of a run, in the directory O(path), and rewrites the
+    three files there from the merged journal.
+  - C(journal.json) is the experiment journal, in one JSON schema for Docker and Kubernetes (see the journal schema
+    in the collection docs). C(junit.xml) has one test suite for the run and a test case per host and phase.
+    C(report.html) is a single self-contained file (inline CSS and SVG, no script, nothing fetched from the network)
+    with the verdict, a timeline chart of faults, probe values and recovery marks, and tables.
+  - Meant to run on the controller (C(delegate_to: localhost)) once per host. Hosts running in parallel forks and
+    hosts in later C(serial) batches of the same O(run_id) all end up in the one journal; a lock file in O(path)
+    serializes the writers. A journal of another run in O(path) is replaced.
+author:
+  - chaos.engineering maintainers (@chaos-engineering)
+attributes:
+  check_mode:
+    support: full
+    description: Computes the merged verdict and reports whether the files would change, and writes nothing.
+      Set C(check_mode: false) on the task to write the report of a check-mode experiment.
+  diff_mode:
+    support: none
+    description: The files are reports; no diff is shown.
+options:
+  path:
+    description:
+      - The directory to write C(journal.json), C(junit.xml) and C(report.html) to. It is created if needed.
+    type: path
+    required: true
+  run_id:
+    description:
+      - The identifier of the run. Every host of one run must use the same value.
+    type: str
+    required: true
+  experiment:
+    description:
+      - What the experiment is, stored as given, for example V(name), V(description) and its settings.
+      - When not given, the experiment stored by an earlier host of the run is kept.
+    type: dict
+  host:
+    description:
+      - The inventory host this record is for. A later record for the same host of the same run replaces it.
+    type: str
+    required: true
+  record:
+    description:
+      - What happened on O(host). Keys not listed here are stored as they are.
+    type: dict
+    required: true
+    suboptions:
+      started_at:
+        description: When the experiment started on the host, ISO-8601.
+        type: str
+      finished_at:
+        description: When it finished on the host, ISO-8601.
+        type: str
+      faults:
+        description:
+          - The C(chaos) results returned by the fault modules, as they are (a whole registered module result is
+            also accepted; its C(chaos) part is kept).
+        type: list
+        elements: dict
+      probes:
+        description: The RV(chaos.engineering.probe#module:samples) of every probe run, of every phase.
+        type: list
+        elements: dict
+      recovery:
+        description:
+          - Recovery measurements, each with C(what), C(seconds) and C(recovered).
+          - Optional C(at) (when it recovered) or C(since) (when the measurement started), ISO-8601, place the mark
+            on the timeline; without them the mark is placed from the start of the fault whose name or target is
+            in C(what), or of the C(after) probes.
+        type: list
+        elements: dict
+      verdict:
+        description: The host's verdict.
+        type: str
+        required: true
+        choices: [passed, deviated, aborted]
+      reason:
+        description: Why the verdict, in a sentence.
+        type: str
+      skipped:
+        description: What was skipped and why, each with C(what) and C(reason).
+        type: list
+        elements: dict
+seealso:
+  - module: chaos.engineering.probe
+'''
+
+EXAMPLES = r'''
+- name: Add this host to the run's journal and report
+  chaos.engineering.experiment_journal:
+    path: "{{ playbook_dir }}/reports/{{ run_id }}"
+    run_id: "{{ run_id }}"
+    experiment:
+      name: web survives losing a replica
+      description: Kill one web container; the shop must keep answering in 300 ms.
+      settings:
+        duration: 60
+    host: "{{ inventory_hostname }}"
+    record:
+      started_at: "{{ started_at }}"
+      finished_at: "{{ now(utc=true).isoformat() }}Z"
+      faults: ["{{ kill.chaos }}"]
+      probes: "{{ before.samples + during.samples + after.samples }}"
+      recovery:
+        - what: web
+          seconds: "{{ after.recovered_after }}"
+          recovered: "{{ after.ok }}"
+      verdict: "{{ 'passed' if during.ok and after.ok else 'deviated' }}"
+      reason: ""
+      skipped: []
+  delegate_to: localhost
+  register: journal
+
+- name: Where the report is
+  ansible.builtin.debug:
+    msg: "{{ journal.verdict }}: {{ journal.html }}"
+  run_once: true
+'''
+
+RETURN = r'''
+journal:
+  description: The path of C(journal.json).
+  type: str
+  returned: always
+  sample: /srv/reports/2026-11-27-web/journal.json
+junit:
+  description: The path of C(junit.xml).
+  type: str
+  returned: always
+  sample: /srv/reports/2026-11-27-web/junit.xml
+html:
+  description: The path of C(report.html).
+  type: str
+  returned: always
+  sample: /srv/reports/2026-11-27-web/report.html
+verdict:
+  description: The verdict of the run so far, the worst of its hosts' (V(aborted), then V(deviated), then V(passed)).
+  type: str
+  returned: always
+  sample: passed
+host_verdict:
+  description: The verdict of O(host).
+  type: str
+  returned: always
+  sample: passed
+hosts:
+  description: The hosts in the journal so far.
+  type: list
+  elements: str
+  returned: always
+  sample: [docker-1, docker-2]
+'''
+
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.chaos.engineering.plugins.module_utils._journal import (
+    HTML_FILE,
+    JOURNAL_FILE,
+    JUNIT_FILE,
+    JournalError,
+    merge,
+    render_html,
+    render_junit,
+    write_journal,
+)
+
+
+def preview(path, run_id, experiment, host, record):
+    """Check mode: what write_journal would report, and whether it would change a file."""
+    files = dict(journal=os.path.join(path, JOURNAL_FILE), junit=os.path.join(path, JUNIT_FILE),
+                 html=os.path.join(path, HTML_FILE))
+    existing = None
+    try:
+        with open(files['journal']) as handle:
+            existing = json.load(handle)
+    except (IOError, ValueError):
+        existing = None
+    journal = merge(existing, run_id, experiment, host, record)
+    texts = dict(journal=json.dumps(journal, indent=2, sort_keys=True, default=str) + '\n',
+                 junit=render_junit(journal), html=render_html(journal))
+    changed = False
+    for key, text in texts.items():
+        try:
+            with open(files[key], 'rb') as handle:
+                changed |= handle.read() != text.encode('utf-8')
+        except IOError:
+            changed = True
+    result = dict(files)
+    result.update(verdict=journal['verdict'], host_verdict=journal['hosts'][host]['verdict'], changed=changed,
+                  hosts=sorted(journal['hosts']))
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type='path', required=True),
+            run_id=dict(type='str', required=True),
+            experiment=dict(type='dict'),
+            host=dict(type='str', required=True),
+            record=dict(type='dict', required=True),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if not params['run_id'].strip():
+        module.fail_json(msg='run_id must not be empty.')
+    if not params['host'].strip():
+        module.fail_json(msg='host must not be empty.')
+    try:
+        if module.check_mode:
+            result = preview(params['path'], params['run_id'], params['experiment'], params['host'], params['record'])
+        else:
+            result = write_journal(params['path'], params['run_id'], params['experiment'], params['host'],
+                                   params['record'])
+    except JournalError as exc:
+        module.fail_json(msg=str(exc))
+    except (IOError, OSError) as exc:
+        module.fail_json(msg='Cannot write the journal in %s: %s' % (params['path'], exc))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
