@@ -1,0 +1,298 @@
+"""k8s_agent end to end against an in-memory fake of the API calls it makes (the real API is in
+tests/integration/k8s/test_k8s_agent.py)."""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import json
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s import K8sApiError
+from ansible_collections.chaos.engineering.plugins.modules import k8s_agent
+
+NODES = ('node-0', 'node-1', 'node-2')
+
+
+def not_found(what):
+    return K8sApiError(404, 'Not Found', '%s not found' % what)
+
+
+class FakeApi:
+    """Namespaces, DaemonSets and their pods. A DaemonSet write applies 'defaults' (as the API server would) and,
+    unless ``stuck``, its controller makes one ready pod per node at once; deleting it deletes its pods."""
+
+    host = 'https://fake:6443'
+
+    def __init__(self, namespaces=('default',), stuck=False):
+        self.namespaces = set(namespaces)
+        self.daemonsets = {}     # (ns, name) -> object
+        self.pods = {}           # (ns, name) -> list of pods
+        self.stuck = stuck
+        self.calls = []
+        self.uid = 0
+
+    # --- what the module calls
+
+    def request(self, method, path, query=None, body=None):
+        dry_run = ('dryRun', 'All') in (query or [])
+        self.calls.append((method, path, dry_run))
+        parts = path.strip('/').split('/')
+        if parts[:2] == ['api', 'v1'] and parts[2] == 'namespaces':
+            return self._namespace(method, parts[3:], body, dry_run)
+        if parts[:3] == ['apis', 'apps', 'v1'] and parts[5] == 'daemonsets':
+            return self._daemonset(method, parts[4], parts[6] if len(parts) > 6 else None, body, dry_run)
+        raise AssertionError('unexpected call %s %s' % (method, path))
+
+    def list(self, path, label_selector=None, field_selector=None):
+        self.calls.append(('LIST', path, label_selector))
+        wanted = dict(term.split('=') if '=' in term else (term, None) for term in label_selector.split(','))
+        namespace = path.split('/')[5] if '/namespaces/' in path else None
+        found = []
+        for (ns, dummy), obj in sorted(self.daemonsets.items()):
+            labels = obj['metadata'].get('labels') or {}
+            if (namespace is None or ns == namespace) and all(
+                    key in labels and (value is None or labels[key] == value) for key, value in wanted.items()):
+                found.append(copy.deepcopy(obj))
+        return found
+
+    def list_pods(self, namespace=None, label_selector=None, field_selector=None):
+        name = label_selector.split('=', 1)[1]
+        return copy.deepcopy(self.pods.get((namespace, name), []))
+
+    # --- the fake server
+
+    def _namespace(self, method, rest, body, dry_run):
+        if method == 'GET':
+            if rest[0] not in self.namespaces:
+                raise not_found('namespaces "%s"' % rest[0])
+            return {'metadata': {'name': rest[0]}}
+        assert method == 'POST' and not rest
+        if not dry_run:
+            self.namespaces.add(body['metadata']['name'])
+            self.namespace_labels = body['metadata']['labels']
+        return body
+
+    def _defaulted(self, body, existing=None):
+        obj = copy.deepcopy(body)
+        obj['spec'].setdefault('revisionHistoryLimit', 10)
+        obj['spec']['template']['spec'].setdefault('dnsPolicy', 'ClusterFirst')
+        meta = obj['metadata']
+        if existing is None:
+            self.uid += 1
+            meta.update(uid='uid-%d' % self.uid, generation=1, resourceVersion='1')
+        else:
+            old = existing['metadata']
+            changed = obj['spec'] != existing['spec']
+            meta.update(uid=old['uid'], generation=old['generation'] + (1 if changed else 0),
+                        resourceVersion=str(int(old['resourceVersion']) + 1))
+            obj['status'] = existing.get('status', {})
+        return obj
+
+    def _run_controller(self, key):
+        obj = self.daemonsets[key]
+        if self.stuck:
+            obj['status'] = {'observedGeneration': obj['metadata']['generation'], 'desiredNumberScheduled': 3,
+                             'updatedNumberScheduled': 3, 'numberReady': 1, 'numberAvailable': 1}
+            self.pods[key] = [self._pod(key, 0, True), self._pod(key, 1, False), self._pod(key, 2, False)]
+            return
+        obj['status'] = {'observedGeneration': obj['metadata']['generation'], 'desiredNumberScheduled': 3,
+                         'currentNumberScheduled': 3, 'updatedNumberScheduled': 3, 'numberReady': 3,
+                         'numberAvailable': 3}
+        self.pods[key] = [self._pod(key, i, True) for i in range(3)]
+
+    def _pod(self, key, index, ready):
+        pod = {'metadata': {'namespace': key[0], 'name': '%s-%d' % (key[1], index)}, 'spec': {'nodeName': NODES[index]},
+               'status': {'phase': 'Running' if ready else 'Pending',
+                          'conditions': [{'type': 'Ready', 'status': 'True' if ready else 'False'}]}}
+        if not ready:
+            pod['status']['containerStatuses'] = [{'state': {'waiting': {'reason': 'ImagePullBackOff'}}}]
+        return pod
+
+    def _daemonset(self, method, namespace, name, body, dry_run):
+        key = (namespace, name or (body or {}).get('metadata', {}).get('name'))
+        existing = self.daemonsets.get(key)
+        if method == 'GET':
+            if existing is None:
+                raise not_found('daemonsets.apps "%s"' % name)
+            return copy.deepcopy(existing)
+        if namespace not in self.namespaces:
+            raise not_found('namespaces "%s"' % namespace)
+        if method == 'POST':
+            if existing is not None:
+                raise K8sApiError(409, 'Conflict', 'already exists')
+            obj = self._defaulted(body)
+        elif method == 'PUT':
+            if existing is None:
+                raise not_found('daemonsets.apps "%s"' % name)
+            if body['metadata'].get('resourceVersion') != existing['metadata']['resourceVersion']:
+                raise K8sApiError(409, 'Conflict', 'the object has been modified')
+            obj = self._defaulted(body, existing)
+        else:
+            assert method == 'DELETE'
+            if existing is None:
+                raise not_found('daemonsets.apps "%s"' % name)
+            assert body['preconditions']['uid'] == existing['metadata']['uid']
+            if not dry_run:
+                del self.daemonsets[key]
+                self.pods.pop(key, None)
+            return {'kind': 'Status', 'status': 'Success'}
+        if dry_run:
+            return obj
+        self.daemonsets[key] = obj
+        self._run_controller(key)
+        return copy.deepcopy(obj)
+
+    def writes(self):
+        return [c for c in self.calls if c[0] in ('POST', 'PUT', 'DELETE') and not c[2]]
+
+    def add_foreign(self, namespace, name, labels=None):
+        self.namespaces.add(namespace)
+        self.daemonsets[(namespace, name)] = {
+            'metadata': {'namespace': namespace, 'name': name, 'uid': 'foreign', 'labels': labels or {'app': 'x'},
+                         'generation': 1, 'resourceVersion': '1'},
+            'spec': {'template': {'spec': {'containers': [{'image': 'x'}]}}}}
+
+
+@pytest.fixture
+def run(monkeypatch, capsys):
+    monkeypatch.setattr(k8s_agent, 'POLL', 0.01)
+
+    def runner(api, check_mode=False, diff=False, **args):
+        monkeypatch.setattr(k8s_agent, 'client_or_fail', lambda module: api)
+        if check_mode:
+            args['_ansible_check_mode'] = True
+        if diff:
+            args['_ansible_diff'] = True
+        with patch_module_args(args):
+            with pytest.raises(SystemExit):
+                k8s_agent.main()
+        return json.loads(capsys.readouterr().out)
+    return runner
+
+
+def only_target(result):
+    assert len(result['chaos']['targets']) == 1, result
+    return result['chaos']['targets'][0]
+
+
+def test_deploy_creates_namespace_and_daemonset_then_is_idempotent(run):
+    api = FakeApi()
+    result = run(api, name='a1', namespace='chaos-x', duration=600)
+    assert result['changed'] is True and not result.get('failed'), result
+    assert result['chaos']['namespace_created'] is True
+    assert api.namespace_labels == {'app.kubernetes.io/managed-by': 'chaos.engineering',
+                                    'chaos.engineering/protected': 'true'}
+    target = only_target(result)
+    assert target['result'] == 'created' and target['action'] == 'deploy'
+    assert target['name'] == 'chaos-x/a1' and target['id'] == 'uid-1'
+    assert (target['desired'], target['updated'], target['ready'], target['available']) == (3, 3, 3, 3)
+    assert sorted(p['node'] for p in target['pods'] if p['ready']) == list(NODES)
+    assert result['chaos']['expires_at'] == target['expires_at']
+    assert result['chaos']['revert']['armed'] is False and 'all=true' in result['chaos']['revert']['how']
+
+    again = run(api, name='a1', namespace='chaos-x', duration=600)
+    assert again['changed'] is False, again
+    assert only_target(again)['result'] == 'unchanged'
+    assert only_target(again)['expires_at'] == target['expires_at']
+    # The second run wrote nothing: one namespace and one DaemonSet create, then only dry runs.
+    assert [c[0] for c in api.writes()] == ['POST', 'POST']
+
+
+def test_changed_options_update_and_check_mode_only_dry_runs(run):
+    api = FakeApi(namespaces=('chaos-engineering',))
+    run(api)
+    before = copy.deepcopy(api.daemonsets[('chaos-engineering', 'chaos-agent')])
+    preview = run(api, check_mode=True, diff=True, interval='10s')
+    assert preview['changed'] is True and only_target(preview)['result'] == 'updated'
+    assert preview['chaos']['dry_run'] is True
+    assert api.daemonsets[('chaos-engineering', 'chaos-agent')] == before
+    before_args = preview['diff']['before']['spec']['template']['spec']['containers'][0]['args']
+    after_args = preview['diff']['after']['spec']['template']['spec']['containers'][0]['args']
+    assert before_args[:3] == ['--random', '--interval', '30s'] and after_args[:3] == ['--random', '--interval', '10s']
+
+    result = run(api, interval='10s')
+    assert result['changed'] is True and only_target(result)['result'] == 'updated'
+    stored = api.daemonsets[('chaos-engineering', 'chaos-agent')]
+    assert stored['spec']['template']['spec']['containers'][0]['args'][2] == '10s'
+    assert stored['metadata']['generation'] == 2
+    assert run(api, interval='10s')['changed'] is False
+
+
+def test_check_mode_with_a_missing_namespace_creates_nothing(run):
+    api = FakeApi()
+    result = run(api, check_mode=True, namespace='new-ns')
+    assert result['changed'] is True and result['chaos']['namespace_created'] is True
+    assert only_target(result)['result'] == 'created'
+    assert api.writes() == [] and 'new-ns' not in api.namespaces
+
+
+def test_a_daemonset_that_is_not_ours_is_never_replaced_nor_deleted(run):
+    api = FakeApi()
+    api.add_foreign('chaos-engineering', 'chaos-agent')
+    result = run(api)
+    assert result['failed'] is True and 'is not a chaos.engineering agent' in result['msg']
+    result = run(api, state='absent')
+    assert result['failed'] is True and 'refusing to delete it' in result['msg']
+    assert api.writes() == []
+
+
+def test_wait_timeout_names_the_pods_that_are_not_ready(run):
+    api = FakeApi(stuck=True)
+    result = run(api, name='slow', wait_timeout=1)
+    assert result['failed'] is True
+    assert 'DaemonSet chaos-engineering/slow is not ready on every node after 1 s' in result['msg']
+    assert 'desired 3, updated 3, ready 1, available 1' in result['msg']
+    assert 'slow-1 on node-1: Pending (ImagePullBackOff)' in result['msg']
+    assert only_target(result)['result'] == 'unready'
+
+
+def test_absent_deletes_and_waits_then_reports_absent(run):
+    api = FakeApi()
+    run(api, name='gone')
+    result = run(api, state='absent', name='gone')
+    assert result['changed'] is True and only_target(result)['result'] == 'deleted'
+    assert ('chaos-engineering', 'gone') not in api.daemonsets and not api.pods.get(('chaos-engineering', 'gone'))
+    again = run(api, state='absent', name='gone')
+    assert again['changed'] is False and only_target(again)['result'] == 'absent'
+
+
+def test_teardown_removes_every_agent_of_ours_or_only_the_expired(run):
+    api = FakeApi()
+    run(api, name='old', namespace='ns-a', expires_at='2020-01-01T00:00:00Z')
+    run(api, name='fresh', namespace='ns-b', duration=3600)
+    run(api, name='forever', namespace='ns-b')
+    api.add_foreign('ns-c', 'lookalike', labels={'app.kubernetes.io/managed-by': 'chaos.engineering'})
+
+    preview = run(api, check_mode=True, state='absent', all=True, expired_only=True)
+    assert dict((t['name'], t['result']) for t in preview['chaos']['targets']) == {
+        'ns-a/old': 'deleted', 'ns-b/forever': 'kept', 'ns-b/fresh': 'kept'}
+    assert len(api.daemonsets) == 4
+
+    result = run(api, state='absent', all=True, expired_only=True)
+    assert result['changed'] is True
+    assert [t['name'] for t in result['chaos']['targets'] if t['result'] == 'deleted'] == ['ns-a/old']
+    assert [t['expired'] for t in result['chaos']['targets']] == [True, False, False]
+    assert sorted(api.daemonsets) == [('ns-b', 'forever'), ('ns-b', 'fresh'), ('ns-c', 'lookalike')]
+
+    only_b = run(api, state='absent', all=True, namespace='ns-b')
+    assert sorted(t['name'] for t in only_b['chaos']['targets']) == ['ns-b/forever', 'ns-b/fresh']
+    assert sorted(api.daemonsets) == [('ns-c', 'lookalike')]
+    assert run(api, state='absent', all=True)['changed'] is False
+
+
+@pytest.mark.parametrize('args, message', [
+    (dict(args=['kill'], interval='10s'), 'mutually exclusive'),
+    (dict(all=True, name='x', state='absent'), 'mutually exclusive'),
+    (dict(duration=10, expires_at='2030-01-01T00:00:00Z'), 'mutually exclusive'),
+    (dict(all=True), 'needs state=absent'),
+    (dict(runtime_socket='docker', runtime='containerd'), 'contradicts'),
+])
+def test_bad_options_fail_before_any_call(run, args, message):
+    api = FakeApi()
+    result = run(api, **args)
+    assert result['failed'] is True and message in result['msg'], result
+    assert api.calls == []
