@@ -507,13 +507,14 @@ def render_timeline(journal, width=1200):
         fault_rows = max(1, len(faults))
         chart_h = 110 if series else 24
         legend_h = 16 * max(1, int(math.ceil(len(series) / 3.0))) if series else 0
-        lane_h = 14 + fault_rows * 22 + 10 + chart_h + 8 + legend_h + 18
+        lane_h = 20 + fault_rows * 22 + 10 + chart_h + 8 + legend_h + 18
         lanes.append((host, record, y, lane_h, faults, series, chart_h))
         y += lane_h
     height = y + 10
 
     parts.append('<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
-                 'role="img" aria-label="Experiment timeline">' % (width, height, width, height))
+                 'style="width:100%%;max-width:%dpx;height:auto" role="img" aria-label="Experiment timeline">' % (
+                     width, height, width, height, width * 2))
     parts.append('<title>Timeline of run %s</title>' % _e(journal.get('run_id')))
     # Time axis and grid.
     step = _tick_step(t1 - t0)
@@ -524,8 +525,7 @@ def render_timeline(journal, width=1200):
         parts.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d"/>' % (tx, top - 6, tx, height - 6))
         parts.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (tx, top - 10, _e(_rel(tick))))
         tick += step
-    parts.append('<text x="%d" y="%d" text-anchor="end">%s UTC</text>' % (
-        left - 8, top - 10, _e(iso_from_epoch(t0)[11:19])))
+    parts.append('<text x="10" y="%d">from %s UTC</text>' % (top - 10, _e(iso_from_epoch(t0)[11:19])))
     parts.append('</g>')
 
     for index, (host, record, lane_y, lane_h, faults, series, chart_h) in enumerate(lanes):
@@ -538,7 +538,7 @@ def render_timeline(journal, width=1200):
             lane_y + 36, dict(passed='#2e7d32', deviated='#ef6c00', aborted='#c62828').get(verdict, '#333'),
             _e(verdict)))
         # Faults: one row each, from start to expiry (or finish).
-        row_y = lane_y + 14
+        row_y = lane_y + 20
         if not faults:
             parts.append('<text class="legend" x="%d" y="%d">no fault injected</text>' % (left + 4, row_y + 14))
         for number, fault in enumerate(faults):
@@ -567,7 +567,7 @@ def render_timeline(journal, width=1200):
                 text_x, row_y + 13, anchor, _e(label)))
             row_y += 22
         # Probes: each scaled to its own maximum.
-        chart_top = lane_y + 14 + max(1, len(faults)) * 22 + 10
+        chart_top = lane_y + 20 + max(1, len(faults)) * 22 + 10
         chart_bottom = chart_top + chart_h
         if series:
             parts.append('<rect class="chart-area" x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#ccc"/>' % (

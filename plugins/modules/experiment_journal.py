@@ -18,7 +18,7 @@ description:
     in the collection docs). C(junit.xml) has one test suite for the run and a test case per host and phase.
     C(report.html) is a single self-contained file (inline CSS and SVG, no script, nothing fetched from the network)
     with the verdict, a timeline chart of faults, probe values and recovery marks, and tables.
-  - Meant to run on the controller (C(delegate_to: localhost)) once per host. Hosts running in parallel forks and
+  - Meant to run on the controller (with C(delegate_to) set to V(localhost)) once per host. Hosts running in parallel forks and
     hosts in later C(serial) batches of the same O(run_id) all end up in the one journal; a lock file in O(path)
     serializes the writers. A journal of another run in O(path) is replaced.
 author:
@@ -26,8 +26,9 @@ author:
 attributes:
   check_mode:
     support: full
-    description: Computes the merged verdict and reports whether the files would change, and writes nothing.
-      Set C(check_mode: false) on the task to write the report of a check-mode experiment.
+    description:
+      - Computes the merged verdict and reports whether the files would change, and writes nothing.
+      - Set C(check_mode) to V(false) on the task to write the report of a check-mode experiment.
   diff_mode:
     support: none
     description: The files are reports; no diff is shown.

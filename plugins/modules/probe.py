@@ -87,7 +87,7 @@ options:
         default: true
       selection:
         description:
-          - V(containers) probes. Which running containers count, with the keys of the collection's selection:
+          - V(containers) probes. Which running containers count, with the keys of the collection's selection,
             C(names), C(name_pattern), C(labels) and C(exclude_labels) (all given keys must match).
           - Without a selection every running container counts. The protected label does not matter here,
             since a probe harms nothing, but the collection's own helper containers never count.
