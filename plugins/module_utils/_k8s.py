@@ -727,7 +727,7 @@ class PdbPredictor:
         return None
 
 
-def wait_for_recovery(client, workloads, timeout, resolve, ignore_uids=(), poll=0.25,
+def wait_for_recovery(client, workloads, timeout, resolve, ignore_uids=(), poll=0.25, first_poll=0.05,
                       clock=time.time, sleep=time.sleep):
     """Poll until every workload is back to its ``desired`` ready pods, or ``timeout`` seconds pass.
 
@@ -735,6 +735,9 @@ def wait_for_recovery(client, workloads, timeout, resolve, ignore_uids=(), poll=
     ``since`` (epoch seconds when the first of its pods was harmed); each gets ``recovered``,
     ``seconds`` (None until recovered) and ``ready`` (the last count seen). Pods in
     ``ignore_uids`` (the ones harmed) never count. Returns the list.
+
+    Polls every ``first_poll`` seconds at first, 1.5 times longer each round up to ``poll``: fast
+    recoveries are measured closely, slow ones without hammering the API server.
     """
     pending = list(workloads)
     for entry in pending:
@@ -742,6 +745,7 @@ def wait_for_recovery(client, workloads, timeout, resolve, ignore_uids=(), poll=
         entry.setdefault('seconds', None)
         entry.setdefault('ready', None)
     deadline = clock() + timeout
+    interval = min(first_poll, poll)
     while pending:
         counts = {}
         for namespace in sorted(set(e['workload']['namespace'] for e in pending)):
@@ -760,7 +764,8 @@ def wait_for_recovery(client, workloads, timeout, resolve, ignore_uids=(), poll=
         if pending:
             if seen >= deadline:
                 break
-            sleep(min(poll, max(0.0, deadline - seen)))
+            sleep(min(interval, max(0.0, deadline - seen)))
+            interval = min(poll, interval * 1.5)
     return workloads
 
 

@@ -88,7 +88,8 @@ options:
         (C(spec.replicas), or C(status.desiredNumberScheduled) for a DaemonSet), and report the seconds per workload
         in C(chaos.recovery).
       - Ready pods are counted directly (pods in phase Running, Ready, not being deleted, and not among the pods
-        harmed), about four times a second, so the seconds are accurate to about 0.25 s.
+        harmed). They are counted every 0.05 s at first, backing off to every 0.25 s, so the seconds are accurate
+        to that interval.
       - When the workload itself cannot be read (RBAC), the number of ready pods before the fault is the target.
       - Pods without a controller are not waited for. Ignored in check mode.
     type: bool

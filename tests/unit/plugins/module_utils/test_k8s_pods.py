@@ -337,7 +337,7 @@ def test_recovery_measures_seconds_until_desired_ready_pods_are_back():
 
     entries = [dict(workload=workload, since=clock.now - 0.5, desired=3)]
     _k8s.wait_for_recovery(cluster, entries, 10, resolver.resolve, ignore_uids=[harmed['metadata']['uid']],
-                           poll=0.25, clock=clock, sleep=sleep)
+                           poll=0.25, first_poll=0.25, clock=clock, sleep=sleep)
     assert entries[0]['recovered'] is True
     assert entries[0]['seconds'] == 1.5
     assert entries[0]['ready'] == 3
@@ -355,6 +355,23 @@ def test_the_harmed_pod_never_counts_as_recovered_and_a_timeout_keeps_partial_da
     assert entries[0]['seconds'] is None
     assert entries[0]['ready'] == 1
     assert clock.now >= 1002.0
+
+
+def test_recovery_polls_fast_at_first_then_backs_off_to_the_poll_interval():
+    rs, pods = deployment_pods('a', 'web', 1)
+    cluster = FakeCluster([], [rs])
+    resolver = _k8s.OwnerResolver(cluster)
+    clock = Clock()
+    naps = []
+
+    def sleep(seconds):
+        naps.append(round(seconds, 4))
+        clock.sleep(seconds)
+
+    entries = [dict(workload=resolver.resolve(pods[0]), since=clock.now, desired=1)]
+    _k8s.wait_for_recovery(cluster, entries, 1.5, resolver.resolve, clock=clock, sleep=sleep)
+    assert naps[:6] == [0.05, 0.075, 0.1125, 0.1688, 0.25, 0.25]
+    assert entries[0]['recovered'] is False
 
 
 def test_desired_replicas_per_kind():
