@@ -586,7 +586,10 @@ def render_timeline(journal, width=1200):
             color = PALETTE[number % len(PALETTE)]
             values = [s.get('value') for s in samples if isinstance(s.get('value'), (int, float))
                       and not isinstance(s.get('value'), bool)]
-            scale = max(values) * 1.15 if values and max(values) > 0 else 1.0
+            if kind in ('containers', 'pods'):
+                scale = float(max(values) + 1) if values else 1.0  # counts: whole numbers, with headroom
+            else:
+                scale = max(values) * 1.15 if values and max(values) > 0 else 1.0
 
             def y_of(value, scale=scale):
                 return chart_bottom - 4 - (float(value) / scale) * (chart_h - 16)
