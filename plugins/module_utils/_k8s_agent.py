@@ -92,9 +92,10 @@ AGENT_ARGUMENT_SPEC = dict(
     wait=dict(type='bool', default=True),
     wait_timeout=dict(type='int', default=120),
 )
-# args replaces the Pumba command built from interval, signal, pattern, target_namespace and random.
-AGENT_MUTUALLY_EXCLUSIVE = [('all', 'name'), ('duration', 'expires_at')] + [
-    ('args', key) for key in ('interval', 'signal', 'pattern', 'target_namespace', 'random')]
+# args replaces the Pumba command built from interval, signal, pattern and target_namespace (and random, which
+# validate_params checks: a boolean given as false still counts as given here). all with name: validate_params too.
+AGENT_MUTUALLY_EXCLUSIVE = [('duration', 'expires_at')] + [
+    ('args', key) for key in ('interval', 'signal', 'pattern', 'target_namespace')]
 
 
 class AgentError(K8sError):
@@ -246,6 +247,10 @@ def validate_params(params):
     """Messages for options that cannot work, before any API call."""
     errors = []
     state = params.get('state') or 'present'
+    if params.get('all') and params.get('name'):
+        errors.append('all=true removes every agent: it takes no name (give namespace to search only there).')
+    if params.get('args') is not None and params.get('random') is False:
+        errors.append('random=false has no effect with args: args is the whole command.')
     if params.get('all') and state != 'absent':
         errors.append('all=true finds every agent to remove: it needs state=absent.')
     if params.get('expired_only') and state != 'absent':

@@ -59,7 +59,7 @@ options:
     description:
       - The DaemonSet's name, also the value of its C(chaos.engineering/agent) label. A DNS label of at most 63
         characters. If not given, V(chaos-agent).
-      - Mutually exclusive with O(all).
+      - Not with O(all=true).
     type: str
   namespace:
     description:
@@ -95,7 +95,8 @@ options:
   args:
     description:
       - The agent container's full argument list. Replaces the Pumba command built from O(interval), O(signal),
-        O(pattern), O(target_namespace) and O(random), which are then mutually exclusive with it.
+        O(pattern), O(target_namespace) and O(random). The first four are mutually exclusive with it, and so is
+        O(random=false).
     type: list
     elements: str
   interval:

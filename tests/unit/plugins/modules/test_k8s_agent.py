@@ -286,7 +286,8 @@ def test_teardown_removes_every_agent_of_ours_or_only_the_expired(run):
 
 @pytest.mark.parametrize('args, message', [
     (dict(args=['kill'], interval='10s'), 'mutually exclusive'),
-    (dict(all=True, name='x', state='absent'), 'mutually exclusive'),
+    (dict(all=True, name='x', state='absent'), 'it takes no name'),
+    (dict(args=['kill'], random=False), 'random=false has no effect with args'),
     (dict(duration=10, expires_at='2030-01-01T00:00:00Z'), 'mutually exclusive'),
     (dict(all=True), 'needs state=absent'),
     (dict(runtime_socket='docker', runtime='containerd'), 'contradicts'),
