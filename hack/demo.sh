@@ -8,6 +8,8 @@
 #   4. the experiment: three httpd replicas; kill one, limit one's bandwidth, delay one (skipped without netem);
 #      it prints the verdict and the path of the HTML report.
 # Leaves nothing running (demo containers, and the engine if it started one) unless CHAOS_DEMO_KEEP=1.
+# CHAOS_DEMO_PREFIX (container names, default chaos-demo-web-), CHAOS_DEMO_PORT_BASE (first published port, default
+# 18081) and CHAOS_JOURNAL_DIR (reports, default build/demo-reports) move the demo out of another one's way.
 set -euo pipefail
 # shellcheck source=hack/_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
@@ -83,6 +85,8 @@ CHAOS_ENGINEERING_LEDGER_DIR="${CHAOS_ENGINEERING_LEDGER_DIR:-${REPO_ROOT}/build
     -e "docker_host=${docker_host}" \
     -e "chaos_demo_address=${address}" \
     -e "chaos_demo_keep=$([[ "${CHAOS_DEMO_KEEP:-0}" == 1 ]] && echo true || echo false)" \
+    -e "chaos_demo_prefix=${CHAOS_DEMO_PREFIX:-chaos-demo-web-}" \
+    -e "chaos_demo_port_base=${CHAOS_DEMO_PORT_BASE:-18081}" \
     playbooks/demo.yml || rc=$?
 
 report="$(ls -td "${reports}"/*/ 2>/dev/null | head -n 1)"

@@ -1,0 +1,258 @@
+"""The chaos.engineering.experiment and chaos.engineering.teardown roles, through the collection's playbooks, on the
+private Docker engines: the demo, a passing and a deviated experiment, check mode, an experiment aborted by a failed
+probe (reverted at once), and a controller SIGKILLed mid-experiment followed by the teardown playbook.
+
+Every fact is read back from the engine (container states, its event stream, our helpers, the qdiscs and rules in
+the target's network namespace) or from the journal the run wrote; nothing asserts on wall-clock time.
+"""
+import glob
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+
+import docker
+import pytest
+
+from experiment_helpers import (has_ours, helpers_for, httpd, journal, netns_state, output, port_base, run_playbook,
+                                samples, start_playbook, status)
+from helpers import ROOT, engine_events, parse_iso, start_containers, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def pick(bed, index):
+    """Engine index, or the last engine when the bed has fewer."""
+    return min(index, len(bed['hosts']) - 1)
+
+
+def bed_client(bed, index):
+    return docker.DockerClient(base_url=bed['hosts'][pick(bed, index)])
+
+
+def engine_ip(bed, index):
+    return bed['env']['CHAOS_BED_IP_%d' % (pick(bed, index) + 1)]
+
+
+def http_ok(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+def base_vars(bed, index, tmp_path, ledger_dir, **extra):
+    data = dict(chaos_hosts='localhost', experiment_docker_host=bed['hosts'][pick(bed, index)],
+                experiment_ledger_dir=ledger_dir, experiment_journal_dir=str(tmp_path / 'journal'),
+                experiment_probe_interval=0.5)
+    data.update(extra)
+    return data
+
+
+def pending_entries(ledger_dir, docker_host):
+    entries = []
+    for path in glob.glob(os.path.join(ledger_dir, 'pending', '*.json')):
+        with open(path) as handle:
+            entry = json.load(handle)
+        if entry.get('docker', {}).get('docker_host') == docker_host:
+            entries.append(entry)
+    return entries
+
+
+def test_demo_passes_kills_limits_skips_netem_and_leaves_nothing(bed, engine, run_id, tmp_path):
+    prefix = 'demo-%s-' % run_id
+    env = dict(os.environ, CHAOS_DEMO_PREFIX=prefix, CHAOS_DEMO_PORT_BASE=str(port_base()),
+               CHAOS_JOURNAL_DIR=str(tmp_path / 'journal'), CHAOS_ENGINEERING_LEDGER_DIR=str(tmp_path / 'ledger'))
+    env.pop('DOCKER_HOST', None)
+    proc = subprocess.run(['bash', os.path.join(ROOT, 'hack', 'demo.sh')], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=900, check=False)
+    assert proc.returncode == 0, output(proc)
+    assert 'verdict: passed' in proc.stderr, proc.stderr[-3000:]
+    data = journal(str(tmp_path / 'journal'))
+    assert 'report:  %s/report.html' % data['_dir'] in proc.stderr
+    assert os.path.getsize(os.path.join(data['_dir'], 'report.html')) > 1000
+    assert data['verdict'] == 'passed'
+    record = data['hosts']['localhost']
+    hit = dict((f['name'], [t['name'] for t in f['targets']]) for f in record['faults'])
+    assert hit['kill web-1, restart after 3 s'] == [prefix + '1']
+    assert hit['limit web-2 to 1 Mbit/s (tbf)'] == [prefix + '2']
+    if record['skipped']:   # this kernel has no sch_netem: the delay is skipped, and says why
+        assert [s['what'] for s in record['skipped']] == ['delay web-3 by 100 ms (netem) (iteration 1)']
+        assert 'sch_netem' in record['skipped'][0]['reason']
+        assert 'SKIPPED' in proc.stdout and 'sch_netem' in proc.stdout
+    else:                   # a kernel with netem: the delay went in
+        assert hit['delay web-3 by 100 ms (netem)'] == [prefix + '3']
+    # The steady state held before, during and after; the bandwidth limit shows in the 128 KiB transfer:
+    # at 1 Mbit/s it cannot take less than 1.05 s.
+    for phase in ('before', 'during', 'after'):
+        assert samples(record, phase) and all(s['ok'] for s in samples(record, phase)), phase
+    blob = 'web-2 serves 128 KiB within 5 s'
+    assert min(s['value'] for s in samples(record, 'during', blob)) >= 800
+    assert max(s['value'] for s in samples(record, 'before', blob)) < 800
+    assert record['recovery'][0]['recovered'] is True
+    # Nothing left: the replicas and any helper of ours are gone.
+    assert not engine.containers.list(all=True, filters={'name': prefix})
+    assert not [h for h in engine.containers.list(all=True, filters={'label': 'chaos.engineering/helper=true'})
+                if h.labels.get('chaos.engineering/target-name', '').startswith(prefix)]
+
+
+def test_passing_experiment_with_iterations_and_jitter(bed, run_id, ledger_dir, tmp_path):
+    client = bed_client(bed, 1)
+    port = port_base()
+    web = httpd(client, run_id, 'web', port=port, labels={'app': 'web-' + run_id})
+    worker, = start_containers(client, run_id, ['worker'], labels={'app': 'worker-' + run_id}).values()
+    url = 'http://%s:%d/' % (engine_ip(bed, 1), port)
+    assert wait_until(lambda: http_ok(url), 20)
+    proc = run_playbook('docker_experiment', tmp_path, base_vars(
+        bed, 1, tmp_path, ledger_dir, experiment_name='iterations', experiment_duration=2, experiment_iterations=2,
+        experiment_interval=1, experiment_jitter=1, experiment_seed='7', experiment_recovery_timeout=20,
+        experiment_probes=[
+            dict(name='web', type='http', url=url, timeout=2),
+            dict(name='worker runs', type='containers', selection=dict(labels={'app': 'worker-' + run_id}),
+                 phases=['before', 'after'])],
+        experiment_faults=[
+            dict(name='kill worker', module='container_kill', args=dict(names=[worker.name], restart_after=1)),
+            dict(name='drop 10 % of web egress', module='container_netem',
+                 args=dict(names=[web.name], drop=dict(probability=0.1, direction='egress'), protocol='icmp'))]))
+    assert proc.returncode == 0, output(proc)
+    data = journal(str(tmp_path / 'journal'))
+    record = data['hosts']['localhost']
+    assert data['verdict'] == 'passed' and record['verdict'] == 'passed'
+    assert sorted((f['name'], f['iteration']) for f in record['faults']) == [
+        ('drop 10 % of web egress', 1), ('drop 10 % of web egress', 2), ('kill worker', 1), ('kill worker', 2)]
+    # Each netem fault was reverted by the role when its observation ended, before its armed deadline.
+    for fault in record['faults']:
+        if fault['fault'] == 'container_netem':
+            assert parse_iso(fault['reverted_at']) < parse_iso(fault['revert']['deadline'])
+    assert status(worker) == 'running' and status(web) == 'running'
+    assert not has_ours(netns_state(client, web)) and not helpers_for(client, [web])
+    assert len(samples(record, 'during', 'web')) >= 2
+    assert os.path.isfile(os.path.join(data['_dir'], 'junit.xml'))
+
+
+def test_deviated_when_the_steady_state_does_not_come_back(bed, run_id, ledger_dir, tmp_path):
+    client = bed_client(bed, 1)
+    victim, = start_containers(client, run_id, ['victim'], labels={'app': 'victim-' + run_id}).values()
+    proc = run_playbook('docker_experiment', tmp_path, base_vars(
+        bed, 1, tmp_path, ledger_dir, experiment_name='no restart', experiment_duration=1,
+        experiment_recovery_timeout=2,
+        experiment_probes=[dict(name='victim runs', type='containers', selection=dict(labels={'app': 'victim-' + run_id}),
+                                phases=['before', 'after'])],
+        experiment_faults=[dict(module='container_kill', args=dict(names=[victim.name]))]))
+    assert proc.returncode != 0
+    assert 'DEVIATED' in proc.stdout and 'not back 2' in proc.stdout, output(proc)
+    record = journal(str(tmp_path / 'journal'))['hosts']['localhost']
+    assert record['verdict'] == 'deviated'
+    assert record['recovery'][0]['recovered'] is False and record['recovery'][0]['seconds'] is None
+    assert samples(record, 'after') and not samples(record, 'after')[-1]['ok']
+    assert status(victim) == 'exited'
+
+
+def test_check_mode_names_the_targets_and_changes_nothing(bed, run_id, ledger_dir, tmp_path):
+    client = bed_client(bed, 1)
+    box, = start_containers(client, run_id, ['box'], labels={'app': 'box-' + run_id}).values()
+    since = time.time()
+    proc = run_playbook('docker_experiment', tmp_path, base_vars(
+        bed, 1, tmp_path, ledger_dir, experiment_duration=30,
+        experiment_probes=[dict(name='box runs', type='containers', selection=dict(labels={'app': 'box-' + run_id}))],
+        experiment_faults=[dict(module='container_pause', args=dict(labels={'app': 'box-' + run_id})),
+                           dict(module='container_netem', args=dict(names=[box.name], bandwidth=dict(rate='1mbit')))]),
+        check=True)
+    assert proc.returncode == 0, output(proc)
+    assert 'check mode: nothing was injected; the faults would hit: %s, %s' % (box.name, box.name) in proc.stdout
+    assert status(box) == 'running'
+    assert not engine_events(client, box, since, 'pause')
+    assert not has_ours(netns_state(client, box)) and not helpers_for(client, [box])
+    assert not os.path.exists(str(tmp_path / 'journal'))
+
+
+def test_failed_probe_aborts_and_reverts_at_once(bed, run_id, ledger_dir, tmp_path):
+    client = bed_client(bed, 1)
+    port = port_base()
+    web = httpd(client, run_id, 'web', port=port)
+    url = 'http://%s:%d/' % (engine_ip(bed, 1), port)
+    assert wait_until(lambda: http_ok(url), 20)
+    since = time.time()
+    proc = run_playbook('docker_experiment', tmp_path, base_vars(
+        bed, 1, tmp_path, ledger_dir, experiment_name='abort', experiment_duration=60, experiment_iterations=3,
+        experiment_recovery_timeout=20,
+        experiment_probes=[dict(name='web answers', type='http', url=url, timeout=1)],
+        experiment_faults=[
+            dict(name='limit web', module='container_netem', args=dict(names=[web.name], bandwidth=dict(rate='2mbit'))),
+            dict(name='freeze web', module='container_pause', args=dict(names=[web.name]))]))
+    assert proc.returncode != 0
+    assert 'ABORTED' in proc.stdout, output(proc)
+    data = journal(str(tmp_path / 'journal'))
+    record = data['hosts']['localhost']
+    assert data['verdict'] == 'aborted' and record['verdict'] == 'aborted'
+    assert 'failed during iteration 1 (web answers)' in record['reason']
+    # No further iteration was started.
+    assert sorted(f['iteration'] for f in record['faults']) == [1, 1]
+    during = samples(record, 'during')
+    assert during and not during[-1]['ok'] and all(s['ok'] for s in during[:-1])
+    pause = [f for f in record['faults'] if f['fault'] == 'container_pause'][0]
+    netem = [f for f in record['faults'] if f['fault'] == 'container_netem'][0]
+    first_after = min(parse_iso(s['at']) for s in samples(record, 'after'))
+    # The engine's own events: web was unpaused after the failed sample, before the after-probes began and long
+    # before the armed deadline; the network fault was gone by then too.
+    unpaused = engine_events(client, web, since, 'unpause')
+    assert len(unpaused) == 1
+    assert parse_iso(during[-1]['at']) < unpaused[0] < first_after < parse_iso(pause['revert']['deadline'])
+    assert parse_iso(netem['reverted_at']) < first_after
+    assert status(web) == 'running'
+    assert not has_ours(netns_state(client, web)) and not helpers_for(client, [web])
+    assert not pending_entries(ledger_dir, bed['hosts'][pick(bed, 1)])
+    # The steady state came back after the revert.
+    assert record['recovery'][0]['recovered'] is True
+
+
+def test_sigkilled_controller_then_teardown_leaves_nothing_of_ours(bed, run_id, ledger_dir, tmp_path):
+    client = bed_client(bed, 2)
+    host = bed['hosts'][pick(bed, 2)]
+    boxes = start_containers(client, run_id, ['frozen', 'worker'], labels={'app': 'kill-' + run_id})
+    web = httpd(client, run_id, 'shaped')
+    extra = base_vars(
+        bed, 2, tmp_path, ledger_dir, experiment_name='sigkill', experiment_duration=300, experiment_revert_grace=300,
+        experiment_probes=[dict(name='shaped runs', type='containers', selection=dict(names=[web.name]))],
+        experiment_faults=[
+            dict(module='container_kill', args=dict(names=[boxes['worker'].name], restart_after=600)),
+            dict(module='container_pause', args=dict(names=[boxes['frozen'].name])),
+            dict(module='container_netem', args=dict(names=[web.name], bandwidth=dict(rate='1mbit'),
+                                                    drop=dict(), protocol='tcp', ports=[8080]))])
+    proc = start_playbook('docker_experiment', tmp_path, extra)
+    log_path = str(tmp_path / 'docker_experiment.log')
+
+    def observing():
+        with open(log_path) as handle:
+            return 'Observe the steady state while the faults are in place' in handle.read()
+    try:
+        assert wait_until(observing, 300, interval=0.5), open(log_path).read()[-4000:]
+        # Everything is in place, in the engine and in the kernel.
+        assert status(boxes['worker']) == 'exited' and status(boxes['frozen']) == 'paused'
+        state = netns_state(client, web)
+        assert 'c4a0:' in state['tc'] and 'chaos.engineering:netem:' in state['iptables'], state
+        assert helpers_for(client, [web])
+        assert len(pending_entries(ledger_dir, host)) >= 3
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    # The controller is gone; the faults are still there (the armed reverts are minutes away).
+    assert status(boxes['frozen']) == 'paused' and status(boxes['worker']) == 'exited'
+
+    teardown = dict(chaos_hosts='localhost', teardown_docker_host=host, teardown_ledger_dir=ledger_dir)
+    done = run_playbook('teardown', tmp_path, teardown)
+    assert done.returncode == 0, output(done)
+    assert status(boxes['frozen']) == 'running'
+    assert status(boxes['worker']) == 'running'
+    assert not helpers_for(client, [web])
+    assert not has_ours(netns_state(client, web))
+    assert not pending_entries(ledger_dir, host)
+    # A second teardown finds nothing to do.
+    again = run_playbook('teardown', tmp_path, teardown)
+    assert again.returncode == 0, output(again)
+    assert 'changed=0' in again.stdout and 'failed=0' in again.stdout, output(again)
+
