@@ -251,12 +251,29 @@ def _phase_start(record, phase):
     return min(times) if times else None
 
 
+def _fault_mentioned(fault, what):
+    """Whether ``what`` names the fault, one of its targets, or a target's owner (``Kind namespace/name``)."""
+    if fault.get('fault') and fault['fault'] in what:
+        return True
+    for target in fault.get('targets') or []:
+        if not isinstance(target, dict):
+            continue
+        name = str(target.get('name') or '')
+        if name and name in what:
+            return True
+        owner = target.get('owner')
+        if isinstance(owner, dict) and owner.get('name'):
+            if '%s/%s' % (owner.get('namespace'), owner['name']) in what:
+                return True
+    return False
+
+
 def recovery_time(record, item):
     """When a recovery happened (epoch seconds) for the chart, or None.
 
     ``at`` (when it recovered) wins; else ``since`` (or ``started_at``) plus ``seconds``. Otherwise the
-    anchor is guessed: the start of the fault whose name or target is in ``what``, the start of the
-    ``after`` probes for a steady-state recovery, else the start of the last fault.
+    anchor is guessed: the first ``after`` sample for a steady-state recovery, the start of the (last)
+    fault whose name, target or target's owner is in ``what``, else the start of the last fault.
     """
     if parse_time(item.get('at')) is not None:
         return parse_time(item.get('at'))
@@ -265,14 +282,16 @@ def recovery_time(record, item):
         seconds = float(seconds)
     except (TypeError, ValueError):
         return None
+    what = str(item.get('what') or '')
     anchor = parse_time(item.get('since') or item.get('started_at'))
+    if anchor is None and re.search(r'steady', what, re.I):
+        anchor = _phase_start(record, 'after')
     if anchor is None:
-        what = str(item.get('what') or '')
-        for fault in record.get('faults') or []:
-            if fault.get('fault') and (fault['fault'] in what or any(n in what for n in target_names(fault))):
+        for fault in reversed(record.get('faults') or []):
+            if _fault_mentioned(fault, what):
                 anchor = fault_span(fault)[0]
                 break
-    if anchor is None and re.search(r'steady|after|probe', str(item.get('what') or ''), re.I):
+    if anchor is None and re.search(r'after|probe', what, re.I):
         anchor = _phase_start(record, 'after')
     if anchor is None and record.get('faults'):
         anchor = fault_span(record['faults'][-1])[0]

@@ -147,6 +147,17 @@ def test_recovery_marks_are_anchored():
     assert recovery_time(rec, dict(what='x', seconds=2, since='2026-11-27T10:00:10.000Z')) == \
         pytest.approx(parse_time('2026-11-27T10:00:12Z'))
     assert recovery_time(rec, dict(what='x', seconds=None)) is None
+    # The role's steady-state recovery names the probes, which may look like a target: steady state wins.
+    assert recovery_time(rec, dict(what='steady state (shop, web-1)', seconds=2.0, recovered=True)) == \
+        pytest.approx(parse_time('2026-11-27T10:00:22.000Z'))
+    # A Kubernetes workload's recovery is anchored on the fault that hit its pods (the last such fault).
+    pod_fault = dict(fault='k8s_pod_chaos', started_at='2026-11-27T10:00:10.000Z', finished_at='2026-11-27T10:00:10.5Z',
+                     targets=[dict(name='shop/web-abc-1', owner=dict(kind='Deployment', namespace='shop', name='web'))])
+    rec = normalize_record(record(faults=[kill_fault(), pod_fault]))
+    assert recovery_time(rec, dict(what='Deployment shop/web', seconds=4.0, recovered=True)) == \
+        pytest.approx(parse_time('2026-11-27T10:00:14.000Z'))
+    assert recovery_time(rec, dict(what='web-1', seconds=1.0, recovered=True)) == \
+        pytest.approx(parse_time('2026-11-27T10:00:06.000Z'))
 
 
 # ---------------------------------------------------------------------------------------------
