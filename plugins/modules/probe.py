@@ -267,9 +267,9 @@ samples:
       type: bool
     value:
       description:
-        - Latency in milliseconds for V(http) (null when no answer came), the count of running containers or of
-          Ready pods for V(containers) and V(pods) (null when they could not be listed).
-      type: float
+        - Latency in milliseconds for V(http) (a float; null when no answer came), the count of running containers
+          or of Ready pods for V(containers) and V(pods) (an integer; null when they could not be listed).
+      type: raw
       sample: 12.5
     detail:
       description: The status code, the reason for a failure, or the error.
