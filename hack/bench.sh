@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make bench: the benchmarks in bench/, with the core219 toolchain. They print times and ratios against
-# baselines measured in the same run; they never assert on time. Extra arguments go to every benchmark.
+# baselines measured in the same run; they never assert on time. Extra arguments go to every Docker benchmark
+# (kill, pending_reverts); bench/k8s_delete (on the k8s bed, or $KUBECONFIG) takes its own from
+# CHAOS_BENCH_K8S_DELETE_ARGS, for example CHAOS_BENCH_K8S_DELETE_ARGS='--repeats 1'.
 set -euo pipefail
 # shellcheck source=hack/_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
@@ -11,3 +13,6 @@ for bench in kill pending_reverts; do
     log "bench/${bench}"
     "${venv}/bin/python" "bench/${bench}" "$@"
 done
+log "bench/k8s_delete"
+# shellcheck disable=SC2086  # word splitting of the argument string is intended
+"${venv}/bin/python" bench/k8s_delete ${CHAOS_BENCH_K8S_DELETE_ARGS:-}

@@ -24,7 +24,7 @@ description:
     M(chaos.engineering.k8s_pod_chaos)'s default O(chaos.engineering.k8s_pod_chaos#module:exclude_namespaces).
   - O(duration) or O(expires_at) writes a C(chaos.engineering/expires) annotation with an ISO-8601 time. An agent
     left behind by a controller that died is found by its labels, and removed by O(state=absent) with O(all=true)
-    (optionally O(expired_only=true)): the teardown hook.
+    (optionally O(expired_only=true)). That is the teardown hook.
   - A second run with the same options changes nothing and reports V(ok). Changed options update the DaemonSet.
   - O(state=absent) deletes the DaemonSet and waits until its pods are gone.
 author:
@@ -158,14 +158,14 @@ options:
     type: dict
   tolerations:
     description:
-      - Pod tolerations, for example V([{operator: Exists}]) to run on tainted (control plane) nodes as well.
+      - "Pod tolerations, for example V([{operator: Exists}]) to run on tainted (control plane) nodes as well."
       - Each item takes C(key), C(operator), C(value), C(effect) and C(tolerationSeconds).
     type: list
     elements: dict
   resources:
     description:
       - The container's C(resources) (C(requests), C(limits)).
-      - If not given, V({requests: {cpu: 10m, memory: 16Mi}, limits: {cpu: 100m, memory: 64Mi}}).
+      - "If not given, V({requests: {cpu: 10m, memory: 16Mi}, limits: {cpu: 100m, memory: 64Mi}})."
     type: dict
   duration:
     description:
