@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import threading
 import traceback
 
 try:
@@ -232,9 +233,46 @@ def run_steps(run, steps, ok_if=()):
     return results, None
 
 
+def run_argv(argv):
+    """Run a program (an argv list, never a shell) and capture its output; returns an ExecResult.
+
+    The reverter runs without Ansible, so this cannot be AnsibleModule.run_command; modules use it too,
+    so both run the host's tools the same way.
+    """
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        pid = os.posix_spawnp(argv[0], list(argv), dict(os.environ), file_actions=[
+            (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2),
+            (os.POSIX_SPAWN_CLOSE, out_r), (os.POSIX_SPAWN_CLOSE, err_r)])
+    except OSError as exc:
+        for fd in (out_r, out_w, err_r, err_w):
+            os.close(fd)
+        return ExecResult(argv, 127, '', '%s: %s' % (argv[0], exc))
+    os.close(out_w)
+    os.close(err_w)
+    chunks = {out_r: [], err_r: []}
+
+    def drain(fd):
+        while True:
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            chunks[fd].append(data)
+        os.close(fd)
+
+    # stderr on a thread, so neither pipe can fill up and block the program.
+    reader = threading.Thread(target=drain, args=(err_r,))
+    reader.start()
+    drain(out_r)
+    reader.join()
+    dummy, status = os.waitpid(pid, 0)
+    rc = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    return ExecResult(argv, rc, _text(b''.join(chunks[out_r])), _text(b''.join(chunks[err_r])))
+
+
 def nsenter_run(pid, argv):
     """Run argv in the network namespace of process ``pid`` (needs root on the Docker host)."""
-    import subprocess  # only the nsenter method needs it
-    completed = subprocess.run(['nsenter', '-t', str(pid), '-n', '--'] + list(argv),
-                               capture_output=True, check=False)
-    return ExecResult(argv, completed.returncode, _text(completed.stdout), _text(completed.stderr))
+    result = run_argv(['nsenter', '-t', str(pid), '-n', '--'] + list(argv))
+    result.argv = argv
+    return result

@@ -364,8 +364,8 @@ class Plan:
         steps = []
         if self.filters.active:
             steps.append(['tc', 'qdisc', 'add'] + dev + ['root', 'handle', ROOT_HANDLE, 'htb', 'direct_qlen', DIRECT_QLEN])
-            steps.append(['tc', 'class', 'add'] + dev + ['parent', ROOT_HANDLE, 'classid', ROOT_HANDLE + '1', 'htb',
-                                                        'rate', UNSHAPED_CLASS_RATE])
+            steps.append(['tc', 'class', 'add'] + dev
+                         + ['parent', ROOT_HANDLE, 'classid', ROOT_HANDLE + '1', 'htb', 'rate', UNSHAPED_CLASS_RATE])
             top = ['parent', ROOT_HANDLE + '1', 'handle', LEAF_HANDLE]
             below = ['parent', LEAF_HANDLE + '1', 'handle', CHILD_HANDLE]
         else:

@@ -201,8 +201,7 @@ class NetworkFault:
         """Try netem on a throwaway namespace's loopback: the target is never touched by the probe."""
         argv = ['tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms']
         if self.method == 'nsenter':
-            rc, out, err = self.fault.module.run_command(['unshare', '--net', '--'] + argv)
-            result = _docker.ExecResult(argv, rc, out, err)
+            result = _docker.run_argv(['unshare', '--net', '--'] + argv)
         else:
             probe = _docker.start_helper(self.client, self.params['helper_image'], 'none',
                                          {_docker.FAULT_LABEL: 'container_netem-probe'}, network_mode='none')

@@ -70,6 +70,7 @@ def check_deployment(apps, core, ns):
     )
     t0 = time.monotonic()
     apps.create_namespaced_deployment(ns, dep)
+
     def three_ready():
         found = ready_pods(core, ns)
         return found if len(found) == 3 else None
@@ -144,6 +145,7 @@ def check_pdb(policy, core, ns, pods):
     wait("the PDB to allow 1 disruption", observed(1))
     evict(core, ns, victim)
     old = {p.metadata.name for p in pods}
+
     def replaced():
         names = {p.metadata.name for p in ready_pods(core, ns)}
         return len(names) == 3 and victim not in names and names - old

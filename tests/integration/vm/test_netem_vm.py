@@ -19,8 +19,9 @@ pytestmark = pytest.mark.integration
 VM_BED = os.path.join(ROOT, 'tests', 'infra', 'vm-bed.sh')
 
 
-def _vm(*args, **kwargs):
-    return subprocess.run(['bash', VM_BED] + list(args), capture_output=True, text=True, **kwargs)
+def _vm(*args, check=False, timeout=None):
+    return subprocess.run(['bash', VM_BED] + list(args), capture_output=True, text=True, check=check,
+                          timeout=timeout)
 
 
 @pytest.fixture(scope='module')
@@ -132,9 +133,12 @@ def test_netem_delay_raises_the_round_trip_by_100ms_and_reverts_at_the_deadline(
     # A short fault now replaces it; the reverter in the guest removes it at its deadline.
     short = run_on_vm(vm, tmp_path, dict(names=[target], delay=dict(time='100ms'), duration=5))
     assert short['changed'] is True
-    assert wait_until(lambda: 'c4a0:' not in guest('docker', 'run', '--rm', '--network', 'container:' + target,
-                                                    '--cap-add', 'NET_ADMIN', 'chaos-nethelper:latest', 'tc',
-                                                    'qdisc', 'show', 'dev', 'eth0').stdout, timeout=120, interval=1)
+    def reverted():
+        shown = guest('docker', 'run', '--rm', '--network', 'container:' + target, '--cap-add', 'NET_ADMIN',
+                      'chaos-nethelper:latest', 'tc', 'qdisc', 'show', 'dev', 'eth0').stdout
+        return 'c4a0:' not in shown
+
+    assert wait_until(reverted, timeout=120, interval=1)
     after = rtt_ms(peer, ip_of(target))
     assert after < baseline + 50, 'RTT %.1f ms after the revert (baseline %.1f ms)' % (after, baseline)
 
