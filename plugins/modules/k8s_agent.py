@@ -42,6 +42,7 @@ attributes:
     support: full
     description:
       - Shows the labels, annotations and spec of the DaemonSet before and after, as the API server defaults them.
+        With O(state=absent), C(before) holds each DaemonSet removed, by C(namespace/name).
   action_group:
     description: Use C(group/chaos.engineering.k8s) in C(module_defaults) to set the connection once for a play.
     support: full
@@ -589,6 +590,7 @@ class Agent:
                     self.fail(api_error_text(exc, 'deleting %s' % what))
                 result = 'absent'  # deleted meanwhile
             self.add_target(obj, 'remove', result, namespace, name)
+            self.diff['before']['%s/%s' % (namespace, name)] = comparable(obj)
             gone.append((namespace, name))
         if self.params['wait'] and not self.check_mode and gone:
             self.wait_gone(gone)

@@ -253,8 +253,10 @@ def test_wait_timeout_names_the_pods_that_are_not_ready(run):
 def test_absent_deletes_and_waits_then_reports_absent(run):
     api = FakeApi()
     run(api, name='gone')
-    result = run(api, state='absent', name='gone')
+    result = run(api, state='absent', name='gone', diff=True)
     assert result['changed'] is True and only_target(result)['result'] == 'deleted'
+    assert list(result['diff']['before']) == ['chaos-engineering/gone'] and result['diff']['after'] == {}
+    assert result['diff']['before']['chaos-engineering/gone']['metadata']['labels']['chaos.engineering/agent'] == 'gone'
     assert ('chaos-engineering', 'gone') not in api.daemonsets and not api.pods.get(('chaos-engineering', 'gone'))
     again = run(api, state='absent', name='gone')
     assert again['changed'] is False and only_target(again)['result'] == 'absent'
