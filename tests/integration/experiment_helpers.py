@@ -1,4 +1,5 @@
 """Shared by the experiment tests: run the collection's playbooks, read the journal, read an engine's state."""
+import glob
 import json
 import os
 import random
@@ -100,3 +101,14 @@ def helpers_for(client, containers):
 def status(container):
     container.reload()
     return container.status
+
+
+def pending_entries(ledger_dir, docker_host):
+    """The ledger's pending reverts for one engine."""
+    entries = []
+    for path in glob.glob(os.path.join(ledger_dir, 'pending', '*.json')):
+        with open(path) as handle:
+            entry = json.load(handle)
+        if entry.get('docker', {}).get('docker_host') == docker_host:
+            entries.append(entry)
+    return entries

@@ -5,8 +5,6 @@ probe (reverted at once), and a controller SIGKILLed mid-experiment followed by 
 Every fact is read back from the engine (container states, its event stream, our helpers, the qdiscs and rules in
 the target's network namespace) or from the journal the run wrote; nothing asserts on wall-clock time.
 """
-import glob
-import json
 import os
 import signal
 import subprocess
@@ -16,8 +14,8 @@ import urllib.request
 import docker
 import pytest
 
-from experiment_helpers import (has_ours, helpers_for, httpd, journal, netns_state, output, port_base, run_playbook,
-                                samples, start_playbook, status)
+from experiment_helpers import (has_ours, helpers_for, httpd, journal, netns_state, output, pending_entries, port_base,
+                                run_playbook, samples, start_playbook, status)
 from helpers import ROOT, engine_events, parse_iso, start_containers, wait_until
 
 pytestmark = pytest.mark.integration
@@ -50,16 +48,6 @@ def base_vars(bed, index, tmp_path, ledger_dir, **extra):
                 experiment_probe_interval=0.5)
     data.update(extra)
     return data
-
-
-def pending_entries(ledger_dir, docker_host):
-    entries = []
-    for path in glob.glob(os.path.join(ledger_dir, 'pending', '*.json')):
-        with open(path) as handle:
-            entry = json.load(handle)
-        if entry.get('docker', {}).get('docker_host') == docker_host:
-            entries.append(entry)
-    return entries
 
 
 def test_demo_passes_kills_limits_skips_netem_and_leaves_nothing(bed, engine, run_id, tmp_path):
