@@ -107,7 +107,7 @@ def test_agent_playbook_runs_the_agent_for_a_while_then_removes_it(api, make_nam
         agent_image=IMAGE, agent_wait_timeout=180, chaos_agent_seconds=1))
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert 'Deploy the agent DaemonSet and wait until it runs on every node' in proc.stdout
-    assert 'Let the agent strike for 1 seconds' in proc.stdout
+    assert 'Let the agent strike, for this many seconds - 1' in proc.stdout
     assert 'changed: [localhost]' in proc.stdout.split('Tear the agent down')[1]
     assert not agent_daemonsets(api, namespace)
     assert not pods(api, namespace)
