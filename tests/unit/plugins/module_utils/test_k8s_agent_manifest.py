@@ -9,6 +9,10 @@ import re
 import pytest
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _k8s_agent as agent
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s import (
+    DEFAULT_EXCLUDED_NAMESPACES,
+    K8S_POD_SELECTION_ARGUMENT_SPEC,
+)
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import is_protected
 
 UTC = datetime.timezone.utc
@@ -56,8 +60,11 @@ def test_default_manifest_is_the_pumba_kill_loop_with_our_labels():
 
 
 def test_agent_pods_are_protected_from_pod_chaos():
-    labels = agent.daemonset_manifest(params())['spec']['template']['metadata']['labels']
-    assert is_protected({'labels': labels})
+    manifest = agent.daemonset_manifest(params())
+    assert is_protected({'labels': manifest['spec']['template']['metadata']['labels']})
+    # ...and the default namespace is one k8s_pod_chaos never selects in unless told to.
+    assert manifest['metadata']['namespace'] in DEFAULT_EXCLUDED_NAMESPACES
+    assert K8S_POD_SELECTION_ARGUMENT_SPEC['exclude_namespaces']['default'] == DEFAULT_EXCLUDED_NAMESPACES
 
 
 def test_default_pattern_matches_only_the_target_namespace_containers():
