@@ -133,6 +133,7 @@ def test_netem_delay_raises_the_round_trip_by_100ms_and_reverts_at_the_deadline(
     # A short fault now replaces it; the reverter in the guest removes it at its deadline.
     short = run_on_vm(vm, tmp_path, dict(names=[target], delay=dict(time='100ms'), duration=5))
     assert short['changed'] is True
+
     def reverted():
         shown = guest('docker', 'run', '--rm', '--network', 'container:' + target, '--cap-add', 'NET_ADMIN',
                       'chaos-nethelper:latest', 'tc', 'qdisc', 'show', 'dev', 'eth0').stdout
