@@ -16,3 +16,6 @@ done
 log "bench/k8s_delete"
 # shellcheck disable=SC2086  # word splitting of the argument string is intended
 "${venv}/bin/python" bench/k8s_delete ${CHAOS_BENCH_K8S_DELETE_ARGS:-}
+log "bench/experiment"
+# shellcheck disable=SC2086  # word splitting of the argument string is intended
+"${venv}/bin/python" bench/experiment ${CHAOS_BENCH_EXPERIMENT_ARGS:-}

@@ -45,6 +45,7 @@ else
     address="$(sed -n 's/^export CHAOS_BED_IP_1=//p' <<<"${bed_env}" | tr -d "\"'")"
     build_images=0
 fi
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
     if [[ "${started_bed}" == 1 && "${CHAOS_DEMO_KEEP:-0}" != 1 ]]; then
         log "stopping the private Docker engine"
@@ -89,7 +90,8 @@ CHAOS_ENGINEERING_LEDGER_DIR="${CHAOS_ENGINEERING_LEDGER_DIR:-${REPO_ROOT}/build
     -e "chaos_demo_port_base=${CHAOS_DEMO_PORT_BASE:-18081}" \
     playbooks/demo.yml || rc=$?
 
-report="$(ls -td "${reports}"/*/ 2>/dev/null | head -n 1)"
+# The newest run directory: the one this demo wrote.
+report="$(find "${reports}" -mindepth 2 -maxdepth 2 -name journal.json -printf '%T@ %h/\n' 2>/dev/null | sort -n | tail -n 1 | cut -d' ' -f2- || true)"
 if [[ -n "${report}" && -f "${report}journal.json" ]]; then
     verdict="$("${venv}/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["verdict"])' "${report}journal.json")"
     log "verdict: ${verdict}"

@@ -91,7 +91,7 @@ def test_passing_experiment_with_iterations_and_jitter(bed, run_id, ledger_dir, 
     client = bed_client(bed, 1)
     port = port_base()
     web = httpd(client, run_id, 'web', port=port, labels={'app': 'web-' + run_id})
-    worker, = start_containers(client, run_id, ['worker'], labels={'app': 'worker-' + run_id}).values()
+    worker = start_containers(client, run_id, ['worker'], labels={'app': 'worker-' + run_id})['worker']
     url = 'http://%s:%d/' % (engine_ip(bed, 1), port)
     assert wait_until(lambda: http_ok(url), 20)
     proc = run_playbook('docker_experiment', tmp_path, base_vars(
@@ -123,7 +123,7 @@ def test_passing_experiment_with_iterations_and_jitter(bed, run_id, ledger_dir, 
 
 def test_deviated_when_the_steady_state_does_not_come_back(bed, run_id, ledger_dir, tmp_path):
     client = bed_client(bed, 1)
-    victim, = start_containers(client, run_id, ['victim'], labels={'app': 'victim-' + run_id}).values()
+    victim = start_containers(client, run_id, ['victim'], labels={'app': 'victim-' + run_id})['victim']
     proc = run_playbook('docker_experiment', tmp_path, base_vars(
         bed, 1, tmp_path, ledger_dir, experiment_name='no restart', experiment_duration=1,
         experiment_recovery_timeout=2,
@@ -141,14 +141,14 @@ def test_deviated_when_the_steady_state_does_not_come_back(bed, run_id, ledger_d
 
 def test_check_mode_names_the_targets_and_changes_nothing(bed, run_id, ledger_dir, tmp_path):
     client = bed_client(bed, 1)
-    box, = start_containers(client, run_id, ['box'], labels={'app': 'box-' + run_id}).values()
+    box = start_containers(client, run_id, ['box'], labels={'app': 'box-' + run_id})['box']
     since = time.time()
-    proc = run_playbook('docker_experiment', tmp_path, base_vars(
+    extra = base_vars(
         bed, 1, tmp_path, ledger_dir, experiment_duration=30,
         experiment_probes=[dict(name='box runs', type='containers', selection=dict(labels={'app': 'box-' + run_id}))],
         experiment_faults=[dict(module='container_pause', args=dict(labels={'app': 'box-' + run_id})),
-                           dict(module='container_netem', args=dict(names=[box.name], bandwidth=dict(rate='1mbit')))]),
-        check=True)
+                           dict(module='container_netem', args=dict(names=[box.name], bandwidth=dict(rate='1mbit')))])
+    proc = run_playbook('docker_experiment', tmp_path, extra, check=True)
     assert proc.returncode == 0, output(proc)
     assert 'check mode: nothing was injected; the faults would hit: %s, %s' % (box.name, box.name) in proc.stdout
     assert status(box) == 'running'
@@ -208,8 +208,8 @@ def test_sigkilled_controller_then_teardown_leaves_nothing_of_ours(bed, run_id, 
         experiment_faults=[
             dict(module='container_kill', args=dict(names=[boxes['worker'].name], restart_after=600)),
             dict(module='container_pause', args=dict(names=[boxes['frozen'].name])),
-            dict(module='container_netem', args=dict(names=[web.name], bandwidth=dict(rate='1mbit'),
-                                                    drop=dict(), protocol='tcp', ports=[8080]))])
+            dict(module='container_netem',
+                 args=dict(names=[web.name], bandwidth=dict(rate='1mbit'), drop=dict(), protocol='tcp', ports=[8080]))])
     proc = start_playbook('docker_experiment', tmp_path, extra)
     log_path = str(tmp_path / 'docker_experiment.log')
 
@@ -243,4 +243,3 @@ def test_sigkilled_controller_then_teardown_leaves_nothing_of_ours(bed, run_id, 
     again = run_playbook('teardown', tmp_path, teardown)
     assert again.returncode == 0, output(again)
     assert 'changed=0' in again.stdout and 'failed=0' in again.stdout, output(again)
-

@@ -38,9 +38,9 @@ def _free_port(start):
 VM_ENV = dict(CHAOS_VM_BED_DIR='/tmp/chaos-engineering-vm-bed-experiment')
 
 
-def _vm(*args, **kwargs):
+def _vm(*args, check=False, timeout=600):
     return subprocess.run(['bash', VM_BED] + list(args), capture_output=True, text=True,
-                          env=dict(os.environ, **VM_ENV), **kwargs)
+                          env=dict(os.environ, **VM_ENV), check=check, timeout=timeout)
 
 
 @pytest.fixture(scope='module')
