@@ -10,6 +10,8 @@
 # Leaves nothing running (demo containers, and the engine if it started one) unless CHAOS_DEMO_KEEP=1.
 # CHAOS_DEMO_PREFIX (container names, default chaos-demo-web-), CHAOS_DEMO_PORT_BASE (first published port, default
 # 18081) and CHAOS_JOURNAL_DIR (reports, default build/demo-reports) move the demo out of another one's way.
+# With DOCKER_HOST, the published ports are probed on its host (tcp://HOST:...) or 127.0.0.1; CHAOS_DEMO_ADDRESS
+# overrides that address.
 set -euo pipefail
 # shellcheck source=hack/_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
@@ -30,6 +32,7 @@ if [[ -n "${DOCKER_HOST:-}" ]]; then
         tcp://*) address="${docker_host#tcp://}"; address="${address%%:*}" ;;
         *) address=127.0.0.1 ;;
     esac
+    address="${CHAOS_DEMO_ADDRESS:-${address}}"
     log "using the Docker engine at ${docker_host}"
     build_images=1
 else
