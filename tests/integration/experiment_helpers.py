@@ -5,9 +5,10 @@ import os
 import random
 import subprocess
 
+import docker
 import yaml
 
-from helpers import ROOT, TEST_LABEL, ansible_playbook_argv, playbook_env
+from helpers import BED, ROOT, TEST_LABEL, ansible_playbook_argv, playbook_env, start_containers
 
 PLAYBOOKS = os.path.join(ROOT, 'playbooks')
 NETHELPER = 'chaos-nethelper:latest'
@@ -112,3 +113,112 @@ def pending_entries(ledger_dir, docker_host):
         if entry.get('docker', {}).get('docker_host') == docker_host:
             entries.append(entry)
     return entries
+
+
+# --- a fleet: the bed's engines (and the VM) as inventory hosts --------------------------------------------------
+
+def bed_inventory(bed):
+    out = subprocess.run(['bash', BED, 'inventory'], capture_output=True, text=True, check=True).stdout
+    return yaml.safe_load(out)['all']['children']['docker_engines']['hosts']
+
+
+def engine_setup(bed, run_id, index, name):
+    """On engine <index>: web (httpd, published), worker and db (sleep), all labelled for this run."""
+    client = docker.DockerClient(base_url=bed['hosts'][index])
+    port = port_base()
+    web = httpd(client, run_id, 'web-%s' % name, port=port, labels={'app': 'web-' + run_id})
+    others = start_containers(client, run_id, ['worker-%s' % name, 'db-%s' % name])
+    worker = others['worker-%s' % name]
+    db = others['db-%s' % name]
+    url = 'http://%s:%d/' % (bed['env']['CHAOS_BED_IP_%d' % (index + 1)], port)
+    return dict(client=client, web=web, worker=worker, db=db, url=url)
+
+
+def experiment_vars(run_id, tmp_path, **extra):
+    data = dict(
+        chaos_hosts='chaos_fleet', experiment_name='fleet', experiment_journal_dir=str(tmp_path / 'journal'),
+        experiment_duration=3, experiment_recovery_timeout=120, experiment_probe_interval=1,
+        experiment_probes='{{ fleet_probes + (fleet_extra_probes | default([])) }}',
+        fleet_probes=[
+            dict(name='web answers', type='http', url='{{ fleet_url }}', timeout=10, latency_ms=8000),
+            dict(name='worker runs', type='containers', selection=dict(names=['{{ fleet_worker }}']),
+                 phases=['before', 'after'])],
+        experiment_faults=[
+            dict(name='kill worker', module='container_kill',
+                 args=dict(names=['{{ fleet_worker }}'], restart_after=1)),
+            dict(name='limit web', module='container_netem',
+                 args=dict(names=['{{ fleet_web }}'], bandwidth=dict(rate='2mbit'))),
+            dict(name='delay db', module='container_netem',
+                 args=dict(names=['{{ fleet_db }}'], delay=dict(time='50ms')))])
+    data.update(extra)
+    return data
+
+
+def fleet_inventory(tmp_path, engines, vm_hosts, ledger_dir):
+    inventory = dict(all=dict(children=dict(chaos_fleet=dict(children=dict(
+        docker_engines=dict(hosts=engines, vars=dict(experiment_ledger_dir=ledger_dir, teardown_ledger_dir=ledger_dir)),
+    )))))
+    if vm_hosts:
+        inventory['all']['children']['chaos_fleet']['children']['chaos_vms'] = dict(hosts=vm_hosts)
+    return write_yaml(tmp_path / 'inventory.yml', inventory)
+
+
+def assert_nothing_left(setup):
+    client = setup['client']
+    for container in (setup['web'], setup['worker'], setup['db']):
+        assert status(container) == 'running', container.name
+        assert not has_ours(netns_state(client, container)), container.name
+    assert not helpers_for(client, [setup['web'], setup['worker'], setup['db']])
+
+
+def fleet_experiment(bed, run_id, ledger_dir, tmp_path, vm=None, vm_containers=None, guest=None):
+    """One experiment on every engine of the bed (and the VM host when given), checked host by host."""
+    engines = bed_inventory(bed)
+    names = sorted(engines)
+    setups = {}
+    for index, name in enumerate(names):
+        setups[name] = setup = engine_setup(bed, run_id, index, name)
+        engines[name].update(fleet_url=setup['url'], fleet_web=setup['web'].name, fleet_worker=setup['worker'].name,
+                             fleet_db=setup['db'].name)
+    vm_hosts = None
+    if vm is not None:
+        vm_hosts = dict(vm)
+        (vm_name, vm_vars), = vm_hosts.items()
+        port = port_base()
+        names_vm = dict((role, '%s-vm-%s' % (role, run_id)) for role in ('web', 'worker', 'db'))
+        vm_containers(['httpd', '-f', '-p', '8080', '-h', '/var/www'], names_vm['web'], run_id, {}, port=port)
+        vm_containers(['sleep', '3600'], names_vm['worker'], run_id, {})
+        vm_containers(['sleep', '3600'], names_vm['db'], run_id, {})
+        vm_vars.update(fleet_url='http://127.0.0.1:%d/' % port, fleet_web=names_vm['web'],
+                       fleet_worker=names_vm['worker'], fleet_db=names_vm['db'])
+    inventory = fleet_inventory(tmp_path, engines, vm_hosts, ledger_dir)
+    proc = run_playbook('docker_experiment', tmp_path, experiment_vars(run_id, tmp_path), inventory=inventory,
+                        timeout=1800)
+    assert proc.returncode == 0, output(proc)
+    data = journal(str(tmp_path / 'journal'))
+    expected = set(names) | (set(vm_hosts) if vm_hosts else set())
+    assert set(data['hosts']) == expected
+    assert data['verdict'] == 'passed'
+    for host, record in data['hosts'].items():
+        assert record['verdict'] == 'passed', (host, record.get('reason'))
+        vars_ = engines.get(host) or vm_hosts[host]
+        hit = dict((f['name'], [t['name'] for t in f['targets']]) for f in record['faults'])
+        assert hit['kill worker'] == [vars_['fleet_worker']]
+        assert hit['limit web'] == [vars_['fleet_web']]
+        assert samples(record, 'during', 'web answers')
+        if host in engines:
+            # This machine's kernel has no netem: skipped on every engine, with the reason.
+            assert 'delay db' not in hit
+            assert 'sch_netem' in record['skipped'][0]['reason']
+        else:
+            # The VM's own kernel has netem: the delay went in there.
+            assert hit['delay db'] == [vars_['fleet_db']] and not record['skipped']
+    for name in names:
+        assert_nothing_left(setups[name])
+        assert not pending_entries(ledger_dir, bed['hosts'][names.index(name)])
+    if vm_hosts:
+        helpers = guest('docker', 'ps', '-aq', '--filter', 'label=chaos.engineering/helper=true')
+        assert helpers.strip() == ''
+        for role in ('web', 'worker', 'db'):
+            assert guest('docker', 'inspect', '-f', '{{.State.Status}}', vm_hosts[vm_name]['fleet_' + role]).strip() \
+                == 'running'
