@@ -211,8 +211,11 @@ def remove_helper(client, helper_id):
     try:
         client.remove_container(helper_id, force=True)
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        if getattr(getattr(exc, 'response', None), 'status_code', None) != 404:
-            raise
+        status = getattr(getattr(exc, 'response', None), 'status_code', None)
+        # 409 "removal already in progress": the reverter and a module removed it at the same time.
+        if status == 404 or (status == 409 and 'already in progress' in str(exc)):
+            return
+        raise
 
 
 def list_helpers(client, fault=None):

@@ -422,7 +422,8 @@ class NetworkFault:
 
     def absent(self):
         fault = self.fault
-        targets = fault.select(['running'])
+        # A paused container keeps its namespace, and our helper in it still runs: remove its faults too.
+        targets = fault.select(['running', 'paused'])
         if self.method == 'helper' and targets:
             self.preflight(targets, need_netem=False)
         helpers = self._helpers_by_target()
@@ -436,9 +437,9 @@ class NetworkFault:
         teardown = self.params['allow_all'] and not any(self.params.get(k) for k in SELECTOR_KEYS)
         orphans = []
         if teardown:
-            running = set(c['Id'] for c in self.client.containers())
+            alive = set(c['Id'] for c in self.client.containers())  # running and paused
             for target_id, found in helpers.items():
-                if target_id in running:
+                if target_id in alive:
                     continue
                 for helper in found:
                     orphans.append((helper.get('Names') or [helper['Id'][:12]])[0].lstrip('/'))

@@ -464,3 +464,17 @@ def test_timed_drop_expires_in_the_kernel_even_without_the_reverter(engine, run_
     assert OURS in netns_state(engine, target)['iptables'], 'the rule is gone: this did not test the kernel expiry'
     run_module('container_netem', dict(names=[target.name], state='absent'))
     assert not has_ours(netns_state(engine, target))
+
+
+def test_absent_removes_faults_from_a_paused_container(engine, run_id, run_module):
+    target = start_containers(engine, run_id, ['paused'])['paused']
+    run_module('container_netem', dict(names=[target.name], drop=dict(probability=0.5)))
+    target.pause()
+    try:
+        result = run_module('container_netem', dict(state='absent', names=[target.name]))
+        assert result['changed'] is True, result
+        assert [t['action'] for t in result['chaos']['targets']] == ['remove']
+    finally:
+        target.unpause()
+    assert not has_ours(netns_state(engine, target))
+    assert our_helpers(engine, target) == []
