@@ -329,7 +329,7 @@ class Plan:
     """Everything one fault spec does to one network namespace: apply and revert argv, and its id."""
 
     def __init__(self, spec, interface='eth0', destinations=None, ports=None, source_ports=None, protocol=None,
-                 expires_at=None):
+                 expires_at=None, duration=None):
         if not _IFACE_RE.match(interface or ''):
             raise FaultSpecError('interface must be a network interface name such as eth0, got %r.' % interface)
         self.interface = interface
@@ -342,7 +342,9 @@ class Plan:
         self.drop = self.spec.get('drop')
         # A timed drop also expires in the kernel: the rule stops matching at the deadline by itself.
         self.expires_at = int(expires_at) if expires_at else None
-        identity = dict(spec=self.spec, interface=interface, filters=self.filters.describe())
+        # The duration is part of what the user asked for: a re-run with another one replaces the fault (and its
+        # deadline); an identical re-run keeps both.
+        identity = dict(spec=self.spec, interface=interface, filters=self.filters.describe(), duration=duration)
         self.fault_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode('utf-8')).hexdigest()[:12]
         self.comment = COMMENT_PREFIX + self.fault_id
         self.tc_apply = self._tc_apply()

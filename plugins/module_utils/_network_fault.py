@@ -266,7 +266,7 @@ class NetworkFault:
         try:
             self.plan = _netem.Plan(self._spec(), self.interface, self._resolve_destinations(),
                                     self.params.get('ports'), self.params.get('source_ports'),
-                                    self.params.get('protocol'), expires_at=self.deadline)
+                                    self.params.get('protocol'), expires_at=self.deadline, duration=self.duration)
         except _netem.FaultSpecError as exc:
             fault.fail(str(exc))
         fault.result.extra['spec'] = self.plan.describe()

@@ -256,3 +256,10 @@ def test_timed_drop_expires_in_the_kernel_at_the_deadline():
     assert plan.iptables_revert[0][4:] == rule[4:]
     # The deadline is not part of the fault's identity: a second identical run is the same fault.
     assert plan.fault_id == Plan(dict(drop=dict(probability=0.5)), destinations=['10.0.0.1']).fault_id
+
+
+def test_duration_is_part_of_the_fault_identity():
+    spec = dict(delay=dict(time='100ms'))
+    assert Plan(spec, duration=60).fault_id == Plan(spec, duration=60).fault_id
+    assert Plan(spec, duration=60).fault_id != Plan(spec, duration=5).fault_id
+    assert Plan(spec, duration=60, expires_at=100).fault_id == Plan(spec, duration=60, expires_at=200).fault_id
