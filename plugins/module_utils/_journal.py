@@ -830,8 +830,8 @@ def write_journal(path, run_id, experiment, host, record):
 
     Returns dict(journal, junit, html (paths), verdict, host_verdict, changed, hosts (sorted names)).
     """
-    if not os.path.isdir(path):
-        os.makedirs(path)
+    # Hosts write in parallel forks: another one may create the directory between a check and a mkdir.
+    os.makedirs(path, exist_ok=True)
     files = dict(journal=os.path.join(path, JOURNAL_FILE), junit=os.path.join(path, JUNIT_FILE),
                  html=os.path.join(path, HTML_FILE))
     with open(os.path.join(path, LOCK_FILE), 'a') as lock:
