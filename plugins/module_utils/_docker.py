@@ -240,18 +240,22 @@ def run_argv(argv):
     """Run a program (an argv list, never a shell) and capture its output; returns an ExecResult.
 
     The reverter runs without Ansible, so this cannot be AnsibleModule.run_command; modules use it too,
-    so both run the host's tools the same way.
+    so both run the host's tools the same way. fork + exec, like the reverter's own start.
     """
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    try:
-        pid = os.posix_spawnp(argv[0], list(argv), dict(os.environ), file_actions=[
-            (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2),
-            (os.POSIX_SPAWN_CLOSE, out_r), (os.POSIX_SPAWN_CLOSE, err_r)])
-    except OSError as exc:
-        for fd in (out_r, out_w, err_r, err_w):
-            os.close(fd)
-        return ExecResult(argv, 127, '', '%s: %s' % (argv[0], exc))
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            for fd in (out_r, out_w, err_r, err_w):
+                os.close(fd)
+            os.execvp(argv[0], list(argv))
+        except OSError as exc:
+            os.write(2, ('%s: %s' % (argv[0], exc)).encode('utf-8', 'replace'))
+        finally:
+            os._exit(127)  # pylint: disable=protected-access
     os.close(out_w)
     os.close(err_w)
     chunks = {out_r: [], err_r: []}
