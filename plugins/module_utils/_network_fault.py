@@ -101,6 +101,14 @@ def state_text(state):
     return '\n'.join(lines) + '\n'
 
 
+def _helper_gone(exc):
+    """Did an exec fail because our helper stopped or was removed meanwhile?"""
+    status = getattr(getattr(exc, 'response', None), 'status_code', None)
+    text = str(exc)
+    return status in (404, 409) or any(marker in text for marker in (
+        'stopped state', 'is not running', 'No such container', 'removal of container', 'is restarting'))
+
+
 class NetworkFault:
     """container_netem on the engine of one ContainerFaultModule."""
 
@@ -251,6 +259,24 @@ class NetworkFault:
                 return HelperExecutor(self.client, helper['Id'], helper.get('Labels') or {})
         return self._new_helper(target, labels or {_docker.FAULT_LABEL: self.fault.fault + '-read'}, transient=True)
 
+    def _read(self, target, helpers, labels=None):
+        """(reader, state): the namespace's state read through ``_reader``. When our helper stops or vanishes
+        under us (the reverter reached its deadline at the same moment), read through a new one instead."""
+        reader = self._reader(target, helpers, labels)
+        try:
+            return reader, read_state(reader, self.interface)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            if reader.transient:
+                _docker.remove_helper(self.client, reader.helper_id)
+            if reader.transient or self.method != 'helper' or not _helper_gone(exc):
+                raise
+        reader = self._new_helper(target, labels or {_docker.FAULT_LABEL: self.fault.fault + '-read'}, transient=True)
+        try:
+            return reader, read_state(reader, self.interface)
+        except Exception:
+            _docker.remove_helper(self.client, reader.helper_id)
+            raise
+
     def _run(self, executor, steps, what):
         dummy, failed = _docker.run_steps(executor.run, steps, _netem.ALREADY_GONE)
         if failed is not None:
@@ -331,7 +357,8 @@ class NetworkFault:
         plan = self.plan
         work = dict(target=target, helpers=helpers, pending=pending,
                     outcome=dict(fault_id=plan.fault_id, apply=plan.apply_argv, revert=plan.revert_argv))
-        work['reader'] = reader = self._reader(target, helpers, self._labels(target, self.deadline))
+        work['reader'], work['before'] = self._read(target, helpers, self._labels(target, self.deadline))
+        reader = work['reader']
         try:
             return self._decide(work)
         except Exception:
@@ -341,7 +368,7 @@ class NetworkFault:
 
     def _decide(self, work):
         plan = self.plan
-        work['before'] = before = read_state(work['reader'], self.interface)
+        before = work['before']
         if self._same(before, work['reader'].labels, work['pending']):
             work['same'] = True
             return work
@@ -451,9 +478,8 @@ class NetworkFault:
         fault.result.extra['orphans_removed'] = orphans
 
     def _absent_one(self, target, helpers, pending):
-        reader = self._reader(target, helpers)
+        reader, before = self._read(target, helpers)
         try:
-            before = read_state(reader, self.interface)
             steps = _netem.cleanup_argv(before['qdiscs'], before['rules'])
             if not steps and not helpers and not pending:
                 return dict(action='none', changed=False, note='no fault of ours here')
