@@ -238,7 +238,15 @@ start_proc() { # start_proc NAME CMD...: run detached (own session), log to $STA
   log "starting $name"
   # Close the lock fds: a component must not keep holding them.
   setsid "$@" </dev/null >>"$STATE/logs/$name.log" 2>&1 8>&- 9>&- &
-  printf '%s\n' "$!" >"$(pid_file "$name")"
+  local pid=$! i
+  printf '%s\n' "$pid" >"$(pid_file "$name")"
+  # Until the forked child has exec'd, /proc/PID/cmdline is still this script's, and our_pid would call the
+  # component dead (a loaded CI machine hit that window). Wait for the exec, or for the child to die.
+  for ((i = 0; i < 200; i++)); do
+    our_pid "$name" >/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.05
+  done
 }
 
 stop_proc() { # stop_proc NAME: TERM, then KILL after 15 s; only our own process

@@ -52,6 +52,8 @@ def kubeconfig():
     if _bed('status', check=False).returncode != 0:
         proc = subprocess.run(['bash', K8S_BED, 'up'], capture_output=True, text=True, check=False)
         if proc.returncode != 0:
+            # A half-started bed must not outlive the session: stop what did start.
+            _bed('down', check=False)
             raise RuntimeError('k8s-bed.sh up failed:\n%s%s' % (proc.stdout, proc.stderr[-4000:]))
         started = True
     yield _bed_kubeconfig()
