@@ -8,7 +8,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import socket
+import struct
 import threading
+import time
 import traceback
 
 try:
@@ -204,6 +207,81 @@ def exec_in(client, container_id, argv):
     stdout, stderr = client.exec_start(created['Id'], demux=True)
     rc = client.exec_inspect(created['Id']).get('ExitCode')
     return ExecResult(argv, rc, _text(stdout), _text(stderr))
+
+
+class StdinExec:
+    """argv started in a running container with its stdin attached, so that it can be fed later.
+
+    Starting a process in a container (``docker exec``) costs the engine a runc exec; writing to one that is
+    already running costs a socket write. ``start`` pays the first early; ``feed`` is all that is left at
+    the moment it matters. Only for plain sockets (unix, tcp): a TLS stream cannot be half-closed to send EOF.
+    """
+
+    def __init__(self, client, exec_id, argv, sock):
+        self.client = client
+        self.exec_id = exec_id
+        self.argv = argv
+        self.sock = sock
+
+    @classmethod
+    def start(cls, client, container_id, argv):
+        """The started process, or None when this connection cannot carry it (TLS, ssh)."""
+        if not str(getattr(client, 'base_url', '')).startswith(('http+docker://localhost', 'http://')):
+            return None
+        created = client.exec_create(container_id, argv, stdin=True, stdout=True, stderr=True)
+        raw = client.exec_start(created['Id'], socket=True)
+        return cls(client, created['Id'], argv, getattr(raw, '_sock', raw))
+
+    def send(self, text, timeout=30.0):
+        """Write ``text``, then EOF: the process reads its input and exits."""
+        self.sock.settimeout(timeout)
+        self.sock.sendall(text.encode('utf-8'))
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def feed(self, text, timeout=30.0):
+        """``send``, then ``result``."""
+        self.send(text, timeout)
+        return self.result(timeout)
+
+    def result(self, timeout=30.0):
+        """Wait for the process to exit (its output stream ends); returns an ExecResult."""
+        self.sock.settimeout(timeout)
+        try:
+            data = b''
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            self.close()
+        stdout, stderr = _demux(data)
+        return ExecResult(self.argv, self._exit_code(timeout), stdout, stderr)
+
+    def _exit_code(self, timeout):
+        # The stream ends as the process exits; the engine may record the exit code an instant later.
+        deadline = time.time() + timeout
+        while True:
+            info = self.client.exec_inspect(self.exec_id)
+            if not info.get('Running') or time.time() > deadline:
+                return info.get('ExitCode')
+            time.sleep(0.01)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def _demux(data):
+    """stdout and stderr of an exec stream without a tty: frames of (stream, 0, 0, 0, size) + payload."""
+    out = {1: b'', 2: b''}
+    while len(data) >= 8:
+        stream, size = struct.unpack('>BxxxL', data[:8])
+        out[stream if stream in out else 1] += data[8:8 + size]
+        data = data[8 + size:]
+    return _text(out[1]), _text(out[2])
 
 
 def remove_helper(client, helper_id):

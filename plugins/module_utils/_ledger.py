@@ -51,6 +51,9 @@ MTIME_MARGIN_NS = 50 * 1000 * 1000
 RETRY_BACKOFF_SECONDS = (1, 2, 5, 10, 30)
 GIVE_UP_AFTER_SECONDS = 3600
 REVERT_WORKERS = 32
+# A helper_exec entry with batches gets its revert processes started this long before its deadline,
+# so that at the deadline only their input is written (see _docker.StdinExec).
+PREARM_SECONDS = 3.0
 METHOD = 'ledger-reverter'
 
 
@@ -209,15 +212,84 @@ def _revert_start(entry):
     return 'reverted'
 
 
+# entry id -> [(StdinExec, input text)]: revert processes started ahead of their deadline.
+_ARMED = {}
+_ARMED_LOCK = threading.Lock()
+
+
+def prearmable(entry):
+    details = entry.get('details') or {}
+    return entry.get('action') == 'helper_exec' and bool(details.get('batches')) and bool(details.get('helper_id'))
+
+
+def prearm(entry):
+    """Start the entry's batched revert processes in its helper, waiting for their input.
+
+    Only an optimisation: when anything here fails, the revert at the deadline runs its steps one by one.
+    If this process dies, the engine closes their stdin and they exit without input, having changed nothing.
+    """
+    if not prearmable(entry):
+        return False
+    details = entry['details']
+    client = docker_client(entry['docker'])
+    started = []
+    try:
+        for argv, text in details['batches']:
+            proc = _docker.StdinExec.start(client, details['helper_id'], argv)
+            if proc is None:
+                break
+            started.append((proc, text))
+        else:
+            with _ARMED_LOCK:
+                _ARMED[entry['id']] = started
+            return True
+    except Exception:  # pylint: disable=broad-exception-caught
+        pass
+    _close_armed(started)
+    return False
+
+
+def _close_armed(armed):
+    for proc, dummy in armed or ():
+        proc.close()
+
+
+def _take_armed(entry_id):
+    with _ARMED_LOCK:
+        return _ARMED.pop(entry_id, None)
+
+
+def _revert_armed(entry, client):
+    """Feed the processes ``prearm`` started; True when every batch succeeded."""
+    armed = _take_armed(entry['id'])
+    if not armed:
+        return False
+    try:
+        for proc, text in armed:
+            proc.send(text)
+        return all(proc.result().ok for proc, dummy in armed)
+    except Exception:  # pylint: disable=broad-exception-caught
+        return False
+    finally:
+        _close_armed(armed)
+
+
 def _revert_in_helper(entry):
     """Run the entry's revert argv in its helper (or in a fresh one, if the helper is gone), then remove it.
 
-    details: steps (argv lists), ok_if (stderr markers meaning "already reverted"), helper_id, helper_image.
-    Records ``fault_gone_at``, when the last step returned: the fault ends there, not when the helper is removed.
+    details: steps (argv lists), ok_if (stderr markers meaning "already reverted"), helper_id, helper_image,
+    and optionally batches (see ``prearm``). Records ``fault_gone_at``, when the last step returned: the fault
+    ends there, not when the helper is removed; and ``revert_path``, batched or steps.
     """
     client = docker_client(entry['docker'])
     details = entry['details']
     helper_id = details.get('helper_id')
+    if helper_id and _revert_armed(entry, client):
+        details['fault_gone_at'] = time.time()
+        details['revert_path'] = 'batched'
+        _docker.remove_helper(client, helper_id)
+        return 'reverted'
+    details['revert_path'] = 'steps'
     try:
         # The common case first, with no extra round trips: the helper still runs in the target's namespace.
         failed = _run_revert_steps(client, helper_id, details)
@@ -463,6 +535,7 @@ class Reverter:
         self.inflight_lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=REVERT_WORKERS)
         self.cache = {}  # file name -> (mtime_ns, entry): parse each entry once
+        self.arming = {}  # entry id -> Future of its prearm
         self.listing = None  # (directory mtime_ns, listed at ns, entries) of the last listing
 
     def acquire(self):
@@ -529,6 +602,12 @@ class Reverter:
         return entries
 
     def _run_one(self, entry):
+        arming = self.arming.pop(entry['id'], None)
+        if arming is not None:
+            try:
+                arming.result(timeout=PREARM_SECONDS)
+            except Exception:  # pylint: disable=broad-exception-caught
+                pass  # not armed in time: the steps run one by one
         try:
             status, error = perform(entry)
             if status is not None:
@@ -563,9 +642,25 @@ class Reverter:
                 with self.inflight_lock:
                     self.inflight.add(entry['id'])
                 self.pool.submit(self._run_one, entry)
-            elif next_due is None or due < next_due:
-                next_due = due
+            else:
+                if prearmable(entry) and not entry.get('attempts') and entry['id'] not in self.arming:
+                    if due - PREARM_SECONDS <= now:
+                        self.arming[entry['id']] = self.pool.submit(prearm, entry)
+                    else:
+                        due -= PREARM_SECONDS  # wake up in time to prearm it
+                if next_due is None or due < next_due:
+                    next_due = due
+        self._forget_armed(entries)
         return entries, (None if next_due is None else next_due - now)
+
+    def _forget_armed(self, entries):
+        """Close the prearmed processes of entries that left pending without us (a module reverted them)."""
+        with self.inflight_lock:
+            keep = set(e['id'] for e in entries) | self.inflight
+        for entry_id, arming in list(self.arming.items()):
+            if entry_id not in keep and arming.done():
+                self.arming.pop(entry_id, None)
+                _close_armed(_take_armed(entry_id))
 
     def busy(self):
         with self.inflight_lock:

@@ -559,6 +559,47 @@ def cleanup_argv(qdiscs, rules):
     return steps
 
 
+# One process per tool reads a whole revert from its stdin: tc runs the lines in order, and
+# iptables-restore --noflush commits all rules of a table at once (the rest of the table stays).
+BATCH_ARGV = {
+    'tc': ['tc', '-batch', '-'],
+    'iptables': ['iptables-restore', '--noflush'],
+    'ip6tables': ['ip6tables-restore', '--noflush'],
+}
+_BATCH_WORD = re.compile(r'^[A-Za-z0-9_.:/%+=,-]+$')
+
+
+def batch_steps(steps):
+    """The same argv steps as one (argv, stdin text) per tool, or None when a step does not fit a batch.
+
+    The reverter starts these processes shortly before a deadline, and at the deadline only has to
+    write their input: no container exec is started then. Any batch failing means the steps are run
+    one by one, as without batches.
+    """
+    tc_lines = []
+    tables = {}  # binary -> {table: [lines]}
+    for argv in steps:
+        binary, args = argv[0], list(argv[1:])
+        if binary not in BATCH_ARGV or not all(_BATCH_WORD.match(a) for a in args):
+            return None
+        if binary == 'tc':
+            tc_lines.append(' '.join(args))
+            continue
+        if args[:len(IPTABLES_WAIT)] == IPTABLES_WAIT:
+            args = args[len(IPTABLES_WAIT):]
+        table = 'filter'
+        if args[:1] == ['-t']:
+            table, args = args[1], args[2:]
+        tables.setdefault(binary, {}).setdefault(table, []).append(' '.join(args))
+    batches = []
+    if tc_lines:
+        batches.append([BATCH_ARGV['tc'], '\n'.join(tc_lines) + '\n'])
+    for binary in ('iptables', 'ip6tables'):
+        for table, lines in sorted(tables.get(binary, {}).items()):
+            batches.append([BATCH_ARGV[binary], '*%s\n%s\nCOMMIT\n' % (table, '\n'.join(lines))])
+    return batches
+
+
 def is_already_gone(stderr):
     return any(marker in (stderr or '') for marker in ALREADY_GONE)
 

@@ -443,7 +443,8 @@ class NetworkFault:
                                  self.fault.connection, deadline,
                                  steps=self.plan.revert_argv, ok_if=list(_netem.ALREADY_GONE),
                                  helper_id=executor.helper_id, helper_image=self.params['helper_image'],
-                                 fault_id=self.plan.fault_id)
+                                 fault_id=self.plan.fault_id,
+                                 batches=_netem.batch_steps(self.plan.revert_argv) if executor.helper_id else None)
 
     # --- state=absent ---------------------------------------------------------------------------------------
 

@@ -326,17 +326,37 @@ def test_teardown_finds_faults_through_the_engine_and_removes_orphans(engine, ru
     assert again['changed'] is False
 
 
-def test_fault_is_reverted_at_the_deadline(engine, run_id, run_module):
+def done_entries(ledger_dir):
+    directory = os.path.join(ledger_dir, 'done')
+    entries = []
+    for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
+        with open(os.path.join(directory, name)) as handle:
+            entries.append(json.load(handle))
+    return entries
+
+
+def assert_batched_revert(ledger_dir, helper_id, deadline):
+    """The reverter fed the revert processes it had started before the deadline (tc -batch, *tables-restore)."""
+    done = [e for e in done_entries(ledger_dir) if e['details'].get('helper_id') == helper_id]
+    assert len(done) == 1 and done[0]['status'] == 'reverted', done
+    assert done[0]['details']['revert_path'] == 'batched', done[0]
+    assert deadline <= done[0]['details']['fault_gone_at'] <= deadline + GRACE_SECONDS, (done[0], deadline)
+
+
+def test_fault_is_reverted_at_the_deadline(engine, run_id, run_module, ledger_dir):
     target = start_containers(engine, run_id, ['timed'])['timed']
     since = time.time()
-    result = run_module('container_netem', dict(names=[target.name], drop=dict(probability=0.5), duration=3))
+    result = run_module('container_netem', dict(names=[target.name], drop=dict(probability=0.5, direction='both'),
+                                                bandwidth=dict(rate='8mbit'), duration=5))
     entry = result['chaos']['targets'][0]
     deadline = parse_iso(entry['revert_at'])
     helper = engine.containers.get(entry['helper'])
+    assert has_ours(netns_state(engine, target))
     assert wait_until(lambda: not our_helpers(engine, target), timeout=20), 'the helper outlived the deadline'
     destroyed = engine_events(engine, helper, since, 'destroy')
     assert destroyed and deadline - 0.1 <= destroyed[0] <= deadline + GRACE_SECONDS, (destroyed, deadline)
     assert not has_ours(netns_state(engine, target))
+    assert_batched_revert(ledger_dir, helper.id, deadline)
 
 
 def test_sigkilled_controller_still_reverts_by_the_deadline(bed, engine, run_id, ledger_dir, tmp_path):
@@ -387,6 +407,7 @@ def test_sigkilled_controller_still_reverts_by_the_deadline(bed, engine, run_id,
     destroyed = engine_events(engine, helper, since, 'destroy')
     assert destroyed and destroyed[0] > killed_at and destroyed[0] <= deadline + GRACE_SECONDS
     assert not has_ours(netns_state(engine, target))
+    assert_batched_revert(ledger_dir, helper.id, deadline)
 
 
 # --- the helper image role, and the nsenter method -----------------------------------------------------------

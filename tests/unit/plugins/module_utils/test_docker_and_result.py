@@ -64,3 +64,11 @@ def test_result_schema_keys_and_iso_times():
     assert datetime.datetime.strptime(chaos['expires_at'], '%Y-%m-%dT%H:%M:%S.%fZ')
     assert chaos['selection']['selected'] == 1
     assert iso(None) is None
+
+
+def test_exec_stream_frames_are_split_into_stdout_and_stderr():
+    import struct
+    from ansible_collections.chaos.engineering.plugins.module_utils._docker import _demux
+    data = struct.pack('>BxxxL', 1, 3) + b'out' + struct.pack('>BxxxL', 2, 4) + b'err\n' + struct.pack('>BxxxL', 1, 1)
+    assert _demux(data + b'!') == ('out!', 'err\n')
+    assert _demux(b'') == ('', '')

@@ -147,3 +147,100 @@ def test_runtime_copy_is_importable_without_ansible(tmp_path):
             'import %s as m; print(m.__file__)' % _ledger.REVERTER_MODULE)
     out = subprocess.check_output([sys.executable, '-c', code], env=dict(os.environ, PYTHONPATH=runtime), cwd='/')
     assert out.decode().strip().startswith(runtime)
+
+
+class FakeStdinExec:
+    """Stands in for _docker.StdinExec: records when it was started and fed."""
+    log = []
+
+    def __init__(self, argv, rc):
+        self.argv, self.rc, self.text = argv, rc, None
+        FakeStdinExec.log.append(('start', argv[0], time.time()))
+
+    def send(self, text, timeout=30.0):
+        self.text = text
+        FakeStdinExec.log.append(('send', self.argv[0], time.time()))
+
+    def result(self, timeout=30.0):
+        from ansible_collections.chaos.engineering.plugins.module_utils._docker import ExecResult
+        return ExecResult(self.argv, self.rc, '', '' if self.rc == 0 else 'Bad rule')
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    """A helper_exec revert against fakes: prearmed processes, plain execs and helper removal are recorded."""
+    FakeStdinExec.log = []
+    rcs = {}
+    execs = []
+    removed = []
+
+    class Client:
+        def remove_container(self, container_id, force=False):
+            removed.append(container_id)
+
+    monkeypatch.setattr(_ledger, 'docker_client', lambda conn: Client())
+    monkeypatch.setattr(_ledger._docker.StdinExec, 'start',
+                        classmethod(lambda cls, client, cid, argv: FakeStdinExec(argv, rcs.get(argv[0], 0))))
+
+    def exec_in(client, cid, argv):
+        execs.append((argv, time.time()))
+        return _ledger._docker.ExecResult(argv, 0, '', '')
+
+    monkeypatch.setattr(_ledger._docker, 'exec_in', exec_in)
+    return rcs, execs, removed
+
+
+def helper_entry(deadline, batches=True):
+    steps = [['tc', 'qdisc', 'del', 'dev', 'eth0', 'root', 'handle', 'c4a0:'],
+             ['iptables', '-w', '5', '-D', 'INPUT', '-j', 'DROP']]
+    return _ledger.new_entry('container_netem', 'helper_exec', dict(id='target', name='target'),
+                             dict(docker_host='unix:///x'), deadline, steps=steps, ok_if=['Bad rule'],
+                             helper_id='helper1', helper_image='img',
+                             batches=[[['tc', '-batch', '-'], 'qdisc del dev eth0 root handle c4a0:\n'],
+                                      [['iptables-restore', '--noflush'], '*filter\n-D INPUT -j DROP\nCOMMIT\n']]
+                             if batches else None)
+
+
+def test_reverter_starts_batched_reverts_early_and_feeds_them_at_the_deadline(tmp_path, fake_engine):
+    rcs, execs, removed = fake_engine
+    e = helper_entry(time.time() + 1.0)
+    _ledger.record(str(tmp_path), [e])
+    dummy_reverter, thread = run_reverter(tmp_path)
+    thread.join(10)
+    starts = [t for what, dummy, t in FakeStdinExec.log if what == 'start']
+    sends = [t for what, dummy, t in FakeStdinExec.log if what == 'send']
+    assert len(starts) == 2 and len(sends) == 2
+    assert max(starts) < e['deadline'], 'the processes start before the deadline'
+    assert min(sends) >= e['deadline'], 'and get their input no earlier than it'
+    assert execs == [], 'no exec is started at the deadline'
+    assert removed == ['helper1']
+    done = _ledger.list_entries(str(tmp_path), 'done')[0]
+    assert done['status'] == 'reverted' and done['details']['revert_path'] == 'batched'
+    assert done['details']['fault_gone_at'] >= e['deadline']
+
+
+def test_a_failed_batch_falls_back_to_the_steps(tmp_path, fake_engine):
+    rcs, execs, removed = fake_engine
+    rcs['iptables-restore'] = 1  # e.g. a rule already removed by hand: the whole commit fails
+    e = helper_entry(time.time() + 0.5)
+    _ledger.record(str(tmp_path), [e])
+    dummy_reverter, thread = run_reverter(tmp_path)
+    thread.join(10)
+    assert [argv for argv, dummy in execs] == e['details']['steps']
+    assert min(t for dummy, t in execs) >= e['deadline']
+    done = _ledger.list_entries(str(tmp_path), 'done')[0]
+    assert done['status'] == 'reverted' and done['details']['revert_path'] == 'steps'
+    assert removed == ['helper1']
+
+
+def test_entries_without_batches_are_not_prearmed(tmp_path, fake_engine):
+    rcs, execs, removed = fake_engine
+    e = helper_entry(time.time() + 0.3, batches=False)
+    _ledger.record(str(tmp_path), [e])
+    dummy_reverter, thread = run_reverter(tmp_path)
+    thread.join(10)
+    assert FakeStdinExec.log == []
+    assert [argv for argv, dummy in execs] == e['details']['steps']

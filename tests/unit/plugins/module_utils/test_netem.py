@@ -263,3 +263,28 @@ def test_duration_is_part_of_the_fault_identity():
     assert Plan(spec, duration=60).fault_id == Plan(spec, duration=60).fault_id
     assert Plan(spec, duration=60).fault_id != Plan(spec, duration=5).fault_id
     assert Plan(spec, duration=60, expires_at=100).fault_id == Plan(spec, duration=60, expires_at=200).fault_id
+
+
+def test_revert_batches_one_process_per_tool_in_the_same_order():
+    plan = Plan(dict(bandwidth=dict(rate='8mbit'), drop=dict(probability=0.3, direction='both')), 'eth0',
+                expires_at=2000000000, duration=10)
+    batches = _netem.batch_steps(plan.revert_argv)
+    assert [argv for argv, dummy in batches] == [['tc', '-batch', '-'], ['iptables-restore', '--noflush'],
+                                                 ['ip6tables-restore', '--noflush']]
+    assert batches[0][1] == 'qdisc del dev eth0 root handle c4a0:\n'
+    rule = ('-i eth0 -m comment --comment chaos.engineering:netem:%s -m statistic --mode random --probability 0.3 '
+            '-m time --datestop 2033-05-18T03:33:19 -j DROP' % plan.fault_id)
+    expected = '*filter\n-D INPUT %s\n-D OUTPUT %s\nCOMMIT\n' % (rule, rule.replace('-i eth0', '-o eth0'))
+    assert batches[1][1] == expected
+    assert batches[2][1] == expected
+    # Each line is its argv step without the tool and without iptables' -w (restore takes no -w).
+    steps = [s for s in plan.revert_argv if s[0] == 'iptables']
+    assert batches[1][1].splitlines()[1:3] == [' '.join(s[3:]) for s in steps]
+
+
+def test_revert_batches_refuse_what_a_batch_cannot_carry():
+    assert _netem.batch_steps([['tc', 'qdisc', 'del', 'dev', 'eth 0', 'root']]) is None  # a space splits
+    assert _netem.batch_steps([['ip', 'link', 'set', 'eth0', 'up']]) is None  # no batch for this tool
+    assert _netem.batch_steps([['iptables', '-t', 'mangle', '-D', 'OUTPUT', '-j', 'DROP']]) == [
+        [['iptables-restore', '--noflush'], '*mangle\n-D OUTPUT -j DROP\nCOMMIT\n']]
+    assert _netem.batch_steps([]) == []
