@@ -85,7 +85,8 @@ class ContainerFaultModule:
 
     def select(self, states, what='running container'):
         """Connect, list containers in ``states`` and apply the selection; fails clearly on bad input."""
-        self.client = client_or_fail(self.module, pool_size=self.params['parallelism'])
+        # Up to three requests per target at once (container_netem reads tc, iptables and ip6tables together).
+        self.client = client_or_fail(self.module, pool_size=3 * self.params['parallelism'])
         try:
             candidates = container_candidates(self.client, states)
             selection = select_targets(candidates, criteria_from_params(self.params))
