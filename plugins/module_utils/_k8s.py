@@ -38,15 +38,30 @@ from ansible_collections.chaos.engineering.plugins.module_utils._selection impor
     validate_criteria,
 )
 
-K8S_IMPORT_ERROR = None
-try:
-    import kubernetes
-    import kubernetes.client
-    import kubernetes.config
-    from kubernetes.client import rest as k8s_rest
-    import urllib3
-except ImportError:
-    K8S_IMPORT_ERROR = traceback.format_exc()
+
+class _Kubernetes:
+    """The kubernetes package, imported on first use: the probe module serves Docker-only probes too, and
+    ``import kubernetes.client`` alone costs ~0.25 s of CPU per call (every generated model)."""
+    loaded = False
+    error = None  # the import's traceback when the package is missing
+    client = config = rest = urllib3 = None
+
+
+def kubernetes_lib():
+    lib = _Kubernetes
+    if not lib.loaded:
+        lib.loaded = True
+        try:
+            import kubernetes.client  # pylint: disable=import-outside-toplevel
+            import kubernetes.config  # pylint: disable=import-outside-toplevel
+            import urllib3  # pylint: disable=import-outside-toplevel
+            from kubernetes.client import rest  # pylint: disable=import-outside-toplevel
+        except ImportError:
+            lib.error = traceback.format_exc()
+        else:
+            lib.client, lib.config, lib.rest, lib.urllib3 = kubernetes.client, kubernetes.config, rest, urllib3
+    return lib
+
 
 # The namespace of the chaos agent (the chaos.engineering.agent role): never a target by default.
 AGENT_NAMESPACE = 'chaos-engineering'
@@ -213,18 +228,19 @@ def build_configuration(auth, environ=None, sa_dir=SERVICE_ACCOUNT_DIR):
 
     Raises K8sConfigError with a message naming what was tried.
     """
-    if K8S_IMPORT_ERROR is not None:
+    lib = kubernetes_lib()
+    if lib.error is not None:
         raise K8sConfigError(missing_required_lib(REQUIREMENT))
     environ = os.environ if environ is None else environ
     source = config_source(auth, environ, sa_dir)
     kind, detail = source
-    configuration = kubernetes.client.Configuration()
+    configuration = lib.client.Configuration()
     try:
         if kind == 'in-cluster':
-            kubernetes.config.load_incluster_config(client_configuration=configuration)
+            lib.config.load_incluster_config(client_configuration=configuration)
         elif kind == 'kubeconfig':
             if isinstance(auth.get('kubeconfig'), dict):
-                kubernetes.config.load_kube_config_from_dict(
+                lib.config.load_kube_config_from_dict(
                     config_dict=auth['kubeconfig'], context=auth.get('context'),
                     client_configuration=configuration, persist_config=False)
             else:
@@ -235,7 +251,7 @@ def build_configuration(auth, environ=None, sa_dir=SERVICE_ACCOUNT_DIR):
                         'not both given, and this is not a pod with a service account. Set kubeconfig (or '
                         'K8S_AUTH_KUBECONFIG or KUBECONFIG), or host and api_key (or K8S_AUTH_HOST and '
                         'K8S_AUTH_API_KEY).' % detail)
-                kubernetes.config.load_kube_config(
+                lib.config.load_kube_config(
                     config_file=detail, context=auth.get('context'),
                     client_configuration=configuration, persist_config=False)
     except K8sConfigError:
@@ -297,7 +313,7 @@ class K8sClient:
         configuration.connection_pool_maxsize = max(pool_size, getattr(configuration, 'connection_pool_maxsize', 0) or 0)
         # The package's own pool: it applies TLS, client certificates, proxy and no_proxy
         # the way this client release understands them.
-        self.pool = k8s_rest.RESTClientObject(configuration).pool_manager
+        self.pool = kubernetes_lib().rest.RESTClientObject(configuration).pool_manager
 
     def _headers(self, body):
         headers = {'Accept': 'application/json', 'User-Agent': 'chaos.engineering'}
@@ -316,6 +332,7 @@ class K8sClient:
         if query:
             url += '?' + urlencode(query)
         payload = json.dumps(body).encode('utf-8') if body is not None else None
+        urllib3 = kubernetes_lib().urllib3
         try:
             response = self.pool.request(
                 method, url, body=payload, headers=self._headers(body),
@@ -445,8 +462,9 @@ def make_client(auth, environ=None, check=True, pool_size=10, timeout=DEFAULT_TI
 
 def client_or_fail(module, pool_size=10):
     """The module's K8sClient, or fail_json with a message naming the host and credentials tried."""
-    if K8S_IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_required_lib(REQUIREMENT), exception=K8S_IMPORT_ERROR)
+    lib = kubernetes_lib()
+    if lib.error is not None:
+        module.fail_json(msg=missing_required_lib(REQUIREMENT), exception=lib.error)
     try:
         return make_client(auth_params(module.params), pool_size=pool_size)
     except K8sApiError as exc:
