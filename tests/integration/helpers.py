@@ -2,6 +2,7 @@
 import datetime
 import os
 import re
+import signal
 import sys
 import textwrap
 import time
@@ -75,3 +76,47 @@ def engine_events(client, container, since, action):
     events = client.api.events(since=int(since) - 1, until=int(time.time()) + 1, decode=True,
                                filters={'container': container.id, 'event': action})
     return [e['timeNano'] / 1e9 for e in events if e['timeNano'] / 1e9 >= since]
+
+
+def _children():
+    """parent pid -> [child pids], from /proc."""
+    tree = {}
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % name) as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(')', 1)[1].split()[1])
+        tree.setdefault(ppid, []).append(int(name))
+    return tree
+
+
+def kill_controller(pid):
+    """SIGKILL a controller and everything under it, as a cancelled job's whole tree dies.
+
+    Killing its process group is not enough: ansible-core >= 2.21 puts every worker in its own session.
+    The tree is collected before anything dies (an orphan is re-parented and lost), and again until empty.
+    """
+    for dummy in range(5):
+        tree = _children()
+        found, todo = [], [pid]
+        while todo:
+            current = todo.pop()
+            found.append(current)
+            todo.extend(tree.get(current, []))
+        alive = []
+        for victim in found:
+            try:
+                os.kill(victim, signal.SIGKILL)
+                alive.append(victim)
+            except OSError:
+                pass
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        if alive == [] or alive == [pid]:
+            return

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from helpers import (ansible_playbook_argv, engine_events, parse_iso, playbook_env, start_containers,
+from helpers import (ansible_playbook_argv, engine_events, kill_controller, parse_iso, playbook_env, start_containers,
                      wait_until, write)
 
 pytestmark = pytest.mark.integration
@@ -393,7 +393,7 @@ def test_sigkilled_controller_still_reverts_by_the_deadline(bed, engine, run_id,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         assert wait_until(lambda: os.path.exists(marker) and os.path.getsize(marker) > 0, timeout=120)
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_controller(proc.pid)
         killed_at = time.time()
     finally:
         proc.kill()

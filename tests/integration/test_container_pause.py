@@ -8,8 +8,8 @@ import time
 import docker
 import pytest
 
-from helpers import (ansible_playbook_argv, engine_events, parse_iso, playbook_env, start_containers, status_of,
-                     wait_until, write)
+from helpers import (ansible_playbook_argv, engine_events, kill_controller, parse_iso, playbook_env, start_containers,
+                     status_of, wait_until, write)
 
 pytestmark = pytest.mark.integration
 
@@ -129,12 +129,12 @@ def test_sigkill_of_the_controller_during_a_pause(bed, engine, run_id, ledger_di
     try:
         assert wait_until(lambda: os.path.exists(result_file), timeout=120), 'the pause task never finished'
         # Kill the whole controller: ansible-playbook and every worker it forked.
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_controller(proc.pid)
         killed_at = time.time()
         proc.wait(10)
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_controller(proc.pid)
     with open(result_file) as handle:
         paused = json.load(handle)
     assert paused['changed'] is True

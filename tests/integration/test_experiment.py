@@ -16,7 +16,7 @@ import pytest
 
 from experiment_helpers import (has_ours, helpers_for, httpd, journal, netns_state, output, pending_entries, port_base,
                                 run_playbook, samples, start_playbook, status)
-from helpers import ROOT, engine_events, parse_iso, start_containers, wait_until
+from helpers import ROOT, engine_events, kill_controller, parse_iso, start_containers, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -225,7 +225,7 @@ def test_sigkilled_controller_then_teardown_leaves_nothing_of_ours(bed, run_id, 
         assert helpers_for(client, [web])
         assert len(pending_entries(ledger_dir, host)) >= 3
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_controller(proc.pid)
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
     # The controller is gone; the faults are still there (the armed reverts are minutes away).
