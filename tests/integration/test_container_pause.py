@@ -1,7 +1,6 @@
 """container_pause against a real Docker engine, including a controller killed with SIGKILL."""
 import json
 import os
-import signal
 import subprocess
 import time
 
