@@ -95,7 +95,7 @@ def has_ours(state):
 def helpers_for(client, containers):
     """Our helper containers (running or not) whose target is one of these containers."""
     ids = set(c.id for c in containers)
-    return [h for h in client.containers.list(all=True, filters={'label': HELPER_LABEL + '=true'})
+    return [h for h in client.containers.list(all=True, filters={'label': HELPER_LABEL + '=true'}, ignore_removed=True)
             if h.labels.get('chaos.engineering/target') in ids]
 
 

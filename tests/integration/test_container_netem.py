@@ -42,7 +42,8 @@ def has_ours(state):
 
 
 def our_helpers(engine, container):
-    return engine.containers.list(all=True, filters={'label': 'chaos.engineering/target=%s' % container.id})
+    return engine.containers.list(all=True, filters={'label': 'chaos.engineering/target=%s' % container.id},
+                                  ignore_removed=True)  # a helper may vanish between list and inspect
 
 
 def address(container, v6=False):
@@ -250,9 +251,9 @@ def test_check_mode_returns_exact_argv_and_changes_nothing(engine, run_id, run_m
     assert result['diff'][0]['before'].startswith('# tc qdisc show')
     assert netns_state(engine, target) == before
     assert our_helpers(engine, target) == []
-    assert engine.containers.list(all=True, filters={'label': 'chaos.engineering/helper=true'}) == [] or all(
+    assert engine.containers.list(all=True, filters={'label': 'chaos.engineering/helper=true'}, ignore_removed=True) == [] or all(
         c.labels.get('chaos.engineering/target') != target.id
-        for c in engine.containers.list(all=True, filters={'label': 'chaos.engineering/helper=true'}))
+        for c in engine.containers.list(all=True, filters={'label': 'chaos.engineering/helper=true'}, ignore_removed=True))
 
 
 def test_diff_mode_shows_rules_before_and_after(engine, run_id, run_module):
@@ -272,7 +273,7 @@ def test_netem_on_a_kernel_without_it_fails_clearly_before_touching_anything(eng
     assert 'sch_netem' in result['msg'] and 'CONFIG_NET_SCH_NETEM' in result['msg'], result['msg']
     assert 'Specified qdisc kind is unknown' not in result['msg']
     assert not has_ours(netns_state(engine, target))
-    assert engine.containers.list(all=True, filters={'label': 'chaos.engineering/helper=true'}) == []
+    assert engine.containers.list(all=True, filters={'label': 'chaos.engineering/helper=true'}, ignore_removed=True) == []
 
 
 @pytest.mark.parametrize('args, message', [
@@ -321,7 +322,7 @@ def test_teardown_finds_faults_through_the_engine_and_removes_orphans(engine, ru
     assert result['chaos']['orphans_removed'], result['chaos']
     for name in ('td-1', 'td-2'):
         assert not has_ours(netns_state(engine, boxes[name]))
-    assert engine.containers.list(all=True, filters={'label': 'chaos.engineering/helper=true'}) == []
+    assert engine.containers.list(all=True, filters={'label': 'chaos.engineering/helper=true'}, ignore_removed=True) == []
     again = run_module('container_netem', dict(state='absent', allow_all=True, allow_no_targets=True))
     assert again['changed'] is False
 

@@ -83,7 +83,7 @@ def test_demo_passes_kills_limits_skips_netem_and_leaves_nothing(bed, engine, ru
     assert record['recovery'][0]['recovered'] is True
     # Nothing left: the replicas and any helper of ours are gone.
     assert not engine.containers.list(all=True, filters={'name': prefix})
-    assert not [h for h in engine.containers.list(all=True, filters={'label': 'chaos.engineering/helper=true'})
+    assert not [h for h in engine.containers.list(all=True, filters={'label': 'chaos.engineering/helper=true'}, ignore_removed=True)
                 if h.labels.get('chaos.engineering/target-name', '').startswith(prefix)]
 
 
