@@ -24,6 +24,8 @@
 #
 # Names that are ours: netns chaosbed<i>, host-side veths cbveth<i>, bridge chaosbed0, cgroup parent
 # chaos-bed-engine<i>, and processes whose command line names our state dir. Nothing else is touched.
+# One bed per machine: those names do not depend on CHAOS_BED_DIR, so a second `up` with another state dir
+# rebuilds the bridge and netns of the first one under it (a live test run then loses its network).
 set -euo pipefail
 
 readonly PROG=docker-bed
