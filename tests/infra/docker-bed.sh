@@ -24,8 +24,9 @@
 #
 # Names that are ours: netns chaosbed<i>, host-side veths cbveth<i>, bridge chaosbed0, cgroup parent
 # chaos-bed-engine<i>, and processes whose command line names our state dir. Nothing else is touched.
-# One bed per machine: those names do not depend on CHAOS_BED_DIR, so a second `up` with another state dir
-# rebuilds the bridge and netns of the first one under it (a live test run then loses its network).
+# One bed per machine: those names do not depend on CHAOS_BED_DIR. The bed that owns them is named in
+# /tmp/chaos-bed.owner, and `up` or `down` with another state dir refuses while that bed's engines run
+# (otherwise it would rebuild or remove the network under a live test run).
 set -euo pipefail
 
 readonly PROG=docker-bed
@@ -35,6 +36,7 @@ readonly STATE
 readonly CACHE=${CHAOS_BED_CACHE:-${HOME:-/root}/.cache/chaos-engineering/images}
 readonly NET=${CHAOS_BED_SUBNET:-10.231.0}
 readonly BRIDGE=chaosbed0
+readonly OWNER_FILE=/tmp/chaos-bed.owner
 readonly NS_PREFIX=chaosbed
 readonly VETH_PREFIX=cbveth
 readonly V6_NET=fd00:cb
@@ -256,6 +258,23 @@ our_procs() {
     cmdline=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
     if [[ $cmdline == *"$needle"* ]]; then printf '%s %s\n' "${d#/proc/}" "$comm"; fi
   done
+  return 0
+}
+
+other_owner() { # print the state dir of another bed whose engines run and own the shared names
+  local other
+  [[ -f $OWNER_FILE ]] || return 1
+  other=$(<"$OWNER_FILE")
+  [[ -n $other && $other != "$STATE" ]] || return 1
+  [[ -n $(our_procs "$other/") ]] || return 1 # its engines are gone: a stale claim
+  printf '%s\n' "$other"
+}
+
+refuse_if_other_owner() {
+  local other
+  if other=$(other_owner); then
+    die "another bed ($other) is up and owns $BRIDGE and the ${NS_PREFIX}<i> netns; stop it first with CHAOS_BED_DIR=$other $0 down"
+  fi
   return 0
 }
 
@@ -513,6 +532,7 @@ cmd_up() {
     fi
   fi
   need_root
+  refuse_if_other_owner
   ensure_packages
   mkdir -p "$STATE"
   if cur=$(recorded_n) && all_up "$cur"; then
@@ -536,6 +556,7 @@ cmd_up() {
   rm -f "$STATE/ipv6"
   if ipv6_enabled; then echo 1 >"$STATE/ipv6"; else echo 0 >"$STATE/ipv6"; fi
   printf '%s\n' "$n" >"$STATE/n"
+  printf '%s\n' "$STATE" >"$OWNER_FILE"
   setup_network "$n"
   for ((i = 1; i <= n; i++)); do start_engine "$i"; done
   for ((i = 1; i <= n; i++)); do
@@ -572,10 +593,12 @@ do_down() {
     rmdir "$STATE" 2>/dev/null || true
   fi
   remove_cgroups
+  if [[ -f $OWNER_FILE && $(<"$OWNER_FILE") == "$STATE" ]]; then rm -f "$OWNER_FILE"; fi
 }
 
 cmd_down() {
   need_root
+  refuse_if_other_owner
   do_down
   log "down"
 }
