@@ -213,8 +213,8 @@ class StdinExec:
     """argv started in a running container with its stdin attached, so that it can be fed later.
 
     Starting a process in a container (``docker exec``) costs the engine a runc exec; writing to one that is
-    already running costs a socket write. ``start`` pays the first early; ``feed`` is all that is left at
-    the moment it matters. Only for plain sockets (unix, tcp): a TLS stream cannot be half-closed to send EOF.
+    already running costs a socket write. ``start`` pays the first early; ``send`` and ``result`` are all
+    that is left at the moment it matters. Only for plain sockets (unix, tcp): a TLS stream cannot be half-closed to send EOF.
     """
 
     def __init__(self, client, exec_id, argv, sock):
@@ -237,11 +237,6 @@ class StdinExec:
         self.sock.settimeout(timeout)
         self.sock.sendall(text.encode('utf-8'))
         self.sock.shutdown(socket.SHUT_WR)
-
-    def feed(self, text, timeout=30.0):
-        """``send``, then ``result``."""
-        self.send(text, timeout)
-        return self.result(timeout)
 
     def result(self, timeout=30.0):
         """Wait for the process to exit (its output stream ends); returns an ExecResult."""
