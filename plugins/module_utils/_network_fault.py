@@ -265,23 +265,71 @@ class NetworkFault:
                 return HelperExecutor(self.client, helper['Id'], helper.get('Labels') or {})
         return self._new_helper(target, labels or {_docker.FAULT_LABEL: self.fault.fault + '-read'}, transient=True)
 
-    def _read(self, target, helpers, labels=None):
-        """(reader, state): the namespace's state read through ``_reader``. When our helper stops or vanishes
-        under us (the reverter reached its deadline at the same moment), read through a new one instead."""
-        reader = self._reader(target, helpers, labels)
-        try:
-            return reader, read_state(reader, self.interface)
-        except Exception as exc:  # pylint: disable=broad-exception-caught
-            if reader.transient:
-                _docker.remove_helper(self.client, reader.helper_id)
-            if reader.transient or self.method != 'helper' or not _helper_gone(exc):
-                raise
+    def _lost(self, reader, exc):
+        """Did ``exc`` come from our fault's helper stopping or vanishing under us? The reverter removes it at
+        the fault's deadline, which may fall between our read and our cleanup: that is no error of ours."""
+        if reader.transient or self.method != 'helper':
+            return False
+        if _helper_gone(exc):
+            return True
+        try:  # an exec cut short by the helper's removal fails with no such message: ask the engine
+            return not self.client.inspect_container(reader.helper_id)['State'].get('Running')
+        except Exception as inspect_exc:  # pylint: disable=broad-exception-caught
+            return _helper_gone(inspect_exc)
+
+    def _fresh_read(self, target, labels):
+        """(reader, state) through a new transient helper; the helper is removed again if the read fails."""
         reader = self._new_helper(target, labels or {_docker.FAULT_LABEL: self.fault.fault + '-read'}, transient=True)
         try:
             return reader, read_state(reader, self.interface)
         except Exception:
             _docker.remove_helper(self.client, reader.helper_id)
             raise
+
+    def _read(self, target, helpers, labels=None):
+        """(reader, state): the namespace's state read through ``_reader``. When our helper stops or vanishes
+        under us (see ``_lost``), read through a new one instead."""
+        reader = self._reader(target, helpers, labels)
+        try:
+            return reader, read_state(reader, self.interface)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            if reader.transient:
+                _docker.remove_helper(self.client, reader.helper_id)
+            if not self._lost(reader, exc):
+                raise
+        return self._fresh_read(target, labels)
+
+    def _clear(self, target, reader, steps, what, labels=None, replace_root=False):
+        """Run ``steps`` (removing what of ours ``reader`` read) and return the reader that finished the job.
+
+        When our helper stops or vanishes under us (see ``_lost``), the namespace is read again through a new
+        transient helper, and whatever of ours is still there is removed through that one.
+        """
+        try:
+            self._run(reader, steps, what)
+            return reader
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            if not self._lost(reader, exc):
+                raise
+        reader, state = self._fresh_read(target, labels)
+        try:
+            self._run(reader, self._clearing_steps(state, replace_root), what)
+        except Exception:
+            _docker.remove_helper(self.client, reader.helper_id)
+            raise
+        return reader
+
+    def _clearing_steps(self, state, replace_root):
+        """The argv removing everything of ours in ``state``; with ``replace_root`` (a fault with tc is going
+        in), also a root qdisc that is not ours, which only ``force`` allows."""
+        steps = _netem.cleanup_argv(state['qdiscs'], state['rules'])
+        root = state['root']
+        if replace_root and root is not None and not root['ours'] and not _netem.is_default_root(root):
+            if not self.params['force']:
+                raise TargetError('its root qdisc on %s is not ours (%s); it is left alone. Set force=true to '
+                                  'replace it.' % (self.interface, root['line']))
+            steps.append(['tc', 'qdisc', 'del', 'dev', self.interface, 'root'])
+        return steps
 
     def _run(self, executor, steps, what):
         dummy, failed = _docker.run_steps(executor.run, steps, _netem.ALREADY_GONE)
@@ -378,14 +426,7 @@ class NetworkFault:
         if self._same(before, work['reader'].labels, work['pending']):
             work['same'] = True
             return work
-        steps = _netem.cleanup_argv(before['qdiscs'], before['rules'])
-        root = before['root']
-        if plan.uses_tc and root is not None and not root['ours'] and not _netem.is_default_root(root):
-            if not self.params['force']:
-                raise TargetError('its root qdisc on %s is not ours (%s); it is left alone. Set force=true to '
-                                  'replace it.' % (self.interface, root['line']))
-            steps.append(['tc', 'qdisc', 'del', 'dev', self.interface, 'root'])
-        work['steps'] = steps
+        work['steps'] = self._clearing_steps(before, replace_root=plan.uses_tc)
         return work
 
     def _apply_one(self, work):
@@ -415,7 +456,8 @@ class NetworkFault:
             return outcome
         # Our earlier fault's revert must not fire on the one we are about to put in.
         _ledger.discard(self.fault.ledger_dir, pending, status='replaced')
-        self._run(reader, steps, 'removing the previous fault')
+        reader = work['reader'] = self._clear(target, reader, steps, 'removing the previous fault',
+                                              self._labels(target, self.deadline), replace_root=plan.uses_tc)
         executor = reader
         if self.method == 'helper':
             for helper in work['helpers']:
@@ -495,7 +537,7 @@ class NetworkFault:
             if self.fault.check_mode:
                 return outcome
             _ledger.discard(self.fault.ledger_dir, pending, status='reverted-by-module')
-            self._run(reader, steps, 'removing the fault')
+            reader = self._clear(target, reader, steps, 'removing the fault')
             if self.fault.module._diff:
                 outcome['diff'] = dict(before_header=target['name'], before=state_text(before),
                                        after_header=target['name'],
