@@ -3,7 +3,6 @@
 The session starts the test bed unless it is already up, and stops it again if it started it.
 Nothing here talks to a Docker engine that the bed did not start.
 """
-import json
 import os
 import signal
 import subprocess
@@ -12,7 +11,7 @@ import uuid
 import docker
 import pytest
 
-from helpers import BED, TEST_LABEL, ansible_playbook_argv, playbook_env, write
+from helpers import BED, TEST_LABEL, run_module_play
 
 
 def _bed(*args):
@@ -83,36 +82,7 @@ def ledger_dir(tmp_path):
 def run_module(bed, ledger_dir, tmp_path):
     """Run one chaos.engineering module in a playbook on engine 1 (through module_defaults); return its result."""
     def run(module, args, check=False, docker_host=None, diff=False):
-        result_file = str(tmp_path / ('result-%s.json' % uuid.uuid4().hex[:6]))
-        playbook = write(str(tmp_path / 'play.yml'), '''\
-            - name: Run one chaos.engineering module
-              hosts: localhost
-              gather_facts: false
-              module_defaults:
-                group/chaos.engineering.docker:
-                  docker_host: "{{ docker_host }}"
-                  ledger_dir: "{{ ledger_dir }}"
-              tasks:
-                - name: The module under test
-                  chaos.engineering.%s:
-                  args: "{{ module_args }}"
-                  register: outcome
-                  ignore_errors: true
-                - name: Keep the result for the test
-                  ansible.builtin.copy:
-                    content: "{{ outcome | to_json }}"
-                    dest: "{{ result_file }}"
-                    mode: "0600"
-                  check_mode: false
-            ''' % module)
-        extra = str(tmp_path / 'vars.json')
-        with open(extra, 'w') as handle:
-            json.dump(dict(docker_host=docker_host or bed['hosts'][0], ledger_dir=ledger_dir,
-                           module_args=args, result_file=result_file), handle)
-        argv = ansible_playbook_argv(playbook, extra, check=check) + (['--diff'] if diff else [])
-        proc = subprocess.run(argv, capture_output=True, text=True,
-                              env=playbook_env(), cwd=str(tmp_path), timeout=300, check=False)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        with open(result_file) as handle:
-            return json.load(handle)
+        return run_module_play(tmp_path, module, args, 'docker',
+                               dict(docker_host=docker_host or bed['hosts'][0], ledger_dir=ledger_dir),
+                               check=check, diff=diff)
     return run

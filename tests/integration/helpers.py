@@ -1,11 +1,14 @@
 """Helpers shared by the integration tests (imported by conftest.py and the tests)."""
 import datetime
+import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import textwrap
 import time
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BED = os.path.join(ROOT, 'tests', 'infra', 'docker-bed.sh')
@@ -46,6 +49,33 @@ def ansible_playbook_argv(playbook, extra_vars, inventory=None, check=False):
     if check:
         argv.append('--check')
     return argv
+
+
+def run_module_play(tmp_path, module, args, group=None, connection=None, hosts='localhost', inventory=None,
+                    check=False, diff=False, env=None, timeout=300):
+    """Run chaos.engineering.<module> with ``args`` in a one-task playbook on ``hosts`` and return its registered
+    result (failed or not). With ``group``, its connection comes from ``module_defaults:
+    group/chaos.engineering.<group>: connection``."""
+    result_file = str(tmp_path / ('result-%s.json' % uuid.uuid4().hex[:6]))
+    play = dict(name='Run one chaos.engineering module', hosts=hosts, gather_facts=False, tasks=[
+        {'name': 'The module under test', 'chaos.engineering.' + module: None, 'args': '{{ module_args }}',
+         'register': 'outcome', 'ignore_errors': True},
+        {'name': 'Keep the result for the test', 'delegate_to': 'localhost', 'check_mode': False,
+         'ansible.builtin.copy': dict(content='{{ outcome | to_json }}', dest='{{ result_file }}', mode='0600')}])
+    if group:
+        play['module_defaults'] = {'group/chaos.engineering.' + group: '{{ connection }}'}
+    playbook = str(tmp_path / 'play.yml')
+    with open(playbook, 'w') as handle:
+        json.dump([play], handle)  # JSON is YAML
+    extra = str(tmp_path / 'vars.json')
+    with open(extra, 'w') as handle:
+        json.dump(dict(connection=connection, module_args=args, result_file=result_file), handle)
+    argv = ansible_playbook_argv(playbook, extra, inventory=inventory, check=check) + (['--diff'] if diff else [])
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env or playbook_env(), cwd=str(tmp_path),
+                          timeout=timeout, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    with open(result_file) as handle:
+        return json.load(handle)
 
 
 def write(path, text):

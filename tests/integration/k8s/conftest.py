@@ -8,7 +8,6 @@
 Every test works in namespaces of its own (chaos-it-<random>), deleted afterwards.
 """
 import base64
-import json
 import os
 import shlex
 import subprocess
@@ -20,7 +19,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from helpers import ROOT, ansible_playbook_argv, playbook_env, write
+from helpers import ROOT, playbook_env, run_module_play
 from k8s_helpers import TEST_LABEL
 
 K8S_BED = os.path.join(ROOT, 'tests', 'infra', 'k8s-bed.sh')
@@ -131,35 +130,8 @@ def run_module(api, tmp_path):
     are cleared for the run, so the connection can only come from the play.
     """
     def run(module, args, check=False, auth=None):
-        result_file = str(tmp_path / ('result-%s.json' % uuid.uuid4().hex[:6]))
-        playbook = write(str(tmp_path / 'play.yml'), '''\
-            - name: Run one chaos.engineering k8s module
-              hosts: localhost
-              gather_facts: false
-              module_defaults:
-                group/chaos.engineering.k8s: "{{ connection }}"
-              tasks:
-                - name: The module under test
-                  chaos.engineering.%s:
-                  args: "{{ module_args }}"
-                  register: outcome
-                  ignore_errors: true
-                - name: Keep the result for the test
-                  ansible.builtin.copy:
-                    content: "{{ outcome | to_json }}"
-                    dest: "{{ result_file }}"
-                    mode: "0600"
-                  check_mode: false
-            ''' % module)
-        extra = str(tmp_path / 'vars.json')
-        with open(extra, 'w') as handle:
-            json.dump(dict(connection=auth or dict(kubeconfig=api['kubeconfig']), module_args=args,
-                           result_file=result_file), handle)
         env = dict((k, v) for k, v in playbook_env().items() if not k.startswith('K8S_AUTH_'))
         env['KUBECONFIG'] = os.path.join(tempfile.gettempdir(), 'no-such-kubeconfig-%s' % uuid.uuid4().hex)
-        proc = subprocess.run(ansible_playbook_argv(playbook, extra, check=check), capture_output=True, text=True,
-                              env=env, cwd=str(tmp_path), timeout=900, check=False)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        with open(result_file) as handle:
-            return json.load(handle)
+        return run_module_play(tmp_path, module, args, 'k8s', auth or dict(kubeconfig=api['kubeconfig']),
+                               check=check, env=env, timeout=900)
     return run

@@ -4,7 +4,6 @@ ordinary inventory host: the "remote Docker host" case. The module and its rever
 Measured, in the guest: netem delay 100ms raises the round trip by 100 ms +-15 %; netem loss is within
 tolerance; a delay filtered to one destination leaves another unaffected; the revert comes at the deadline.
 """
-import json
 import os
 import re
 import subprocess
@@ -12,7 +11,7 @@ import uuid
 
 import pytest
 
-from helpers import ROOT, ansible_playbook_argv, playbook_env, wait_until, write
+from helpers import ROOT, playbook_env, run_module_play, wait_until, write
 
 pytestmark = pytest.mark.integration
 
@@ -86,36 +85,12 @@ def loss_percent(client, target_ip, count):
     return 100.0 * (int(match.group(1)) - int(match.group(2))) / int(match.group(1))
 
 
-def run_on_vm(vm, tmp_path, module_args, state_check=None):
+def run_on_vm(vm, tmp_path, module_args):
     """Run container_netem on the VM over ssh; returns the module result."""
-    inventory = write(str(tmp_path / 'inventory.yml'), vm['inventory'])
-    result_file = str(tmp_path / ('result-%s.json' % uuid.uuid4().hex[:6]))
-    playbook = write(str(tmp_path / 'play.yml'), '''\
-        - name: container_netem on the VM
-          hosts: vm1
-          gather_facts: false
-          tasks:
-            - name: The module under test, in the guest
-              chaos.engineering.container_netem: "{{ module_args }}"
-              register: outcome
-              ignore_errors: true
-            - name: Keep the result
-              ansible.builtin.copy:
-                content: "{{ outcome | to_json }}"
-                dest: "{{ result_file }}"
-                mode: "0600"
-              delegate_to: localhost
-        ''')
-    extra = str(tmp_path / 'vars.json')
-    with open(extra, 'w') as handle:
-        json.dump(dict(module_args=module_args, result_file=result_file), handle)
     env = playbook_env()
     env.pop('ANSIBLE_PYTHON_INTERPRETER', None)  # the guest's own python3, from the inventory
-    proc = subprocess.run(ansible_playbook_argv(playbook, extra, inventory=inventory), capture_output=True,
-                          text=True, env=env, cwd=str(tmp_path), timeout=900, check=False)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    with open(result_file) as handle:
-        return json.load(handle)
+    return run_module_play(tmp_path, 'container_netem', module_args, hosts='vm1', env=env, timeout=900,
+                           inventory=write(str(tmp_path / 'inventory.yml'), vm['inventory']))
 
 
 def test_netem_delay_raises_the_round_trip_by_100ms_and_reverts_at_the_deadline(vm, boxes, tmp_path):
