@@ -48,6 +48,13 @@ options:
     description:
       - Only entries for this Docker engine URL.
     type: str
+  ids:
+    description:
+      - Only the entries with these ids, as a fault module returns them in C(chaos.revert.entries).
+      - An experiment uses this to revert its own faults, and none that another run armed in the same ledger.
+      - An id with no pending entry is not an error; its revert was already done, or discarded.
+    type: list
+    elements: str
 '''
 
 EXAMPLES = r'''
@@ -58,6 +65,17 @@ EXAMPLES = r'''
 - name: Emergency stop - undo every pending timed fault now
   chaos.engineering.ledger:
     state: reverted
+
+- name: Pause a database for 10 minutes
+  chaos.engineering.container_pause:
+    names: [db-1]
+    duration: 600
+  register: paused
+
+- name: Undo that pause now, and only that one
+  chaos.engineering.ledger:
+    state: reverted
+    ids: "{{ paused.chaos.revert.entries }}"
 '''
 
 RETURN = r'''
@@ -91,15 +109,18 @@ def main():
             state=dict(type='str', choices=['listed', 'reverted'], default='listed'),
             faults=dict(type='list', elements='str'),
             docker_host=dict(type='str'),
+            ids=dict(type='list', elements='str'),
         ),
         supports_check_mode=True,
     )
     root = module.params['ledger_dir'] or _ledger.default_ledger_dir()
     faults = module.params['faults']
     host = module.params['docker_host']
+    ids = module.params['ids']
     pending = [e for e in _ledger.list_entries(root)
                if (not faults or e.get('fault') in faults)
-               and (host is None or e.get('docker', {}).get('docker_host') == host)]
+               and (host is None or e.get('docker', {}).get('docker_host') == host)
+               and (ids is None or e.get('id') in ids)]
     result = dict(changed=False, pending=pending, reverter_running=_ledger.reverter_running(root))
     if module.params['state'] == 'reverted' and pending:
         result['changed'] = True

@@ -44,3 +44,19 @@ def test_filters_leave_other_faults_pending(engine, run_id, run_module, ledger_d
     assert status_of(engine, frozen['db-1']) == 'paused'
     run_module('ledger', dict(ledger_dir=ledger_dir, state='reverted'))
     assert status_of(engine, frozen['db-1']) == 'running'
+
+
+def test_ids_revert_only_those_entries(engine, run_id, run_module, ledger_dir):
+    frozen = start_containers(engine, run_id, ['db-1', 'db-2'])
+    first = run_module('container_pause', dict(names=['db-1-%s' % run_id], duration=120))
+    run_module('container_pause', dict(names=['db-2-%s' % run_id], duration=120))
+    ids = first['chaos']['revert']['entries']
+    assert len(ids) == 1
+    nothing = run_module('ledger', dict(ledger_dir=ledger_dir, state='reverted', ids=[]))
+    assert nothing['changed'] is False and nothing['pending'] == []
+    mine = run_module('ledger', dict(ledger_dir=ledger_dir, state='reverted', ids=ids + ['container_pause-gone']))
+    assert [e['id'] for e in mine['reverted']] == ids
+    assert status_of(engine, frozen['db-1']) == 'running'
+    assert status_of(engine, frozen['db-2']) == 'paused'
+    run_module('ledger', dict(ledger_dir=ledger_dir, state='reverted'))
+    assert status_of(engine, frozen['db-2']) == 'running'
