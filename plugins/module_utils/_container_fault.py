@@ -152,7 +152,8 @@ class ContainerFaultModule:
                 and (action is None or e.get('action') == action)
                 and e.get('docker', {}).get('docker_host') == host]
 
-    def exit(self):
+    def exit(self, problem=None):
+        """Exit with the result; fail when a target failed, or with ``problem`` (for example a recovery timeout)."""
         failed = self.result.failed_targets
         chaos = self.result.as_dict()
         changed = any(t.get('changed') for t in self.result.targets)
@@ -160,10 +161,11 @@ class ContainerFaultModule:
             target.pop('changed', None)
             target.pop('acted_at', None)
         extra = dict(diff=self.diffs) if self.diffs and self.module._diff else {}
-        if failed:
-            self.module.fail_json(
-                msg='%d of %d targets failed: %s' % (
-                    len(failed), len(self.result.targets),
-                    '; '.join('%s: %s' % (t['name'], t['error']) for t in failed)),
-                changed=changed, chaos=chaos, **extra)
+        problems = ['%d of %d targets failed: %s' % (
+            len(failed), len(self.result.targets), '; '.join('%s: %s' % (t['name'], t['error']) for t in failed))
+        ] if failed else []
+        if problem:
+            problems.append(problem)
+        if problems:
+            self.module.fail_json(msg='; '.join(problems), changed=changed, chaos=chaos, **extra)
         self.module.exit_json(changed=changed, chaos=chaos, **extra)

@@ -22,13 +22,13 @@ __metaclass__ = type
 
 import json
 import os
-import time
 import traceback
 
 from urllib.parse import quote, urlencode
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.chaos.engineering.plugins.module_utils._recovery import wait_until_recovered
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import (
     SELECTION_ARGUMENT_SPEC,
     SELECTION_MUTUALLY_EXCLUSIVE,
@@ -745,46 +745,27 @@ class PdbPredictor:
         return None
 
 
-def wait_for_recovery(client, workloads, timeout, resolve, ignore_uids=(), poll=0.25, first_poll=0.05,
-                      clock=time.time, sleep=time.sleep):
+def wait_for_recovery(client, workloads, timeout, resolve, ignore_uids=(), **polling):
     """Poll until every workload is back to its ``desired`` ready pods, or ``timeout`` seconds pass.
 
     ``workloads`` is a list of dicts with ``workload`` (from OwnerResolver), ``desired`` and
     ``since`` (epoch seconds when the first of its pods was harmed); each gets ``recovered``,
     ``seconds`` (None until recovered) and ``ready`` (the last count seen). Pods in
-    ``ignore_uids`` (the ones harmed) never count. Returns the list.
-
-    Polls every ``first_poll`` seconds at first, 1.5 times longer each round up to ``poll``: fast
-    recoveries are measured closely, slow ones without hammering the API server.
+    ``ignore_uids`` (the ones harmed) never count. Returns the list. ``polling``: see
+    _recovery.wait_until_recovered.
     """
-    pending = list(workloads)
-    for entry in pending:
-        entry.setdefault('recovered', False)
-        entry.setdefault('seconds', None)
-        entry.setdefault('ready', None)
-    deadline = clock() + timeout
-    interval = min(first_poll, poll)
-    while pending:
+    def observe(pending):
         counts = {}
         for namespace in sorted(set(e['workload']['namespace'] for e in pending)):
             pods = client.list_pods(namespace, field_selector='status.phase=Running')
             counts.update(ready_counts(pods, resolve, ignore_uids))
-        seen = clock()
-        still = []
         for entry in pending:
             entry['ready'] = counts.get(workload_id(entry['workload']), 0)
-            if entry['ready'] >= entry['desired']:
-                entry['recovered'] = True
-                entry['seconds'] = round(max(0.0, seen - entry['since']), 2)
-            else:
-                still.append(entry)
-        pending = still
-        if pending:
-            if seen >= deadline:
-                break
-            sleep(min(interval, max(0.0, deadline - seen)))
-            interval = min(poll, interval * 1.5)
-    return workloads
+        return [entry['ready'] >= entry['desired'] for entry in pending]
+
+    for entry in workloads:
+        entry.setdefault('ready', None)
+    return wait_until_recovered(workloads, observe, timeout, **polling)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ class FaultResult:
         self.selection = selection
         self.expires_at = None
         self.revert = None
+        self.recovery = None  # a list when the module measured recovery (wait_for_recovery)
         self.extra = {}  # fault-specific top-level fields
 
     def add_target(self, target_id, name, action, **extra):
@@ -72,6 +73,8 @@ class FaultResult:
                 seed=self.selection['seed'],
             )
         result.update(self.extra)
+        if self.recovery is not None:
+            result['recovery'] = self.recovery
         if self.revert is not None:
             result['expires_at'] = self.expires_at
             result['revert'] = self.revert

@@ -16,6 +16,8 @@ description:
   - With O(restart_after), the killed containers are started again after that many seconds. That restart is armed
     in a ledger on the host running the module and performed by a detached reverter, so it happens even if the
     controller dies.
+  - With O(wait_for_recovery=true) and O(restart_after), waits until every killed container runs again and passes
+    its health check when it has one, and returns the seconds it took per container in C(chaos.recovery).
   - Refuses to run without a selector unless O(allow_all=true), and never touches protected containers.
 author:
   - chaos.engineering maintainers (@chaos-engineering)
@@ -61,6 +63,24 @@ options:
       - With O(remove=true), also remove the anonymous volumes of the containers.
     type: bool
     default: false
+  wait_for_recovery:
+    description:
+      - After the kill, wait until every killed container has started again and runs, and is V(healthy) when it has
+        a health check. The seconds from its kill until then are returned in C(chaos.recovery); minus
+        O(restart_after), that is how long the container took to start and pass its health check.
+      - Requires O(restart_after). The engine never restarts a container killed or stopped through its API,
+        whatever its restart policy, because that counts as a manual stop. Without O(restart_after) the module
+        fails before anything is killed.
+      - Mutually exclusive with O(remove). In check mode C(chaos.recovery) is empty.
+    type: bool
+    default: false
+  recovery_timeout:
+    description:
+      - Seconds to wait for recovery with O(wait_for_recovery=true). When it passes, the task fails with a message
+        naming the containers not back, and keeps what was measured in C(chaos.recovery).
+      - Must be longer than O(restart_after).
+    type: int
+    default: 120
 '''
 
 EXAMPLES = r'''
@@ -82,6 +102,21 @@ EXAMPLES = r'''
     percent: 33
     stop_timeout: 10
     restart_after: 30
+
+- name: Kill one web replica, start it again after 5 seconds, and measure how long until it is healthy again
+  chaos.engineering.container_kill:
+    labels:
+      app: web
+    count: 1
+    restart_after: 5
+    wait_for_recovery: true
+    recovery_timeout: 60
+  register: killed
+
+- name: Report the recovery
+  ansible.builtin.debug:
+    msg: "{{ item.what }} was back after {{ item.seconds }} s"
+  loop: "{{ killed.chaos.recovery }}"
 
 - name: Preview which containers would be killed, on a remote engine over TLS
   chaos.engineering.container_kill:
@@ -137,12 +172,29 @@ chaos:
       description: The armed restart, with V(armed), V(method), V(deadline), and the V(ledger_dir) and V(entries).
       type: dict
       returned: when O(restart_after) is set
+    recovery:
+      description:
+        - With O(wait_for_recovery=true), one entry per killed container, with V(what) (V(container <name>)),
+          V(container) (V(id), V(name)), V(recovered), V(seconds) (from its kill until it was seen running again,
+          and healthy when it has a health check; null if not recovered), and the V(state) and V(health) last seen.
+        - Empty in check mode.
+      type: list
+      elements: dict
+      returned: when O(wait_for_recovery=true)
+      sample:
+        - what: container web-2
+          container: {id: 4f1c2a..., name: web-2}
+          recovered: true
+          seconds: 1.12
+          state: running
+          health: healthy
 '''
 
 import signal as signals
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _ledger
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
+from ansible_collections.chaos.engineering.plugins.module_utils._recovery import wait_until_recovered
 
 FAULT = 'container_kill'
 
@@ -174,6 +226,8 @@ def main():
             restart_after=dict(type='int'),
             remove=dict(type='bool', default=False),
             remove_volumes=dict(type='bool', default=False),
+            wait_for_recovery=dict(type='bool', default=False),
+            recovery_timeout=dict(type='int', default=120),
         ),
         mutually_exclusive=[('signal', 'stop_timeout'), ('restart_after', 'remove')],
     )
@@ -190,9 +244,20 @@ def main():
         fault.fail('stop_timeout must be 0 or more seconds, got %d.' % stop_timeout)
     if restart_after is not None and restart_after < 1:
         fault.fail('restart_after must be at least 1 second, got %d.' % restart_after)
+    wait_for_recovery = params['wait_for_recovery']
+    if wait_for_recovery:
+        if params['remove']:
+            fault.fail('wait_for_recovery cannot be used with remove=true: a removed container never comes back.')
+        if restart_after is None:
+            fault.fail('wait_for_recovery needs restart_after. The engine never restarts a container killed or '
+                       'stopped through its API, whatever its restart policy: that counts as a manual stop.')
+        if params['recovery_timeout'] <= restart_after:
+            fault.fail('recovery_timeout (%d s) must be longer than restart_after (%d s): the containers start '
+                       'again only then.' % (params['recovery_timeout'], restart_after))
 
     targets = fault.select(['running'])
     client = fault.client
+    baselines = recovery_baselines(fault, targets) if wait_for_recovery else {}
 
     def describe():
         if signal_name is not None:
@@ -224,7 +289,46 @@ def main():
                 FAULT, 'start', dict(id=target['id'], name=target['name']), fault.connection,
                 outcome['acted_at'] + restart_after))
     fault.arm_reverts(entries)
-    fault.exit()
+    problem = None
+    if wait_for_recovery:
+        problem = measure_recovery(fault, targets, outcomes, baselines)
+    fault.exit(problem)
+
+
+def recovery_baselines(fault, targets):
+    """Per target id, when it last started, to tell its restart from it (read before anything is killed)."""
+    baselines = dict(zip([t['id'] for t in targets], fault.run_each(
+        targets, lambda target: _docker.recovery_baseline(fault.client, target['id']))))
+    unreadable = ['%s: %s' % (t['name'], baselines[t['id']]['error']) for t in targets if baselines[t['id']].get('error')]
+    if unreadable:
+        fault.fail('Nothing was killed: reading the containers for wait_for_recovery failed: %s.' % '; '.join(unreadable))
+    return baselines
+
+
+def measure_recovery(fault, targets, outcomes, baselines):
+    """Wait for the killed containers to be back; fills chaos.recovery. Returns the timeout message, or None."""
+    fault.result.recovery = []
+    if fault.check_mode:
+        return None
+    entries = [dict(id=t['id'], name=t['name'], since=o['acted_at'], started_at=baselines[t['id']]['started_at'])
+               for t, o in zip(targets, outcomes) if not o.get('error')]
+    failure = None
+    try:
+        wait_until_recovered(entries, lambda pending: [_docker.container_back(fault.client, e) for e in pending],
+                             fault.params['recovery_timeout'])
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        failure = 'Waiting for recovery failed (the kill was done): %s' % exc
+    fault.result.recovery = [dict(what='container ' + e['name'], container=dict(id=e['id'], name=e['name']),
+                                  recovered=e.get('recovered', False), seconds=e.get('seconds'), state=e.get('state'),
+                                  health=e.get('health')) for e in entries]
+    if failure:
+        return failure
+    late = [e for e in entries if not e['recovered']]
+    if not late:
+        return None
+    return 'Recovery timed out after %d s: %s not back.' % (fault.params['recovery_timeout'], ', '.join(
+        '%s (%s%s)' % (e['name'], e.get('state'), ', health %s' % e['health'] if e.get('health') else '')
+        for e in late))
 
 
 if __name__ == '__main__':

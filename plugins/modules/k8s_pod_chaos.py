@@ -194,15 +194,17 @@ chaos:
       returned: always
     recovery:
       description:
-        - With O(wait_for_recovery=true), one entry per workload that lost pods, with V(owner) (V(kind),
-          V(namespace), V(name)), V(recovered), V(seconds) (from the first pod harmed until the desired number of
-          ready pods was seen again; null if not recovered), V(desired) and V(ready) (the last count seen).
+        - With O(wait_for_recovery=true), one entry per workload that lost pods, with V(what) (for example
+          V(Deployment shop/web)), V(owner) (V(kind), V(namespace), V(name)), V(recovered), V(seconds) (from the
+          first pod harmed until the desired number of ready pods was seen again; null if not recovered),
+          V(desired) and V(ready) (the last count seen).
         - Empty in check mode.
       type: list
       elements: dict
       returned: when O(wait_for_recovery=true)
       sample:
-        - owner: {kind: Deployment, namespace: shop, name: web}
+        - what: Deployment shop/web
+          owner: {kind: Deployment, namespace: shop, name: web}
           recovered: true
           seconds: 1.27
           desired: 3
@@ -262,20 +264,6 @@ ARGUMENT_SPEC = dict(
     recovery_timeout=dict(type='int', default=120),
     parallelism=dict(type='int', default=8),
 )
-
-
-class PodFaultResult(FaultResult):
-    """The common result, plus ``recovery`` when it was measured."""
-
-    def __init__(self, fault, dry_run, selection=None):
-        super(PodFaultResult, self).__init__(fault, dry_run, selection)
-        self.recovery = None
-
-    def as_dict(self):
-        result = super(PodFaultResult, self).as_dict()
-        if self.recovery is not None:
-            result['recovery'] = self.recovery
-        return result
 
 
 def validate(params):
@@ -355,7 +343,7 @@ class PodChaos:
             selection, pods, resolver = select_pods(self.client, self.params)
         except (SelectionError, K8sError) as exc:
             self.module.fail_json(msg=str(exc))
-        self.result = PodFaultResult(FAULT, self.check_mode, selection)
+        self.result = FaultResult(FAULT, self.check_mode, selection)
         if self.params['wait_for_recovery']:
             self.result.recovery = []
         targets = selection['selected']
@@ -478,9 +466,13 @@ class PodChaos:
             for e in late))
 
     def record_recovery(self, entries):
-        self.result.recovery = [dict(owner=public_owner(e['workload']), recovered=bool(e.get('recovered')),
-                                     seconds=e.get('seconds'), desired=e['desired'], ready=e.get('ready'))
-                                for e in entries]
+        recovery = []
+        for entry in entries:
+            owner = public_owner(entry['workload'])
+            recovery.append(dict(what='%(kind)s %(namespace)s/%(name)s' % owner, owner=owner,
+                                 recovered=bool(entry.get('recovered')), seconds=entry.get('seconds'),
+                                 desired=entry['desired'], ready=entry.get('ready')))
+        self.result.recovery = recovery
 
     def finish(self, late=None):
         problems = []

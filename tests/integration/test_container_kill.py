@@ -173,3 +173,63 @@ def test_parallel_kill_of_many(engine, run_id, run_module):
     result = run_module('container_kill', dict(labels={'batch': run_id}, parallelism=6))
     assert len(result['chaos']['targets']) == 12
     assert set(states(engine, many).values()) == {'exited'}
+
+
+# --- wait_for_recovery ---------------------------------------------------------------------------------------------
+
+HEALTHY = dict(test=['CMD', 'true'], interval=500 * 1000 * 1000)
+NEVER_HEALTHY = dict(test=['CMD', 'false'], interval=500 * 1000 * 1000, retries=1)
+
+
+def engine_actions(engine, container, since, actions):
+    """(action, engine time) of the container's events since ``since``, from the engine's own record."""
+    events = engine.api.events(since=int(since) - 1, until=int(time.time()) + 1, decode=True,
+                               filters={'container': container.id})
+    return [(e['Action'], e['timeNano'] / 1e9) for e in events if e['Action'] in actions and e['timeNano'] / 1e9 >= since]
+
+
+def test_wait_for_recovery_measures_the_armed_restart_and_the_health_check(engine, run_id, run_module, ledger_dir):
+    web = start_containers(engine, run_id, ['web-1'], restart_policy={'Name': 'always'}, healthcheck=HEALTHY)['web-1']
+    assert wait_until(lambda: web.reload() or web.attrs['State']['Health']['Status'] == 'healthy', timeout=20)
+    since = time.time()
+    result = run_module('container_kill', dict(names=[web.name], restart_after=1, wait_for_recovery=True,
+                                               recovery_timeout=60))
+    assert result['changed'] is True and not result.get('failed'), result
+    recovery = result['chaos']['recovery']
+    assert [(r['what'], r['container']['id'], r['recovered'], r['state'], r['health']) for r in recovery] == [
+        ('container ' + web.name, web.id, True, 'running', 'healthy')]
+    # The engine saw it die, and start again only at the armed restart: its restart policy did not act on a kill
+    # through the API. Recovery counts from the kill to healthy, so it covers the whole gap and the start-up.
+    actions = engine_actions(engine, web, since, ('die', 'start'))
+    assert [a for a, dummy in actions] == ['die', 'start'], actions
+    assert recovery[0]['seconds'] >= max(1.0, round(actions[1][1] - actions[0][1], 2) - 0.01)
+    web.reload()
+    assert web.attrs['State']['Health']['Status'] == 'healthy'
+
+
+def test_wait_for_recovery_without_restart_after_or_with_remove_is_refused(engine, run_id, run_module):
+    box = start_containers(engine, run_id, ['kept'], restart_policy={'Name': 'always'})['kept']
+    plain = run_module('container_kill', dict(names=[box.name], wait_for_recovery=True))
+    assert plain['failed'] is True and plain['changed'] is False
+    assert 'wait_for_recovery needs restart_after' in plain['msg'] and 'manual stop' in plain['msg']
+    removed = run_module('container_kill', dict(names=[box.name], remove=True, wait_for_recovery=True))
+    assert removed['failed'] is True and 'a removed container never comes back' in removed['msg']
+    short = run_module('container_kill', dict(names=[box.name], restart_after=5, wait_for_recovery=True,
+                                              recovery_timeout=2))
+    assert short['failed'] is True and 'recovery_timeout (2 s) must be longer than restart_after (5 s)' in short['msg']
+    assert status_of(engine, box) == 'running'
+    # Check mode names the target, arms nothing, and measures nothing.
+    preview = run_module('container_kill', dict(names=[box.name], restart_after=5, wait_for_recovery=True), check=True)
+    assert preview['changed'] is True and preview['chaos']['recovery'] == []
+    assert status_of(engine, box) == 'running'
+
+
+def test_wait_for_recovery_times_out_with_a_clear_message_and_partial_data(engine, run_id, run_module, ledger_dir):
+    sick = start_containers(engine, run_id, ['sick'], healthcheck=NEVER_HEALTHY)['sick']
+    result = run_module('container_kill', dict(names=[sick.name], restart_after=1, wait_for_recovery=True,
+                                               recovery_timeout=3))
+    assert result['failed'] is True and result['changed'] is True
+    assert result['msg'].startswith('Recovery timed out after 3 s: %s (running, health ' % sick.name), result['msg']
+    recovery = result['chaos']['recovery']
+    assert [(r['recovered'], r['seconds'], r['state']) for r in recovery] == [(False, None, 'running')]
+    assert recovery[0]['health'] in ('starting', 'unhealthy')

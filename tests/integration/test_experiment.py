@@ -102,7 +102,8 @@ def test_passing_experiment_with_iterations_and_jitter(bed, run_id, ledger_dir, 
             dict(name='worker runs', type='containers', selection=dict(labels={'app': 'worker-' + run_id}),
                  phases=['before', 'after'])],
         experiment_faults=[
-            dict(name='kill worker', module='container_kill', args=dict(names=[worker.name], restart_after=1)),
+            dict(name='kill worker', module='container_kill', args=dict(names=[worker.name], restart_after=1,
+                                                                        wait_for_recovery=True)),
             dict(name='drop 10 % of web egress', module='container_netem',
                  args=dict(names=[web.name], drop=dict(probability=0.1, direction='egress'), protocol='icmp'))]))
     assert proc.returncode == 0, output(proc)
@@ -118,6 +119,10 @@ def test_passing_experiment_with_iterations_and_jitter(bed, run_id, ledger_dir, 
     assert status(worker) == 'running' and status(web) == 'running'
     assert not has_ours(netns_state(client, web)) and not helpers_for(client, [web])
     assert len(samples(record, 'during', 'web')) >= 2
+    # The recovery container_kill measured (wait_for_recovery) is in the journal, per iteration, after the
+    # steady state's: back no earlier than the armed start, 1 s after the kill.
+    measured = [r for r in record['recovery'] if r['what'] == 'container ' + worker.name]
+    assert len(measured) == 2 and all(r['recovered'] and r['seconds'] >= 1.0 for r in measured), record['recovery']
     assert os.path.isfile(os.path.join(data['_dir'], 'junit.xml'))
 
 
@@ -157,18 +162,24 @@ def test_check_mode_names_the_targets_and_changes_nothing(bed, run_id, ledger_di
     assert not os.path.exists(str(tmp_path / 'journal'))
 
 
-def test_failed_probe_aborts_and_reverts_at_once(bed, run_id, ledger_dir, tmp_path):
+def test_failed_probe_aborts_and_reverts_at_once(bed, run_id, ledger_dir, tmp_path, run_module):
     client = bed_client(bed, 1)
     port = port_base()
     web = httpd(client, run_id, 'web', port=port)
+    boxes = start_containers(client, run_id, ['worker', 'elsewhere'])
     url = 'http://%s:%d/' % (engine_ip(bed, 1), port)
     assert wait_until(lambda: http_ok(url), 20)
+    # Another run's pending restart in the same ledger: the experiment's revert must leave it alone.
+    foreign = run_module('container_kill', dict(names=[boxes['elsewhere'].name], restart_after=600),
+                         docker_host=bed['hosts'][pick(bed, 1)])['chaos']['revert']['entries']
     since = time.time()
     proc = run_playbook('docker_experiment', tmp_path, base_vars(
         bed, 1, tmp_path, ledger_dir, experiment_name='abort', experiment_duration=60, experiment_iterations=3,
         experiment_recovery_timeout=20,
         experiment_probes=[dict(name='web answers', type='http', url=url, timeout=1)],
         experiment_faults=[
+            dict(name='kill worker', module='container_kill', args=dict(names=[boxes['worker'].name],
+                                                                        restart_after=600)),
             dict(name='limit web', module='container_netem', args=dict(names=[web.name], bandwidth=dict(rate='2mbit'))),
             dict(name='freeze web', module='container_pause', args=dict(names=[web.name]))]))
     assert proc.returncode != 0
@@ -178,7 +189,10 @@ def test_failed_probe_aborts_and_reverts_at_once(bed, run_id, ledger_dir, tmp_pa
     assert data['verdict'] == 'aborted' and record['verdict'] == 'aborted'
     assert 'failed during iteration 1 (web answers)' in record['reason']
     # No further iteration was started.
-    assert sorted(f['iteration'] for f in record['faults']) == [1, 1]
+    assert sorted(f['iteration'] for f in record['faults']) == [1, 1, 1]
+    # The killed worker was started again at once; the other run's killed container still waits for its restart.
+    assert status(boxes['worker']) == 'running' and status(boxes['elsewhere']) == 'exited'
+    assert [e['id'] for e in pending_entries(ledger_dir, bed['hosts'][pick(bed, 1)])] == foreign
     during = samples(record, 'during')
     assert during and not during[-1]['ok'] and all(s['ok'] for s in during[:-1])
     pause = [f for f in record['faults'] if f['fault'] == 'container_pause'][0]
@@ -192,7 +206,6 @@ def test_failed_probe_aborts_and_reverts_at_once(bed, run_id, ledger_dir, tmp_pa
     assert parse_iso(netem['reverted_at']) < first_after
     assert status(web) == 'running'
     assert not has_ours(netns_state(client, web)) and not helpers_for(client, [web])
-    assert not pending_entries(ledger_dir, bed['hosts'][pick(bed, 1)])
     # The steady state came back after the revert.
     assert record['recovery'][0]['recovered'] is True
 

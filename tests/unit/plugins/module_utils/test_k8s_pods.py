@@ -5,6 +5,7 @@ __metaclass__ = type
 
 import pytest
 
+from fake_clock import Clock
 from k8s_fakes import FakeCluster, deployment_pods, forbidden, pod, ref, replicaset
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _k8s
@@ -309,17 +310,6 @@ def test_pdb_predictor_counts_disruptions_allowed_across_a_run():
 # --- recovery
 
 
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-
 def test_recovery_measures_seconds_until_desired_ready_pods_are_back():
     rs, pods = deployment_pods('a', 'web', 3)
     harmed = pods[0]
@@ -355,23 +345,6 @@ def test_the_harmed_pod_never_counts_as_recovered_and_a_timeout_keeps_partial_da
     assert entries[0]['seconds'] is None
     assert entries[0]['ready'] == 1
     assert clock.now >= 1002.0
-
-
-def test_recovery_polls_fast_at_first_then_backs_off_to_the_poll_interval():
-    rs, pods = deployment_pods('a', 'web', 1)
-    cluster = FakeCluster([], [rs])
-    resolver = _k8s.OwnerResolver(cluster)
-    clock = Clock()
-    naps = []
-
-    def sleep(seconds):
-        naps.append(round(seconds, 4))
-        clock.sleep(seconds)
-
-    entries = [dict(workload=resolver.resolve(pods[0]), since=clock.now, desired=1)]
-    _k8s.wait_for_recovery(cluster, entries, 1.5, resolver.resolve, clock=clock, sleep=sleep)
-    assert naps[:6] == [0.05, 0.075, 0.1125, 0.1688, 0.25, 0.25]
-    assert entries[0]['recovered'] is False
 
 
 def test_desired_replicas_per_kind():

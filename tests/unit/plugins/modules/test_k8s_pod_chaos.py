@@ -96,7 +96,8 @@ def test_recovery_is_reported_per_workload(run, monkeypatch):
 
     monkeypatch.setattr(k8s_pod_chaos, 'wait_for_recovery', recovered)
     result = run(cluster, namespace='shop', label_selector='app=web', wait_for_recovery=True)
-    assert result['chaos']['recovery'] == [{'owner': {'kind': 'Deployment', 'namespace': 'shop', 'name': 'web'},
+    assert result['chaos']['recovery'] == [{'what': 'Deployment shop/web',
+                                            'owner': {'kind': 'Deployment', 'namespace': 'shop', 'name': 'web'},
                                             'recovered': True, 'seconds': 1.25, 'desired': 3, 'ready': 3}]
 
 
