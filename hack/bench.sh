@@ -2,7 +2,8 @@
 # make bench: the benchmarks in bench/, with the core219 toolchain. They print times and ratios against
 # baselines measured in the same run; they never assert on time. Extra arguments go to every Docker benchmark
 # (kill, pending_reverts); bench/k8s_delete (on the k8s bed, or $KUBECONFIG) takes its own from
-# CHAOS_BENCH_K8S_DELETE_ARGS, for example CHAOS_BENCH_K8S_DELETE_ARGS='--repeats 1'.
+# CHAOS_BENCH_K8S_DELETE_ARGS, for example CHAOS_BENCH_K8S_DELETE_ARGS='--repeats 1'; bench/netem and
+# bench/experiment from CHAOS_BENCH_NETEM_ARGS and CHAOS_BENCH_EXPERIMENT_ARGS.
 set -euo pipefail
 # shellcheck source=hack/_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
@@ -16,6 +17,9 @@ done
 log "bench/k8s_delete"
 # shellcheck disable=SC2086  # word splitting of the argument string is intended
 "${venv}/bin/python" bench/k8s_delete ${CHAOS_BENCH_K8S_DELETE_ARGS:-}
+log "bench/netem"
+# shellcheck disable=SC2086  # word splitting of the argument string is intended
+"${venv}/bin/python" bench/netem ${CHAOS_BENCH_NETEM_ARGS:-}
 log "bench/experiment"
 # shellcheck disable=SC2086  # word splitting of the argument string is intended
 "${venv}/bin/python" bench/experiment ${CHAOS_BENCH_EXPERIMENT_ARGS:-}
