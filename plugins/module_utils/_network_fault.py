@@ -263,6 +263,10 @@ class NetworkFault:
         for helper in helpers:
             if helper.get('State') == 'running':
                 return HelperExecutor(self.client, helper['Id'], helper.get('Labels') or {})
+        return self._new_reader(target, labels)
+
+    def _new_reader(self, target, labels=None):
+        """A new transient helper in the target's namespace: with ``labels``, or marked as a mere reader."""
         return self._new_helper(target, labels or {_docker.FAULT_LABEL: self.fault.fault + '-read'}, transient=True)
 
     def _lost(self, reader, exc):
@@ -279,7 +283,7 @@ class NetworkFault:
 
     def _fresh_read(self, target, labels):
         """(reader, state) through a new transient helper; the helper is removed again if the read fails."""
-        reader = self._new_helper(target, labels or {_docker.FAULT_LABEL: self.fault.fault + '-read'}, transient=True)
+        reader = self._new_reader(target, labels)
         try:
             return reader, read_state(reader, self.interface)
         except Exception:
