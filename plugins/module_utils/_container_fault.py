@@ -65,6 +65,7 @@ class ContainerFaultModule:
         self.client = None
         self.result = None
         self.diffs = []  # diff mode: one before/after per target
+        self._ledger_dir = None
 
     @property
     def check_mode(self):
@@ -72,7 +73,14 @@ class ContainerFaultModule:
 
     @property
     def ledger_dir(self):
-        return self.params.get('ledger_dir') or _ledger.default_ledger_dir()
+        """The ledger, checked (absolute, private, ours) on first use; a ledger we cannot trust fails the task."""
+        if self._ledger_dir is None:
+            try:
+                self._ledger_dir = _ledger.check_root(self.params.get('ledger_dir') or _ledger.default_ledger_dir(),
+                                                      create=not self.check_mode)
+            except (_ledger.LedgerError, OSError) as exc:
+                self.fail('Nothing was changed: %s' % exc)
+        return self._ledger_dir
 
     @property
     def connection(self):
@@ -123,25 +131,60 @@ class ContainerFaultModule:
                 outcomes = list(pool.map(guarded, targets))
         return outcomes
 
-    def arm_reverts(self, entries):
-        """Record timed reverts in the ledger and start the reverter; sets the result's revert block."""
-        if not entries:
+    def try_arm(self, entries):
+        """Write-ahead: record the reverts of faults about to go in, and wait until a live reverter has them.
+
+        Call before the first change to any target. Returns None when armed; otherwise the entries are closed
+        and the message says why (nothing may be changed then)."""
+        if not entries or self.check_mode:
             return None
+        root = self.ledger_dir
+        try:
+            armed, dummy = _ledger.arm(root, entries)
+            problem = None if armed else _ledger.arm_failure(root)
+        except (OSError, IOError, _ledger.LedgerError) as exc:
+            problem = 'could not arm the revert in the ledger at %s: %s' % (root, exc)
+        if problem is None:
+            return None
+        try:
+            self.close_unapplied(entries)
+        except (OSError, IOError, _ledger.LedgerError):
+            pass
+        return 'Nothing was changed: %s.' % problem.rstrip('.')
+
+    def arm_ahead(self, entries):
+        """try_arm, failing the task when the reverts cannot be armed."""
+        problem = self.try_arm(entries)
+        if problem:
+            self.fail(problem)
+
+    def settle(self, entry, deadline=None):
+        """The fault of ``entry`` is in place: its deadline (when given) now counts from this moment.
+
+        If this fails, the entry keeps its provisional deadline, which is earlier: the revert still comes."""
+        try:
+            _ledger.settle(self.ledger_dir, entry, deadline)
+        except (OSError, IOError, _ledger.LedgerError):
+            pass
+
+    def close_unapplied(self, entries):
+        """Close the written-ahead entries of faults that did not go in. Nothing is undone: a failed pause or kill
+        may mean that someone else paused or stopped the container, which is theirs to undo."""
+        if entries:
+            _ledger.discard(self.ledger_dir, entries, status='not-applied')
+
+    def report_revert(self, entries, pid=None):
+        """The result's revert block for armed entries (or the predicted one in check mode)."""
+        if not entries:
+            return
         deadline = max(e['deadline'] for e in entries)
         if self.check_mode:
             self.result.set_revert(deadline, _ledger.METHOD, armed=False)
-            return None
-        try:
-            armed, pid = _ledger.arm(self.ledger_dir, entries)
-        except (OSError, IOError) as exc:
-            self.fail('Could not arm the revert in the ledger at %s: %s' % (self.ledger_dir, exc))
-        self.result.set_revert(deadline, _ledger.METHOD, armed=armed)
-        self.result.revert.update(ledger_dir=self.ledger_dir, reverter_pid=pid,
+            return
+        state = _ledger.reverter_state(self.ledger_dir)
+        self.result.set_revert(deadline, _ledger.METHOD, armed=True)
+        self.result.revert.update(ledger_dir=self.ledger_dir, reverter_pid=pid or (state or {}).get('pid'),
                                   entries=[e['id'] for e in entries])
-        if not armed:
-            self.fail('The fault is in place but its reverter did not start (see %s/reverter.log). '
-                      'Revert it now with the matching undo state.' % self.ledger_dir)
-        return pid
 
     def pending_for(self, target_ids, action=None):
         """Pending ledger entries of this fault for these containers (on this engine)."""

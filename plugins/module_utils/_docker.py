@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
 import os
 import socket
 import struct
@@ -183,8 +184,14 @@ FAULT_ID_LABEL = 'chaos.engineering/fault-id'
 TARGET_LABEL = 'chaos.engineering/target'
 TARGET_NAME_LABEL = 'chaos.engineering/target-name'
 EXPIRES_LABEL = 'chaos.engineering/expires'
-# A helper idles until it is removed; this bounds its life if everything else is lost.
+# A helper idles until it is removed, or until its expiry: then its sleep ends and the engine removes it
+# (auto-remove), with no reverter or teardown needed. An untimed fault's helper lives this long at most.
 HELPER_SLEEP_SECONDS = 7 * 24 * 3600
+# A helper made only to read or revert a namespace expires this long after it was made.
+READ_HELPER_SECONDS = 600
+# A timed fault's helper outlives its deadline by this much, for the reverter's retries.
+HELPER_GRACE_SECONDS = 3600
+TOOL_DIRS = ('/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin')
 
 
 class ExecResult:
@@ -203,18 +210,25 @@ def _text(data):
     return (data or b'').decode('utf-8', 'replace')
 
 
-def start_helper(client, image, target_id, labels, network_mode=None, name=None):
-    """Create and start a helper joined to ``target_id``'s network namespace, with only NET_ADMIN."""
+def start_helper(client, image, target_id, labels, network_mode=None, name=None, expires_at=None):
+    """Create and start a helper joined to ``target_id``'s network namespace, with only NET_ADMIN.
+
+    It carries its expiry (``expires_at``, epoch seconds; None: HELPER_SLEEP_SECONDS from now) in a label, and
+    sleeps until then: the engine removes it at its expiry even if every one of our processes died."""
+    now = time.time()
+    expires_at = now + HELPER_SLEEP_SECONDS if expires_at is None else expires_at
     host_config = client.create_host_config(
         network_mode=network_mode or 'container:%s' % target_id,
         cap_drop=['ALL'],
         cap_add=['NET_ADMIN'],
         security_opt=['no-new-privileges'],
+        auto_remove=True,
     )
-    all_labels = {HELPER_LABEL: 'true', TARGET_LABEL: target_id}
+    all_labels = {HELPER_LABEL: 'true', TARGET_LABEL: target_id, EXPIRES_LABEL: iso_utc(expires_at)}
     all_labels.update(labels or {})
+    sleep_seconds = max(60, int(expires_at - now) + 1)
     created = client.create_container(
-        image, command=['sleep', str(HELPER_SLEEP_SECONDS)], entrypoint=[], labels=all_labels,
+        image, command=['sleep', str(sleep_seconds)], entrypoint=[], labels=all_labels,
         host_config=host_config, name=name, network_disabled=False)
     helper_id = created['Id']
     try:
@@ -315,6 +329,31 @@ def remove_helper(client, helper_id):
         raise
 
 
+def iso_utc(epoch):
+    """ISO-8601 UTC with milliseconds, as in the result schema (this file cannot import _result)."""
+    return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(epoch)) + '.%03dZ' % int((epoch % 1) * 1000)
+
+
+def helper_expired(helper, now=None):
+    """Has this helper (as listed) passed the expiry its label gives? 'never' and unreadable labels have not."""
+    text = ((helper.get('Labels') or {}).get(EXPIRES_LABEL) or '').rstrip('Z')
+    try:
+        expiry = calendar.timegm(time.strptime(text.split('.')[0], '%Y-%m-%dT%H:%M:%S'))
+    except ValueError:
+        return False
+    return expiry < (time.time() if now is None else now)
+
+
+def find_tool(name):
+    """The path of a host tool, looking in the usual sbin/bin directories too (a daemon's PATH may be short)."""
+    dirs = [d for d in os.environ.get('PATH', '').split(os.pathsep) if d] + list(TOOL_DIRS)
+    for directory in dirs:
+        path = os.path.join(directory, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
 def list_helpers(client, fault=None):
     """Our helper containers (running or not), newest first, as the engine reports them."""
     filters = {'label': [HELPER_LABEL + '=true'] + (['%s=%s' % (FAULT_LABEL, fault)] if fault else [])}
@@ -377,6 +416,7 @@ def run_argv(argv):
 
 def nsenter_run(pid, argv):
     """Run argv in the network namespace of process ``pid`` (needs root on the Docker host)."""
-    result = run_argv(['nsenter', '-t', str(pid), '-n', '--'] + list(argv))
+    tool = find_tool(argv[0]) or argv[0]
+    result = run_argv([find_tool('nsenter') or 'nsenter', '-t', str(pid), '-n', '--', tool] + list(argv[1:]))
     result.argv = argv
     return result

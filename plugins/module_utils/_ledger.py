@@ -15,6 +15,20 @@ An entry moves ``pending/`` -> ``claimed/`` (by whoever performs it: the
 reverter, or a module reverting early) -> ``done/``. The rename is the lock:
 exactly one party performs each revert.
 
+Write-ahead: a module writes (and fsyncs) the entry, and waits until a live
+reverter has listed it, BEFORE it changes the target. The entry then carries
+``armed_by`` (the module's pid and start time) and no ``applied`` mark; once the
+fault is in place the module settles it (``applied``, and the deadline counted
+from that moment). Undo steps are idempotent, so an entry whose fault was never
+or only partly applied is harmless. While the arming module lives, the reverter
+waits for it to settle; when it died (SIGKILL at any instant) the entry is
+performed at its provisional deadline, which is never later than the real one.
+
+Nobody else steers it: every directory under the ledger is ours (owner and
+mode 0700 checked, no symlink), every file is opened with O_NOFOLLOW and
+checked, and the runtime copy of the code is verified before it is executed.
+An entry that is not what we write is moved to ``quarantine/`` with its reason.
+
 This file runs both inside modules and as the reverter (``python -m ...``), so it
 and the one module_utils file it needs (_docker.py) import nothing from Ansible
 unguarded. Revert actions are looked up by name in
@@ -29,7 +43,9 @@ import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
+import stat
 import sys
 import threading
 import time
@@ -55,6 +71,19 @@ REVERT_WORKERS = 32
 # so that at the deadline only their input is written (see _docker.StdinExec).
 PREARM_SECONDS = 3.0
 METHOD = 'ledger-reverter'
+# How long a module waits for a reverter to confirm a written-ahead entry; longer while a reverter process lives.
+START_WAIT_SECONDS = 10.0
+START_WAIT_MAX_SECONDS = 120.0
+# A starting reverter retries the lock this long: a module probing it holds it shared for an instant.
+ACQUIRE_SECONDS = 5.0
+# A written-ahead entry past its deadline waits this long at most for its (live) module to settle it.
+ARMING_PATIENCE_SECONDS = 120.0
+
+
+class LedgerError(Exception):
+    """The ledger cannot be used safely; the message says why and what to do."""
+
+    user_facing = True
 
 
 def default_ledger_dir():
@@ -66,27 +95,167 @@ def default_ledger_dir():
     return os.path.join(base, 'chaos-engineering', 'ledger')
 
 
-def _subdir(root, name):
-    path = os.path.join(root, name)
+# --- Trust: only the ledger's owner steers it -------------------------------------------------------------
+
+def _private_problem(path, st, kind):
+    """Why ``st`` (an lstat of ``path``) is not a private ``kind`` ('dir' or 'file') of ours; None if it is."""
+    if stat.S_ISLNK(st.st_mode):
+        return '%s is a symlink' % path
+    if kind == 'dir' and not stat.S_ISDIR(st.st_mode):
+        return '%s is not a directory' % path
+    if kind == 'file' and not stat.S_ISREG(st.st_mode):
+        return '%s is not a regular file' % path
+    if st.st_uid != os.geteuid():
+        return '%s is owned by uid %d, not by uid %d who runs this' % (path, st.st_uid, os.geteuid())
+    if st.st_mode & 0o077:
+        return '%s has mode %04o; group and others must have no access (0700 for directories, 0600 for files)' % (
+            path, stat.S_IMODE(st.st_mode))
+    return None
+
+
+def _check_ancestors(path):
+    """Every existing directory above the ledger must be writable only by root or us (or be sticky, like /tmp):
+    otherwise someone else could rename the ledger away and put their own in its place."""
+    parent = os.path.dirname(os.path.realpath(path))
+    while True:
+        try:
+            st = os.stat(parent)
+        except OSError:
+            st = None
+        if st is not None:
+            writable_by_others = st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX
+            if st.st_uid not in (0, os.geteuid()) or writable_by_others:
+                raise LedgerError('The ledger at %s is not safe: %s (owner uid %d, mode %04o) can be changed by '
+                                  'another user. Choose a ledger_dir under directories only root or you can write.'
+                                  % (path, parent, st.st_uid, stat.S_IMODE(st.st_mode)))
+        if parent == os.path.dirname(parent):
+            return
+        parent = os.path.dirname(parent)
+
+
+def _private_dir(path):
+    """``path`` as a private directory of ours: created 0700 (with any missing parents) whatever the umask, or
+    checked when it exists. Raises LedgerError for a symlink, another owner or group/other access."""
     try:
-        os.makedirs(path, 0o700)
+        st = os.lstat(path)
     except OSError as exc:
-        if exc.errno != errno.EEXIST:
-            raise
+        if exc.errno != errno.ENOENT:
+            raise LedgerError('Cannot use the ledger directory %s: %s' % (path, exc))
+        parent = os.path.dirname(path)
+        if parent != path and not os.path.isdir(parent):
+            _make_parents(parent)
+        try:
+            os.mkdir(path, 0o700)  # the umask can only take bits away from 0700
+        except OSError as mkdir_exc:
+            if mkdir_exc.errno != errno.EEXIST:
+                raise LedgerError('Cannot create the ledger directory %s: %s' % (path, mkdir_exc))
+        st = os.lstat(path)
+    problem = _private_problem(path, st, 'dir')
+    if problem:
+        raise LedgerError('Refusing the ledger directory: %s. Only the user running the module may own and use '
+                          'it; remove it or fix it (chown, chmod 0700) if it is really yours.' % problem)
     return path
 
 
-def _write_json_atomic(path, data):
+def _make_parents(path):
+    """Missing parents of a ledger dir, created 0700 (os.makedirs would make them 0777 minus the umask)."""
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise LedgerError('Cannot create the ledger directory %s: %s' % (directory, exc))
+
+
+def check_root(root, create=True):
+    """The ledger root, absolute, private and ours; raises LedgerError otherwise. Call before any use.
+
+    With ``create=False`` (check mode) a missing ledger is not made: only the path and its parents are checked."""
+    if not isinstance(root, str) or not os.path.isabs(root):
+        raise LedgerError('ledger_dir must be an absolute path, got %r.' % (root,))
+    root = os.path.normpath(root)
+    _check_ancestors(root)
+    if not create and not os.path.lexists(root):
+        return root
+    return _private_dir(root)
+
+
+def _subdir(root, name):
+    return _private_dir(os.path.join(root, name))
+
+
+def _open_private(path, flags, kind='file'):
+    """os.open with O_NOFOLLOW, and the opened file checked to be ours and private; raises LedgerError."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0), 0o600)
+    try:
+        problem = _private_problem(path, os.fstat(fd), kind)
+    except OSError:
+        os.close(fd)
+        raise
+    if problem:
+        os.close(fd)
+        raise LedgerError('Refusing %s: %s.' % (path, problem))
+    return fd
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json_atomic(path, data, durable=False):
     tmp = '%s.tmp-%s' % (path, uuid.uuid4().hex[:8])
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, 'w') as handle:
         json.dump(data, handle, sort_keys=True)
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.rename(tmp, path)
+    if durable:
+        _fsync_dir(os.path.dirname(path))
 
 
 def _read_json(path):
-    with open(path) as handle:
+    with os.fdopen(_open_private(path, os.O_RDONLY)) as handle:
         return json.load(handle)
+
+
+# --- Entries ----------------------------------------------------------------------------------------------
+
+def _process_start(pid):
+    """The start time of process ``pid`` (clock ticks since boot), to tell it from a later one with its pid."""
+    try:
+        with open('/proc/%d/stat' % pid) as handle:
+            fields = handle.read().rsplit(')', 1)[1].split()
+        return int(fields[19]) if fields[0] != 'Z' else None
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def arming_owner():
+    """Who is arming: this process, as an entry's ``armed_by``."""
+    pid = os.getpid()
+    return dict(pid=pid, start=_process_start(pid))
+
+
+def arming_alive(entry):
+    """Is the module that wrote this entry ahead of its fault still running (and has not settled it)?"""
+    owner = entry.get('armed_by')
+    if not isinstance(owner, dict) or entry.get('applied') or not isinstance(owner.get('pid'), int):
+        return False
+    start = _process_start(owner['pid'])
+    return start is not None and start == owner.get('start')
 
 
 def new_entry(fault, action, target, docker, deadline, **details):
@@ -105,27 +274,123 @@ def new_entry(fault, action, target, docker, deadline, **details):
     )
 
 
-def record(root, entries):
+def invalid_reason(entry, name=None):
+    """Why ``entry`` (parsed from pending/``name``) is not an entry we wrote; None when it is."""
+    if not isinstance(entry, dict):
+        return 'not a JSON object'
+    if not isinstance(entry.get('id'), str) or not entry['id']:
+        return 'no id'
+    if name is not None and name != entry['id'] + '.json':
+        return 'its id %r does not match its file name' % entry['id']
+    if not isinstance(entry.get('action'), str):
+        return 'no revert action'  # an unknown one is performed, and fails with its name
+    for key in ('deadline', 'created_at'):
+        value = entry.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return '%s is not a finite number' % key
+    target = entry.get('target')
+    if not isinstance(target, dict) or not isinstance(target.get('id'), str) or not target['id']:
+        return 'no target id'
+    if not isinstance(entry.get('docker'), dict):
+        return 'no docker connection'
+    if not isinstance(entry.get('details', {}), dict):
+        return 'details is not an object'
+    for key in ('retry_at',):
+        value = entry.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return '%s is not a number' % key
+    return None
+
+
+def load_entry(path):
+    """(entry, None), or (None, reason) for a file that is not an entry of ours, or (None, None) when it is
+    gone (renamed meanwhile)."""
+    try:
+        entry = _read_json(path)
+    except LedgerError as exc:
+        return None, str(exc)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None, None
+        return None, 'unreadable: %s' % exc
+    except ValueError as exc:
+        return None, 'not JSON: %s' % exc
+    return entry, invalid_reason(entry, os.path.basename(path))
+
+
+def quarantine(root, name, reason):
+    """Move pending/``name`` aside to quarantine/, with the reason next to it; it is never performed."""
+    target = os.path.join(_subdir(root, 'quarantine'), name)
+    try:
+        os.rename(os.path.join(root, 'pending', name), target)
+    except OSError:
+        return False
+    _write_json_atomic(target + '.reason', dict(reason=reason, quarantined_at=time.time()))
+    sys.stderr.write('%s quarantined %s: %s\n' % (time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), name, reason))
+    return True
+
+
+def list_invalid(root):
+    """Pending files that are not entries of ours, and those already quarantined: [{file, reason}]."""
+    invalid = []
+    for name in _json_names(os.path.join(root, 'pending')):
+        entry, reason = load_entry(os.path.join(root, 'pending', name))
+        if reason:
+            invalid.append(dict(file=os.path.join(root, 'pending', name), reason=reason))
+    qdir = os.path.join(root, 'quarantine')
+    for name in _json_names(qdir):
+        try:
+            reason = _read_json(os.path.join(qdir, name + '.reason')).get('reason')
+        except (OSError, ValueError, LedgerError, AttributeError):
+            reason = 'quarantined'
+        invalid.append(dict(file=os.path.join(qdir, name), reason=reason))
+    return invalid
+
+
+def _json_names(directory):
+    try:
+        return sorted(n for n in os.listdir(directory) if n.endswith('.json'))
+    except OSError:
+        return []
+
+
+def record(root, entries, durable=False):
     """Write pending entries; they are armed once a reverter runs (see ensure_reverter)."""
     pending = _subdir(root, 'pending')
     for entry in entries:
         _write_json_atomic(os.path.join(pending, entry['id'] + '.json'), entry)
+    if durable and entries:
+        # One fsync per file and one for the directory: the entries survive a crash of the host too.
+        for entry in entries:
+            fd = _open_private(os.path.join(pending, entry['id'] + '.json'), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(pending)
+
+
+def settle(root, entry, deadline=None):
+    """The fault of this written-ahead entry is in place: mark it applied, with its deadline counted from now.
+
+    Written as a new pending file whatever happened meanwhile: if the reverter already performed the entry (it
+    undid nothing, or undid it early), the rewritten entry makes it undo the fault again at its deadline."""
+    entry['applied'] = True
+    entry['applied_at'] = time.time()
+    if deadline is not None:
+        entry['deadline'] = float(deadline)
+    _write_json_atomic(os.path.join(_subdir(root, 'pending'), entry['id'] + '.json'), entry)
+    return entry
 
 
 def list_entries(root, state='pending'):
+    """The valid entries in ``state`` (pending, claimed, done); files that are not ours are left out."""
     directory = os.path.join(root, state)
     entries = []
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return entries
-    for name in names:
-        if not name.endswith('.json'):
-            continue
-        try:
-            entries.append(_read_json(os.path.join(directory, name)))
-        except (OSError, ValueError):
-            continue  # being renamed right now, or a half-written tmp
+    for name in _json_names(directory):
+        entry, reason = load_entry(os.path.join(directory, name))
+        if entry is not None and reason is None:
+            entries.append(entry)
     return entries
 
 
@@ -164,6 +429,18 @@ def recover_claimed(root):
     """Entries claimed by a reverter that died mid-revert go back to pending."""
     for entry in list_entries(root, 'claimed'):
         release(root, entry)
+
+
+def wait_done(root, entry_ids, timeout=60.0):
+    """Wait until these entries (claimed by someone else) are finished; returns the ids still not done."""
+    give_up = time.time() + timeout
+    left = set(entry_ids)
+    while left:
+        left = set(i for i in left if not os.path.exists(os.path.join(root, 'done', i + '.json')))
+        if not left or time.time() >= give_up:
+            break
+        time.sleep(0.02)
+    return left
 
 
 # --- Docker access, without Ansible ------------------------------------------------------------
@@ -308,8 +585,17 @@ def _revert_in_helper(entry):
             _docker.remove_helper(client, details['helper_id'])
         if not running:
             return 'target-gone'  # the namespace died with the target: nothing is left to revert
-        helper_id = _docker.start_helper(client, details['helper_image'], entry['target']['id'],
-                                         {_docker.FAULT_LABEL: entry['fault'] + '-revert'})
+        try:
+            helper_id = _docker.start_helper(client, details['helper_image'], entry['target']['id'],
+                                             {_docker.FAULT_LABEL: entry['fault'] + '-revert'},
+                                             expires_at=time.time() + _docker.READ_HELPER_SECONDS)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            # No helper can be made (its image was removed, say): a root reverter on the Docker host
+            # undoes the fault with the host's own tools in the target's namespace instead.
+            if not nsenter_possible(entry['docker']):
+                raise
+            details['revert_path'] = 'nsenter (no helper: %s)' % exc
+            return _revert_with_nsenter(entry)
         try:
             failed = _run_revert_steps(client, helper_id, details)
         except Exception:
@@ -329,6 +615,13 @@ def _run_revert_steps(client, helper_id, details):
     dummy, failed = _docker.run_steps(lambda argv: _docker.exec_in(client, helper_id, argv),
                                       details['steps'], details.get('ok_if', ()))
     return failed
+
+
+def nsenter_possible(conn):
+    """Can this process undo a fault with the host's own tools: root, on the Docker host (a local socket), with
+    nsenter on PATH? (The tools must also be there, which the steps' failure would tell.)"""
+    host = (conn or {}).get('docker_host') or _docker.DEFAULT_DOCKER_HOST
+    return os.geteuid() == 0 and host.startswith('unix://') and _docker.find_tool('nsenter') is not None
 
 
 def _revert_with_nsenter(entry):
@@ -405,46 +698,80 @@ def _module_source(module):
         return handle.read()
 
 
-def _install_runtime(root):
-    """Copy the reverter's code (this file and _docker.py) under root/runtime/<hash>/.
-
-    Modules run from a temporary AnsiballZ payload that Ansible deletes when they
-    exit, so the reverter needs its own copy, laid out as the same package.
-    """
-    modules = [sys.modules[__name__], _docker]
-    sources = [(module.__name__, _module_source(module)) for module in modules]
-    digest = hashlib.sha256(''.join(src for dummy, src in sources).encode('utf-8')).hexdigest()[:16]
-    runtime = os.path.join(root, 'runtime', digest)
-    if os.path.exists(os.path.join(runtime, 'complete')):
-        return runtime
+def _runtime_files():
+    """(relative path, text) of every file the reverter runs from: this file, _docker.py, their packages."""
     parts = REVERTER_MODULE.split('.')[:-1]
-    _subdir(runtime, os.path.join(*parts))
-    for depth in range(1, len(parts) + 1):
-        init = os.path.join(runtime, *(parts[:depth] + ['__init__.py']))
-        if not os.path.exists(init):
-            open(init, 'a').close()
-    for name, source in sources:
-        target = os.path.join(runtime, *name.split('.')) + '.py'
-        tmp = target + '.tmp-' + uuid.uuid4().hex[:8]
-        with open(tmp, 'w') as handle:
-            handle.write(source)
-        os.rename(tmp, target)
-    open(os.path.join(runtime, 'complete'), 'a').close()
+    files = [(os.path.join(*(parts[:depth] + ['__init__.py'])), '') for depth in range(1, len(parts) + 1)]
+    for module in (sys.modules[__name__], _docker):
+        files.append((os.path.join(*module.__name__.split('.')) + '.py', _module_source(module)))
+    return files
+
+
+def _install_runtime(root):
+    """Copy the reverter's code under root/runtime/<hash>/ and verify it; returns the directory.
+
+    Modules run from a temporary AnsiballZ payload that Ansible deletes when they exit, so the reverter needs
+    its own copy, laid out as the same package. Every directory is private and ours, and every file is read
+    back and compared with the code of this very module before the reverter runs from it: a copy that
+    someone changed is rewritten, never executed.
+    """
+    files = _runtime_files()
+    digest = hashlib.sha256(''.join(text for dummy, text in files).encode('utf-8')).hexdigest()[:16]
+    runtime = _private_dir(os.path.join(_subdir(root, 'runtime'), digest))
+    for relative, text in files:
+        directory = runtime
+        for part in os.path.dirname(relative).split(os.sep):
+            directory = _private_dir(os.path.join(directory, part))
+        path = os.path.join(runtime, relative)
+        if _file_text(path) != text:
+            tmp = '%s.tmp-%s' % (path, uuid.uuid4().hex[:8])
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, 'w') as handle:
+                handle.write(text)
+            os.rename(tmp, path)
+            if _file_text(path) != text:
+                raise LedgerError('The reverter\'s runtime copy at %s changed while it was written.' % path)
     return runtime
+
+
+def _file_text(path):
+    """The text of a private file of ours, or None when it is missing; raises LedgerError when it is not ours."""
+    try:
+        fd = _open_private(path, os.O_RDONLY)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        if exc.errno == errno.ELOOP:
+            raise LedgerError('Refusing %s: it is a symlink.' % path)
+        raise
+    with os.fdopen(fd) as handle:
+        return handle.read()
 
 
 def _lock_path(root):
     return os.path.join(root, 'reverter.lock')
 
 
-def reverter_running(root):
-    """True when a reverter holds the ledger's lock."""
+def _open_lock(root):
     try:
-        fd = os.open(_lock_path(root), os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError:
+        return _open_private(_lock_path(root), os.O_RDWR | os.O_CREAT)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LedgerError('Refusing %s: it is a symlink.' % _lock_path(root))
+        raise
+
+
+def reverter_running(root):
+    """True when a reverter holds the ledger's lock.
+
+    The probe takes the lock shared, never exclusive, and only for an instant; a starting reverter retries its
+    exclusive lock for a while (ACQUIRE_SECONDS), so a probe cannot make it give up."""
+    try:
+        fd = _open_lock(root)
+    except (OSError, LedgerError):
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError:
         return True
     finally:
@@ -454,26 +781,46 @@ def reverter_running(root):
 
 def reverter_pid(root):
     try:
-        with open(os.path.join(root, 'reverter.pid')) as handle:
-            return int(handle.read().strip())
-    except (OSError, ValueError):
+        value = _read_json(os.path.join(root, 'reverter.pid'))
+    except (OSError, ValueError, LedgerError):
         return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def reverter_state(root):
+    """What the running reverter last said: pid, start (of its process) and listed_at (ns, when its last listing
+    of pending/ began), or None."""
+    try:
+        state = _read_json(os.path.join(root, 'reverter.state'))
+    except (OSError, ValueError, LedgerError):
+        return None
+    if not isinstance(state, dict) or not isinstance(state.get('pid'), int) or \
+            not isinstance(state.get('listed_at'), int):
+        return None
+    return state
+
+
+def _state_alive(state):
+    return state is not None and _process_start(state['pid']) == state.get('start') is not None
 
 
 def _spawn_detached(argv, env, log_path):
-    """Start argv as a daemon: double fork, own session, no inherited descriptors.
+    """Start argv as a daemon: double fork, own session, no inherited descriptors; returns the daemon's pid.
 
     Its own session keeps it alive when the controller's process group is killed or
     the SSH session hangs up; the double fork leaves no zombie behind in the module.
     """
     env.pop('PYTHONSTARTUP', None)
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    log_fd = _open_private(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     null_fd = os.open(os.devnull, os.O_RDONLY)
+    pid_r, pid_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         try:
             os.setsid()
-            if os.fork() != 0:
+            grandchild = os.fork()
+            if grandchild != 0:
+                os.write(pid_w, str(grandchild).encode('ascii'))
                 os._exit(0)  # pylint: disable=protected-access
             os.chdir('/')
             os.dup2(null_fd, 0)
@@ -483,45 +830,79 @@ def _spawn_detached(argv, env, log_path):
             os.execve(argv[0], argv, env)
         finally:
             os._exit(127)  # pylint: disable=protected-access
+    os.close(pid_w)
     os.close(log_fd)
     os.close(null_fd)
-    os.waitpid(pid, 0)
-
-
-def live_reverter_pid(root):
-    """The pid of the reverter holding the ledger, once it has said who it is; else None."""
-    if not reverter_running(root):
-        return None
-    pid = reverter_pid(root)
-    if pid is None:
-        return None
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return None  # a stale pid file: the new reverter has the lock but has not written its pid yet
-    return pid
-
-
-def ensure_reverter(root, wait_seconds=5.0):
-    """Start the detached reverter for ``root`` unless one runs; returns its pid (None if it never came up)."""
-    if not reverter_running(root):
-        _spawn_detached([sys.executable, '-m', REVERTER_MODULE, '--ledger-dir', root],
-                        dict(os.environ, PYTHONPATH=_install_runtime(root)),
-                        os.path.join(root, 'reverter.log'))
-    # The reverter takes its lock first and writes its pid just after: wait for both.
-    give_up = time.time() + wait_seconds
+    data = b''
     while True:
-        pid = live_reverter_pid(root)
-        if pid is not None or time.time() >= give_up:
-            return pid
+        chunk = os.read(pid_r, 32)
+        if not chunk:
+            break
+        data += chunk
+    os.close(pid_r)
+    os.waitpid(pid, 0)
+    return int(data) if data.isdigit() else None
+
+
+def _alive(pid):
+    return pid is not None and _process_start(pid) is not None
+
+
+def _log_tail(root, limit=600):
+    try:
+        text = _file_text(os.path.join(root, 'reverter.log')) or ''
+    except (OSError, LedgerError):
+        return ''
+    return text[-limit:].strip()
+
+
+def ensure_reverter(root, confirm_after=None, wait_seconds=START_WAIT_SECONDS):
+    """Make sure a reverter runs for ``root`` and, with ``confirm_after`` (time_ns), that it has listed pending/
+    since then; returns its pid, or None if that never happened.
+
+    The wait adapts to a slow host: past ``wait_seconds`` it goes on, up to START_WAIT_MAX_SECONDS, for as long as
+    a reverter process lives (one we started, or the lock holder)."""
+    started = time.time()
+    spawned = None
+    runtime = None
+    while True:
+        state = reverter_state(root)
+        confirmed = state is not None and (confirm_after is None or state['listed_at'] > confirm_after)
+        if confirmed and _state_alive(state):
+            return state['pid']
+        running = reverter_running(root)
+        if not running and not _alive(spawned):
+            runtime = runtime or _install_runtime(root)
+            path = os.pathsep.join([os.environ.get('PATH', '')] + list(_docker.TOOL_DIRS))
+            spawned = _spawn_detached([sys.executable, '-m', REVERTER_MODULE, '--ledger-dir', root],
+                                      dict(os.environ, PYTHONPATH=runtime, PYTHONDONTWRITEBYTECODE='1', PATH=path),
+                                      os.path.join(root, 'reverter.log'))
+        elapsed = time.time() - started
+        if elapsed >= START_WAIT_MAX_SECONDS or (elapsed >= wait_seconds and not (running or _alive(spawned))):
+            return None
         time.sleep(0.02)
 
 
 def arm(root, entries):
-    """Record entries and make sure a reverter will perform them; returns (armed, pid)."""
-    record(root, entries)
-    pid = ensure_reverter(root)
+    """Write-ahead: record entries durably and wait until a live reverter has seen them; returns (armed, pid).
+
+    Call BEFORE the fault goes in. Each entry gets ``armed_by`` (this process), so the reverter waits for us to
+    settle it (see settle) while we live, and performs it at its provisional deadline if we die first."""
+    owner = arming_owner()
+    for entry in entries:
+        entry['armed_by'] = owner
+        entry.pop('applied', None)
+    record(root, entries, durable=True)
+    pid = ensure_reverter(root, confirm_after=time.time_ns())
     return pid is not None, pid
+
+
+def arm_failure(root):
+    """The message for a reverter that did not confirm, with what its log says."""
+    tail = _log_tail(root)
+    return 'no reverter confirmed the revert within %d s%s' % (
+        START_WAIT_MAX_SECONDS if reverter_running(root) else START_WAIT_SECONDS,
+        (': %s' % tail.splitlines()[-1]) if tail else ' (see %s)' % os.path.join(root, 'reverter.log'))
 
 
 class Reverter:
@@ -537,14 +918,22 @@ class Reverter:
         self.cache = {}  # file name -> (mtime_ns, entry): parse each entry once
         self.arming = {}  # entry id -> Future of its prearm
         self.listing = None  # (directory mtime_ns, listed at ns, entries) of the last listing
+        self.owner = arming_owner()
 
-    def acquire(self):
-        fd = os.open(_lock_path(self.root), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
+    def acquire(self, patience=ACQUIRE_SECONDS):
+        """Take the ledger's lock, retrying for ``patience`` seconds (a module's probe holds it shared for an
+        instant); then say who we are. False when another reverter holds it."""
+        fd = _open_lock(self.root)
+        give_up = time.time() + patience
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.time() >= give_up:
+                    os.close(fd)
+                    return False
+                time.sleep(0.01)
         self.lock_fd = fd
         _write_json_atomic(os.path.join(self.root, 'reverter.pid'), os.getpid())
         return True
@@ -553,6 +942,13 @@ class Reverter:
         if self.lock_fd is not None:
             os.close(self.lock_fd)
             self.lock_fd = None
+
+    def _say_listed(self, listed_at):
+        """Confirm to arming modules that every entry written before ``listed_at`` is in our hands."""
+        if self.lock_fd is None:
+            return
+        state = dict(self.owner, listed_at=listed_at)
+        _write_json_atomic(os.path.join(self.root, 'reverter.state'), state)
 
     def pending(self):
         """The pending entries. Entries only enter or leave pending/ by rename, which bumps the directory's
@@ -570,6 +966,7 @@ class Reverter:
         listed_at = time.time_ns()
         entries = self._list_pending(directory)
         self.listing = (mtime, listed_at, entries)
+        self._say_listed(listed_at)
         return entries
 
     def _list_pending(self, directory):
@@ -584,17 +981,20 @@ class Reverter:
                 continue
             path = os.path.join(directory, name)
             try:
-                mtime = os.stat(path).st_mtime_ns
+                mtime = os.lstat(path).st_mtime_ns
             except OSError:
                 continue
-            seen.add(name)
             cached = self.cache.get(name)
             if cached is None or cached[0] != mtime:
-                try:
-                    cached = (mtime, _read_json(path))
-                except (OSError, ValueError):
+                entry, reason = load_entry(path)
+                if reason is not None:
+                    # Not what we write: set aside, so that it can neither run nor block the others.
+                    quarantine(self.root, name, reason)
                     continue
-                self.cache[name] = cached
+                if entry is None:
+                    continue  # renamed meanwhile
+                cached = self.cache[name] = (mtime, entry)
+            seen.add(name)
             entries.append(cached[1])
         for name in list(self.cache):
             if name not in seen:
@@ -622,9 +1022,19 @@ class Reverter:
             backoff = RETRY_BACKOFF_SECONDS[min(entry['attempts'], len(RETRY_BACKOFF_SECONDS)) - 1]
             entry['retry_at'] = time.time() + backoff
             release(self.root, entry)
+        except Exception:  # pylint: disable=broad-exception-caught
+            traceback.print_exc()  # the entry stays claimed; a restarted reverter takes it back
         finally:
             with self.inflight_lock:
                 self.inflight.discard(entry['id'])
+
+    def _due(self, entry, now):
+        """When to perform ``entry``. A written-ahead entry whose module still lives and has not settled it waits
+        for the module (its fault may be going in right now), for ARMING_PATIENCE_SECONDS at most."""
+        due = max(entry['deadline'], entry.get('retry_at') or 0)
+        if due <= now and arming_alive(entry) and now < entry['deadline'] + ARMING_PATIENCE_SECONDS:
+            return now + POLL_SECONDS
+        return due
 
     def step(self):
         """Dispatch every due entry; returns (pending entries, seconds until the next deadline)."""
@@ -632,7 +1042,7 @@ class Reverter:
         entries = self.pending()
         next_due = None
         for entry in entries:
-            due = max(entry['deadline'], entry.get('retry_at') or 0)
+            due = self._due(entry, now)
             if due <= now:
                 with self.inflight_lock:
                     if entry['id'] in self.inflight:
@@ -667,12 +1077,7 @@ class Reverter:
             return bool(self.inflight)
 
     def run(self):
-        # A few tries: a module probing the lock (reverter_running) holds it for an instant.
-        for dummy in range(3):
-            if self.acquire():
-                break
-            time.sleep(0.02)
-        else:
+        if not self.acquire():
             return 0
         recover_claimed(self.root)
         idle_since = None
@@ -683,6 +1088,7 @@ class Reverter:
                 # Never die with faults pending: log, and look again.
                 traceback.print_exc()
                 sys.stderr.flush()
+                self.listing = None
                 time.sleep(1)
                 continue
             if entries or self.busy():
@@ -694,8 +1100,10 @@ class Reverter:
                     # after our last look either sees the lock free (and starts a reverter)
                     # or wrote before this look (and we carry on).
                     self.release_lock()
-                    if not self.pending() or not self.acquire():
+                    self.listing = None
+                    if not self.pending() or not self.acquire(patience=0):
                         break
+                    self.listing = None  # list again under the lock, and confirm what we saw
                     idle_since = None
             time.sleep(POLL_SECONDS if wait is None else max(0.0, min(POLL_SECONDS, wait)))
         self.pool.shutdown(wait=True)
@@ -708,6 +1116,11 @@ def main(argv=None):
     if '--ledger-dir' in argv:
         root = argv[argv.index('--ledger-dir') + 1]
     os.umask(0o077)
+    try:
+        root = check_root(root)
+    except LedgerError as exc:
+        sys.stderr.write('reverter: %s\n' % exc)
+        return 1
     return Reverter(root).run()
 
 

@@ -247,11 +247,21 @@ class NetworkFault:
             _docker.EXPIRES_LABEL: iso(deadline) if deadline else 'never',
         }
 
-    def _new_helper(self, target, labels, transient=False):
-        helper_id = _docker.start_helper(self.client, self.params['helper_image'], target['id'], labels)
+    def _new_helper(self, target, labels, transient=False, deadline=None):
+        """A helper in the target's namespace. One that may become a fault's helper lives until the fault's
+        ``deadline`` plus the reverter's grace (an untimed fault's: HELPER_SLEEP_SECONDS); a mere reader expires
+        after READ_HELPER_SECONDS. Past that, the engine removes it by itself."""
+        if labels.get(_docker.FAULT_ID_LABEL) is None:
+            expires_at = time.time() + _docker.READ_HELPER_SECONDS
+        elif deadline:
+            expires_at = deadline + _docker.HELPER_GRACE_SECONDS
+        else:
+            expires_at = None
+        helper_id = _docker.start_helper(self.client, self.params['helper_image'], target['id'], labels,
+                                         expires_at=expires_at)
         return HelperExecutor(self.client, helper_id, labels, transient=transient)
 
-    def _reader(self, target, helpers, labels=None):
+    def _reader(self, target, helpers, labels=None, deadline=None):
         """An executor to read (and clean) the target's namespace: a running helper of ours, or a new one.
 
         A new one carries ``labels`` (the fault's own, when putting a fault in) and stays ``transient``, to be
@@ -263,11 +273,12 @@ class NetworkFault:
         for helper in helpers:
             if helper.get('State') == 'running':
                 return HelperExecutor(self.client, helper['Id'], helper.get('Labels') or {})
-        return self._new_reader(target, labels)
+        return self._new_reader(target, labels, deadline)
 
-    def _new_reader(self, target, labels=None):
+    def _new_reader(self, target, labels=None, deadline=None):
         """A new transient helper in the target's namespace: with ``labels``, or marked as a mere reader."""
-        return self._new_helper(target, labels or {_docker.FAULT_LABEL: self.fault.fault + '-read'}, transient=True)
+        return self._new_helper(target, labels or {_docker.FAULT_LABEL: self.fault.fault + '-read'}, transient=True,
+                                deadline=deadline)
 
     def _lost(self, reader, exc):
         """Did ``exc`` come from our fault's helper stopping or vanishing under us? The reverter removes it at
@@ -281,19 +292,19 @@ class NetworkFault:
         except Exception as inspect_exc:  # pylint: disable=broad-exception-caught
             return _helper_gone(inspect_exc)
 
-    def _fresh_read(self, target, labels):
+    def _fresh_read(self, target, labels, deadline=None):
         """(reader, state) through a new transient helper; the helper is removed again if the read fails."""
-        reader = self._new_reader(target, labels)
+        reader = self._new_reader(target, labels, deadline)
         try:
             return reader, read_state(reader, self.interface)
         except Exception:
             _docker.remove_helper(self.client, reader.helper_id)
             raise
 
-    def _read(self, target, helpers, labels=None):
+    def _read(self, target, helpers, labels=None, deadline=None):
         """(reader, state): the namespace's state read through ``_reader``. When our helper stops or vanishes
         under us (see ``_lost``), read through a new one instead."""
-        reader = self._reader(target, helpers, labels)
+        reader = self._reader(target, helpers, labels, deadline)
         try:
             return reader, read_state(reader, self.interface)
         except Exception as exc:  # pylint: disable=broad-exception-caught
@@ -301,9 +312,9 @@ class NetworkFault:
                 _docker.remove_helper(self.client, reader.helper_id)
             if not self._lost(reader, exc):
                 raise
-        return self._fresh_read(target, labels)
+        return self._fresh_read(target, labels, deadline)
 
-    def _clear(self, target, reader, steps, what, labels=None, replace_root=False):
+    def _clear(self, target, reader, steps, what, labels=None, replace_root=False, deadline=None):
         """Run ``steps`` (removing what of ours ``reader`` read) and return the reader that finished the job.
 
         When our helper stops or vanishes under us (see ``_lost``), the namespace is read again through a new
@@ -315,7 +326,7 @@ class NetworkFault:
         except Exception as exc:  # pylint: disable=broad-exception-caught
             if not self._lost(reader, exc):
                 raise
-        reader, state = self._fresh_read(target, labels)
+        reader, state = self._fresh_read(target, labels, deadline)
         try:
             self._run(reader, self._clearing_steps(state, replace_root), what)
         except Exception:
@@ -342,15 +353,17 @@ class NetworkFault:
 
     # --- state=present --------------------------------------------------------------------------------------
 
+    def _plan(self, deadline=None):
+        return _netem.Plan(self._spec(), self.interface, self.destinations, self.params.get('ports'),
+                           self.params.get('source_ports'), self.params.get('protocol'), expires_at=deadline,
+                           duration=self.duration)
+
     def present(self):
         fault = self.fault
         targets = fault.select(['running'])
-        # One deadline for every target, on a whole second, so a timed drop can also expire in the kernel.
-        self.deadline = math.ceil(time.time() + self.duration) if self.duration else None
+        self.destinations = self._resolve_destinations()
         try:
-            self.plan = _netem.Plan(self._spec(), self.interface, self._resolve_destinations(),
-                                    self.params.get('ports'), self.params.get('source_ports'),
-                                    self.params.get('protocol'), expires_at=self.deadline, duration=self.duration)
+            self.plan = self._plan()
         except _netem.FaultSpecError as exc:
             fault.fail(str(exc))
         fault.result.extra['spec'] = self.plan.describe()
@@ -359,6 +372,8 @@ class NetworkFault:
         pending = {}
         for entry in fault.pending_for([t['id'] for t in targets]):
             pending.setdefault(entry['target']['id'], []).append(entry)
+        # A helper made while reading may become the fault's helper: it lives until about the deadline.
+        self.deadline = time.time() + self.duration if self.duration else None
         # Phase 1 reads every target first, so a refusal anywhere changes nothing anywhere.
         inspected = fault.run_each(
             targets, lambda t: self._inspect_one(t, helpers.get(t['id'], []), pending.get(t['id'], [])))
@@ -366,22 +381,42 @@ class NetworkFault:
         try:
             if refused:
                 fault.fail('Nothing was changed: %s' % '; '.join(refused))
-            outcomes = fault.run_each(inspected, self._apply_one)
+            # The deadline counts from now, after preflight and reads: on a whole second, so that a timed drop
+            # also expires in the kernel by itself.
+            self.deadline = math.ceil(time.time() + self.duration) if self.duration else None
+            self.plan = self._plan(self.deadline)
+            prepared = fault.run_each(inspected, self._prepare_one)
+            failed = ['%s: %s' % (t['name'], w['error']) for t, w in zip(targets, prepared) if w.get('error')]
+            entries = [w['entry'] for w in prepared if w.get('entry')]
+            problem = 'Nothing was changed: %s' % '; '.join(failed) if failed else fault.try_arm(entries)
+            if problem:
+                self._drop_executors(prepared)
+                fault.fail(problem)
+            outcomes = fault.run_each(prepared, self._apply_one)
         finally:
             self._drop_transient_readers(inspected)
-        entries = []
+        armed = []
         kept = []
-        for target, outcome in zip(targets, outcomes):
-            entry = outcome.pop('ledger_entry', None)
-            if entry is not None:
-                entries.append(entry)
+        for target, work, outcome in zip(targets, prepared, outcomes):
+            if work.get('entry') is not None:
+                if outcome.get('error'):
+                    fault.close_unapplied([work['entry']])
+                else:
+                    armed.append(work['entry'])
             if outcome.get('kept_deadline'):
                 kept.append(outcome.pop('kept_deadline'))
             self._add(target, outcome)
-        if entries:
-            fault.arm_reverts(entries)
+        if armed:
+            fault.report_revert(armed)
         elif kept:
             fault.result.set_revert(max(kept), _ledger.METHOD, armed=_ledger.reverter_running(fault.ledger_dir))
+
+    def _drop_executors(self, prepared):
+        """Remove the helpers made for faults that will not go in."""
+        for work in prepared:
+            executor = work.get('executor')
+            if executor is not None and executor.helper_id and executor is not work.get('reader'):
+                _docker.remove_helper(self.client, executor.helper_id)
 
     def _drop_transient_readers(self, inspected):
         for work in inspected:
@@ -413,9 +448,9 @@ class NetworkFault:
     def _inspect_one(self, target, helpers, pending):
         """Phase 1, read only: what is in the target's namespace, and what we would do there."""
         plan = self.plan
-        work = dict(target=target, helpers=helpers, pending=pending,
-                    outcome=dict(fault_id=plan.fault_id, apply=plan.apply_argv, revert=plan.revert_argv))
-        work['reader'], work['before'] = self._read(target, helpers, self._labels(target, self.deadline))
+        work = dict(target=target, helpers=helpers, pending=pending, outcome=dict(fault_id=plan.fault_id))
+        work['reader'], work['before'] = self._read(target, helpers, self._labels(target, self.deadline),
+                                                    self.deadline)
         reader = work['reader']
         try:
             return self._decide(work)
@@ -433,8 +468,30 @@ class NetworkFault:
         work['steps'] = self._clearing_steps(before, replace_root=plan.uses_tc)
         return work
 
+    def _prepare_one(self, work):
+        """Between the phases: the helper that will hold the fault, and the ledger entry that undoes it (written
+        ahead of the fault by ``present``). The entry also removes whatever of ours is there now: once the old
+        fault's entry is closed, this one covers it."""
+        plan = self.plan
+        work['outcome'].update(apply=plan.apply_argv, revert=plan.revert_argv)
+        if work.get('same') or self.fault.check_mode:
+            return work
+        reader = work['reader']
+        executor = reader
+        if self.method == 'helper' and not reader.transient:
+            executor = self._new_helper(work['target'], self._labels(work['target'], self.deadline),
+                                        deadline=self.deadline)
+        work['executor'] = executor
+        if self.deadline:
+            steps = []
+            for argv in _netem.cleanup_argv(work['before']['qdiscs'], work['before']['rules']) + plan.revert_argv:
+                if argv not in steps:
+                    steps.append(argv)
+            work['entry'] = self._ledger_entry(work['target'], executor, self.deadline, steps)
+        return work
+
     def _apply_one(self, work):
-        """Phase 2: replace whatever of ours is there by this fault, and arm its revert."""
+        """Phase 2: replace whatever of ours is there by this fault (its revert is armed already)."""
         plan = self.plan
         target, reader, before, outcome = work['target'], work['reader'], work['before'], work['outcome']
         pending = work['pending']
@@ -458,18 +515,22 @@ class NetworkFault:
                                        after='# would run:\n' + '\n'.join(
                                            ' '.join(a) for a in steps + plan.apply_argv) + '\n')
             return outcome
-        # Our earlier fault's revert must not fire on the one we are about to put in.
-        _ledger.discard(self.fault.ledger_dir, pending, status='replaced')
-        reader = work['reader'] = self._clear(target, reader, steps, 'removing the previous fault',
-                                              self._labels(target, self.deadline), replace_root=plan.uses_tc)
-        executor = reader
+        executor = work['executor']
+        if reader is executor:
+            reader.transient = False  # a new helper made for this fault: it stays as the fault's helper
+        # Our earlier fault's revert must not fire on the one we are about to put in: close it, and wait for
+        # the reverter if it is performing it right now.
+        closed = set(e['id'] for e in _ledger.discard(self.fault.ledger_dir, pending, status='replaced'))
+        _ledger.wait_done(self.fault.ledger_dir, [e['id'] for e in pending if e['id'] not in closed])
+        cleared = self._clear(target, executor, steps, 'removing the previous fault',
+                              self._labels(target, self.deadline), replace_root=plan.uses_tc, deadline=self.deadline)
+        if cleared is not executor:
+            executor = work['executor'] = cleared  # ours vanished under us: the new one holds the fault
+            executor.transient = False
         if self.method == 'helper':
             for helper in work['helpers']:
-                _docker.remove_helper(self.client, helper['Id'])
-            if reader.transient:
-                reader.transient = False  # a new helper made for this fault: it stays as the fault's helper
-            else:
-                executor = self._new_helper(target, self._labels(target, self.deadline))
+                if helper['Id'] != executor.helper_id:
+                    _docker.remove_helper(self.client, helper['Id'])
         try:
             self._run(executor, plan.apply_argv, 'applying the fault')
         except TargetError:
@@ -479,24 +540,25 @@ class NetworkFault:
                 _docker.remove_helper(self.client, executor.helper_id)
             raise
         outcome['acted_at'] = time.time()
+        if work.get('entry') is not None:
+            self.fault.settle(work['entry'])
         outcome['helper'] = executor.helper_id
         if self.fault.module._diff:
             outcome['diff'] = dict(before_header=target['name'], before=state_text(before),
                                    after_header=target['name'],
                                    after=state_text(read_state(executor, self.interface)))
         if self.deadline:
-            outcome['ledger_entry'] = self._ledger_entry(target, executor, self.deadline)
             outcome['revert_at'] = iso(self.deadline)
         return outcome
 
-    def _ledger_entry(self, target, executor, deadline):
+    def _ledger_entry(self, target, executor, deadline, steps):
         action = 'helper_exec' if self.method == 'helper' else 'nsenter_exec'
         return _ledger.new_entry(self.fault.fault, action, dict(id=target['id'], name=target['name']),
                                  self.fault.connection, deadline,
-                                 steps=self.plan.revert_argv, ok_if=list(_netem.ALREADY_GONE),
+                                 steps=steps, ok_if=list(_netem.ALREADY_GONE),
                                  helper_id=executor.helper_id, helper_image=self.params['helper_image'],
                                  fault_id=self.plan.fault_id,
-                                 batches=_netem.batch_steps(self.plan.revert_argv) if executor.helper_id else None)
+                                 batches=_netem.batch_steps(steps) if executor.helper_id else None)
 
     # --- state=absent ---------------------------------------------------------------------------------------
 

@@ -191,6 +191,7 @@ chaos:
 '''
 
 import signal as signals
+import time
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _ledger
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
@@ -264,31 +265,43 @@ def main():
             return dict(action='kill', signal=signal_name)
         return dict(action='stop', stop_timeout=stop_timeout)
 
+    # Write-ahead: with restart_after, each restart is in the ledger, and a reverter has it, before the kill.
+    entries = {}
+    if restart_after is not None:
+        entries = dict((t['id'], _ledger.new_entry(FAULT, 'start', dict(id=t['id'], name=t['name']),
+                                                   fault.connection, time.time() + restart_after))
+                       for t in targets)
+
     def act(target):
         if signal_name is not None:
             client.kill(target['id'], signal=signal_name)
         else:
             client.stop(target['id'], timeout=stop_timeout)
+        acted_at = time.time()
+        if target['id'] in entries:
+            fault.settle(entries[target['id']], acted_at + restart_after)
         if params['remove']:
             client.remove_container(target['id'], v=params['remove_volumes'], force=True)
-        return dict(changed=True)
+        return dict(changed=True, acted_at=acted_at)
 
     if fault.check_mode:
         outcomes = [dict(changed=True, acted_at=fault.result.started_at.timestamp()) for dummy in targets]
     else:
+        fault.arm_ahead(list(entries.values()))
         outcomes = fault.run_each(targets, act)
+        fault.close_unapplied([entries[t['id']] for t, o in zip(targets, outcomes)
+                               if o.get('error') and t['id'] in entries])
 
-    entries = []
+    armed = []
     for target, outcome in zip(targets, outcomes):
         entry = describe()
         entry.update(removed=bool(params['remove']) and not outcome.get('error'))
         entry.update(outcome)
         fault.result.add_target(target['id'], target['name'], **entry)
-        if restart_after is not None and not outcome.get('error'):
-            entries.append(_ledger.new_entry(
-                FAULT, 'start', dict(id=target['id'], name=target['name']), fault.connection,
-                outcome['acted_at'] + restart_after))
-    fault.arm_reverts(entries)
+        if target['id'] in entries and not outcome.get('error'):
+            entries[target['id']]['deadline'] = outcome['acted_at'] + restart_after
+            armed.append(entries[target['id']])
+    fault.report_revert(armed)
     problem = None
     if wait_for_recovery:
         problem = measure_recovery(fault, targets, outcomes, baselines)

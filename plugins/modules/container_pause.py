@@ -113,6 +113,8 @@ chaos:
       returned: with O(state=paused)
 '''
 
+import time
+
 from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
 from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
@@ -127,19 +129,28 @@ def pause(fault):
     targets = fault.select(['running', 'paused'])
     client = fault.client
     ours = dict((e['target']['id'], e) for e in fault.pending_for([t['id'] for t in targets], 'unpause'))
+    acting = [t for t in targets if t['state'] == 'running']
+    # Write-ahead: each unpause is in the ledger, and a reverter has it, before its pause goes in.
+    entries = dict((t['id'], _ledger.new_entry(FAULT, 'unpause', dict(id=t['id'], name=t['name']), fault.connection,
+                                               time.time() + duration))
+                   for t in acting if t['id'] not in ours)
 
     def act(target):
         client.pause(target['id'])
-        return dict(changed=True)
+        acted_at = time.time()
+        if target['id'] in entries:
+            fault.settle(entries[target['id']], acted_at + duration)
+        return dict(changed=True, acted_at=acted_at)
 
-    acting = [t for t in targets if t['state'] == 'running']
     if fault.check_mode:
         now = fault.result.started_at.timestamp()
         outcomes = dict((t['id'], dict(changed=True, acted_at=now)) for t in acting)
     else:
+        fault.arm_ahead(list(entries.values()))
         outcomes = dict(zip([t['id'] for t in acting], fault.run_each(acting, act)))
+        fault.close_unapplied([e for tid, e in entries.items() if outcomes[tid].get('error')])
 
-    entries = []
+    armed = []
     for target in targets:
         if target['id'] in ours:
             fault.result.add_target(target['id'], target['name'], 'pause',
@@ -156,10 +167,11 @@ def pause(fault):
             continue
         deadline = outcome['acted_at'] + duration
         fault.result.add_target(target['id'], target['name'], 'pause', deadline=iso(deadline), **outcome)
-        entries.append(_ledger.new_entry(FAULT, 'unpause', dict(id=target['id'], name=target['name']),
-                                         fault.connection, deadline))
-    if entries:
-        fault.arm_reverts(entries)
+        entry = entries[target['id']]
+        entry['deadline'] = deadline  # in check mode, the predicted one
+        armed.append(entry)
+    if armed:
+        fault.report_revert(armed)
     elif ours:
         latest = max(e['deadline'] for e in ours.values())
         fault.result.set_revert(latest, _ledger.METHOD, armed=_ledger.reverter_running(fault.ledger_dir))

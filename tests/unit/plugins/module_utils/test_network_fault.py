@@ -62,7 +62,7 @@ class FakeEngine:
             self.tc = DEFAULT_TC
         return _docker.ExecResult(argv, 0, '', '')
 
-    def start_helper(self, client, image, target_id, labels, network_mode=None, name=None):
+    def start_helper(self, client, image, target_id, labels, network_mode=None, name=None, expires_at=None):
         self.started += 1
         helper_id = 'new-helper-%d' % self.started
         self.running.add(helper_id)
@@ -151,7 +151,7 @@ def test_replacing_our_fault_goes_on_through_a_new_helper_when_the_reverter_remo
     fault.plan = _netem.Plan(fault._spec(), 'eth0', [], None, None, None)
     work = fault._inspect_one(TARGET, OLD_HELPERS, [])
     assert work['reader'].helper_id == 'old-helper' and work['steps']
-    outcome = fault._apply_one(work)
+    outcome = fault._apply_one(fault._prepare_one(work))
     assert outcome['changed'] is True
     # The new fault went in through the helper made for the retry, which stays as the fault's helper.
     assert outcome['helper'] == 'new-helper-1' and engine.running == {'new-helper-1'}
