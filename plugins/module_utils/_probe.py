@@ -182,21 +182,7 @@ def _validate_http_auth(probe, raw, what):
 
 def probe_secrets(probes):
     """The secrets in probe definitions (given or normalized): for AnsibleModule.no_log_values and scrub()."""
-    found = set(secret_values(probes))
-    for probe in probes or []:
-        if not isinstance(probe, dict):
-            continue
-        headers = probe.get('headers')
-        if isinstance(headers, dict):
-            for name, value in headers.items():
-                if is_secret_header(name) and value is not None:
-                    found.add(str(value))
-                    # 'Basic xxx', 'Bearer xxx': the credential alone too
-                    found.add(str(value).partition(' ')[2])
-        if probe.get('url_password') is not None:
-            found.add(str(probe['url_password']))
-    found.discard('')
-    return found
+    return secret_values(probes)
 
 
 def _validate_containers(probe, raw, what):

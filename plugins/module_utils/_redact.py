@@ -92,7 +92,10 @@ def secret_values(data):
         if isinstance(value, dict):
             for key, item in value.items():
                 if (is_secret_header(key) if headers else is_secret_key(key)):
-                    found.update(leaf for leaf in _leaves(item) if leaf)
+                    for leaf in _leaves(item):
+                        found.add(leaf)
+                        # 'Bearer <token>', 'Basic <credentials>': the credential alone, too
+                        found.add(leaf.partition(' ')[2].strip())
                 else:
                     walk(item, headers=_norm(key) in HEADER_KEYS and isinstance(item, dict))
         elif isinstance(value, (list, tuple, set)):
@@ -106,6 +109,7 @@ def secret_values(data):
                     found.add(password)
 
     walk(data)
+    found.discard('')
     return found
 
 
