@@ -21,10 +21,13 @@ import json
 import math
 import os
 import re
+import stat
 import tempfile
 
 from html import escape
 from xml.etree import ElementTree
+
+from ansible_collections.chaos.engineering.plugins.module_utils._redact import redact
 
 SCHEMA = 'chaos.engineering/journal/v1'
 VERDICTS = ('passed', 'deviated', 'aborted')
@@ -35,6 +38,8 @@ JOURNAL_FILE = 'journal.json'
 JUNIT_FILE = 'junit.xml'
 HTML_FILE = 'report.html'
 LOCK_FILE = '.journal.lock'
+# The files may hold what the experiment was given (URLs, headers): only their owner reads them, by default.
+DEFAULT_MODE = 0o600
 
 
 class JournalError(Exception):
@@ -158,7 +163,10 @@ def _extreme_time(values, pick):
 
 
 def merge(existing, run_id, experiment, host, record):
-    """The journal with ``host``'s record added (or replaced). A journal of another run is replaced."""
+    """The journal with ``host``'s record added (or replaced). A journal of another run is replaced.
+
+    Every secret in it (see _redact) is replaced by the redaction marker: the journal never holds one.
+    """
     record = normalize_record(record)
     if not isinstance(existing, dict) or existing.get('schema') != SCHEMA or existing.get('run_id') != run_id:
         existing = dict(schema=SCHEMA, run_id=run_id, experiment={}, hosts={})
@@ -166,7 +174,7 @@ def merge(existing, run_id, experiment, host, record):
     hosts[host] = record
     if experiment is None:
         experiment = existing.get('experiment') or {}
-    return dict(
+    return redact(dict(
         schema=SCHEMA,
         run_id=run_id,
         experiment=experiment,
@@ -174,7 +182,7 @@ def merge(existing, run_id, experiment, host, record):
         finished_at=_extreme_time([r.get('finished_at') for r in hosts.values()], max),
         verdict=worst_verdict([r.get('verdict') for r in hosts.values()]),
         hosts=hosts,
-    )
+    ))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,7 +390,8 @@ def host_testcases(host, record):
 
 
 def render_junit(journal):
-    """JUnit XML: one testsuite for the run, a testcase per host and phase."""
+    """JUnit XML: one testsuite for the run, a testcase per host and phase. Secrets are redacted."""
+    journal = redact(journal)
     experiment = journal.get('experiment') or {}
     suite_name = str(experiment.get('name') or 'chaos experiment')
     cases = []
@@ -699,7 +708,9 @@ def _stats(values):
 
 
 def render_html(journal):
-    """The report: a single self-contained HTML file (inline CSS and SVG, no script, no network)."""
+    """The report: a single self-contained HTML file (inline CSS and SVG, no script, no network).
+    Secrets are redacted."""
+    journal = redact(journal)
     experiment = journal.get('experiment') or {}
     verdict = journal.get('verdict') or 'passed'
     hosts = journal.get('hosts') or {}
@@ -801,22 +812,27 @@ def render_html(journal):
 # Files
 
 
-def _write_if_changed(path, text):
-    """Write ``text`` atomically; returns True when the content changed."""
+def _write_if_changed(path, text, mode=DEFAULT_MODE):
+    """Write ``text`` atomically, with file mode ``mode`` whatever the umask; returns True when the content or
+    the mode changed."""
     data = text.encode('utf-8')
     try:
         with open(path, 'rb') as handle:
             if handle.read() == data:
-                return False
+                if stat.S_IMODE(os.fstat(handle.fileno()).st_mode) == mode:
+                    return False
+                os.chmod(path, mode)
+                return True
     except IOError as exc:
         if exc.errno != errno.ENOENT:
             raise
     directory = os.path.dirname(path)
+    # mkstemp creates the file 0600: it never holds the text with wider permissions.
     fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
     try:
         with os.fdopen(fd, 'wb') as handle:
             handle.write(data)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.rename(tmp, path)
     except Exception:
         if os.path.exists(tmp):
@@ -825,7 +841,21 @@ def _write_if_changed(path, text):
     return True
 
 
-def write_journal(path, run_id, experiment, host, record):
+def file_changed(path, text, mode=DEFAULT_MODE):
+    """Whether _write_if_changed would change the file (check mode)."""
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read() != text.encode('utf-8') or stat.S_IMODE(os.fstat(handle.fileno()).st_mode) != mode
+    except IOError:
+        return True
+
+
+def journal_text(journal):
+    """journal.json's content."""
+    return json.dumps(redact(journal), indent=2, sort_keys=True, default=str) + '\n'
+
+
+def write_journal(path, run_id, experiment, host, record, mode=DEFAULT_MODE):
     """Merge ``host``'s record into the journal in directory ``path`` and rewrite the three files.
 
     Returns dict(journal, junit, html (paths), verdict, host_verdict, changed, hosts (sorted names)).
@@ -834,7 +864,8 @@ def write_journal(path, run_id, experiment, host, record):
     os.makedirs(path, exist_ok=True)
     files = dict(journal=os.path.join(path, JOURNAL_FILE), junit=os.path.join(path, JUNIT_FILE),
                  html=os.path.join(path, HTML_FILE))
-    with open(os.path.join(path, LOCK_FILE), 'a') as lock:
+    with os.fdopen(os.open(os.path.join(path, LOCK_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600),
+                   'a') as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         try:
             existing = None
@@ -845,9 +876,9 @@ def write_journal(path, run_id, experiment, host, record):
                 existing = None
             journal = merge(existing, run_id, experiment, host, record)
             changed = False
-            changed |= _write_if_changed(files['journal'], json.dumps(journal, indent=2, sort_keys=True, default=str) + '\n')
-            changed |= _write_if_changed(files['junit'], render_junit(journal))
-            changed |= _write_if_changed(files['html'], render_html(journal))
+            changed |= _write_if_changed(files['journal'], journal_text(journal), mode)
+            changed |= _write_if_changed(files['junit'], render_junit(journal), mode)
+            changed |= _write_if_changed(files['html'], render_html(journal), mode)
         finally:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
     result = dict(files)

@@ -29,6 +29,7 @@ from urllib.parse import quote, urlencode
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.chaos.engineering.plugins.module_utils._recovery import wait_until_recovered
+from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import (
     SELECTION_ARGUMENT_SPEC,
     SELECTION_MUTUALLY_EXCLUSIVE,
@@ -465,6 +466,8 @@ def client_or_fail(module, pool_size=10):
     lib = kubernetes_lib()
     if lib.error is not None:
         module.fail_json(msg=missing_required_lib(REQUIREMENT), exception=lib.error)
+    # A host URL with user:pass@ (or a token as its userinfo): masked in all the module returns.
+    module.no_log_values.update(secret_values([module.params.get('host')]))
     try:
         return make_client(auth_params(module.params), pool_size=pool_size)
     except K8sApiError as exc:

@@ -12,13 +12,21 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import re
 import socket
 import ssl
 import time
 
 from urllib.error import HTTPError, URLError
-from urllib.request import HTTPSHandler, Request, build_opener
+from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.request import HTTPRedirectHandler, HTTPSHandler, Request, build_opener
+
+from ansible_collections.chaos.engineering.plugins.module_utils._redact import (
+    is_secret_header,
+    scrub,
+    secret_values,
+)
 
 from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import (
@@ -40,7 +48,8 @@ MAX_BODY_BYTES = 1024 * 1024
 
 COMMON_KEYS = ('name', 'type')
 TYPE_KEYS = dict(
-    http=('url', 'method', 'status', 'latency_ms', 'timeout', 'validate_certs'),
+    http=('url', 'method', 'status', 'latency_ms', 'timeout', 'validate_certs', 'headers', 'url_username',
+          'url_password'),
     containers=('selection', 'min_running'),
     pods=('namespace', 'label_selector', 'min_ready'),
 )
@@ -90,7 +99,7 @@ def _validate_http(probe, raw, what):
     if not url or not isinstance(url, str):
         raise ProbeError('%s: an http probe needs a url.' % what)
     if not re.match(r'^https?://[^/\s]+', url):
-        raise ProbeError('%s: url must start with http:// or https:// and name a host, got %r.' % (what, url))
+        raise ProbeError('%s: url must start with http:// or https:// and name a host, got %r.' % (what, scrub(url)))
     method = str(raw.get('method') or 'GET').upper()
     if method not in HTTP_METHODS:
         raise ProbeError('%s: method must be one of %s, got %r.' % (what, ', '.join(HTTP_METHODS), raw.get('method')))
@@ -115,6 +124,65 @@ def _validate_http(probe, raw, what):
     validate = raw.get('validate_certs')
     validate = True if validate is None else _boolean(validate, '%s: validate_certs' % what)
     probe.update(url=url, method=method, status=codes, latency_ms=latency, timeout=timeout, validate_certs=validate)
+    _validate_http_auth(probe, raw, what)
+
+
+def split_userinfo(url):
+    """``http://user:pass@host:port/path`` -> (``http://host:port/path``, user, password).
+
+    User and password are percent-decoded, None when the URL has no userinfo (password None without a ``:``).
+    """
+    parts = urlsplit(url)
+    if '@' not in parts.netloc:
+        return url, None, None
+    userinfo, dummy, hostport = parts.netloc.rpartition('@')
+    user, colon, password = userinfo.partition(':')
+    return (urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment)), unquote(user),
+            unquote(password) if colon else None)
+
+
+def basic_auth(user, password):
+    """The value of an ``Authorization: Basic`` header."""
+    token = ('%s:%s' % (user or '', password or '')).encode('utf-8')
+    return 'Basic ' + base64.b64encode(token).decode('ascii')
+
+
+def _validate_http_auth(probe, raw, what):
+    """headers, url_username, url_password, and the userinfo of the URL turned into Basic auth."""
+    headers = raw.get('headers')
+    if headers is None:
+        headers = {}
+    if not isinstance(headers, dict):
+        raise ProbeError('%s: headers must be a dictionary of header names and values.' % what)
+    clean = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not re.match(r'^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', name):
+            raise ProbeError('%s: %r is not an HTTP header name.' % (what, name))
+        if value is None or isinstance(value, (dict, list, tuple)):
+            raise ProbeError('%s: header %s must have a string value.' % (what, name))
+        value = str(value)
+        if '\r' in value or '\n' in value:
+            raise ProbeError('%s: header %s must not contain a line break.' % (what, name))
+        clean[name] = value
+    for key in ('url_username', 'url_password'):
+        if raw.get(key) is not None and not isinstance(raw[key], (str, int, float)):
+            raise ProbeError('%s: %s must be a string.' % (what, key))
+    url, user, password = split_userinfo(probe['url'])
+    if raw.get('url_username') is not None:
+        user = str(raw['url_username'])
+    if raw.get('url_password') is not None:
+        password = str(raw['url_password'])
+    if (user or password) and not any(n.lower() == 'authorization' for n in clean):
+        # As ansible.builtin.uri with force_basic_auth: sent with the first request, not after a 401.
+        clean['Authorization'] = basic_auth(user, password)
+    probe['url'] = url
+    if clean:
+        probe['headers'] = clean
+
+
+def probe_secrets(probes):
+    """The secrets in probe definitions (given or normalized): for AnsibleModule.no_log_values and scrub()."""
+    return secret_values(probes)
 
 
 def _validate_containers(probe, raw, what):
@@ -214,8 +282,16 @@ def http_sample(probe, clock=time.monotonic):
         if not probe['validate_certs']:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-    opener = build_opener(HTTPSHandler(context=context)) if context is not None else build_opener()
-    request = Request(probe['url'], method=probe['method'], headers={'User-Agent': 'chaos.engineering-probe'})
+    handlers = [_SameOriginCredentials()]
+    if context is not None:
+        handlers.append(HTTPSHandler(context=context))
+    opener = build_opener(*handlers)
+    headers = {'User-Agent': 'chaos.engineering-probe'}
+    headers.update(probe.get('headers') or {})
+    # No userinfo reaches urllib: it would resolve 'user:pass@host' as the host name (and so send it to DNS).
+    url = split_userinfo(probe['url'])[0]
+    request = Request(url, method=probe['method'], headers=headers)
+    secrets = probe_secrets([probe])
     began = clock()
     try:
         try:
@@ -233,15 +309,33 @@ def http_sample(probe, clock=time.monotonic):
         reason = exc.reason
         if isinstance(reason, (socket.timeout, TimeoutError)):
             return False, None, 'timed out after %ss' % _fmt(probe['timeout'])
-        return False, None, 'error: %s' % (reason,)
+        return False, None, 'error: %s' % (scrub(str(reason), secrets),)
     except (OSError, ValueError) as exc:
-        return False, None, 'error: %s' % (exc,)
+        return False, None, 'error: %s' % (scrub(str(exc), secrets),)
     latency = round((clock() - began) * 1000.0, 3)
     if status not in probe['status']:
         return False, latency, 'HTTP %s, expected %s' % (status, ' or '.join(str(s) for s in probe['status']))
     if probe['latency_ms'] is not None and latency > probe['latency_ms']:
         return False, latency, 'HTTP %s in %s ms, over the %s ms budget' % (status, _fmt(latency), _fmt(probe['latency_ms']))
     return True, latency, 'HTTP %s' % status
+
+
+def _origin(url):
+    parts = urlsplit(url)
+    port = parts.port or {'http': 80, 'https': 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or '').lower(), port
+
+
+class _SameOriginCredentials(HTTPRedirectHandler):
+    """Follows redirects, but sends no credential header to another scheme, host or port."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = HTTPRedirectHandler.redirect_request(self, req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(new.full_url) != _origin(req.full_url):
+            for name in list(new.headers):
+                if is_secret_header(name):
+                    del new.headers[name]
+        return new
 
 
 def _fmt(number):
@@ -330,6 +424,7 @@ class ProbeRunner:
             ok, value, detail = self.samplers[probe['type']](probe)
         except Exception as exc:  # pylint: disable=broad-exception-caught
             ok, value, detail = False, None, 'error: %s' % (exc,)
+        detail = scrub(str(detail), probe_secrets([probe])) if detail is not None else detail
         return dict(probe=probe['name'], type=probe['type'], phase=self.phase, at=iso(at), ok=bool(ok),
                     value=value, detail=detail)
 

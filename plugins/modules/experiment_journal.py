@@ -48,6 +48,14 @@ options:
       - What the experiment is, stored as given, for example V(name), V(description) and its settings.
       - When not given, the experiment stored by an earlier host of the run is kept.
     type: dict
+  mode:
+    description:
+      - The file mode of C(journal.json), C(junit.xml) and C(report.html), set whatever the umask, as an octal
+        string (V('0640')) or a number.
+      - The default lets only their owner read them. Secrets are redacted from the files (see the notes), but
+        they still hold the experiment's URLs, hosts and targets.
+    type: raw
+    default: '0600'
   host:
     description:
       - The inventory host this record is for. A later record for the same host of the same run replaces it.
@@ -95,6 +103,15 @@ options:
         description: What was skipped and why, each with C(what) and C(reason).
         type: list
         elements: dict
+notes:
+  - Nothing secret is written. In all three files, the value of every key that names a secret (C(api_key),
+    C(password), C(token), C(secret), C(authorization), C(cookie), C(client_key_data), and any key with
+    C(password), C(secret), C(token) or C(api_key) in its name), of every credential header in a C(headers)
+    dictionary, and the user name and password in a URL (V(http://user:pass@host/)) are replaced by
+    V(********), and so is any other occurrence of those values. C(client_key) and C(client_cert) are paths and
+    are kept.
+  - The same values are masked in what the module returns. Set C(no_log) on the task to keep them out of the
+    controller's system log too (the chaos.engineering.experiment role does).
 seealso:
   - module: chaos.engineering.probe
 '''
@@ -167,22 +184,43 @@ hosts:
 
 import json
 import os
+import re
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.chaos.engineering.plugins.module_utils._journal import (
+    DEFAULT_MODE,
     HTML_FILE,
     JOURNAL_FILE,
     JUNIT_FILE,
     JournalError,
+    file_changed,
+    journal_text,
     merge,
     render_html,
     render_junit,
     write_journal,
 )
+from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
 
 
-def preview(path, run_id, experiment, host, record):
+def file_mode(value):
+    """The mode option -> an int, or None when it is not a file mode."""
+    if value is None:
+        return DEFAULT_MODE
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        mode = value
+    else:
+        text = str(value).strip()
+        if not re.match(r'^0?[0-7]{3}$', text):
+            return None
+        mode = int(text, 8)
+    return mode if 0 <= mode <= 0o777 else None
+
+
+def preview(path, run_id, experiment, host, record, mode=DEFAULT_MODE):
     """Check mode: what write_journal would report, and whether it would change a file."""
     files = dict(journal=os.path.join(path, JOURNAL_FILE), junit=os.path.join(path, JUNIT_FILE),
                  html=os.path.join(path, HTML_FILE))
@@ -193,15 +231,10 @@ def preview(path, run_id, experiment, host, record):
     except (IOError, ValueError):
         existing = None
     journal = merge(existing, run_id, experiment, host, record)
-    texts = dict(journal=json.dumps(journal, indent=2, sort_keys=True, default=str) + '\n',
-                 junit=render_junit(journal), html=render_html(journal))
+    texts = dict(journal=journal_text(journal), junit=render_junit(journal), html=render_html(journal))
     changed = False
     for key, text in texts.items():
-        try:
-            with open(files[key], 'rb') as handle:
-                changed |= handle.read() != text.encode('utf-8')
-        except IOError:
-            changed = True
+        changed |= file_changed(files[key], text, mode)
     result = dict(files)
     result.update(verdict=journal['verdict'], host_verdict=journal['hosts'][host]['verdict'], changed=changed,
                   hosts=sorted(journal['hosts']))
@@ -216,20 +249,28 @@ def main():
             experiment=dict(type='dict'),
             host=dict(type='str', required=True),
             record=dict(type='dict', required=True),
+            mode=dict(type='raw', default='0600'),
         ),
         supports_check_mode=True,
     )
     params = module.params
+    # What the files never hold is not returned either (the invocation included).
+    module.no_log_values.update(secret_values([params['experiment'], params['record']]))
+    mode = file_mode(params['mode'])
+    if mode is None:
+        module.fail_json(msg='mode must be a file mode from 0000 to 0777, as an octal string such as 0600, got %r.'
+                         % (params['mode'],))
     if not params['run_id'].strip():
         module.fail_json(msg='run_id must not be empty.')
     if not params['host'].strip():
         module.fail_json(msg='host must not be empty.')
     try:
         if module.check_mode:
-            result = preview(params['path'], params['run_id'], params['experiment'], params['host'], params['record'])
+            result = preview(params['path'], params['run_id'], params['experiment'], params['host'], params['record'],
+                             mode)
         else:
             result = write_journal(params['path'], params['run_id'], params['experiment'], params['host'],
-                                   params['record'])
+                                   params['record'], mode)
     except JournalError as exc:
         module.fail_json(msg=str(exc))
     except (IOError, OSError) as exc:

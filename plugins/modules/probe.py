@@ -85,6 +85,27 @@ options:
         description: V(http) probes. Whether to verify the server's TLS certificate for V(https://) URLs.
         type: bool
         default: true
+      headers:
+        description:
+          - V(http) probes. Extra request headers, for example C(Authorization) or C(X-Api-Key).
+          - The values of headers that carry credentials (C(Authorization), C(Cookie), any name with C(auth),
+            C(token), C(key), C(secret), C(password) or C(session) in it) are masked in everything the module
+            returns, and are not sent again when a redirect leads to another scheme, host or port.
+        type: dict
+      url_username:
+        description:
+          - V(http) probes. The user name for HTTP Basic authentication, sent with the first request (as
+            C(ansible.builtin.uri) does with C(force_basic_auth=true)).
+          - A user name and password in the URL (V(http://user:pass@host/)) are used the same way; the URL is sent
+            without them, and only its host is resolved. O(probes[].url_username) and O(probes[].url_password) take
+            precedence over the URL's; an C(Authorization) header in O(probes[].headers) takes precedence over both.
+        type: str
+      url_password:
+        description:
+          - V(http) probes. The password for HTTP Basic authentication, with O(probes[].url_username).
+          - It is masked in everything the module returns. Set C(no_log) on the task to keep the target's system
+            log free of it and of O(probes[].headers).
+        type: str
       selection:
         description:
           - V(containers) probes. Which running containers count, with the keys of the collection's selection,
@@ -310,6 +331,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
     ProbeError,
     ProbeRunner,
     containers_sample,
+    probe_secrets,
     http_sample,
     needed_clients,
     pods_sample,
@@ -366,10 +388,14 @@ def docker_client(module):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
+    # Credentials in the probes (headers, url_password, user:pass@ in a URL) are masked in all the module returns,
+    # its invocation included, as if they were no_log options.
+    module.no_log_values.update(probe_secrets(params['probes']))
     try:
         probes = validate_probes(params['probes'])
     except ProbeError as exc:
         module.fail_json(msg=str(exc))
+    module.no_log_values.update(probe_secrets(probes))
     if params['duration'] < 0:
         module.fail_json(msg='duration must be 0 or more seconds, got %s.' % params['duration'])
     if params['interval'] <= 0:
