@@ -383,6 +383,8 @@ class NetworkFault:
                 fault.fail('Nothing was changed: %s' % '; '.join(refused))
             # The deadline counts from now, after preflight and reads: on a whole second, so that a timed drop
             # also expires in the kernel by itself.
+            if self.duration:
+                fault.start_reverter()
             self.deadline = math.ceil(time.time() + self.duration) if self.duration else None
             self.plan = self._plan(self.deadline)
             prepared = fault.run_each(inspected, self._prepare_one)
