@@ -20,6 +20,9 @@ log "bench/k8s_delete"
 log "bench/netem"
 # shellcheck disable=SC2086  # word splitting of the argument string is intended
 "${venv}/bin/python" bench/netem ${CHAOS_BENCH_NETEM_ARGS:-}
+log "bench/sigkill"
+# shellcheck disable=SC2086  # word splitting of the argument string is intended
+"${venv}/bin/python" bench/sigkill ${CHAOS_BENCH_SIGKILL_ARGS:-}
 log "bench/experiment"
 # shellcheck disable=SC2086  # word splitting of the argument string is intended
 "${venv}/bin/python" bench/experiment ${CHAOS_BENCH_EXPERIMENT_ARGS:-}
