@@ -16,8 +16,14 @@ options:
       - Directory of the revert ledger on the host where the module runs.
       - Every timed fault records its revert there, and a detached reverter process, started on demand, performs
         it at the deadline, even if the controller is killed or the SSH connection drops.
+      - The revert is written there (and fsync'd), and a live reverter has confirmed it, B(before) the fault goes
+        in. If that cannot be done, the task fails and changes nothing.
       - Defaults to the E(CHAOS_ENGINEERING_LEDGER_DIR) environment variable, then C(/var/lib/chaos-engineering/ledger)
         for root and C(~/.local/state/chaos-engineering/ledger) for other users.
+      - It must be an absolute path. Only the user running the module may own and use it. Every directory in it is
+        made C(0700) and every file C(0600) whatever the umask, and each is checked when opened (owner, mode, no
+        symlink). A ledger directory owned by another user, one with group or other access, or one under a
+        directory that another user can write (other than a sticky one such as C(/tmp)) is refused.
     type: path
   parallelism:
     description:

@@ -801,7 +801,7 @@ def reverter_state(root):
 
 
 def _state_alive(state):
-    return state is not None and _process_start(state['pid']) == state.get('start') is not None
+    return state is not None and state.get('start') is not None and _process_start(state['pid']) == state['start']
 
 
 def _spawn_detached(argv, env, log_path):

@@ -28,7 +28,8 @@ attributes:
 options:
   ledger_dir:
     description:
-      - Directory of the revert ledger.
+      - Directory of the revert ledger, an absolute path. It is refused when another user owns it, when group or
+        others have access to it, or when it or a file in it is a symlink.
       - Defaults to the E(CHAOS_ENGINEERING_LEDGER_DIR) environment variable, then C(/var/lib/chaos-engineering/ledger)
         for root and C(~/.local/state/chaos-engineering/ledger) for other users.
     type: path
@@ -95,6 +96,24 @@ reverter_running:
   description: Whether a reverter process currently holds this ledger.
   returned: always
   type: bool
+invalid:
+  description:
+    - Files in the ledger that are not entries this collection wrote (malformed JSON, missing fields, another
+      owner), with their V(file) and V(reason). The reverter moves them to C(quarantine/) and never performs them;
+      already quarantined ones are listed too.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    file:
+      description: The path of the file.
+      type: str
+      returned: always
+    reason:
+      description: Why it is not a valid entry.
+      type: str
+      returned: always
+  sample: [{file: /var/lib/chaos-engineering/ledger/quarantine/x.json, reason: 'its id ''x'' does not match its file name'}]
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -113,7 +132,10 @@ def main():
         ),
         supports_check_mode=True,
     )
-    root = module.params['ledger_dir'] or _ledger.default_ledger_dir()
+    try:
+        root = _ledger.check_root(module.params['ledger_dir'] or _ledger.default_ledger_dir(), create=False)
+    except (_ledger.LedgerError, OSError) as exc:
+        module.fail_json(msg=str(exc))
     faults = module.params['faults']
     host = module.params['docker_host']
     ids = module.params['ids']
@@ -121,7 +143,8 @@ def main():
                if (not faults or e.get('fault') in faults)
                and (host is None or e.get('docker', {}).get('docker_host') == host)
                and (ids is None or e.get('id') in ids)]
-    result = dict(changed=False, pending=pending, reverter_running=_ledger.reverter_running(root))
+    result = dict(changed=False, pending=pending, reverter_running=_ledger.reverter_running(root),
+                  invalid=_ledger.list_invalid(root))
     if module.params['state'] == 'reverted' and pending:
         result['changed'] = True
         if not module.check_mode:
