@@ -29,13 +29,10 @@ DOCKER_IMPORT_ERROR = None
 try:
     import docker
     import requests.adapters
-    from docker.errors import DockerException, TLSParameterError
+    from docker.errors import TLSParameterError
     from docker.tls import TLSConfig
 except ImportError:
     DOCKER_IMPORT_ERROR = traceback.format_exc()
-
-    class DockerException(Exception):
-        pass
 
     class TLSParameterError(Exception):
         pass

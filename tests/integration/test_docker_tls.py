@@ -105,7 +105,7 @@ def assert_tls_failure(result, tls_engine, container, starts):
 
 
 def test_pause_with_every_tls_option_is_unpaused_by_the_reverter(tmp_path, ledger_dir, tls_bed, tls_engine,
-                                                                  tls_run_id):
+                                                                 tls_run_id):
     target = start_containers(tls_engine, tls_run_id, ['db'])['db']
     since = time.time()
     result = pause(tmp_path, ledger_dir, target.name, verified(tls_bed))

@@ -6,6 +6,7 @@ __metaclass__ = type
 
 import ssl
 
+import docker.errors
 import pytest
 import requests
 
@@ -141,7 +142,7 @@ def _wrapped(error):
         except ssl.SSLError as inner:
             raise requests.exceptions.SSLError(inner)
     except requests.exceptions.SSLError as outer:
-        wrapper = _docker.DockerException('Error while fetching server API version: %s' % outer)
+        wrapper = docker.errors.DockerException('Error while fetching server API version: %s' % outer)
         wrapper.__cause__ = outer  # raise ... from outer, as the SDK does
         return wrapper
 
@@ -175,7 +176,7 @@ def test_a_hostname_mismatch_against_tls_hostname_says_tls():
     class CertificateError(ValueError):  # urllib3's own, not an ssl.SSLError
         pass
 
-    exc = _docker.DockerException('Error while fetching server API version')
+    exc = docker.errors.DockerException('Error while fetching server API version')
     exc.__cause__ = requests.exceptions.SSLError(CertificateError("hostname 'nope' doesn't match 'engine'"))
     message = _docker._tls_problem(dict(docker_host='tcp://h:2376', validate_certs=True, tls_hostname='nope'), exc)
     assert message.startswith("TLS verification of the Docker engine at docker_host=tcp://h:2376 failed: the "
@@ -183,7 +184,7 @@ def test_a_hostname_mismatch_against_tls_hostname_says_tls():
 
 
 def test_plain_http_to_a_tls_engine_says_tls():
-    exc = _docker.DockerException('400 Client Error: Bad Request ("Client sent an HTTP request to an HTTPS server.")')
+    exc = docker.errors.DockerException('400 Client Error: Bad Request ("Client sent an HTTP request to an HTTPS server.")')
     assert 'expects TLS' in _docker._tls_problem(dict(docker_host='tcp://h:2376'), exc)
 
 
