@@ -66,11 +66,10 @@ class DockerConnectionError(Exception):
     pass
 
 
-def connection_params(params, environ=None):
+def connection_params(params):
     """The connection options from module params, with DOCKER_CERT_PATH filling in missing TLS files."""
-    environ = os.environ if environ is None else environ
     conn = dict((key, params.get(key)) for key in CONNECTION_KEYS)
-    cert_dir = environ.get('DOCKER_CERT_PATH')
+    cert_dir = os.environ.get('DOCKER_CERT_PATH')
     if cert_dir:
         for key, filename in CERT_PATH_FILES:
             if not conn.get(key):
