@@ -15,14 +15,19 @@ options:
     description:
       - The URL or Unix socket path of the Docker engine API, for example V(unix:///var/run/docker.sock)
         or V(tcp://192.0.2.23:2376).
+      - With O(tls) or O(validate_certs), a V(tcp://) URL is reached over HTTPS, as the Docker CLI does.
       - If not given, the value of the E(DOCKER_HOST) environment variable is used, and then the default.
     type: str
     default: unix:///var/run/docker.sock
     aliases: [docker_url]
   tls_hostname:
     description:
-      - When verifying the engine's certificate, the host name to check it against.
+      - With O(validate_certs=true), the name that the engine's certificate must carry (in its subject alternative
+        names) instead of the host in O(docker_host). Use it when the engine is reached by an address or name that
+        its certificate does not list.
+      - Not used without O(validate_certs=true).
       - If not given, the value of the E(DOCKER_TLS_HOSTNAME) environment variable is used.
+      - Works with the Docker SDK for Python 7, which dropped this setting from its own TLS configuration.
     type: str
   api_version:
     description:
@@ -39,33 +44,45 @@ options:
     default: 60
   ca_path:
     description:
-      - Path to the CA certificate that signed the engine's certificate.
+      - Path to the CA certificate that the engine's certificate must be signed by.
+      - Used only with O(validate_certs=true); without it, the CAs that this host trusts are used.
       - If not given and E(DOCKER_CERT_PATH) is set, C(ca.pem) in that directory is used.
+      - A file that does not exist fails the task before any connection.
     type: path
     aliases: [ca_cert, tls_ca_cert, cacert_path]
   client_cert:
     description:
-      - Path to the client's TLS certificate.
+      - Path to the client's TLS certificate, sent to an engine that requires one (C(dockerd --tlsverify)).
+      - Used with O(tls) or O(validate_certs), and only together with O(client_key).
       - If not given and E(DOCKER_CERT_PATH) is set, C(cert.pem) in that directory is used.
+      - A file that does not exist, or a certificate without its key, fails the task before any connection.
     type: path
     aliases: [tls_client_cert, cert_path]
   client_key:
     description:
-      - Path to the client's TLS key.
+      - Path to the key of O(client_cert).
       - If not given and E(DOCKER_CERT_PATH) is set, C(key.pem) in that directory is used.
     type: path
     aliases: [tls_client_key, key_path]
   tls:
     description:
-      - Connect to the engine over TLS without verifying the engine's certificate.
+      - Connect to the engine over TLS without verifying the engine's certificate; the client certificate
+        (O(client_cert), O(client_key)) is still sent. O(ca_path) and O(tls_hostname) are not used.
       - Ignored when O(validate_certs=true), which also uses TLS.
       - If not given, the value of the E(DOCKER_TLS) environment variable is used, and then the default.
     type: bool
     default: false
   validate_certs:
     description:
-      - Connect over TLS and verify the engine's certificate.
+      - Connect over TLS and verify the engine's certificate, as C(docker --tlsverify) does. The certificate must be
+        signed by O(ca_path) (or a CA this host trusts) and name the host in O(docker_host) (or O(tls_hostname)).
       - If not given, the value of the E(DOCKER_TLS_VERIFY) environment variable is used, and then the default.
+        With E(DOCKER_HOST), E(DOCKER_CERT_PATH) and E(DOCKER_TLS_VERIFY) (set to V(1)) in the environment, for
+        example from C(minikube docker-env), no connection option is needed.
+      - E(REQUESTS_CA_BUNDLE) and E(CURL_CA_BUNDLE) in the environment do not replace O(ca_path), nor turn
+        verification on for O(tls) alone.
+      - A certificate that does not verify, or an engine that refuses the client certificate, fails the task with
+        a message that says so.
     type: bool
     default: false
     aliases: [tls_verify]

@@ -10,6 +10,7 @@ __metaclass__ = type
 import calendar
 import os
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -27,12 +28,13 @@ except ImportError:
 DOCKER_IMPORT_ERROR = None
 try:
     import docker
-    from docker.errors import DockerException
+    import requests.adapters
+    from docker.errors import TLSParameterError
     from docker.tls import TLSConfig
 except ImportError:
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
-    class DockerException(Exception):
+    class TLSParameterError(Exception):
         pass
 
 DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'
@@ -56,6 +58,9 @@ DOCKER_ARGUMENT_SPEC = dict(
 
 CONNECTION_KEYS = tuple(DOCKER_ARGUMENT_SPEC)
 
+# DOCKER_CERT_PATH names a directory with the files the Docker CLI expects there.
+CERT_PATH_FILES = (('ca_path', 'ca.pem'), ('client_cert', 'cert.pem'), ('client_key', 'key.pem'))
+
 
 class DockerConnectionError(Exception):
     pass
@@ -66,58 +71,190 @@ def connection_params(params):
     conn = dict((key, params.get(key)) for key in CONNECTION_KEYS)
     cert_dir = os.environ.get('DOCKER_CERT_PATH')
     if cert_dir:
-        for key, filename in (('ca_path', 'ca.pem'), ('client_cert', 'cert.pem'), ('client_key', 'key.pem')):
+        for key, filename in CERT_PATH_FILES:
             if not conn.get(key):
                 conn[key] = os.path.join(cert_dir, filename)
     return conn
 
 
-def _tls_config(conn):
-    if not (conn.get('tls') or conn.get('validate_certs')):
+def uses_tls(conn):
+    return bool(conn.get('tls') or conn.get('validate_certs'))
+
+
+def _host(conn):
+    return conn.get('docker_host') or DEFAULT_DOCKER_HOST
+
+
+def _tls_files(conn):
+    """(client_cert, client_key) or None, and the CA file or None, as used: the CA only when verifying.
+    Raises DockerConnectionError, before any connection, for half a key pair or a file that is not there."""
+    host = _host(conn)
+    cert, key = conn.get('client_cert'), conn.get('client_key')
+    if bool(cert) != bool(key):
+        raise DockerConnectionError(
+            'TLS configuration for docker_host=%s: %s is set but %s is not; a client certificate needs both '
+            'client_cert and client_key.' % (host, 'client_cert' if cert else 'client_key',
+                                             'client_key' if cert else 'client_cert'))
+    ca_path = conn.get('ca_path') if conn.get('validate_certs') else None
+    for option, path in (('ca_path', ca_path), ('client_cert', cert), ('client_key', key)):
+        if path and not os.path.isfile(path):
+            cert_dir = os.environ.get('DOCKER_CERT_PATH')
+            origin = ''
+            if cert_dir and path == os.path.join(cert_dir, dict(CERT_PATH_FILES)[option]):
+                origin = ' (from DOCKER_CERT_PATH=%s)' % cert_dir
+            raise DockerConnectionError('TLS configuration for docker_host=%s: %s=%s%s is not a file.'
+                                        % (host, option, path, origin))
+    return ((cert, key) if cert else None), ca_path
+
+
+if DOCKER_IMPORT_ERROR is None:
+    class _EngineHTTPSAdapter(requests.adapters.HTTPAdapter):
+        """https:// to the engine, with the connection's own TLS settings on every request.
+
+        requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment replace a session's CA file and turn
+        ``verify=False`` back on (psf/requests#3829), so the CA file (or no verification) and the client
+        certificate are set here, per request. ``assert_hostname`` (tls_hostname) is the name the engine's
+        certificate is checked against instead of the address connected to, as community.docker's SSLHTTPAdapter
+        does; the Docker SDK 7 dropped that option.
+        """
+
+        def __init__(self, verify, cert, assert_hostname=None, pool_maxsize=10):
+            self.engine_verify = verify
+            self.engine_cert = cert
+            self.assert_hostname = assert_hostname
+            super(_EngineHTTPSAdapter, self).__init__(pool_maxsize=pool_maxsize)
+
+        def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
+            if self.assert_hostname:
+                pool_kwargs['assert_hostname'] = self.assert_hostname
+            super(_EngineHTTPSAdapter, self).init_poolmanager(connections, maxsize, block=block, **pool_kwargs)
+
+        def send(self, request, **kwargs):  # pylint: disable=arguments-differ
+            if self.engine_verify is not True:
+                kwargs['verify'] = self.engine_verify  # a CA file, or False
+            kwargs['cert'] = self.engine_cert
+            return super(_EngineHTTPSAdapter, self).send(request, **kwargs)
+
+    class _EngineTLSConfig(TLSConfig):
+        """The SDK's TLSConfig, which also mounts _EngineHTTPSAdapter (before API version negotiation)."""
+
+        def __init__(self, assert_hostname=None, pool_size=10, **kwargs):
+            super(_EngineTLSConfig, self).__init__(**kwargs)
+            self.assert_hostname = assert_hostname
+            self.pool_size = pool_size
+
+        def configure_client(self, client):
+            super(_EngineTLSConfig, self).configure_client(client)
+            client.mount('https://', _EngineHTTPSAdapter(client.verify, client.cert, self.assert_hostname,
+                                                         pool_maxsize=self.pool_size))
+
+
+def _tls_config(conn, pool_size=10):
+    """The TLSConfig for a connection dict, or None without TLS; as community.docker: ``validate_certs`` verifies
+    the engine's certificate (against ``ca_path``, else the system's CAs) and its name (``tls_hostname``, else
+    the address connected to); ``tls`` alone encrypts without verifying. The client certificate is sent in both.
+    Raises DockerConnectionError for a configuration that cannot work, before any connection."""
+    if not uses_tls(conn):
         return None
-    client_cert = None
-    if conn.get('client_cert') and conn.get('client_key'):
-        client_cert = (conn['client_cert'], conn['client_key'])
-    return TLSConfig(
-        client_cert=client_cert,
-        ca_cert=conn.get('ca_path') if conn.get('validate_certs') else None,
-        verify=bool(conn.get('validate_certs')),
-        assert_hostname=conn.get('tls_hostname') if conn.get('validate_certs') else None,
-    )
+    client_cert, ca_path = _tls_files(conn)
+    verify = bool(conn.get('validate_certs'))
+    try:
+        return _EngineTLSConfig(
+            client_cert=client_cert,
+            ca_cert=ca_path,
+            verify=verify,
+            assert_hostname=conn.get('tls_hostname') if verify else None,
+            pool_size=pool_size,
+        )
+    except TLSParameterError as exc:
+        raise DockerConnectionError('TLS configuration for docker_host=%s: %s' % (_host(conn), exc))
 
 
 def docker_host_url(conn):
     """The engine URL; tcp:// becomes https:// when TLS is on, as the Docker CLI does."""
-    url = conn.get('docker_host') or DEFAULT_DOCKER_HOST
-    if (conn.get('tls') or conn.get('validate_certs')) and url.startswith('tcp://'):
+    url = _host(conn)
+    if uses_tls(conn) and url.startswith('tcp://'):
         url = 'https://' + url[len('tcp://'):]
     return url
 
 
 def build_api_client(conn, pool_size=10):
     """A low-level docker.APIClient for a connection dict; no round trip beyond API version negotiation."""
+    pool_size = max(10, pool_size)
     return docker.APIClient(
         base_url=docker_host_url(conn),
         version=conn.get('api_version') or 'auto',
         timeout=conn.get('timeout') or DEFAULT_TIMEOUT,
-        tls=_tls_config(conn),
-        max_pool_size=max(10, pool_size),
+        tls=_tls_config(conn, pool_size),
+        max_pool_size=pool_size,
     )
 
 
+def _ssl_error_in(exc):
+    """The ssl.SSLError (or urllib3's CertificateError, for tls_hostname) somewhere under a docker/requests/urllib3
+    wrapper exception, or None."""
+    todo, seen = [exc], set()
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError) or type(current).__name__ == 'CertificateError':
+            return current
+        todo.extend([current.__cause__, current.__context__, getattr(current, 'reason', None)])
+        todo.extend(arg for arg in getattr(current, 'args', ()) if isinstance(arg, BaseException))
+    return None
+
+
+def _tls_problem(conn, exc):
+    """A clear message for an exception that is a TLS problem, or None."""
+    host = _host(conn)
+    text = str(exc)
+    if 'Client sent an HTTP request to an HTTPS server' in text:
+        return ('Cannot reach the Docker engine at docker_host=%s: the engine expects TLS; set tls (or '
+                'validate_certs) and the certificates.' % host)
+    error = _ssl_error_in(exc)
+    if error is None:
+        return None
+    detail = str(error)
+    if isinstance(error, ssl.SSLCertVerificationError) or not isinstance(error, ssl.SSLError):
+        reason = getattr(error, 'verify_message', '') or detail
+        if 'mismatch' in reason or "doesn't match" in reason:
+            hint = ("the engine's certificate does not name %s; connect by a name in the certificate or set "
+                    "tls_hostname to one" % (conn.get('tls_hostname') or 'the address connected to'))
+        elif conn.get('ca_path'):
+            hint = "the engine's certificate is not signed by the CA in ca_path=%s" % conn['ca_path']
+        else:
+            hint = "the engine's certificate is not signed by a CA this host trusts; set ca_path"
+        return 'TLS verification of the Docker engine at docker_host=%s failed: %s (%s).' % (host, hint, detail)
+    upper = detail.upper()
+    if 'CERTIFICATE_REQUIRED' in upper or 'BAD_CERTIFICATE' in upper or 'UNKNOWN_CA' in upper:
+        if conn.get('client_cert'):
+            hint = 'the engine rejected the client certificate client_cert=%s' % conn['client_cert']
+        else:
+            hint = 'the engine requires a client certificate; set client_cert and client_key'
+    elif 'WRONG_VERSION_NUMBER' in upper or 'RECORD_LAYER_FAILURE' in upper:
+        hint = 'the engine at this address does not speak TLS'
+    else:
+        hint = 'the TLS handshake failed'
+    return 'TLS verification of the Docker engine at docker_host=%s failed: %s (%s).' % (host, hint, detail)
+
+
 def make_client(conn, pool_size=10):
-    """A checked docker.APIClient for ``conn``; raises DockerConnectionError naming the host tried."""
+    """A checked docker.APIClient for ``conn``; raises DockerConnectionError naming the host tried (and saying
+    so when the problem is TLS: configuration, verification, client certificate)."""
     if DOCKER_IMPORT_ERROR is not None:
         raise DockerConnectionError(missing_required_lib('docker (Docker SDK for Python >= 7.0)'))
-    host = conn.get('docker_host') or DEFAULT_DOCKER_HOST
+    host = _host(conn)
     try:
         client = build_api_client(conn, pool_size)
         client.ping()
-    except DockerException as exc:
-        raise DockerConnectionError('Cannot reach the Docker engine at docker_host=%s: %s' % (host, exc))
+    except DockerConnectionError:
+        raise
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        # requests/urllib3 raise their own errors for refused or missing sockets.
-        raise DockerConnectionError('Cannot reach the Docker engine at docker_host=%s: %s' % (host, exc))
+        # DockerException, or requests/urllib3's own errors for refused or missing sockets and TLS failures.
+        raise DockerConnectionError(_tls_problem(conn, exc)
+                                    or 'Cannot reach the Docker engine at docker_host=%s: %s' % (host, exc))
     return client
 
 

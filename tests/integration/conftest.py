@@ -11,7 +11,7 @@ import uuid
 import docker
 import pytest
 
-from helpers import BED, TEST_LABEL, run_module_play
+from helpers import BED, TEST_LABEL, TLS_BED, run_module_play
 
 
 def _bed(*args):
@@ -42,6 +42,26 @@ def bed():
     yield dict(hosts=hosts, env=env)
     if started and not os.environ.get('CHAOS_BED_KEEP'):
         _bed('down')
+
+
+@pytest.fixture(scope='session')
+def tls_bed(bed):
+    """The TLS engine of tests/infra/tls-bed.sh (dockerd --tlsverify, openssl certificates; `env` there says what the
+    keys are). Started for the session unless it is up already, then stopped and its state removed. It loads the
+    test images from the cache that the Docker bed (``bed``) fills."""
+    status = subprocess.run(['bash', TLS_BED, 'status'], capture_output=True, text=True, check=False)
+    started = status.returncode != 0
+    if started:
+        subprocess.run(['bash', TLS_BED, 'up'], check=True, capture_output=True, text=True)
+    env = {}
+    out = subprocess.run(['bash', TLS_BED, 'env'], check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith('export '):
+            key, dummy, value = line[len('export '):].partition('=')
+            env[key] = value
+    yield env
+    if started and not os.environ.get('CHAOS_BED_KEEP'):
+        subprocess.run(['bash', TLS_BED, 'down'], check=True, capture_output=True, text=True)
 
 
 @pytest.fixture(scope='session')

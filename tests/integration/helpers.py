@@ -12,6 +12,7 @@ import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BED = os.path.join(ROOT, 'tests', 'infra', 'docker-bed.sh')
+TLS_BED = os.path.join(ROOT, 'tests', 'infra', 'tls-bed.sh')
 COLLECTIONS = os.path.join(ROOT, 'build', 'collections')
 BUSYBOX = 'chaos-busybox:latest'
 TEST_LABEL = 'chaos.engineering/test-run'
