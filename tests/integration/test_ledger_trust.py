@@ -4,10 +4,12 @@ make us follow symlinks; malformed entries; an unusable ledger_dir; a revert wit
 Every attack runs against a real engine and the real detached reverter (which runs as root here)."""
 import json
 import os
+import pathlib
 import pwd
 import shutil
 import stat
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -38,13 +40,12 @@ def as_intruder(argv):
 
 
 @pytest.fixture
-def shared_dir(tmp_path):
+def shared_dir():
     """A world-writable sticky directory, like /tmp, that both we and the intruder can create things in."""
-    path = tmp_path / 'shared'
-    path.mkdir()
-    os.chmod(str(tmp_path), 0o755)
-    os.chmod(str(path), 0o1777)
-    return path
+    path = tempfile.mkdtemp(prefix='chaos-trust-', dir='/tmp')
+    os.chmod(path, 0o1777)
+    yield pathlib.Path(path)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def pause_args(bed, run_id, ledger, duration=3):
