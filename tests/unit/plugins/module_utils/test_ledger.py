@@ -244,3 +244,142 @@ def test_entries_without_batches_are_not_prearmed(tmp_path, fake_engine):
     thread.join(10)
     assert FakeStdinExec.log == []
     assert [argv for argv, dummy in execs] == e['details']['steps']
+
+
+# --- write-ahead arming -----------------------------------------------------------------------------------
+
+def test_an_unsettled_entry_waits_for_its_live_module_then_counts_from_the_apply(tmp_path, fake_actions):
+    calls, dummy = fake_actions
+    e = entry('slow-apply', time.time() + 0.2)
+    e['armed_by'] = _ledger.arming_owner()  # this process: alive, and not settled yet
+    _ledger.record(str(tmp_path), [e])
+    dummy_reverter, thread = run_reverter(tmp_path)
+    time.sleep(0.6)
+    assert calls == [], 'the fault may be going in right now: the revert waits for the live module'
+    applied_at = time.time()
+    _ledger.settle(str(tmp_path), e, applied_at + 0.3)
+    thread.join(10)
+    assert [t for t, dummy in calls] == ['slow-apply']
+    assert calls[0][1] >= applied_at + 0.3, 'the deadline counts from the apply'
+
+
+def test_an_unsettled_entry_of_a_dead_module_is_performed_at_its_provisional_deadline(tmp_path, fake_actions):
+    calls, dummy = fake_actions
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    owner = dict(pid=dead.pid, start=_ledger._process_start(dead.pid))
+    dead.wait()
+    e = entry('killed-mid-apply', time.time() + 0.2)
+    e['armed_by'] = owner
+    _ledger.record(str(tmp_path), [e])
+    dummy_reverter, thread = run_reverter(tmp_path)
+    thread.join(10)
+    assert [t for t, dummy in calls] == ['killed-mid-apply']
+    assert calls[0][1] >= e['deadline']
+
+
+def test_settling_an_entry_the_reverter_already_performed_arms_it_again(tmp_path, fake_actions):
+    calls, dummy = fake_actions
+    e = entry('late-settle', time.time())
+    _ledger.record(str(tmp_path), [e])
+    assert _ledger.revert_now(str(tmp_path), [dict(e)])[0]['status'] == 'reverted'
+    _ledger.settle(str(tmp_path), e, time.time() + 0.2)  # the fault went in after that revert
+    dummy_reverter, thread = run_reverter(tmp_path)
+    thread.join(10)
+    assert [t for t, dummy in calls] == ['late-settle', 'late-settle']
+
+
+def test_arm_waits_until_a_real_reverter_has_listed_the_entries(tmp_path):
+    root = str(tmp_path / 'ledger')
+    _ledger.check_root(root)
+    e = entry('confirmed', time.time() + 60, action='start')
+    # A module probing the lock all the time must not make the starting reverter give up.
+    stop = threading.Event()
+
+    def probe():
+        while not stop.is_set():
+            _ledger.reverter_running(root)
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        armed, pid = _ledger.arm(root, [e])
+    finally:
+        stop.set()
+        prober.join()
+    try:
+        assert armed and pid
+        state = _ledger.reverter_state(root)
+        assert state['pid'] == pid and state['listed_at'] > e['created_at'] * 1e9
+        assert os.path.exists(os.path.join(root, 'pending', e['id'] + '.json'))
+    finally:
+        _ledger.discard(root, [e])
+        os.kill(pid, 15)
+
+
+# --- trust and malformed entries ---------------------------------------------------------------------------
+
+def test_relative_and_foreign_ledger_dirs_are_refused(tmp_path):
+    with pytest.raises(_ledger.LedgerError, match='absolute'):
+        _ledger.check_root('relative/ledger')
+    loose = tmp_path / 'loose'
+    loose.mkdir()
+    os.chmod(str(loose), 0o755)
+    with pytest.raises(_ledger.LedgerError, match='mode 0755'):
+        _ledger.check_root(str(loose))
+    os.symlink(str(loose), str(tmp_path / 'link'))
+    with pytest.raises(_ledger.LedgerError, match='symlink'):
+        _ledger.check_root(str(tmp_path / 'link'))
+    open_dir = tmp_path / 'open'
+    open_dir.mkdir()
+    os.chmod(str(open_dir), 0o777)  # writable by anyone, not sticky
+    with pytest.raises(_ledger.LedgerError, match='can be changed by another user'):
+        _ledger.check_root(str(open_dir / 'ledger'))
+
+
+def test_missing_parents_are_made_private_whatever_the_umask(tmp_path):
+    old = os.umask(0)
+    try:
+        root = _ledger.check_root(str(tmp_path / 'a' / 'b' / 'ledger'))
+        _ledger.record(root, [entry('m', time.time())])
+    finally:
+        os.umask(old)
+    for path in (tmp_path / 'a', tmp_path / 'a' / 'b', tmp_path / 'a' / 'b' / 'ledger',
+                 tmp_path / 'a' / 'b' / 'ledger' / 'pending'):
+        assert oct(os.stat(str(path)).st_mode & 0o777) == '0o700', path
+    for name in os.listdir(os.path.join(root, 'pending')):
+        assert oct(os.stat(os.path.join(root, 'pending', name)).st_mode & 0o777) == '0o600'
+
+
+@pytest.mark.parametrize('text', ['{"id": "x"}', '[1, 2]', 'garbage', '{"id": "bad", "action": "start"}', 'null'])
+def test_a_malformed_entry_is_quarantined_and_blocks_nothing(tmp_path, fake_actions, text):
+    calls, dummy = fake_actions
+    root = str(tmp_path)
+    good = entry('good', time.time() + 0.2)
+    _ledger.record(root, [good])
+    bad = os.path.join(root, 'pending', 'bad.json')
+    with open(bad, 'w') as handle:
+        handle.write(text)
+    assert [os.path.basename(i['file']) for i in _ledger.list_invalid(root)] == ['bad.json']
+    assert [e['id'] for e in _ledger.list_entries(root)] == [good['id']]
+    dummy_reverter, thread = run_reverter(tmp_path)
+    thread.join(10)
+    assert [t for t, dummy in calls] == ['good']
+    assert os.path.exists(os.path.join(root, 'quarantine', 'bad.json'))
+    assert [i['reason'] for i in _ledger.list_invalid(root)] != ['quarantined']
+
+
+def test_a_symlinked_entry_lock_or_runtime_file_is_refused(tmp_path):
+    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    victim = tmp_path / 'victim'
+    victim.write_text('precious')
+    os.symlink(str(victim), os.path.join(root, 'reverter.lock'))
+    assert _ledger.reverter_running(root) is False
+    with pytest.raises(_ledger.LedgerError, match='symlink'):
+        _ledger.Reverter(root).acquire()
+    assert victim.read_text() == 'precious'
+    runtime = _ledger._install_runtime(str(tmp_path / 'other'))
+    module = os.path.join(runtime, *_ledger.REVERTER_MODULE.split('.')) + '.py'
+    with open(module, 'a') as handle:
+        handle.write('\nraise SystemExit("swapped")\n')
+    _ledger._install_runtime(str(tmp_path / 'other'))
+    with open(module) as handle:
+        assert 'swapped' not in handle.read(), 'a changed runtime copy is rewritten before it runs'
