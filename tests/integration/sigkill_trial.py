@@ -106,8 +106,8 @@ def run_trial(client, docker_host, fault_type, run_id, workdir, ledger_dir, dura
     pid = client.inspect_container(target_id)['State']['Pid']
     peer = client.inspect_container(created[1])['Name'].lstrip('/') if len(created) > 1 else None
     module, args = fault_task(fault_type, duration, peer)
-    args.update(docker_host=docker_host, ledger_dir=ledger_dir, names=[client.inspect_container(target_id)['Name']
-                                                                        .lstrip('/')])
+    target_name = client.inspect_container(target_id)['Name'].lstrip('/')
+    args.update(docker_host=docker_host, ledger_dir=ledger_dir, names=[target_name])
     playbook = write(os.path.join(workdir, 'sigkill-%s.yml' % fault_type), '''\
         - name: A fault whose controller is SIGKILLed the moment it shows
           hosts: localhost
@@ -208,5 +208,3 @@ def clean_up(client, run_id, label='chaos.engineering/test-run'):
             client.remove_container(container['Id'], force=True)
         except Exception:  # pylint: disable=broad-exception-caught
             pass
-
-

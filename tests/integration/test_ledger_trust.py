@@ -80,8 +80,8 @@ def test_a_group_writable_or_symlinked_ledger_dir_is_refused(bed, engine, run_id
     assert status_of(engine, box) == 'running'
 
 
-def test_umask_000_still_makes_a_private_ledger_the_intruder_cannot_write(bed, engine, run_id, tmp_path, intruder,
-                                                                           shared_dir, run_module):
+def test_umask_000_still_makes_a_private_ledger_the_intruder_cannot_write(bed, engine, run_id, intruder, shared_dir,
+                                                                           run_module):
     box = start_containers(engine, run_id, ['trust-umask'])['trust-umask']
     ledger = str(shared_dir / 'a' / 'b' / 'ledger')  # missing parents too
     old = os.umask(0)
@@ -187,10 +187,10 @@ def test_malformed_entries_are_quarantined_and_a_valid_pause_still_ends_on_time(
 @pytest.mark.parametrize('ledger', ['/dev/null/ledger', 'relative/ledger'])
 def test_an_unusable_ledger_dir_changes_nothing(bed, engine, run_id, run_module, ledger):
     boxes = start_containers(engine, run_id, ['unusable-p', 'unusable-k', 'unusable-n'])
+    drop = dict(drop=dict(probability=0.5), duration=5)
     for module, box, args in (('container_pause', boxes['unusable-p'], dict(duration=5)),
                               ('container_kill', boxes['unusable-k'], dict(restart_after=5)),
-                              ('container_netem', boxes['unusable-n'], dict(drop=dict(probability=0.5),
-                                                                             duration=5))):
+                              ('container_netem', boxes['unusable-n'], drop)):
         args.update(docker_host=bed['hosts'][0], ledger_dir=ledger, names=[box.name])
         result = run_module(module, args)
         assert result['failed'] is True and 'Nothing was changed' in result['msg'], (module, result['msg'])
