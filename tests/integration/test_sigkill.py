@@ -2,10 +2,14 @@
 network namespace, before the module could report anything. Every fault must still be reverted by its deadline,
 and nothing of ours (paused or stopped target, qdisc, rule, helper) may be left. bench/sigkill runs 30 trials per
 fault type and prints the lateness; here a few trials of each keep CI short."""
+import json
+import subprocess
+
 import docker
 import pytest
 
-from sigkill_trial import FAULT_TYPES, clean_up, run_trial
+from helpers import ansible_playbook_argv, kill_controller, playbook_env, wait_until, write
+from sigkill_trial import FAULT_TYPES, clean_up, helpers_of, run_trial, start_containers_labelled, stop_reverter
 
 TRIALS = 2
 
@@ -27,3 +31,46 @@ def test_sigkill_the_moment_the_fault_shows_leaves_nothing(bed, run_id, tmp_path
         # The entry was written ahead and performed: its deadline is never later than the fault's own.
         assert result['entries'] >= 1, result
         assert result['deadline'] <= result['visible_at'] + 3 + 1, result
+
+
+def test_a_controller_killed_while_reading_leaves_only_helpers_that_expire_by_themselves(bed, run_id, tmp_path):
+    """Killed the moment its first helper exists (the read phase, before any entry): whatever helper is left
+    carries its expiry and sleeps only until then, with auto-remove, so the engine removes it by itself."""
+    client = docker.APIClient(base_url=bed['hosts'][0])
+    duration = 30
+    try:
+        target = start_containers_labelled(client, run_id, ['sk-read'], 'chaos.engineering/test-run')[0]
+        name = client.inspect_container(target)['Name'].lstrip('/')
+        playbook = write(str(tmp_path / 'read.yml'), '''\
+            - name: A fault whose controller is killed while it reads
+              hosts: localhost
+              gather_facts: false
+              tasks:
+                - name: The fault
+                  chaos.engineering.container_netem: "{{ fault_args }}"
+            ''')
+        extra = str(tmp_path / 'read.json')
+        with open(extra, 'w') as handle:
+            json.dump(dict(fault_args=dict(docker_host=bed['hosts'][0], ledger_dir=str(tmp_path / 'ledger'),
+                                           names=[name], drop=dict(probability=0.5), duration=duration)), handle)
+        proc = subprocess.Popen(ansible_playbook_argv(playbook, extra), env=playbook_env(), cwd=str(tmp_path),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            assert wait_until(lambda: helpers_of(client, target), timeout=120, interval=0.005)
+            kill_controller(proc.pid)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        left = helpers_of(client, target)
+        assert left
+        for helper in left:
+            info = client.inspect_container(helper['Id'])
+            assert info['HostConfig']['AutoRemove'] is True
+            command = info['Config']['Cmd']
+            assert command[0] == 'sleep' and int(command[1]) <= duration + 3600 + 2, command
+            assert info['Config']['Labels'].get('chaos.engineering/expires'), info['Config']['Labels']
+        stop_reverter(str(tmp_path / 'ledger'))
+    finally:
+        clean_up(client, run_id)
