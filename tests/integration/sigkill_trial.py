@@ -169,6 +169,9 @@ def run_trial(client, docker_host, fault_type, run_id, workdir, ledger_dir, dura
         gone = [e.get('details', {}).get('fault_gone_at') for e in entries]
         end = max([g for g in gone if g] or [None]) if any(gone) else None
     result['ended_at'] = end
+    # The reverter's own part: when it began the revert (the engine's start or unpause may take a while after).
+    began = [e.get('began_at') for e in entries if e.get('began_at')]
+    result['dispatch'] = (max(began) - deadline) if (began and deadline and visible_at) else None
     result['lateness'] = (end - deadline) if (end and deadline and visible_at) else None
     result['leak'] = visible_at is not None and (bool(result['left']) or ended is None or ended > bound)
     stop_reverter(ledger_dir)
