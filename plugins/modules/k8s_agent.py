@@ -22,9 +22,21 @@ description:
     M(chaos.engineering.k8s_pod_chaos) never touches the agent, and the agent (which also carries Pumba's own
     C(com.gaiaadm.pumba=true) skip label) never kills itself. Its default namespace C(chaos-engineering) is also in
     M(chaos.engineering.k8s_pod_chaos)'s default O(chaos.engineering.k8s_pod_chaos#module:exclude_namespaces).
-  - O(duration) or O(expires_at) writes a C(chaos.engineering/expires) annotation with an ISO-8601 time. An agent
-    left behind by a controller that died is found by its labels, and removed by O(state=absent) with O(all=true)
-    (optionally O(expired_only=true)). That is the teardown hook.
+  - O(duration) or O(expires_at) gives the agent an expiry that the cluster enforces by itself. The module first
+    creates an expiry Job of the same name (C(parallelism=0), so it never creates a pod;
+    C(activeDeadlineSeconds) ending at the expiry; C(ttlSecondsAfterFinished=0)), then the DaemonSet with an
+    C(ownerReference) to that Job (C(blockOwnerDeletion=true)). At the deadline the job controller fails the Job
+    (C(DeadlineExceeded)), the TTL-after-finished controller deletes it, and the garbage collector deletes the
+    DaemonSet and its pods. That is all done by kube-controller-manager, with no controller of ours running, no pod
+    scheduled and no RBAC for the agent.
+  - The expiry is also written as a C(chaos.engineering/expires) annotation (ISO-8601) on the DaemonSet and the Job.
+    An agent left behind without its Job (deployed by an older release, or its Job deleted with
+    C(propagationPolicy=Orphan)) is found by its labels, and removed by O(state=absent) with O(all=true) (optionally
+    O(expired_only=true)). That is the teardown hook.
+  - The agent container runs with no Linux capability (C(drop=[ALL])), C(allowPrivilegeEscalation=false),
+    C(readOnlyRootFilesystem=true), C(seccompProfile=RuntimeDefault), C(privileged=false), no host network, PID or
+    IPC namespace, no service account token and resource limits; the runtime socket is mounted read-only. It runs
+    as uid 0, because the socket is root-owned. See the agent guide in the collection docs for the reasoning.
   - A second run with the same options changes nothing and reports V(ok). Changed options update the DaemonSet.
   - O(state=absent) deletes the DaemonSet and waits until its pods are gone.
 author:
@@ -36,8 +48,9 @@ attributes:
     support: full
     description:
       - Every create, update and delete is sent as a server-side dry run (C(dryRun=All)), so the API server
-        validates the DaemonSet and checks permissions; nothing changes. When the namespace does not exist yet, its
-        creation is dry-run and the DaemonSet is reported as it would be created, without server validation.
+        validates the expiry Job and the DaemonSet and checks permissions; nothing changes. When the namespace does
+        not exist yet, its creation is dry-run and the Job and DaemonSet are reported as they would be created,
+        without server validation.
   diff_mode:
     support: full
     description:
@@ -85,8 +98,11 @@ options:
   image:
     description:
       - The agent's image. Any Pumba image works with the default command; with O(args), any image.
+      - The default is pinned to the Pumba release this collection is tested with (1.1.2).
+      - An image with no tag, or with the floating C(latest) tag, is deployed with a warning, since nodes may then
+        run different Pumba versions. Pin a tag or a digest (C(name@sha256:...)).
     type: str
-    default: ghcr.io/alexei-led/pumba:latest
+    default: ghcr.io/alexei-led/pumba:1.1.2
   image_pull_policy:
     description:
       - The container's C(imagePullPolicy).
@@ -150,7 +166,11 @@ options:
     choices: [containerd, docker]
   privileged:
     description:
-      - Run the agent container privileged. Pumba's containerd network faults need it; C(kill) does not.
+      - Run the agent container privileged (C(privileged=true), C(readOnlyRootFilesystem=true), uid 0), instead of
+        with every capability dropped.
+      - The default command (C(kill)) does not need it, nor do C(stop), C(pause), and C(netem) or C(iptables) with
+        a C(--tc-image) or C(--iptables-image) sidecar, since the runtime starts that sidecar with C(NET_ADMIN) in
+        the target's network namespace. It is the escape hatch for a custom O(args) that needs more.
     type: bool
     default: false
   node_selector:
@@ -174,19 +194,27 @@ options:
         C(chaos.engineering/duration).
       - The deadline counts from the first deploy with this duration. A later run with the same options keeps it
         (and stays V(ok)); a run after the deadline, or with another duration, starts a new one.
-      - Nothing removes the agent by itself at the deadline; O(state=absent) with O(all=true) and
-        O(expired_only=true) does, from the experiment, a teardown or a schedule.
+      - At the deadline the cluster removes the agent by itself, through its expiry Job (see the description).
+        The job controller counts the deadline from the moment it first sees the Job, normally within a second of
+        its creation; the garbage collector then takes a few seconds more.
+      - Without O(duration) or O(expires_at), the agent never expires, and a Job left by an earlier run is deleted
+        (with C(propagationPolicy=Orphan), so the DaemonSet stays).
     type: int
   expires_at:
     description:
       - An ISO-8601 time at which the agent expires, for example V(2026-11-27T18:00:00Z). Mutually exclusive with
         O(duration).
+      - A time that is not in the future is refused before any API call: nothing is created.
+      - A later run with another time moves the expiry Job's deadline (its C(activeDeadlineSeconds), counted from
+        the Job's start); a run with the same time changes nothing.
     type: str
   wait:
     description:
       - With O(state=present), wait until the DaemonSet is ready on every node it should run on (its controller has
         seen the current generation, and desired, updated, ready and available pods agree).
-      - With O(state=absent), wait until the DaemonSets and their pods are gone.
+      - With O(state=absent), wait until the DaemonSets, their pods and their expiry Jobs are gone.
+      - With O(state=present), a DaemonSet whose expiry Job is finished (expired, being removed by the cluster) is
+        waited for until it is gone, then deployed anew.
       - Not in check mode.
     type: bool
     default: true
@@ -198,9 +226,17 @@ options:
     default: 120
 notes:
   - The agent itself needs no Kubernetes API access (its service account token is not mounted). The module needs to
-    get, create, update and delete C(daemonsets) in the agent's namespace, list C(pods) there, and get and create
-    C(namespaces) to create a missing one. O(all=true) needs to list C(daemonsets) across the cluster, or in
-    O(namespace).
+    get, create, update and delete C(daemonsets) and C(jobs) in the agent's namespace, list C(pods) there, and get
+    and create C(namespaces) to create a missing one. O(all=true) needs to list C(daemonsets) and C(jobs) across the
+    cluster, or in O(namespace); when it may not list or delete C(jobs), it warns and leaves the expiry Jobs, which
+    delete themselves at their deadlines.
+  - With the C(OwnerReferencesPermissionEnforcement) admission plugin, the C(blockOwnerDeletion) owner reference
+    also needs C(update) on C(jobs/finalizers) in the agent's namespace.
+  - The agent mounts a C(hostPath) socket, which the C(baseline) and C(restricted) Pod Security Standards forbid:
+    its namespace must allow C(privileged) pods (C(pod-security.kubernetes.io/enforce=privileged)) where Pod
+    Security Admission enforces a stricter level. The module does not label the namespace for you.
+  - The expiry needs kube-controller-manager's C(job), C(ttl-after-finished) and C(garbage-collector) controllers
+    (all on by default). Without them the annotation and the teardown hook still work.
 seealso:
   - module: chaos.engineering.k8s_pod_chaos
   - name: Pumba on Kubernetes
@@ -258,6 +294,10 @@ chaos:
       description:
         - One entry per agent DaemonSet, with V(id) (its UID, null when it does not exist), V(name)
           (C(namespace/name)), V(namespace), V(daemonset), V(action) (V(deploy) or V(remove)), and V(result).
+        - V(expiry_job) is the agent's expiry Job (null when it has none): V(name) (C(namespace/name)), V(id) (its
+          UID, null in check mode), V(result) (V(created), V(updated) (its deadline moved), V(unchanged),
+          V(deleted), V(absent), V(kept) or V(failed) (a warning says why)), V(expires_at) and
+          V(active_deadline_seconds).
         - V(result) is V(created), V(updated), V(unchanged) (O(state=present)), V(deleted), V(absent) (there was
           nothing to remove) or V(kept) (not expired, with O(expired_only=true)). When the task fails, V(unready)
           (the wait timed out) or V(failed) (with V(error)).
@@ -275,7 +315,7 @@ chaos:
           daemonset: chaos-agent
           action: deploy
           result: created
-          image: ghcr.io/alexei-led/pumba:latest
+          image: ghcr.io/alexei-led/pumba:1.1.2
           args: [--random, --interval, 30s, kill, --signal, SIGKILL, 're2:^k8s_[^_]+_[^_]+_default_']
           runtime_socket: /var/run/docker.sock
           expires_at: '2026-11-27T11:00:00.000Z'
@@ -284,6 +324,12 @@ chaos:
           updated: 3
           ready: 3
           available: 3
+          expiry_job:
+            name: chaos-engineering/chaos-agent
+            id: 5d1e8c0a-7b3f-4e2a-9c6d-1f0e2b3a4c5d
+            result: created
+            expires_at: '2026-11-27T11:00:00.000Z'
+            active_deadline_seconds: 3600
           pods:
             - {name: chaos-agent-7xk2p, node: node-1, phase: Running, ready: true, terminating: false}
     namespace_created:
@@ -296,8 +342,9 @@ chaos:
       returned: when an expiry is set
     revert:
       description:
-        - With an expiry, how the agent is removed. V(armed) is always V(false), since nothing in the cluster
-          removes it by itself; V(method) is V(teardown), and V(how) names the call that removes it.
+        - With an expiry, how the agent is removed. V(method) is V(cluster): the expiry Job removes it at
+          V(deadline). V(armed) is V(true) (V(false) in check mode, where nothing was created). V(how) says what
+          removes it, and V(teardown) names the call that removes an agent left without its Job.
       type: dict
       returned: when an expiry is set
     started_at:
@@ -562,7 +609,9 @@ class Agent:
             updated = self.request('updating %s' % what, 'PUT', job_path(namespace, name),
                                    query=dry(self.check_mode), body=body)
             return updated, 'updated'
-        manifest = expiry_job_manifest(self.params, expires_at, deadline_seconds(moment, self.now))
+        # The job controller stores startTime in whole seconds (rounded down) and counts the deadline from that:
+        # count from this second's start too, so the Job never fails before the expiry (at most a second after).
+        manifest = expiry_job_manifest(self.params, expires_at, deadline_seconds(moment, self.now.replace(microsecond=0)))
         if job is not None or not ns_exists:
             # Check mode only: a finished Job is still there (it is gone before a real run creates the new one), or
             # the namespace is still to be created. Nothing to dry-run against.
