@@ -600,18 +600,11 @@ class Agent:
         if job is not None and not job_finished(job):
             if job_expiry(job) == expires_at:
                 return job, 'unchanged'
-            # activeDeadlineSeconds may change on a running Job; the job controller re-arms its deadline.
-            body = copy.deepcopy(job)
-            body.pop('status', None)
-            body['metadata']['annotations'] = dict(body['metadata'].get('annotations') or {})
-            body['metadata']['annotations'][EXPIRES_ANNOTATION] = expires_at
-            body['spec']['activeDeadlineSeconds'] = deadline_seconds(moment, job_start(job) or self.now)
-            updated = self.request('updating %s' % what, 'PUT', job_path(namespace, name),
-                                   query=dry(self.check_mode), body=body)
-            return updated, 'updated'
+            return self.move_deadline(namespace, name, job, expires_at, what), 'updated'
         # The job controller stores startTime in whole seconds (rounded down) and counts the deadline from that:
         # count from this second's start too, so the Job never fails before the expiry (at most a second after).
-        manifest = expiry_job_manifest(self.params, expires_at, deadline_seconds(moment, self.now.replace(microsecond=0)))
+        seconds = deadline_seconds(moment, self.now.replace(microsecond=0))
+        manifest = expiry_job_manifest(self.params, expires_at, seconds)
         if job is not None or not ns_exists:
             # Check mode only: a finished Job is still there (it is gone before a real run creates the new one), or
             # the namespace is still to be created. Nothing to dry-run against.
@@ -622,6 +615,28 @@ class Agent:
         if not (created.get('metadata') or {}).get('uid'):
             created['metadata']['uid'] = PREVIEW_UID
         return created, 'created'
+
+    def move_deadline(self, namespace, name, job, expires_at, what):
+        """PUT the Job with the deadline of ``expires_at``, counted from its start: activeDeadlineSeconds may change
+        on a running Job, and the job controller re-arms it. A conflict (the controller wrote its status
+        meanwhile) reads the Job again, once."""
+        path = job_path(namespace, name)
+        for attempt in (1, 2):
+            body = copy.deepcopy(job)
+            body.pop('status', None)
+            body['metadata']['annotations'] = dict(body['metadata'].get('annotations') or {})
+            body['metadata']['annotations'][EXPIRES_ANNOTATION] = expires_at
+            body['spec']['activeDeadlineSeconds'] = deadline_seconds(parse_time(expires_at), job_start(job) or self.now)
+            try:
+                return self.client.request('PUT', path, query=dry(self.check_mode), body=body)
+            except K8sApiError as exc:
+                if exc.status != 409 or attempt == 2:
+                    self.fail(api_error_text(exc, 'updating %s' % what))
+            job = self.request('reading %s' % what, 'GET', path)
+            if job_finished(job):
+                self.fail('%s expired while its deadline was being moved: run again to deploy the agent anew.'
+                          % what)
+        return job  # not reached
 
     def delete_job(self, namespace, name, job, propagation):
         """Delete the expiry Job; 'deleted' or 'absent'. Failing to is only a warning: the Job deletes itself at

@@ -164,7 +164,10 @@ def test_check_mode_idempotence_and_absent_with_the_expiry_job(batch, run_id, ag
     assert moved['changed'] is True and target_of(moved)['expiry_job']['result'] == 'updated'
     now_job = job_of(api, namespace, name)
     assert now_job.metadata.uid == job.metadata.uid
-    assert now_job.spec.active_deadline_seconds >= job.spec.active_deadline_seconds + 299
+    # The deadline the job controller counts (startTime + activeDeadlineSeconds) is the new expiry, to the second.
+    deadline = now_job.status.start_time + datetime.timedelta(seconds=now_job.spec.active_deadline_seconds)
+    assert parse_iso(later) <= deadline < parse_iso(later) + datetime.timedelta(seconds=1)
+    assert now_job.metadata.annotations[EXPIRES] == target_of(moved)['expires_at']
 
     gone = run_role(deploy_vars(name, namespace, agent_state='absent'))
     assert gone['changed'] is True and target_of(gone)['result'] == 'deleted'

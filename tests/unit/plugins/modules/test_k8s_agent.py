@@ -176,6 +176,8 @@ class FakeApi:
         elif method == 'PUT':
             if existing is None:
                 raise not_found('jobs.batch "%s"' % name)
+            if body['metadata'].get('resourceVersion') != existing['metadata']['resourceVersion']:
+                raise K8sApiError(409, 'Conflict', 'the object has been modified')
             obj = copy.deepcopy(body)
             obj['metadata']['resourceVersion'] = str(int(existing['metadata']['resourceVersion']) + 1)
             obj['status'] = existing.get('status', {})
@@ -473,3 +475,21 @@ def test_bad_options_fail_before_any_call(run, args, message):
     result = run(api, **args)
     assert result['failed'] is True and message in result['msg'], result
     assert api.calls == []
+
+
+def test_a_conflict_while_moving_the_deadline_reads_the_job_again(run, monkeypatch):
+    api = FakeApi()
+    run(api, name='a1', expires_at='2099-01-01T00:00:00Z')
+    real = api.request
+
+    def status_written_meanwhile(method, path, query=None, body=None):
+        if method == 'PUT' and '/jobs/' in path and not getattr(api, 'bumped', False):
+            api.bumped = True   # the job controller writes the Job's status between our GET and PUT
+            api.jobs[('chaos-engineering', 'a1')]['metadata']['resourceVersion'] = '7'
+        return real(method, path, query=query, body=body)
+    monkeypatch.setattr(api, 'request', status_written_meanwhile)
+    result = run(api, name='a1', expires_at='2099-01-01T01:00:00Z')
+    assert not result.get('failed') and only_target(result)['expiry_job']['result'] == 'updated', result
+    assert api.jobs[('chaos-engineering', 'a1')]['metadata']['annotations']['chaos.engineering/expires'] == \
+        '2099-01-01T01:00:00.000Z'
+    assert api.bumped
