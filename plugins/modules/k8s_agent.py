@@ -204,7 +204,7 @@ options:
     description:
       - An ISO-8601 time at which the agent expires, for example V(2026-11-27T18:00:00Z). Mutually exclusive with
         O(duration).
-      - A time that is not in the future is refused before any API call: nothing is created.
+      - A time that is not in the future is refused before any API call, and nothing is created.
       - A later run with another time moves the expiry Job's deadline (its C(activeDeadlineSeconds), counted from
         the Job's start); a run with the same time changes nothing.
     type: str
@@ -232,8 +232,8 @@ notes:
     delete themselves at their deadlines.
   - With the C(OwnerReferencesPermissionEnforcement) admission plugin, the C(blockOwnerDeletion) owner reference
     also needs C(update) on C(jobs/finalizers) in the agent's namespace.
-  - The agent mounts a C(hostPath) socket, which the C(baseline) and C(restricted) Pod Security Standards forbid:
-    its namespace must allow C(privileged) pods (C(pod-security.kubernetes.io/enforce=privileged)) where Pod
+  - The agent mounts a C(hostPath) socket, which the C(baseline) and C(restricted) Pod Security Standards forbid,
+    so its namespace must allow C(privileged) pods (C(pod-security.kubernetes.io/enforce=privileged)) where Pod
     Security Admission enforces a stricter level. The module does not label the namespace for you.
   - The expiry needs kube-controller-manager's C(job), C(ttl-after-finished) and C(garbage-collector) controllers
     (all on by default). Without them the annotation and the teardown hook still work.
@@ -294,7 +294,7 @@ chaos:
       description:
         - One entry per agent DaemonSet, with V(id) (its UID, null when it does not exist), V(name)
           (C(namespace/name)), V(namespace), V(daemonset), V(action) (V(deploy) or V(remove)), and V(result).
-        - V(expiry_job) is the agent's expiry Job (null when it has none): V(name) (C(namespace/name)), V(id) (its
+        - V(expiry_job) is the agent's expiry Job (null when it has none), with V(name) (C(namespace/name)), V(id) (its
           UID, null in check mode), V(result) (V(created), V(updated) (its deadline moved), V(unchanged),
           V(deleted), V(absent), V(kept) or V(failed) (a warning says why)), V(expires_at) and
           V(active_deadline_seconds).
@@ -342,7 +342,7 @@ chaos:
       returned: when an expiry is set
     revert:
       description:
-        - With an expiry, how the agent is removed. V(method) is V(cluster): the expiry Job removes it at
+        - With an expiry, how the agent is removed. V(method) is V(cluster), since the expiry Job removes it at
           V(deadline). V(armed) is V(true) (V(false) in check mode, where nothing was created). V(how) says what
           removes it, and V(teardown) names the call that removes an agent left without its Job.
       type: dict
