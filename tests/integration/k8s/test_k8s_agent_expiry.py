@@ -12,19 +12,22 @@ import pytest
 from kubernetes.client.rest import ApiException
 
 from k8s_helpers import wait_for
-from test_k8s_agent import (  # noqa: F401  (fixtures)
+import test_k8s_agent
+from test_k8s_agent import (
     EXPIRES,
-    agent_ns,
     agent_pods,
     assert_ready_on_every_node,
     deploy_vars,
     parse_iso,
-    run_role,
     schedulable_nodes,
     target_of,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.k8s]
+
+# The fixtures of test_k8s_agent.py, shared.
+agent_ns = test_k8s_agent.agent_ns
+run_role = test_k8s_agent.run_role
 
 PINNED = 'ghcr.io/alexei-led/pumba:1.1.2'
 RESTRICTED = dict(privileged=False, allow_privilege_escalation=False, read_only_root_filesystem=True, run_as_user=0)
