@@ -3,6 +3,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The chaos agent DaemonSet (Pumba on every node): manifest building, readiness and expiry.
 
+An agent with an expiry is owned by its expiry Job: a Job that never creates a pod (parallelism 0), whose
+activeDeadlineSeconds ends at the expiry and whose ttlSecondsAfterFinished is 0. At the deadline the job controller
+fails it (DeadlineExceeded), the TTL-after-finished controller deletes it, and the garbage collector deletes the
+DaemonSet it owns and the DaemonSet's pods: kube-controller-manager alone enforces the expiry, with no controller
+of ours running, no pod scheduled and no RBAC for the agent.
+
 Everything above ``# API`` is pure (no I/O), so the manifest a run would send, its readiness
 verdict and which agents have expired are unit-tested without a cluster. The API helpers take a
 K8sClient from _k8s.
@@ -12,7 +18,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import datetime
+import math
 import re
 
 from urllib.parse import quote
@@ -29,7 +37,9 @@ from ansible_collections.chaos.engineering.plugins.module_utils._result import i
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import PROTECTED_LABEL
 
 DEFAULT_NAME = 'chaos-agent'
-DEFAULT_IMAGE = 'ghcr.io/alexei-led/pumba:latest'
+# Pinned: a floating tag would let each node pull whichever Pumba was current when it first ran the agent.
+PUMBA_VERSION = '1.1.2'
+DEFAULT_IMAGE = 'ghcr.io/alexei-led/pumba:%s' % PUMBA_VERSION
 CONTAINER_NAME = 'agent'
 SOCKET_VOLUME = 'runtime-socket'
 
@@ -42,6 +52,11 @@ COMPONENT = 'chaos-agent'
 PUMBA_SKIP_LABEL = 'com.gaiaadm.pumba'
 EXPIRES_ANNOTATION = 'chaos.engineering/expires'
 DURATION_ANNOTATION = 'chaos.engineering/duration'
+COMPONENT_LABEL = 'app.kubernetes.io/component'
+EXPIRY_COMPONENT = 'expiry'
+EXPIRY_CONTAINER = 'expiry'
+# A node label no node carries: should anyone scale the expiry Job up, its pod stays Pending and runs nothing.
+NEVER_SCHEDULED = {'chaos.engineering/expiry-job': 'never-scheduled'}
 # Set by the API server on a DaemonSet: never ours to compare.
 SERVER_ANNOTATIONS = ('deprecated.daemonset.template.generation', 'kubectl.kubernetes.io/last-applied-configuration')
 
@@ -57,6 +72,22 @@ DEFAULT_TARGET_NAMESPACE = 'default'
 DEFAULT_INTERVAL = '30s'
 DEFAULT_SIGNAL = 'SIGKILL'
 DEFAULT_RESOURCES = {'requests': {'cpu': '10m', 'memory': '16Mi'}, 'limits': {'cpu': '100m', 'memory': '64Mi'}}
+# Pumba is a client of the runtime socket: kill, stop, pause, and netem/iptables through a --tc-image or
+# --iptables-image sidecar (which the runtime starts with NET_ADMIN in the target's network namespace) need no
+# capability in the agent itself. It runs as uid 0 because the socket is root-owned (docker: root:docker 0660,
+# containerd: root:root 0660) and the docker group's gid differs from node to node; uid 0 with every capability
+# dropped reaches the socket as its owner, with no CAP_DAC_OVERRIDE.
+RESTRICTED_SECURITY_CONTEXT = {
+    'privileged': False,
+    'allowPrivilegeEscalation': False,
+    'readOnlyRootFilesystem': True,
+    'runAsUser': 0,
+    'capabilities': {'drop': ['ALL']},
+    'seccompProfile': {'type': 'RuntimeDefault'},
+}
+# privileged=true: the escape hatch for custom args that need more; privileged excludes allowPrivilegeEscalation=false.
+PRIVILEGED_SECURITY_CONTEXT = {'privileged': True, 'readOnlyRootFilesystem': True, 'runAsUser': 0}
+POD_SECURITY_CONTEXT = {'seccompProfile': {'type': 'RuntimeDefault'}}
 TERMINATION_GRACE_SECONDS = 5
 
 # The selector every agent of ours carries: how a teardown finds them with no memory of the run.
@@ -193,8 +224,36 @@ def namespace_manifest(name):
             'metadata': {'name': name, 'labels': {MANAGED_BY_LABEL: MANAGED_BY, PROTECTED_LABEL: 'true'}}}
 
 
-def daemonset_manifest(params, expires_at=None, duration=None):
-    """The DaemonSet for ``params`` (the module's options). ``expires_at`` is an ISO time or None."""
+def security_context(privileged=False):
+    """The agent container's securityContext (a fresh copy)."""
+    return copy.deepcopy(PRIVILEGED_SECURITY_CONTEXT if privileged else RESTRICTED_SECURITY_CONTEXT)
+
+
+def image_warning(image):
+    """A warning for an image reference that is not pinned (no tag, or ``latest``), else None. A digest pins."""
+    ref = (image or '').strip()
+    if '@' in ref:
+        return None
+    last = ref.rsplit('/', 1)[-1]
+    if ':' not in last:
+        return ('image %s has no tag, so each node runs whatever it pulls as latest; pin a version (%s) or a '
+                'digest.' % (ref, DEFAULT_IMAGE))
+    if last.rsplit(':', 1)[1] == 'latest':
+        return ('image %s is the floating latest tag, so nodes may run different versions; pin a version (%s) or a '
+                'digest.' % (ref, DEFAULT_IMAGE))
+    return None
+
+
+def owner_reference(job):
+    """The ownerReference that makes ``job`` (the expiry Job, as the API returned it) the DaemonSet's owner."""
+    meta = job['metadata']
+    return {'apiVersion': 'batch/v1', 'kind': 'Job', 'name': meta['name'], 'uid': meta['uid'],
+            'controller': False, 'blockOwnerDeletion': True}
+
+
+def daemonset_manifest(params, expires_at=None, duration=None, owner=None):
+    """The DaemonSet for ``params`` (the module's options). ``expires_at`` is an ISO time or None; ``owner`` the
+    expiry Job (with its uid) that owns it, or None."""
     name = agent_name(params)
     namespace = agent_namespace(params)
     dummy, host_socket, mount = resolve_runtime(params.get('runtime_socket'), params.get('runtime'))
@@ -204,15 +263,18 @@ def daemonset_manifest(params, expires_at=None, duration=None):
         'imagePullPolicy': params.get('image_pull_policy') or 'IfNotPresent',
         'args': build_args(params),
         'resources': params['resources'] if params.get('resources') is not None else DEFAULT_RESOURCES,
-        'volumeMounts': [{'name': SOCKET_VOLUME, 'mountPath': mount}],
+        # readOnly keeps the agent from replacing or unlinking the socket path; it does not narrow the runtime's
+        # API (connect() needs write permission on the socket inode, which a read-only mount leaves alone).
+        'volumeMounts': [{'name': SOCKET_VOLUME, 'mountPath': mount, 'readOnly': True}],
+        'securityContext': security_context(params.get('privileged')),
     }
-    if params.get('privileged'):
-        container['securityContext'] = {'privileged': True}
     pod_spec = {
         'containers': [container],
         'volumes': [{'name': SOCKET_VOLUME, 'hostPath': {'path': host_socket, 'type': 'Socket'}}],
-        # Pumba talks to the runtime socket, never to the Kubernetes API.
+        # Pumba talks to the runtime socket, never to the Kubernetes API; no host network, PID or IPC namespace.
         'automountServiceAccountToken': False,
+        'enableServiceLinks': False,
+        'securityContext': dict(POD_SECURITY_CONTEXT),
         'terminationGracePeriodSeconds': TERMINATION_GRACE_SECONDS,
     }
     if params.get('node_selector'):
@@ -227,6 +289,8 @@ def daemonset_manifest(params, expires_at=None, duration=None):
     metadata = {'name': name, 'namespace': namespace, 'labels': agent_labels(name)}
     if annotations:
         metadata['annotations'] = annotations
+    if owner is not None:
+        metadata['ownerReferences'] = [owner_reference(owner)]
     return {
         'apiVersion': 'apps/v1',
         'kind': 'DaemonSet',
@@ -358,6 +422,98 @@ def plan_expiry(params, existing, now):
     return iso(now + datetime.timedelta(seconds=duration)), duration
 
 
+def expiry_in_the_past(params, now):
+    """A message when ``expires_at`` is not in the future (nothing may be deployed then), else None."""
+    if not params.get('expires_at') or (params.get('state') or 'present') != 'present':
+        return None
+    try:
+        moment = parse_time(params['expires_at'])
+    except ValueError:
+        return None  # validate_params reports it
+    if moment > now:
+        return None
+    return ('expires_at %s is not in the future (it is now %s): an agent that has already expired is never '
+            'deployed. Give a later time, or duration.' % (params['expires_at'], iso(now)))
+
+
+def deadline_seconds(expires_at, start):
+    """activeDeadlineSeconds for a Job started (or, before the job controller saw it, created) at ``start``,
+    so that it fails at ``expires_at`` (both datetimes); at least 1, rounded up."""
+    return max(1, int(math.ceil((expires_at - start).total_seconds())))
+
+
+def expiry_job_manifest(params, expires_at, seconds):
+    """The expiry Job of the agent ``params`` names: no pod ever (parallelism 0), failed by the job controller
+    ``seconds`` after it starts, then deleted at once (TTL 0), with the DaemonSet it owns."""
+    name = agent_name(params)
+    labels = agent_labels(name)
+    labels[COMPONENT_LABEL] = EXPIRY_COMPONENT
+    # The pod template is never used (parallelism 0); it must still be valid, and harmless if scaled up: no
+    # schedulable node, the agent's own restrictions, no token.
+    pod_labels = {MANAGED_BY_LABEL: MANAGED_BY, PROTECTED_LABEL: 'true', PUMBA_SKIP_LABEL: 'true',
+                  COMPONENT_LABEL: EXPIRY_COMPONENT}
+    return {
+        'apiVersion': 'batch/v1',
+        'kind': 'Job',
+        'metadata': {'name': name, 'namespace': agent_namespace(params), 'labels': labels,
+                     'annotations': {EXPIRES_ANNOTATION: expires_at}},
+        'spec': {
+            'parallelism': 0,
+            'backoffLimit': 0,
+            'activeDeadlineSeconds': seconds,
+            'ttlSecondsAfterFinished': 0,
+            'template': {
+                'metadata': {'labels': pod_labels},
+                'spec': {
+                    'restartPolicy': 'Never',
+                    'nodeSelector': dict(NEVER_SCHEDULED),
+                    'automountServiceAccountToken': False,
+                    'enableServiceLinks': False,
+                    'securityContext': dict(POD_SECURITY_CONTEXT),
+                    'terminationGracePeriodSeconds': 0,
+                    'containers': [{
+                        'name': EXPIRY_CONTAINER,
+                        'image': params.get('image') or DEFAULT_IMAGE,
+                        'imagePullPolicy': 'IfNotPresent',
+                        'args': ['--help'],
+                        'securityContext': security_context(False),
+                        'resources': {'limits': {'cpu': '10m', 'memory': '16Mi'}},
+                    }],
+                },
+            },
+        },
+    }
+
+
+def job_start(job):
+    """When the job controller counts the Job's deadline from: status.startTime, else its creation."""
+    status = job.get('status') or {}
+    text = status.get('startTime') or (job.get('metadata') or {}).get('creationTimestamp')
+    return parse_time(text) if text else None
+
+
+def job_finished(job):
+    """Whether the Job is done (Failed or Complete, or about to be) or being deleted: then it and the agent it owns
+    are going away."""
+    if (job.get('metadata') or {}).get('deletionTimestamp'):
+        return True
+    for condition in (job.get('status') or {}).get('conditions') or []:
+        if condition.get('type') in ('Failed', 'Complete', 'FailureTarget', 'SuccessCriteriaMet') \
+                and condition.get('status') == 'True':
+            return True
+    return False
+
+
+def job_expiry(job):
+    return ((job.get('metadata') or {}).get('annotations') or {}).get(EXPIRES_ANNOTATION)
+
+
+def owned_by(obj, job):
+    """Whether ``obj`` has an ownerReference to ``job`` (by uid)."""
+    uid = (job.get('metadata') or {}).get('uid')
+    return any(ref.get('uid') == uid for ref in (obj.get('metadata') or {}).get('ownerReferences') or [])
+
+
 # ---------------------------------------------------------------------------------------------
 # Ownership, comparison, readiness (pure)
 
@@ -373,7 +529,8 @@ def comparable(obj):
         return {}
     meta = obj.get('metadata') or {}
     annotations = dict((k, v) for k, v in (meta.get('annotations') or {}).items() if k not in SERVER_ANNOTATIONS)
-    return {'metadata': {'labels': meta.get('labels') or {}, 'annotations': annotations},
+    return {'metadata': {'labels': meta.get('labels') or {}, 'annotations': annotations,
+                         'ownerReferences': meta.get('ownerReferences') or []},
             'spec': obj.get('spec') or {}}
 
 
@@ -482,6 +639,17 @@ def ensure_namespace(client, name, dry_run):
 
 def list_agent_pods(client, namespace, name):
     return client.list_pods(namespace, label_selector='%s=%s' % (AGENT_LABEL, name))
+
+
+def job_path(namespace, name=None):
+    path = '/apis/batch/v1/namespaces/%s/jobs' % _ns(namespace)
+    return path if name is None else '%s/%s' % (path, quote(name, safe=''))
+
+
+def list_expiry_jobs(client, namespace=None):
+    """Every expiry Job of ours (by label), in one namespace or all."""
+    path = '/apis/batch/v1/jobs' if namespace is None else job_path(namespace)
+    return client.list(path, label_selector='%s,%s=%s' % (OWNED_SELECTOR, COMPONENT_LABEL, EXPIRY_COMPONENT))
 
 
 def list_agents(client, namespace=None):

@@ -22,9 +22,21 @@ description:
     M(chaos.engineering.k8s_pod_chaos) never touches the agent, and the agent (which also carries Pumba's own
     C(com.gaiaadm.pumba=true) skip label) never kills itself. Its default namespace C(chaos-engineering) is also in
     M(chaos.engineering.k8s_pod_chaos)'s default O(chaos.engineering.k8s_pod_chaos#module:exclude_namespaces).
-  - O(duration) or O(expires_at) writes a C(chaos.engineering/expires) annotation with an ISO-8601 time. An agent
-    left behind by a controller that died is found by its labels, and removed by O(state=absent) with O(all=true)
-    (optionally O(expired_only=true)). That is the teardown hook.
+  - O(duration) or O(expires_at) gives the agent an expiry that the cluster enforces by itself. The module first
+    creates an expiry Job of the same name (C(parallelism=0), so it never creates a pod;
+    C(activeDeadlineSeconds) ending at the expiry; C(ttlSecondsAfterFinished=0)), then the DaemonSet with an
+    C(ownerReference) to that Job (C(blockOwnerDeletion=true)). At the deadline the job controller fails the Job
+    (C(DeadlineExceeded)), the TTL-after-finished controller deletes it, and the garbage collector deletes the
+    DaemonSet and its pods. That is all done by kube-controller-manager, with no controller of ours running, no pod
+    scheduled and no RBAC for the agent.
+  - The expiry is also written as a C(chaos.engineering/expires) annotation (ISO-8601) on the DaemonSet and the Job.
+    An agent left behind without its Job (deployed by an older release, or its Job deleted with
+    C(propagationPolicy=Orphan)) is found by its labels, and removed by O(state=absent) with O(all=true) (optionally
+    O(expired_only=true)). That is the teardown hook.
+  - The agent container runs with no Linux capability (C(drop=[ALL])), C(allowPrivilegeEscalation=false),
+    C(readOnlyRootFilesystem=true), C(seccompProfile=RuntimeDefault), C(privileged=false), no host network, PID or
+    IPC namespace, no service account token and resource limits; the runtime socket is mounted read-only. It runs
+    as uid 0, because the socket is root-owned. See the agent guide in the collection docs for the reasoning.
   - A second run with the same options changes nothing and reports V(ok). Changed options update the DaemonSet.
   - O(state=absent) deletes the DaemonSet and waits until its pods are gone.
 author:
@@ -36,8 +48,9 @@ attributes:
     support: full
     description:
       - Every create, update and delete is sent as a server-side dry run (C(dryRun=All)), so the API server
-        validates the DaemonSet and checks permissions; nothing changes. When the namespace does not exist yet, its
-        creation is dry-run and the DaemonSet is reported as it would be created, without server validation.
+        validates the expiry Job and the DaemonSet and checks permissions; nothing changes. When the namespace does
+        not exist yet, its creation is dry-run and the Job and DaemonSet are reported as they would be created,
+        without server validation.
   diff_mode:
     support: full
     description:
@@ -85,8 +98,11 @@ options:
   image:
     description:
       - The agent's image. Any Pumba image works with the default command; with O(args), any image.
+      - The default is pinned to the Pumba release this collection is tested with (1.1.2).
+      - An image with no tag, or with the floating C(latest) tag, is deployed with a warning, since nodes may then
+        run different Pumba versions. Pin a tag or a digest (C(name@sha256:...)).
     type: str
-    default: ghcr.io/alexei-led/pumba:latest
+    default: ghcr.io/alexei-led/pumba:1.1.2
   image_pull_policy:
     description:
       - The container's C(imagePullPolicy).
@@ -150,7 +166,11 @@ options:
     choices: [containerd, docker]
   privileged:
     description:
-      - Run the agent container privileged. Pumba's containerd network faults need it; C(kill) does not.
+      - Run the agent container privileged (C(privileged=true), C(readOnlyRootFilesystem=true), uid 0), instead of
+        with every capability dropped.
+      - The default command (C(kill)) does not need it, nor do C(stop), C(pause), and C(netem) or C(iptables) with
+        a C(--tc-image) or C(--iptables-image) sidecar, since the runtime starts that sidecar with C(NET_ADMIN) in
+        the target's network namespace. It is the escape hatch for a custom O(args) that needs more.
     type: bool
     default: false
   node_selector:
@@ -174,19 +194,27 @@ options:
         C(chaos.engineering/duration).
       - The deadline counts from the first deploy with this duration. A later run with the same options keeps it
         (and stays V(ok)); a run after the deadline, or with another duration, starts a new one.
-      - Nothing removes the agent by itself at the deadline; O(state=absent) with O(all=true) and
-        O(expired_only=true) does, from the experiment, a teardown or a schedule.
+      - At the deadline the cluster removes the agent by itself, through its expiry Job (see the description).
+        The job controller counts the deadline from the moment it first sees the Job, normally within a second of
+        its creation; the garbage collector then takes a few seconds more.
+      - Without O(duration) or O(expires_at), the agent never expires, and a Job left by an earlier run is deleted
+        (with C(propagationPolicy=Orphan), so the DaemonSet stays).
     type: int
   expires_at:
     description:
       - An ISO-8601 time at which the agent expires, for example V(2026-11-27T18:00:00Z). Mutually exclusive with
         O(duration).
+      - A time that is not in the future is refused before any API call, and nothing is created.
+      - A later run with another time moves the expiry Job's deadline (its C(activeDeadlineSeconds), counted from
+        the Job's start); a run with the same time changes nothing.
     type: str
   wait:
     description:
       - With O(state=present), wait until the DaemonSet is ready on every node it should run on (its controller has
         seen the current generation, and desired, updated, ready and available pods agree).
-      - With O(state=absent), wait until the DaemonSets and their pods are gone.
+      - With O(state=absent), wait until the DaemonSets, their pods and their expiry Jobs are gone.
+      - With O(state=present), a DaemonSet whose expiry Job is finished (expired, being removed by the cluster) is
+        waited for until it is gone, then deployed anew.
       - Not in check mode.
     type: bool
     default: true
@@ -198,9 +226,17 @@ options:
     default: 120
 notes:
   - The agent itself needs no Kubernetes API access (its service account token is not mounted). The module needs to
-    get, create, update and delete C(daemonsets) in the agent's namespace, list C(pods) there, and get and create
-    C(namespaces) to create a missing one. O(all=true) needs to list C(daemonsets) across the cluster, or in
-    O(namespace).
+    get, create, update and delete C(daemonsets) and C(jobs) in the agent's namespace, list C(pods) there, and get
+    and create C(namespaces) to create a missing one. O(all=true) needs to list C(daemonsets) and C(jobs) across the
+    cluster, or in O(namespace); when it may not list or delete C(jobs), it warns and leaves the expiry Jobs, which
+    delete themselves at their deadlines.
+  - With the C(OwnerReferencesPermissionEnforcement) admission plugin, the C(blockOwnerDeletion) owner reference
+    also needs C(update) on C(jobs/finalizers) in the agent's namespace.
+  - The agent mounts a C(hostPath) socket, which the C(baseline) and C(restricted) Pod Security Standards forbid,
+    so its namespace must allow C(privileged) pods (C(pod-security.kubernetes.io/enforce=privileged)) where Pod
+    Security Admission enforces a stricter level. The module does not label the namespace for you.
+  - The expiry needs kube-controller-manager's C(job), C(ttl-after-finished) and C(garbage-collector) controllers
+    (all on by default). Without them the annotation and the teardown hook still work.
 seealso:
   - module: chaos.engineering.k8s_pod_chaos
   - name: Pumba on Kubernetes
@@ -258,6 +294,10 @@ chaos:
       description:
         - One entry per agent DaemonSet, with V(id) (its UID, null when it does not exist), V(name)
           (C(namespace/name)), V(namespace), V(daemonset), V(action) (V(deploy) or V(remove)), and V(result).
+        - V(expiry_job) is the agent's expiry Job (null when it has none), with V(name) (C(namespace/name)), V(id) (its
+          UID, null in check mode), V(result) (V(created), V(updated) (its deadline moved), V(unchanged),
+          V(deleted), V(absent), V(kept) or V(failed) (a warning says why)), V(expires_at) and
+          V(active_deadline_seconds).
         - V(result) is V(created), V(updated), V(unchanged) (O(state=present)), V(deleted), V(absent) (there was
           nothing to remove) or V(kept) (not expired, with O(expired_only=true)). When the task fails, V(unready)
           (the wait timed out) or V(failed) (with V(error)).
@@ -275,7 +315,7 @@ chaos:
           daemonset: chaos-agent
           action: deploy
           result: created
-          image: ghcr.io/alexei-led/pumba:latest
+          image: ghcr.io/alexei-led/pumba:1.1.2
           args: [--random, --interval, 30s, kill, --signal, SIGKILL, 're2:^k8s_[^_]+_[^_]+_default_']
           runtime_socket: /var/run/docker.sock
           expires_at: '2026-11-27T11:00:00.000Z'
@@ -284,6 +324,12 @@ chaos:
           updated: 3
           ready: 3
           available: 3
+          expiry_job:
+            name: chaos-engineering/chaos-agent
+            id: 5d1e8c0a-7b3f-4e2a-9c6d-1f0e2b3a4c5d
+            result: created
+            expires_at: '2026-11-27T11:00:00.000Z'
+            active_deadline_seconds: 3600
           pods:
             - {name: chaos-agent-7xk2p, node: node-1, phase: Running, ready: true, terminating: false}
     namespace_created:
@@ -296,8 +342,9 @@ chaos:
       returned: when an expiry is set
     revert:
       description:
-        - With an expiry, how the agent is removed. V(armed) is always V(false), since nothing in the cluster
-          removes it by itself; V(method) is V(teardown), and V(how) names the call that removes it.
+        - With an expiry, how the agent is removed. V(method) is V(cluster), since the expiry Job removes it at
+          V(deadline). V(armed) is V(true) (V(false) in check mode, where nothing was created). V(how) says what
+          removes it, and V(teardown) names the call that removes an agent left without its Job.
       type: dict
       returned: when an expiry is set
     started_at:
@@ -314,6 +361,7 @@ chaos:
       returned: always
 '''
 
+import copy
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -334,16 +382,26 @@ from ansible_collections.chaos.engineering.plugins.module_utils._k8s_agent impor
     agent_namespace,
     comparable,
     daemonset_manifest,
+    deadline_seconds,
     describe_rollout,
     differs,
     ds_path,
     dry,
     ensure_namespace,
+    expiry_in_the_past,
+    expiry_job_manifest,
     get_or_none,
+    image_warning,
     is_expired,
     is_ours,
+    job_expiry,
+    job_finished,
+    job_path,
+    job_start,
     list_agent_pods,
     list_agents,
+    list_expiry_jobs,
+    owned_by,
     parse_time,
     plan_expiry,
     pod_summary,
@@ -355,6 +413,10 @@ from ansible_collections.chaos.engineering.plugins.module_utils._result import F
 FAULT = 'k8s_agent'
 POLL = 0.5
 TEARDOWN = 'chaos.engineering.k8s_agent state=absent all=true expired_only=true'
+CLUSTER_REVERT = ('the expiry Job %s/%s owns the DaemonSet: at its deadline kube-controller-manager fails it, deletes '
+                  'it and garbage-collects the DaemonSet and its pods')
+# The uid an ownerReference names in check mode when the expiry Job cannot be dry-run (never sent for real).
+PREVIEW_UID = '00000000-0000-0000-0000-000000000000'
 
 
 def describe(obj):
@@ -380,12 +442,14 @@ class Agent:
         self.result = FaultResult(FAULT, self.check_mode)
         self.now = utc_now()
         self.diff = {'before': {}, 'after': {}}
+        self.job_results = []  # what happened to each expiry Job touched
 
     # --- plumbing
 
     @property
     def changed(self):
         return any(t['result'] in ('created', 'updated', 'deleted') for t in self.result.targets) \
+            or any(r in ('created', 'updated', 'deleted') for r in self.job_results) \
             or bool(self.result.extra.get('namespace_created'))
 
     def fail(self, msg):
@@ -436,6 +500,9 @@ class Agent:
 
     def run(self):
         errors = validate_params(self.params)
+        past = expiry_in_the_past(self.params, self.now)
+        if past:
+            errors.append(past)
         if errors:
             self.module.fail_json(msg=' '.join(errors))
         self.client = client_or_fail(self.module)
@@ -457,40 +524,160 @@ class Agent:
     def present(self):
         name, namespace = agent_name(self.params), agent_namespace(self.params)
         what = 'DaemonSet %s/%s' % (namespace, name)
+        warning = image_warning(self.params['image'])
+        if warning:
+            self.module.warn(warning)
         ns_exists, ns_created = ensure_namespace(self.client, namespace, self.check_mode)
         self.result.extra['namespace_created'] = ns_created
-        existing = None
+        existing = job = None
         if ns_exists:
-            try:
-                existing = get_or_none(self.client, ds_path(namespace, name))
-            except K8sApiError as exc:
-                self.fail(api_error_text(exc, 'reading %s' % what))
+            existing = self.read(what, ds_path(namespace, name))
+            job = self.read('Job %s/%s' % (namespace, name), job_path(namespace, name))
         if existing is not None and not is_ours(existing):
             self.fail('%s exists and is not a chaos.engineering agent (it lacks the labels '
                       'app.kubernetes.io/managed-by=chaos.engineering and chaos.engineering/agent). Refusing to '
                       'replace it: choose another name or namespace.' % what)
+        if job is not None and not is_ours(job):
+            self.fail('Job %s/%s exists and is not the expiry Job of a chaos.engineering agent: refusing to replace '
+                      'it (the agent needs that name for its expiry Job). Choose another name or namespace.'
+                      % (namespace, name))
+        if job is not None and job_finished(job) and not self.check_mode:
+            # Expired (or being deleted): the cluster is removing it and the agent it owns. Let it finish.
+            job, existing = self.wait_reaped(namespace, name, job)
         expires_at, duration = plan_expiry(self.params, existing, self.now)
-        desired = daemonset_manifest(self.params, expires_at, duration)
 
-        if existing is None:
-            if ns_exists:
-                obj = self.request('creating %s' % what, 'POST', ds_path(namespace), query=dry(self.check_mode),
-                                   body=desired)
+        job, job_result = self.ensure_job(namespace, name, job, expires_at, ns_exists)
+        desired = daemonset_manifest(self.params, expires_at, duration, owner=job if expires_at else None)
+        try:
+            if existing is None:
+                if ns_exists:
+                    obj = self.client.request('POST', ds_path(namespace), query=dry(self.check_mode), body=desired)
+                else:
+                    obj = desired  # check mode, namespace to be created: nothing to validate against
+                result = 'created'
             else:
-                obj = desired  # check mode, namespace to be created: nothing to validate against
-            result = 'created'
-        else:
-            obj, result = self.update(existing, desired, what)
+                obj, result = self.update(existing, desired, what)
+        except K8sApiError as exc:
+            if job_result == 'created' and not self.check_mode:
+                self.delete_job(namespace, name, job, 'Background')  # no agent: its Job must not linger
+            if exc.status == 422:
+                self.fail('The API server rejected %s (HTTP 422 Invalid): %s' % (what, exc.message))
+            self.fail(api_error_text(exc, '%s %s' % ('creating' if existing is None else 'updating', what)))
+        if job is not None and not expires_at:
+            # No expiry any more: the DaemonSet no longer names the Job as owner; orphan-delete it all the same.
+            job_result = self.delete_job(namespace, name, job, 'Orphan')
         self.diff = {'before': comparable(existing), 'after': comparable(obj)}
+        self.job_results.append(job_result)
+        if expires_at:
+            self.result.set_revert(parse_time(expires_at), 'cluster', armed=not self.check_mode)
+            self.result.revert['how'] = CLUSTER_REVERT % (namespace, name)
+            self.result.revert['teardown'] = TEARDOWN
 
         if self.params['wait'] and not self.check_mode:
             obj = self.wait_ready(namespace, name, what)
         entry = self.add_target(obj, 'deploy', result, namespace, name)
+        entry['expiry_job'] = self.job_entry(namespace, name, job if expires_at or job_result == 'deleted' else None,
+                                             job_result)
         if not self.check_mode:
             entry['pods'] = [pod_summary(p) for p in self.pods(namespace, name)]
-        if expires_at:
-            self.result.set_revert(parse_time(expires_at), 'teardown', armed=False)
-            self.result.revert['how'] = TEARDOWN
+
+    def read(self, what, path):
+        try:
+            return get_or_none(self.client, path)
+        except K8sApiError as exc:
+            self.fail(api_error_text(exc, 'reading %s' % what))
+        except K8sError as exc:
+            self.fail(str(exc))
+        return None  # not reached
+
+    def ensure_job(self, namespace, name, job, expires_at, ns_exists):
+        """(job, result): the expiry Job for ``expires_at`` (ISO), created, its deadline moved, or as it is.
+        With no expiry, (job or None, None): the caller removes a Job left from an earlier run."""
+        what = 'expiry Job %s/%s' % (namespace, name)
+        if not expires_at:
+            return job, None
+        moment = parse_time(expires_at)
+        if job is not None and not job_finished(job):
+            if job_expiry(job) == expires_at:
+                return job, 'unchanged'
+            return self.move_deadline(namespace, name, job, expires_at, what), 'updated'
+        # The job controller stores startTime in whole seconds (rounded down) and counts the deadline from that:
+        # count from this second's start too, so the Job never fails before the expiry (at most a second after).
+        seconds = deadline_seconds(moment, self.now.replace(microsecond=0))
+        manifest = expiry_job_manifest(self.params, expires_at, seconds)
+        if job is not None or not ns_exists:
+            # Check mode only: a finished Job is still there (it is gone before a real run creates the new one), or
+            # the namespace is still to be created. Nothing to dry-run against.
+            manifest['metadata']['uid'] = PREVIEW_UID
+            return manifest, 'created'
+        created = self.request('creating %s' % what, 'POST', job_path(namespace), query=dry(self.check_mode),
+                               body=manifest)
+        if not (created.get('metadata') or {}).get('uid'):
+            created['metadata']['uid'] = PREVIEW_UID
+        return created, 'created'
+
+    def move_deadline(self, namespace, name, job, expires_at, what):
+        """PUT the Job with the deadline of ``expires_at``, counted from its start: activeDeadlineSeconds may change
+        on a running Job, and the job controller re-arms it. A conflict (the controller wrote its status
+        meanwhile) reads the Job again, once."""
+        path = job_path(namespace, name)
+        for attempt in (1, 2):
+            body = copy.deepcopy(job)
+            body.pop('status', None)
+            body['metadata']['annotations'] = dict(body['metadata'].get('annotations') or {})
+            body['metadata']['annotations'][EXPIRES_ANNOTATION] = expires_at
+            body['spec']['activeDeadlineSeconds'] = deadline_seconds(parse_time(expires_at), job_start(job) or self.now)
+            try:
+                return self.client.request('PUT', path, query=dry(self.check_mode), body=body)
+            except K8sApiError as exc:
+                if exc.status != 409 or attempt == 2:
+                    self.fail(api_error_text(exc, 'updating %s' % what))
+            job = self.request('reading %s' % what, 'GET', path)
+            if job_finished(job):
+                self.fail('%s expired while its deadline was being moved: run again to deploy the agent anew.'
+                          % what)
+        return job  # not reached
+
+    def delete_job(self, namespace, name, job, propagation):
+        """Delete the expiry Job; 'deleted' or 'absent'. Failing to is only a warning: the Job deletes itself at
+        its deadline."""
+        body = {'apiVersion': 'v1', 'kind': 'DeleteOptions', 'propagationPolicy': propagation,
+                'preconditions': {'uid': job['metadata']['uid']}}
+        if self.check_mode:
+            body['dryRun'] = ['All']
+        try:
+            self.client.request('DELETE', job_path(namespace, name), query=dry(self.check_mode), body=body)
+        except K8sApiError as exc:
+            if exc.status in (404, 409):
+                return 'absent'
+            self.module.warn('%s; the Job deletes itself at its deadline (%s).' % (
+                api_error_text(exc, 'deleting expiry Job %s/%s' % (namespace, name)), job_expiry(job)))
+            return 'failed'
+        return 'deleted'
+
+    def job_entry(self, namespace, name, job, result):
+        if job is None:
+            return None
+        spec = job.get('spec') or {}
+        return dict(name='%s/%s' % (namespace, name), id=None if self.check_mode else job['metadata'].get('uid'),
+                    result=result, expires_at=job_expiry(job),
+                    active_deadline_seconds=spec.get('activeDeadlineSeconds'))
+
+    def wait_reaped(self, namespace, name, job):
+        """Wait until an expired Job and the DaemonSet it owns are gone; (None, the DaemonSet or None)."""
+        deadline = time.monotonic() + self.params['wait_timeout']
+        while True:
+            current = self.read('Job %s/%s' % (namespace, name), job_path(namespace, name))
+            ds = self.read('DaemonSet %s/%s' % (namespace, name), ds_path(namespace, name))
+            if current is not None and current['metadata'].get('uid') != job['metadata'].get('uid'):
+                self.fail('Job %s/%s was replaced meanwhile: another run deploys this agent.' % (namespace, name))
+            if current is None and (ds is None or not owned_by(ds, job)):
+                return None, ds
+            if time.monotonic() >= deadline:
+                self.fail('Agent %s/%s has expired and the cluster is removing it, but its %s not gone after %d s.'
+                          % (namespace, name, 'expiry Job is' if current is not None else 'DaemonSet is',
+                             self.params['wait_timeout']))
+            time.sleep(POLL)
 
     def update(self, existing, desired, what):
         """(object, result): a dry-run PUT tells whether anything would change; only then the real PUT."""
@@ -518,7 +705,11 @@ class Agent:
         deadline = time.monotonic() + timeout
         path = ds_path(namespace, name)
         while True:
-            obj = self.request('reading %s' % what, 'GET', path)
+            obj = self.read(what, path)
+            if obj is None:
+                expiry = (self.result.revert or {}).get('deadline')
+                self.fail('%s was deleted while waiting for it to be ready%s.' % (what, (
+                    ' (its expiry Job removes it at %s; give a longer duration)' % expiry) if expiry else ''))
             ready, counts = rollout(obj)
             if ready:
                 if not counts['desired']:
@@ -542,13 +733,13 @@ class Agent:
     def remove_one(self):
         name, namespace = agent_name(self.params), agent_namespace(self.params)
         what = 'DaemonSet %s/%s' % (namespace, name)
-        try:
-            existing = get_or_none(self.client, ds_path(namespace, name))
-        except K8sApiError as exc:
-            self.fail(api_error_text(exc, 'reading %s' % what))
+        existing = self.read(what, ds_path(namespace, name))
         if existing is not None and not is_ours(existing):
             self.fail('%s exists and is not a chaos.engineering agent: refusing to delete it.' % what)
-        self.remove([(namespace, name, existing)])
+        job = self.read('Job %s/%s' % (namespace, name), job_path(namespace, name))
+        if job is not None and not is_ours(job):
+            job = None  # someone else's Job of that name: never ours to delete
+        self.remove([(namespace, name, existing, job)])
 
     def remove_all(self):
         namespace = self.params.get('namespace')
@@ -560,38 +751,59 @@ class Agent:
             if exc.status == 403 and not namespace:
                 text += ' Give namespace to search only where you may list DaemonSets.'
             self.fail(text)
-        found = [obj for obj in found if is_ours(obj)]
-        found.sort(key=lambda o: (o['metadata']['namespace'], o['metadata']['name']))
-        self.remove([(o['metadata']['namespace'], o['metadata']['name'], o) for o in found])
+        try:
+            jobs = [j for j in list_expiry_jobs(self.client, namespace) if is_ours(j)]
+        except K8sApiError as exc:
+            # The agents can still go; an expiry Job left behind deletes itself at its deadline.
+            self.module.warn('%s: expiry Jobs are left to delete themselves at their deadlines.'
+                             % api_error_text(exc, 'listing expiry Jobs %s' % where))
+            jobs = []
+        by_key = dict(((j['metadata']['namespace'], j['metadata']['name']), j) for j in jobs)
+        agents = {}
+        for obj in found:
+            if is_ours(obj):
+                key = (obj['metadata']['namespace'], obj['metadata']['name'])
+                agents[key] = (key[0], key[1], obj, by_key.pop(key, None))
+        for key, job in by_key.items():  # an expiry Job whose agent is already gone
+            agents[key] = (key[0], key[1], None, job)
+        self.remove([agents[key] for key in sorted(agents)])
 
     def remove(self, agents):
-        """Delete each (namespace, name, object-or-None), unless expired_only keeps it; then wait until gone."""
+        """Delete each (namespace, name, DaemonSet-or-None, expiry-Job-or-None), unless expired_only keeps it; then
+        wait until gone. The DaemonSet goes first, so that its Job's garbage collection never races our delete."""
         gone = []
-        for namespace, name, obj in agents:
+        for namespace, name, obj, job in agents:
             what = 'DaemonSet %s/%s' % (namespace, name)
+            subject = obj if obj is not None else job
+            keep = self.params['expired_only'] and subject is not None and not is_expired(subject, self.now)
+            if keep:
+                entry = self.add_target(obj, 'remove', 'kept', namespace, name)
+                entry['expiry_job'] = self.job_entry(namespace, name, job, 'kept')
+                continue
             if obj is None:
-                self.add_target(None, 'remove', 'absent', namespace, name)
-                gone.append((namespace, name))
-                continue
-            if self.params['expired_only'] and not is_expired(obj, self.now):
-                self.add_target(obj, 'remove', 'kept', namespace, name)
-                continue
-            body = {'apiVersion': 'v1', 'kind': 'DeleteOptions', 'propagationPolicy': 'Background',
-                    'preconditions': {'uid': obj['metadata']['uid']}}
-            if self.check_mode:
-                body['dryRun'] = ['All']
-            try:
-                self.client.request('DELETE', ds_path(namespace, name), query=dry(self.check_mode), body=body)
-                result = 'deleted'
-            except K8sApiError as exc:
-                if exc.status not in (404, 409):
-                    self.add_target(obj, 'remove', 'failed', namespace, name)['error'] = api_error_text(
-                        exc, 'deleting %s' % what)
-                    self.fail(api_error_text(exc, 'deleting %s' % what))
-                result = 'absent'  # deleted meanwhile
-            self.add_target(obj, 'remove', result, namespace, name)
-            self.diff['before']['%s/%s' % (namespace, name)] = comparable(obj)
-            gone.append((namespace, name))
+                entry = self.add_target(None, 'remove', 'absent', namespace, name)
+            else:
+                body = {'apiVersion': 'v1', 'kind': 'DeleteOptions', 'propagationPolicy': 'Background',
+                        'preconditions': {'uid': obj['metadata']['uid']}}
+                if self.check_mode:
+                    body['dryRun'] = ['All']
+                try:
+                    self.client.request('DELETE', ds_path(namespace, name), query=dry(self.check_mode), body=body)
+                    result = 'deleted'
+                except K8sApiError as exc:
+                    if exc.status not in (404, 409):
+                        self.add_target(obj, 'remove', 'failed', namespace, name)['error'] = api_error_text(
+                            exc, 'deleting %s' % what)
+                        self.fail(api_error_text(exc, 'deleting %s' % what))
+                    result = 'absent'  # deleted meanwhile (by its expiry, for example)
+                entry = self.add_target(obj, 'remove', result, namespace, name)
+                self.diff['before']['%s/%s' % (namespace, name)] = comparable(obj)
+            job_result = None
+            if job is not None:
+                job_result = self.delete_job(namespace, name, job, 'Background')
+                self.job_results.append(job_result)
+            entry['expiry_job'] = self.job_entry(namespace, name, job, job_result)
+            gone.append((namespace, name, job_result == 'deleted'))
         if self.params['wait'] and not self.check_mode and gone:
             self.wait_gone(gone)
 
@@ -601,24 +813,23 @@ class Agent:
         left = list(agents)
         while True:
             still = []
-            for namespace, name in left:
-                try:
-                    ds = get_or_none(self.client, ds_path(namespace, name))
-                except K8sApiError as exc:
-                    self.fail(api_error_text(exc, 'reading DaemonSet %s/%s' % (namespace, name)))
+            for namespace, name, with_job in left:
+                ds = self.read('DaemonSet %s/%s' % (namespace, name), ds_path(namespace, name))
+                job = self.read('Job %s/%s' % (namespace, name), job_path(namespace, name)) if with_job else None
                 pods = self.pods(namespace, name)
-                if ds is not None or pods:
-                    still.append((namespace, name, ds, pods))
+                if ds is not None or job is not None or pods:
+                    still.append((namespace, name, with_job, ds, job, pods))
             if not still:
                 return
             if time.monotonic() >= deadline:
                 break
-            left = [(ns, n) for ns, n, dummy, dummy2 in still]
+            left = [entry[:3] for entry in still]
             time.sleep(POLL)
         parts = []
-        for namespace, name, ds, pods in still:
-            text = '%s/%s: %s%d pod%s left' % (namespace, name, 'DaemonSet still there, ' if ds is not None else '',
-                                               len(pods), '' if len(pods) == 1 else 's')
+        for namespace, name, dummy, ds, job, pods in still:
+            text = '%s/%s: %s%s%d pod%s left' % (namespace, name, 'DaemonSet still there, ' if ds is not None else '',
+                                                 'expiry Job still there, ' if job is not None else '',
+                                                 len(pods), '' if len(pods) == 1 else 's')
             if pods:
                 text += ' (%s)' % ', '.join('%s on %s%s' % (p['metadata']['name'], p.get('spec', {}).get('nodeName'),
                                                             ' terminating' if p['metadata'].get('deletionTimestamp')

@@ -259,8 +259,15 @@ def test_expired_agent_left_behind_is_found_and_removed_by_the_teardown(api, run
     nodes = schedulable_nodes(api)
     namespace = agent_ns()
     old, fresh = 'old-%s' % run_id, 'fresh-%s' % run_id
-    # An agent deployed with a 1 s duration, whose controller then "died": nobody removes it.
-    target_of(run_role(deploy_vars(old, namespace, agent_duration=1)))
+    # An expired agent that nothing in the cluster removes: one of an older release (no expiry Job), made here by
+    # orphan-deleting its Job and moving its expiry annotation into the past.
+    target_of(run_role(deploy_vars(old, namespace, agent_duration=600)))
+    client.BatchV1Api(api['client']).delete_namespaced_job(old, namespace, propagation_policy='Orphan')
+    wait_for('the garbage collector to orphan the old agent', lambda: not api['apps'].read_namespaced_daemon_set(
+        old, namespace).metadata.owner_references)
+    api['apps'].patch_namespaced_daemon_set(old, namespace, {'metadata': {'annotations': {
+        EXPIRES: (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=1)).strftime(
+            '%Y-%m-%dT%H:%M:%S.000Z')}}})
     target_of(run_role(deploy_vars(fresh, namespace, agent_duration=3600)))
     # A DaemonSet that only looks like ours (no chaos.engineering/agent label) must never be touched.
     foreign_labels = {MANAGED_BY: 'chaos.engineering', 'app': 'foreign-%s' % run_id}

@@ -46,17 +46,125 @@ def test_default_manifest_is_the_pumba_kill_loop_with_our_labels():
     assert all(pod_labels[k] == v for k, v in manifest['spec']['selector']['matchLabels'].items())
 
     main = container(manifest)
-    assert main['image'] == 'ghcr.io/alexei-led/pumba:latest'
+    assert main['image'] == 'ghcr.io/alexei-led/pumba:1.1.2'
     assert main['args'] == ['--random', '--interval', '30s', 'kill', '--signal', 'SIGKILL',
                             're2:^k8s_[^_]+_[^_]+_default_']
     assert main['resources'] == agent.DEFAULT_RESOURCES
-    assert main['volumeMounts'] == [{'name': 'runtime-socket', 'mountPath': '/var/run/docker.sock'}]
-    assert 'securityContext' not in main
+    assert main['volumeMounts'] == [{'name': 'runtime-socket', 'mountPath': '/var/run/docker.sock',
+                                     'readOnly': True}]
     spec = manifest['spec']['template']['spec']
     assert spec['volumes'] == [{'name': 'runtime-socket',
                                 'hostPath': {'path': '/var/run/docker.sock', 'type': 'Socket'}}]
     assert spec['automountServiceAccountToken'] is False
     assert 'nodeSelector' not in spec and 'tolerations' not in spec
+    assert 'ownerReferences' not in manifest['metadata']
+
+
+def test_the_agent_runs_with_no_capability_no_escalation_and_a_read_only_root():
+    main = container(agent.daemonset_manifest(params()))
+    assert main['securityContext'] == {
+        'privileged': False, 'allowPrivilegeEscalation': False, 'readOnlyRootFilesystem': True, 'runAsUser': 0,
+        'capabilities': {'drop': ['ALL']}, 'seccompProfile': {'type': 'RuntimeDefault'}}
+    spec = agent.daemonset_manifest(params())['spec']['template']['spec']
+    assert spec['securityContext'] == {'seccompProfile': {'type': 'RuntimeDefault'}}
+    assert spec['enableServiceLinks'] is False
+    for host in ('hostNetwork', 'hostPID', 'hostIPC'):
+        assert host not in spec
+    assert main['resources']['limits'] == {'cpu': '100m', 'memory': '64Mi'}
+    # Each manifest has its own copy: a caller changing one never changes the next.
+    main['securityContext']['capabilities']['drop'].append('x')
+    assert container(agent.daemonset_manifest(params()))['securityContext']['capabilities'] == {'drop': ['ALL']}
+
+
+def test_privileged_is_the_escape_hatch_without_the_contradicting_fields():
+    context = container(agent.daemonset_manifest(params(privileged=True)))['securityContext']
+    # The API server refuses privileged with allowPrivilegeEscalation=false; capabilities are moot then.
+    assert context == {'privileged': True, 'readOnlyRootFilesystem': True, 'runAsUser': 0}
+
+
+@pytest.mark.parametrize('image, pinned', [
+    ('ghcr.io/alexei-led/pumba:1.1.2', True),
+    ('ghcr.io/alexei-led/pumba@sha256:' + 'a' * 64, True),
+    ('registry.local:5000/pumba:1.1.2', True),
+    ('ghcr.io/alexei-led/pumba', False),
+    ('registry.local:5000/pumba', False),
+    ('pumba:latest', False),
+    ('ghcr.io/alexei-led/pumba:latest', False),
+])
+def test_image_warning_for_an_untagged_or_latest_image(image, pinned):
+    warning = agent.image_warning(image)
+    assert (warning is None) is pinned, warning
+    if not pinned:
+        assert image in warning and 'pin a version (ghcr.io/alexei-led/pumba:1.1.2)' in warning
+
+
+def test_default_image_is_pinned():
+    assert agent.image_warning(agent.DEFAULT_IMAGE) is None
+    assert agent.AGENT_ARGUMENT_SPEC['image']['default'] == 'ghcr.io/alexei-led/pumba:%s' % agent.PUMBA_VERSION
+
+
+def test_expiry_job_creates_no_pod_fails_at_the_deadline_and_is_deleted_at_once():
+    job = agent.expiry_job_manifest(params(name='a1', namespace='ns'), '2026-11-27T12:10:00.000Z', 600)
+    assert job['apiVersion'] == 'batch/v1' and job['kind'] == 'Job'
+    assert job['metadata']['name'] == 'a1' and job['metadata']['namespace'] == 'ns'
+    assert job['metadata']['annotations'] == {'chaos.engineering/expires': '2026-11-27T12:10:00.000Z'}
+    assert agent.is_ours(job) and job['metadata']['labels']['app.kubernetes.io/component'] == 'expiry'
+    spec = job['spec']
+    assert (spec['parallelism'], spec['activeDeadlineSeconds'], spec['ttlSecondsAfterFinished']) == (0, 600, 0)
+    pod = spec['template']['spec']
+    assert pod['nodeSelector'] == agent.NEVER_SCHEDULED and pod['restartPolicy'] == 'Never'
+    assert pod['automountServiceAccountToken'] is False
+    assert pod['containers'][0]['securityContext'] == agent.RESTRICTED_SECURITY_CONTEXT
+    labels = spec['template']['metadata']['labels']
+    # Never an agent pod (the agent's pods are listed by chaos.engineering/agent), always protected.
+    assert 'chaos.engineering/agent' not in labels and is_protected({'labels': labels})
+
+
+def test_the_daemonset_is_owned_by_its_expiry_job():
+    job = {'metadata': {'name': 'a1', 'uid': 'u-1'}}
+    manifest = agent.daemonset_manifest(params(name='a1'), '2026-11-27T12:10:00.000Z', 600, owner=job)
+    assert manifest['metadata']['ownerReferences'] == [{
+        'apiVersion': 'batch/v1', 'kind': 'Job', 'name': 'a1', 'uid': 'u-1', 'controller': False,
+        'blockOwnerDeletion': True}]
+    assert agent.owned_by(manifest, job) and not agent.owned_by(manifest, {'metadata': {'uid': 'u-2'}})
+
+
+@pytest.mark.parametrize('expires, start, seconds', [
+    (NOW + datetime.timedelta(seconds=600), NOW, 600),
+    (NOW + datetime.timedelta(seconds=600.2), NOW, 601),
+    (NOW + datetime.timedelta(seconds=20), NOW - datetime.timedelta(seconds=100), 120),
+    (NOW, NOW, 1),
+])
+def test_deadline_seconds_counts_from_the_jobs_start_rounded_up(expires, start, seconds):
+    assert agent.deadline_seconds(expires, start) == seconds
+
+
+def test_job_start_and_finished():
+    job = {'metadata': {'creationTimestamp': '2026-11-27T11:59:00Z'}, 'status': {}}
+    assert agent.job_start(job) == NOW - datetime.timedelta(seconds=60)
+    job['status']['startTime'] = '2026-11-27T11:59:30Z'
+    assert agent.job_start(job) == NOW - datetime.timedelta(seconds=30)
+    assert not agent.job_finished(job)
+    for kind in ('Failed', 'FailureTarget', 'Complete'):
+        assert agent.job_finished({'status': {'conditions': [{'type': kind, 'status': 'True'}]}})
+    assert not agent.job_finished({'status': {'conditions': [{'type': 'Failed', 'status': 'False'}]}})
+    assert agent.job_finished({'metadata': {'deletionTimestamp': '2026-11-27T12:00:00Z'}})
+
+
+@pytest.mark.parametrize('expires_at, refused', [
+    ('2026-11-27T11:00:00Z', True),
+    ('2026-11-27T12:00:00Z', True),
+    ('2026-11-27T12:00:01Z', False),
+    ('2026-11-27T13:00:00+00:00', False),
+    (None, False),
+    ('garbage', False),   # validate_params names it
+])
+def test_an_expiry_in_the_past_is_refused(expires_at, refused):
+    message = agent.expiry_in_the_past(params(expires_at=expires_at), NOW)
+    assert (message is not None) is refused
+    if refused:
+        assert 'is not in the future' in message and expires_at in message
+    assert agent.expiry_in_the_past(params(expires_at=expires_at, state='absent'), NOW) is None
 
 
 def test_agent_pods_are_protected_from_pod_chaos():
@@ -88,7 +196,7 @@ def test_containerd_socket_adds_pumbas_containerd_options():
                             'kill', '--signal', 'SIGKILL', 're2:^default/']
     assert main['volumeMounts'][0]['mountPath'] == '/run/containerd/containerd.sock'
     assert manifest['spec']['template']['spec']['volumes'][0]['hostPath']['path'] == '/run/containerd/containerd.sock'
-    assert main['securityContext'] == {'privileged': True}
+    assert main['securityContext'] == agent.PRIVILEGED_SECURITY_CONTEXT
 
 
 @pytest.mark.parametrize('socket, runtime, expected', [
@@ -239,6 +347,8 @@ def test_comparable_ignores_server_annotations_and_status():
     assert agent.differs(one, {'metadata': {'labels': {'a': '1'}, 'annotations': {'chaos.engineering/expires': 'x'}},
                                'spec': {'x': 1}})
     assert agent.comparable(None) == {}
+    owned = dict(two, metadata=dict(two['metadata'], ownerReferences=[{'uid': 'u-1'}]))
+    assert agent.differs(one, owned)
 
 
 def test_is_ours_needs_both_labels():

@@ -5,6 +5,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import datetime
 import json
 
 import pytest
@@ -15,6 +16,10 @@ from ansible_collections.chaos.engineering.plugins.module_utils._k8s import K8sA
 from ansible_collections.chaos.engineering.plugins.modules import k8s_agent
 
 NODES = ('node-0', 'node-1', 'node-2')
+
+
+def parse_iso(text):
+    return datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
 
 
 def not_found(what):
@@ -30,10 +35,12 @@ class FakeApi:
     def __init__(self, namespaces=('default',), stuck=False):
         self.namespaces = set(namespaces)
         self.daemonsets = {}     # (ns, name) -> object
+        self.jobs = {}           # (ns, name) -> object
         self.pods = {}           # (ns, name) -> list of pods
         self.stuck = stuck
         self.calls = []
         self.uid = 0
+        self.job_uid = 0
 
     # --- what the module calls
 
@@ -45,6 +52,8 @@ class FakeApi:
             return self._namespace(method, parts[3:], body, dry_run)
         if parts[:3] == ['apis', 'apps', 'v1'] and parts[5] == 'daemonsets':
             return self._daemonset(method, parts[4], parts[6] if len(parts) > 6 else None, body, dry_run)
+        if parts[:3] == ['apis', 'batch', 'v1'] and parts[5] == 'jobs':
+            return self._job(method, parts[4], parts[6] if len(parts) > 6 else None, body, dry_run)
         raise AssertionError('unexpected call %s %s' % (method, path))
 
     def list(self, path, label_selector=None, field_selector=None):
@@ -52,7 +61,8 @@ class FakeApi:
         wanted = dict(term.split('=') if '=' in term else (term, None) for term in label_selector.split(','))
         namespace = path.split('/')[5] if '/namespaces/' in path else None
         found = []
-        for (ns, dummy), obj in sorted(self.daemonsets.items()):
+        store = self.jobs if '/batch/' in path else self.daemonsets
+        for (ns, dummy), obj in sorted(store.items()):
             labels = obj['metadata'].get('labels') or {}
             if (namespace is None or ns == namespace) and all(
                     key in labels and (value is None or labels[key] == value) for key, value in wanted.items()):
@@ -146,6 +156,59 @@ class FakeApi:
         self._run_controller(key)
         return copy.deepcopy(obj)
 
+    def _job(self, method, namespace, name, body, dry_run):
+        key = (namespace, name or (body or {}).get('metadata', {}).get('name'))
+        existing = self.jobs.get(key)
+        if method == 'GET':
+            if existing is None:
+                raise not_found('jobs.batch "%s"' % name)
+            return copy.deepcopy(existing)
+        if namespace not in self.namespaces:
+            raise not_found('namespaces "%s"' % namespace)
+        if method == 'POST':
+            if existing is not None:
+                raise K8sApiError(409, 'Conflict', 'already exists')
+            obj = copy.deepcopy(body)
+            self.job_uid += 1
+            now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+            obj['metadata'].update(uid='job-uid-%d' % self.job_uid, resourceVersion='1', creationTimestamp=now)
+            obj['status'] = {'startTime': now}
+        elif method == 'PUT':
+            if existing is None:
+                raise not_found('jobs.batch "%s"' % name)
+            if body['metadata'].get('resourceVersion') != existing['metadata']['resourceVersion']:
+                raise K8sApiError(409, 'Conflict', 'the object has been modified')
+            obj = copy.deepcopy(body)
+            obj['metadata']['resourceVersion'] = str(int(existing['metadata']['resourceVersion']) + 1)
+            obj['status'] = existing.get('status', {})
+        else:
+            assert method == 'DELETE'
+            if existing is None:
+                raise not_found('jobs.batch "%s"' % name)
+            assert body['preconditions']['uid'] == existing['metadata']['uid']
+            if not dry_run:
+                del self.jobs[key]
+                uid = existing['metadata']['uid']
+                for ds_key, ds in list(self.daemonsets.items()):   # the garbage collector
+                    refs = ds['metadata'].get('ownerReferences') or []
+                    if any(r['uid'] == uid for r in refs):
+                        if body['propagationPolicy'] == 'Orphan':
+                            ds['metadata']['ownerReferences'] = [r for r in refs if r['uid'] != uid]
+                        else:
+                            del self.daemonsets[ds_key]
+                            self.pods.pop(ds_key, None)
+            return {'kind': 'Status', 'status': 'Success'}
+        if dry_run:
+            return obj
+        self.jobs[key] = obj
+        return copy.deepcopy(obj)
+
+    def expire(self, namespace, name):
+        """What kube-controller-manager does at the deadline: the Job fails, is deleted, and so is what it owns."""
+        job = self.jobs[(namespace, name)]
+        self.request('DELETE', '/apis/batch/v1/namespaces/%s/jobs/%s' % (namespace, name),
+                     body={'propagationPolicy': 'Background', 'preconditions': {'uid': job['metadata']['uid']}})
+
     def writes(self):
         return [c for c in self.calls if c[0] in ('POST', 'PUT', 'DELETE') and not c[2]]
 
@@ -192,14 +255,27 @@ def test_deploy_creates_namespace_and_daemonset_then_is_idempotent(run):
     assert (target['desired'], target['updated'], target['ready'], target['available']) == (3, 3, 3, 3)
     assert sorted(p['node'] for p in target['pods'] if p['ready']) == list(NODES)
     assert result['chaos']['expires_at'] == target['expires_at']
-    assert result['chaos']['revert']['armed'] is False and 'all=true' in result['chaos']['revert']['how']
+    revert = result['chaos']['revert']
+    assert revert['armed'] is True and revert['method'] == 'cluster' and 'expiry Job chaos-x/a1' in revert['how']
+    assert 'all=true' in revert['teardown']
+    # The expiry Job, created first, owns the DaemonSet.
+    job = api.jobs[('chaos-x', 'a1')]
+    assert job['spec']['parallelism'] == 0 and job['spec']['ttlSecondsAfterFinished'] == 0
+    assert 599 <= job['spec']['activeDeadlineSeconds'] <= 601
+    assert job['metadata']['annotations']['chaos.engineering/expires'] == target['expires_at']
+    assert api.daemonsets[('chaos-x', 'a1')]['metadata']['ownerReferences'][0]['uid'] == 'job-uid-1'
+    assert target['expiry_job'] == dict(name='chaos-x/a1', id='job-uid-1', result='created',
+                                        expires_at=target['expires_at'],
+                                        active_deadline_seconds=job['spec']['activeDeadlineSeconds'])
+    assert [c[1].split('/')[-1] for c in api.writes()] == ['namespaces', 'jobs', 'daemonsets']
 
     again = run(api, name='a1', namespace='chaos-x', duration=600)
     assert again['changed'] is False, again
     assert only_target(again)['result'] == 'unchanged'
     assert only_target(again)['expires_at'] == target['expires_at']
-    # The second run wrote nothing: one namespace and one DaemonSet create, then only dry runs.
-    assert [c[0] for c in api.writes()] == ['POST', 'POST']
+    assert only_target(again)['expiry_job']['result'] == 'unchanged'
+    # The second run wrote nothing: one namespace, Job and DaemonSet create, then only dry runs.
+    assert [c[0] for c in api.writes()] == ['POST', 'POST', 'POST']
 
 
 def test_changed_options_update_and_check_mode_only_dry_runs(run):
@@ -262,9 +338,19 @@ def test_absent_deletes_and_waits_then_reports_absent(run):
     assert again['changed'] is False and only_target(again)['result'] == 'absent'
 
 
+def left_behind(api, namespace, name):
+    """An agent whose expiry has passed and that nothing in the cluster removes (an older release's, or one whose
+    Job was orphan-deleted)."""
+    api.jobs.pop((namespace, name), None)
+    meta = api.daemonsets[(namespace, name)]['metadata']
+    meta.pop('ownerReferences', None)
+    meta['annotations']['chaos.engineering/expires'] = '2020-01-01T00:00:00.000Z'
+
+
 def test_teardown_removes_every_agent_of_ours_or_only_the_expired(run):
     api = FakeApi()
-    run(api, name='old', namespace='ns-a', expires_at='2020-01-01T00:00:00Z')
+    run(api, name='old', namespace='ns-a', duration=60)
+    left_behind(api, 'ns-a', 'old')
     run(api, name='fresh', namespace='ns-b', duration=3600)
     run(api, name='forever', namespace='ns-b')
     api.add_foreign('ns-c', 'lookalike', labels={'app.kubernetes.io/managed-by': 'chaos.engineering'})
@@ -283,7 +369,97 @@ def test_teardown_removes_every_agent_of_ours_or_only_the_expired(run):
     only_b = run(api, state='absent', all=True, namespace='ns-b')
     assert sorted(t['name'] for t in only_b['chaos']['targets']) == ['ns-b/forever', 'ns-b/fresh']
     assert sorted(api.daemonsets) == [('ns-c', 'lookalike')]
+    assert api.jobs == {}   # fresh's expiry Job went with it
     assert run(api, state='absent', all=True)['changed'] is False
+
+
+def test_teardown_removes_an_expiry_job_whose_agent_is_gone(run):
+    api = FakeApi()
+    run(api, name='a1', duration=600)
+    del api.daemonsets[('chaos-engineering', 'a1')]
+    api.pods.pop(('chaos-engineering', 'a1'))
+    kept = run(api, state='absent', all=True, expired_only=True)
+    assert kept['changed'] is False and only_target(kept)['expiry_job']['result'] == 'kept'
+    result = run(api, state='absent', all=True)
+    assert result['changed'] is True and only_target(result)['result'] == 'absent'
+    assert only_target(result)['expiry_job']['result'] == 'deleted' and api.jobs == {}
+
+
+def test_an_expiry_in_the_past_is_refused_before_any_call(run):
+    api = FakeApi()
+    result = run(api, expires_at='2020-01-01T00:00:00Z')
+    assert result['failed'] is True and 'expires_at 2020-01-01T00:00:00Z is not in the future' in result['msg']
+    assert api.calls == []
+
+
+def test_check_mode_tells_the_job_it_would_create_and_writes_nothing(run):
+    api = FakeApi(namespaces=('chaos-engineering',))
+    result = run(api, check_mode=True, duration=600)
+    target = only_target(result)
+    assert result['changed'] is True and target['result'] == 'created'
+    assert target['expiry_job']['result'] == 'created' and target['expiry_job']['id'] is None
+    assert 599 <= target['expiry_job']['active_deadline_seconds'] <= 601
+    assert result['chaos']['revert']['armed'] is False   # nothing is armed by a dry run
+    assert api.writes() == [] and api.jobs == {} and api.daemonsets == {}
+    # A namespace still to be created: the Job is described, not dry-run.
+    fresh = run(FakeApi(), check_mode=True, duration=600, namespace='new-ns')
+    assert only_target(fresh)['expiry_job']['result'] == 'created'
+
+
+def test_a_new_expiry_moves_the_jobs_deadline_and_no_expiry_removes_the_job(run):
+    api = FakeApi()
+    run(api, name='a1', expires_at='2099-01-01T00:00:00Z')
+    job = api.jobs[('chaos-engineering', 'a1')]
+    start = parse_iso(job['status']['startTime'])
+    assert abs(job['spec']['activeDeadlineSeconds'] - (parse_iso('2099-01-01T00:00:00Z') - start).total_seconds()) < 2
+    later = run(api, name='a1', expires_at='2099-01-01T01:00:00Z')
+    assert later['changed'] is True and only_target(later)['expiry_job']['result'] == 'updated'
+    moved = api.jobs[('chaos-engineering', 'a1')]
+    assert moved['metadata']['uid'] == job['metadata']['uid']     # the same Job, its deadline moved
+    # Counted from the Job's start, as the job controller counts it.
+    assert moved['spec']['activeDeadlineSeconds'] == (parse_iso('2099-01-01T01:00:00Z') - start).total_seconds()
+    assert run(api, name='a1', expires_at='2099-01-01T01:00:00Z')['changed'] is False
+
+    forever = run(api, name='a1')
+    assert forever['changed'] is True and only_target(forever)['expiry_job']['result'] == 'deleted'
+    assert api.jobs == {} and ('chaos-engineering', 'a1') in api.daemonsets   # orphaned, not collected
+    assert 'ownerReferences' not in api.daemonsets[('chaos-engineering', 'a1')]['metadata']
+    assert run(api, name='a1')['changed'] is False
+
+
+def test_absent_deletes_the_daemonset_and_its_expiry_job(run):
+    api = FakeApi()
+    run(api, name='a1', duration=600)
+    result = run(api, state='absent', name='a1')
+    assert result['changed'] is True and only_target(result)['result'] == 'deleted'
+    assert only_target(result)['expiry_job']['result'] == 'deleted'
+    assert api.jobs == {} and api.daemonsets == {}
+    deletes = [c[1].split('/')[-2] for c in api.writes() if c[0] == 'DELETE']
+    assert deletes == ['daemonsets', 'jobs']   # the DaemonSet first: the Job's collection never races it
+
+
+def test_after_the_cluster_expired_the_agent_a_rerun_deploys_it_again(run):
+    api = FakeApi()
+    run(api, name='a1', duration=600)
+    api.expire('chaos-engineering', 'a1')
+    assert api.daemonsets == {}
+    again = run(api, name='a1', duration=600)
+    assert again['changed'] is True and only_target(again)['result'] == 'created'
+    assert only_target(again)['expiry_job']['result'] == 'created'
+
+
+def test_a_job_of_that_name_that_is_not_ours_is_refused(run):
+    api = FakeApi(namespaces=('chaos-engineering',))
+    api.jobs[('chaos-engineering', 'chaos-agent')] = {'metadata': {'name': 'chaos-agent', 'uid': 'x', 'labels': {}}}
+    result = run(api, duration=60)
+    assert result['failed'] is True and 'is not the expiry Job of a chaos.engineering agent' in result['msg']
+    assert api.writes() == []
+
+
+def test_an_unpinned_image_is_deployed_with_a_warning(run):
+    result = run(FakeApi(), image='ghcr.io/alexei-led/pumba:latest')
+    assert not result.get('failed') and only_target(result)['image'] == 'ghcr.io/alexei-led/pumba:latest'
+    assert 'floating latest tag' in json.dumps(result['warnings']), result
 
 
 @pytest.mark.parametrize('args, message', [
@@ -299,3 +475,21 @@ def test_bad_options_fail_before_any_call(run, args, message):
     result = run(api, **args)
     assert result['failed'] is True and message in result['msg'], result
     assert api.calls == []
+
+
+def test_a_conflict_while_moving_the_deadline_reads_the_job_again(run, monkeypatch):
+    api = FakeApi()
+    run(api, name='a1', expires_at='2099-01-01T00:00:00Z')
+    real = api.request
+
+    def status_written_meanwhile(method, path, query=None, body=None):
+        if method == 'PUT' and '/jobs/' in path and not getattr(api, 'bumped', False):
+            api.bumped = True   # the job controller writes the Job's status between our GET and PUT
+            api.jobs[('chaos-engineering', 'a1')]['metadata']['resourceVersion'] = '7'
+        return real(method, path, query=query, body=body)
+    monkeypatch.setattr(api, 'request', status_written_meanwhile)
+    result = run(api, name='a1', expires_at='2099-01-01T01:00:00Z')
+    assert not result.get('failed') and only_target(result)['expiry_job']['result'] == 'updated', result
+    assert api.jobs[('chaos-engineering', 'a1')]['metadata']['annotations']['chaos.engineering/expires'] == \
+        '2099-01-01T01:00:00.000Z'
+    assert api.bumped
