@@ -80,8 +80,8 @@ def test_a_group_writable_or_symlinked_ledger_dir_is_refused(bed, engine, run_id
     assert status_of(engine, box) == 'running'
 
 
-def test_umask_000_still_makes_a_private_ledger_the_intruder_cannot_write(bed, engine, run_id, intruder, shared_dir,
-                                                                           run_module):
+def test_umask_000_still_makes_a_private_ledger_the_intruder_cannot_write(bed, engine, run_id, intruder,
+                                                                          shared_dir, run_module):
     box = start_containers(engine, run_id, ['trust-umask'])['trust-umask']
     ledger = str(shared_dir / 'a' / 'b' / 'ledger')  # missing parents too
     old = os.umask(0)
