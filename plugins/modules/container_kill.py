@@ -192,11 +192,14 @@ chaos:
 
 import signal as signals
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _ledger
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _ledger, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
 from ansible_collections.chaos.engineering.plugins.module_utils._recovery import wait_until_recovered
 
 FAULT = 'container_kill'
+# The documented ranges (see _validate.py), checked before anything connects.
+BOUNDS = dict(stop_timeout=_validate.seconds(_validate.GRACE), restart_after=_validate.seconds(_validate.DURATION),
+              recovery_timeout=_validate.seconds(_validate.TIMEOUT))
 
 
 def valid_signals():
@@ -230,6 +233,7 @@ def main():
             recovery_timeout=dict(type='int', default=120),
         ),
         mutually_exclusive=[('signal', 'stop_timeout'), ('restart_after', 'remove')],
+        bounds=BOUNDS,
     )
     params = fault.params
     stop_timeout = params['stop_timeout']

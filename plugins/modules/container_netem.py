@@ -401,11 +401,18 @@ chaos:
       returned: with O(duration)
 '''
 
+from ansible_collections.chaos.engineering.plugins.module_utils import _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
 from ansible_collections.chaos.engineering.plugins.module_utils._netem import FaultSpecError, FAULT_KEYS
 from ansible_collections.chaos.engineering.plugins.module_utils._network_fault import NetworkFault
 
 FAULT = 'container_netem'
+
+
+# The documented ranges (see _validate.py), checked before anything connects.
+BOUNDS = dict(duration=_validate.seconds(_validate.DURATION),
+              ports=_validate.bound(*_validate.PORT, unit=None, elements=True),
+              source_ports=_validate.bound(*_validate.PORT, unit=None, elements=True))
 
 
 def _sub(**options):
@@ -447,6 +454,7 @@ def main():
         ),
         mutually_exclusive=[('loss', 'loss_state', 'loss_gemodel')],
         required_if=[('state', 'present', FAULT_KEYS, True)],
+        bounds=BOUNDS,
     )
     try:
         netem = NetworkFault(fault)

@@ -113,11 +113,13 @@ chaos:
       returned: with O(state=paused)
 '''
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
+from ansible_collections.chaos.engineering.plugins.module_utils import _ledger, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
 from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
 
 FAULT = 'container_pause'
+# The documented ranges (see _validate.py), checked before anything connects.
+BOUNDS = dict(duration=_validate.seconds(_validate.DURATION))
 
 
 def pause(fault):
@@ -193,6 +195,7 @@ def main():
             duration=dict(type='int'),
         ),
         required_if=[('state', 'paused', ['duration'])],
+        bounds=BOUNDS,
     )
     if fault.params['state'] == 'paused':
         pause(fault)

@@ -350,7 +350,11 @@ from ansible_collections.chaos.engineering.plugins.module_utils._k8s_agent impor
     rollout,
     validate_params,
 )
+from ansible_collections.chaos.engineering.plugins.module_utils import _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult, utc_now
+
+# The documented ranges (see _validate.py), checked before anything connects.
+BOUNDS = dict(duration=_validate.seconds(_validate.DURATION), wait_timeout=_validate.seconds(_validate.TIMEOUT))
 
 FAULT = 'k8s_agent'
 POLL = 0.5
@@ -635,6 +639,8 @@ def main():
         mutually_exclusive=AGENT_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,
     )
+    _validate.fail_on_errors(module, _validate.validate_params(module.params, spec, BOUNDS,
+                                                               types=_validate.K8S_AUTH_TYPES))
     Agent(module).run()
 
 

@@ -248,6 +248,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._k8s import (
     wait_for_recovery,
     workload_id,
 )
+from ansible_collections.chaos.engineering.plugins.module_utils import _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import SelectionError
 
@@ -264,6 +265,9 @@ ARGUMENT_SPEC = dict(
     recovery_timeout=dict(type='int', default=120),
     parallelism=dict(type='int', default=8),
 )
+# The documented ranges (see _validate.py), checked before anything connects.
+BOUNDS = dict(grace_period=_validate.seconds(_validate.GRACE), min_healthy=_validate.count((0, None)),
+              recovery_timeout=_validate.seconds(_validate.TIMEOUT), parallelism=_validate.count(_validate.PARALLELISM))
 
 
 def validate(params):
@@ -500,6 +504,8 @@ def main():
         mutually_exclusive=K8S_POD_SELECTION_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,
     )
+    _validate.fail_on_errors(module, _validate.validate_params(module.params, spec, BOUNDS,
+                                                               types=_validate.K8S_AUTH_TYPES))
     PodChaos(module).run()
 
 

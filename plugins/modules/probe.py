@@ -305,7 +305,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
     ProbeError,
     ProbeRunner,
@@ -324,6 +324,11 @@ SHARED = dict(
     client_key=dict(type='path', aliases=['tls_client_key', 'key_path', 'key_file']),
     ca_path=dict(type='path', aliases=['tls_ca_cert', 'cacert_path']),
 )
+
+
+# The documented ranges (see _validate.py), checked before anything connects.
+BOUNDS = dict(_validate.DOCKER_BOUNDS, duration=_validate.bound(0, _validate.WEEK, integer=False),
+              interval=_validate.bound(0, _validate.DAY, integer=False, exclusive_minimum=True))
 
 
 def argument_spec():
@@ -366,6 +371,8 @@ def docker_client(module):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
+    _validate.fail_on_errors(module, _validate.validate_params(
+        params, argument_spec(), BOUNDS, types=_validate.K8S_AUTH_TYPES, api_versions=_validate.DOCKER_API_VERSIONS))
     try:
         probes = validate_probes(params['probes'])
     except ProbeError as exc:
