@@ -131,7 +131,8 @@ def _recovery_item(item):
         except (TypeError, ValueError, OverflowError):
             raise JournalError('record.recovery: seconds must be a number, got %r.' % (seconds,))
         if not 0 <= item['seconds'] <= TIME_MAX - TIME_MIN:
-            raise JournalError('record.recovery: seconds must be a finite number of 0 or more, got %r.' % (seconds,))
+            raise JournalError('record.recovery: seconds must be a finite number of 0 or more (within the years 1 to '
+                               '9999), got %r.' % (seconds,))
     item['recovered'] = _truthy(item.get('recovered'))
     return item
 

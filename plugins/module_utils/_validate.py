@@ -67,6 +67,8 @@ def check_number(name, value, minimum=None, maximum=None, integer=False, exclusi
         if minimum is not None and maximum is not None:
             what = '%s %s to %s%s' % ('more than' if exclusive_minimum else 'from', _fmt(minimum), _fmt(maximum),
                                       suffix)
+        elif minimum is not None and minimum == 0 and not exclusive_minimum:
+            what = '0 or more%s' % suffix
         elif minimum is not None:
             what = '%s %s%s' % ('more than' if exclusive_minimum else 'at least', _fmt(minimum), suffix)
         else:

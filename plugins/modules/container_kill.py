@@ -47,11 +47,13 @@ options:
     description:
       - Stop gracefully instead of killing. The engine sends the container's stop signal (normally SIGTERM), waits
         this many seconds, then sends SIGKILL.
+      - From 0 to 86400 seconds (1 day).
     type: int
   restart_after:
     description:
       - Start the killed containers again this many seconds after they were killed.
       - Mutually exclusive with O(remove).
+      - From 1 to 604800 seconds (7 days).
     type: int
   remove:
     description:
@@ -79,6 +81,7 @@ options:
       - Seconds to wait for recovery with O(wait_for_recovery=true). When it passes, the task fails with a message
         naming the containers not back, and keeps what was measured in C(chaos.recovery).
       - Must be longer than O(restart_after).
+      - From 1 to 86400 seconds (1 day).
     type: int
     default: 120
 '''

@@ -71,6 +71,7 @@ options:
       - The deadline is rounded up to a whole second. A timed O(drop) also carries an iptables C(time) match
         (C(--datestop)), so its rules stop matching at the deadline in the kernel itself, even if the reverter
         and the controller are gone; the reverter then removes them.
+      - From 1 to 604800 seconds (7 days).
     type: int
   interface:
     description:
@@ -251,11 +252,13 @@ options:
   ports:
     description:
       - Only packets to these destination ports are affected.
+      - Each from 1 to 65535.
     type: list
     elements: int
   source_ports:
     description:
       - Only packets from these source ports are affected. With O(ports) too, a packet matching either is affected.
+      - Each from 1 to 65535.
     type: list
     elements: int
   protocol:

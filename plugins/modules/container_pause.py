@@ -47,6 +47,7 @@ options:
   duration:
     description:
       - Seconds each container stays paused. Required with O(state=paused).
+      - From 1 to 604800 seconds (7 days).
     type: int
 '''
 

@@ -176,6 +176,7 @@ options:
         (and stays V(ok)); a run after the deadline, or with another duration, starts a new one.
       - Nothing removes the agent by itself at the deadline; O(state=absent) with O(all=true) and
         O(expired_only=true) does, from the experiment, a teardown or a schedule.
+      - From 1 to 604800 seconds (7 days).
     type: int
   expires_at:
     description:
@@ -194,6 +195,7 @@ options:
     description:
       - Seconds to wait with O(wait=true). When it passes, the task fails with the DaemonSet's counts and the pods
         that are not ready (or not gone), with their reasons.
+      - From 1 to 86400 seconds (1 day).
     type: int
     default: 120
 notes:

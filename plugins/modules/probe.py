@@ -78,7 +78,8 @@ options:
             A slower answer fails the sample, even with a passing status.
         type: float
       timeout:
-        description: V(http) probes. Seconds to wait for an answer; a timeout fails the sample.
+        description: V(http) probes. Seconds to wait for an answer; a timeout fails the sample. More than 0, at most
+          86400 (1 day).
         type: float
         default: 5
       validate_certs:
@@ -114,11 +115,13 @@ options:
   duration:
     description:
       - Keep sampling every probe for this many seconds. V(0) samples each probe once.
+      - From 0 to 604800 seconds (7 days).
     type: float
     default: 0
   interval:
     description:
       - Seconds from the start of one round to the start of the next. A round that takes longer is followed at once.
+      - More than 0, at most 86400 seconds (1 day).
     type: float
     default: 1
   fail_fast:
