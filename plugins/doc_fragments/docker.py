@@ -33,6 +33,7 @@ options:
     description:
       - The Docker API version to use. V(auto) negotiates the engine's version.
       - If not given, the value of the E(DOCKER_API_VERSION) environment variable is used, and then the default.
+      - V(auto), or a version such as V(1.41).
     type: str
     default: auto
     aliases: [docker_api_version]
@@ -40,6 +41,7 @@ options:
     description:
       - Seconds to wait for a response from the Docker API.
       - If not given, the value of the E(DOCKER_TIMEOUT) environment variable is used, and then the default.
+      - From 1 to 86400 seconds (1 day).
     type: int
     default: 60
   ca_path:

@@ -18,6 +18,7 @@ options:
       - If not given, the value of the E(K8S_AUTH_KUBECONFIG) environment variable is used.
       - When no connection option is given at all, the module uses the in-cluster service account if it runs in a
         pod (and E(KUBECONFIG) is not set), else the kubeconfig named by E(KUBECONFIG), else C(~/.kube/config).
+      - Anything else (a number, a list) fails before anything is done.
     type: raw
   context:
     description:

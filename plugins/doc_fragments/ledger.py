@@ -28,6 +28,7 @@ options:
   parallelism:
     description:
       - How many containers to act on at the same time.
+      - From 1 to 256.
     type: int
     default: 8
 notes:

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
+from ansible_collections.chaos.engineering.plugins.module_utils import _ledger, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._docker import (
     DOCKER_ARGUMENT_SPEC,
     client_or_fail,
@@ -46,7 +46,7 @@ PARALLELISM_ARGUMENT_SPEC = dict(
 class ContainerFaultModule:
     """An AnsibleModule for a fault on Docker containers."""
 
-    def __init__(self, fault, argument_spec, mutually_exclusive=None, required_if=None):
+    def __init__(self, fault, argument_spec, mutually_exclusive=None, required_if=None, bounds=None):
         spec = dict(DOCKER_ARGUMENT_SPEC)
         spec.update(SELECTION_ARGUMENT_SPEC)
         spec.update(LEDGER_ARGUMENT_SPEC)
@@ -60,12 +60,14 @@ class ContainerFaultModule:
         )
         self.fault = fault
         self.params = self.module.params
-        if self.params['parallelism'] < 1:
-            self.fail('parallelism must be at least 1, got %d.' % self.params['parallelism'])
         self.client = None
         self.result = None
         self.diffs = []  # diff mode: one before/after per target
         self._ledger_dir = None
+        # Before anything connects: explicit nulls, and every duration, timeout and count in its documented range.
+        _validate.fail_on_errors(self.module, _validate.validate_params(
+            self.params, spec, dict(_validate.DOCKER_BOUNDS, **dict(_validate.PARALLELISM_BOUNDS, **(bounds or {}))),
+            api_versions=_validate.DOCKER_API_VERSIONS, required_if=required_if))
 
     @property
     def check_mode(self):

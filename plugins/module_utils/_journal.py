@@ -49,15 +49,32 @@ class JournalError(Exception):
 # ---------------------------------------------------------------------------------------------
 # Times
 
+# Times a journal can show: the years 1 to 9999 (what datetime and ISO-8601 can write), in epoch seconds.
+TIME_MIN = -62135596800.0
+TIME_MAX = 253402300799.0
+
 _ISO = re.compile(r'^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$')
 
 
+def _time_or_none(seconds):
+    return seconds if seconds is not None and TIME_MIN <= seconds <= TIME_MAX else None
+
+
 def parse_time(text):
-    """Epoch seconds from an ISO-8601 time (Z, an offset or none meaning UTC; any fraction), or None."""
-    if text is None:
+    """Epoch seconds from an ISO-8601 time (Z, an offset or none meaning UTC; any fraction), or None.
+
+    None too for a time outside the years 1 to 9999, or anything else that is not a time (a list, NaN).
+    """
+    if text is None or isinstance(text, bool):
         return None
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return float(text)
+    if isinstance(text, (int, float)):
+        return _time_or_none(float(text))
+    if not isinstance(text, str):
+        return None
+    return _time_or_none(_parse_iso(text))
+
+
+def _parse_iso(text):
     match = _ISO.match(str(text).strip())
     if not match:
         return None
@@ -74,7 +91,7 @@ def parse_time(text):
         sign = 1 if zone[0] == '+' else -1
         digits = zone[1:].replace(':', '')
         seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    return seconds
+    return float(seconds)
 
 
 def iso_from_epoch(seconds):
@@ -116,8 +133,11 @@ def _recovery_item(item):
     else:
         try:
             item['seconds'] = float(seconds)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise JournalError('record.recovery: seconds must be a number, got %r.' % (seconds,))
+        if not 0 <= item['seconds'] <= TIME_MAX - TIME_MIN:
+            raise JournalError('record.recovery: seconds must be a finite number of 0 or more (within the years 1 to '
+                               '9999), got %r.' % (seconds,))
     item['recovered'] = _truthy(item.get('recovered'))
     return item
 
@@ -305,7 +325,7 @@ def recovery_time(record, item):
         anchor = fault_span(record['faults'][-1])[0]
     if anchor is None:
         anchor = parse_time(record.get('started_at'))
-    return None if anchor is None else anchor + seconds
+    return None if anchor is None else _time_or_none(anchor + seconds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -860,6 +880,8 @@ def write_journal(path, run_id, experiment, host, record, mode=DEFAULT_MODE):
 
     Returns dict(journal, junit, html (paths), verdict, host_verdict, changed, hosts (sorted names)).
     """
+    # A record that cannot be journaled fails before anything is created.
+    normalize_record(record)
     # Hosts write in parallel forks: another one may create the directory between a check and a mkdir.
     os.makedirs(path, exist_ok=True)
     files = dict(journal=os.path.join(path, JOURNAL_FILE), junit=os.path.join(path, JUNIT_FILE),

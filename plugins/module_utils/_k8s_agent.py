@@ -360,11 +360,28 @@ def validate_params(params):
             if unknown:
                 errors.append('tolerations[%d] has unknown keys %s (known: key, operator, value, effect, '
                               'tolerationSeconds).' % (index, ', '.join(sorted(unknown))))
+            wrong = sorted(k for k in ('key', 'operator', 'value', 'effect')
+                           if toleration.get(k) is not None and not isinstance(toleration[k], str))
+            seconds = toleration.get('tolerationSeconds')
+            if seconds is not None and (not isinstance(seconds, int) or isinstance(seconds, bool)):
+                wrong.append('tolerationSeconds')
+            if wrong:
+                errors.append('tolerations[%d]: %s must be %s.' % (
+                    index, ', '.join(wrong), 'strings (tolerationSeconds an integer)'))
+        for key, value in sorted((params.get('node_selector') or {}).items()):
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                errors.append('node_selector.%s must be a string, got %r.' % (key, value))
         resources = params.get('resources')
         if resources is not None:
             unknown = set(resources) - set(['requests', 'limits', 'claims'])
             if unknown:
                 errors.append('resources has unknown keys %s (known: requests, limits).' % ', '.join(sorted(unknown)))
+            for key in ('requests', 'limits'):
+                amounts = resources.get(key)
+                if amounts is not None and not (isinstance(amounts, dict) and all(
+                        isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in amounts.values())):
+                    errors.append('resources.%s must map resource names to quantities such as 100m or 64Mi, got %r.'
+                                  % (key, amounts))
     return errors
 
 

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import math
 import re
 import socket
 import ssl
@@ -45,6 +46,8 @@ HTTP_METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH')
 SELECTION_KEYS = ('names', 'name_pattern', 'labels', 'exclude_labels')
 # The most of an HTTP body a probe reads (the latency includes reading it).
 MAX_BODY_BYTES = 1024 * 1024
+# The longest an HTTP probe may wait for an answer, in seconds (a day, as every timeout of the collection).
+MAX_TIMEOUT = 24 * 3600
 
 COMMON_KEYS = ('name', 'type')
 TYPE_KEYS = dict(
@@ -59,15 +62,19 @@ class ProbeError(Exception):
     """A probe definition that cannot be run."""
 
 
-def _number(value, what, minimum=None, strictly=False):
+def _number(value, what, minimum=None, strictly=False, maximum=None):
     if isinstance(value, bool):
         raise ProbeError('%s must be a number, got %r.' % (what, value))
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ProbeError('%s must be a number, got %r.' % (what, value))
+    if not math.isfinite(number):
+        raise ProbeError('%s must be a finite number, got %r.' % (what, value))
     if minimum is not None and (number < minimum or (strictly and number == minimum)):
         raise ProbeError('%s must be %s %s, got %r.' % (what, 'greater than' if strictly else 'at least', minimum, value))
+    if maximum is not None and number > maximum:
+        raise ProbeError('%s must be at most %s, got %r.' % (what, maximum, value))
     return number
 
 
@@ -120,7 +127,8 @@ def _validate_http(probe, raw, what):
     if latency is not None:
         latency = _number(latency, '%s: latency_ms' % what, minimum=0, strictly=True)
     timeout = raw.get('timeout')
-    timeout = 5.0 if timeout is None else _number(timeout, '%s: timeout' % what, minimum=0, strictly=True)
+    timeout = 5.0 if timeout is None else _number(timeout, '%s: timeout' % what, minimum=0, strictly=True,
+                                                  maximum=MAX_TIMEOUT)
     validate = raw.get('validate_certs')
     validate = True if validate is None else _boolean(validate, '%s: validate_certs' % what)
     probe.update(url=url, method=method, status=codes, latency_ms=latency, timeout=timeout, validate_certs=validate)
@@ -200,6 +208,8 @@ def _validate_containers(probe, raw, what):
     for key in ('labels', 'exclude_labels'):
         if selection.get(key) is not None and not isinstance(selection[key], dict):
             raise ProbeError('%s: selection.%s must be a dictionary.' % (what, key))
+    if selection.get('name_pattern') is not None and not isinstance(selection['name_pattern'], str):
+        raise ProbeError('%s: selection.name_pattern must be a string, got %r.' % (what, selection['name_pattern']))
     criteria = dict(
         names=[str(n) for n in names] if names else None,
         name_pattern=selection.get('name_pattern'),

@@ -47,11 +47,13 @@ options:
     description:
       - Stop gracefully instead of killing. The engine sends the container's stop signal (normally SIGTERM), waits
         this many seconds, then sends SIGKILL.
+      - From 0 to 86400 seconds (1 day).
     type: int
   restart_after:
     description:
       - Start the killed containers again this many seconds after they were killed.
       - Mutually exclusive with O(remove).
+      - From 1 to 604800 seconds (7 days).
     type: int
   remove:
     description:
@@ -79,6 +81,7 @@ options:
       - Seconds to wait for recovery with O(wait_for_recovery=true). When it passes, the task fails with a message
         naming the containers not back, and keeps what was measured in C(chaos.recovery).
       - Must be longer than O(restart_after).
+      - From 1 to 86400 seconds (1 day).
     type: int
     default: 120
 '''
@@ -193,11 +196,14 @@ chaos:
 import signal as signals
 import time
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _ledger
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _ledger, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
 from ansible_collections.chaos.engineering.plugins.module_utils._recovery import wait_until_recovered
 
 FAULT = 'container_kill'
+# The documented ranges (see _validate.py), checked before anything connects.
+BOUNDS = dict(stop_timeout=_validate.seconds(_validate.GRACE), restart_after=_validate.seconds(_validate.DURATION),
+              recovery_timeout=_validate.seconds(_validate.TIMEOUT))
 
 
 def valid_signals():
@@ -231,6 +237,7 @@ def main():
             recovery_timeout=dict(type='int', default=120),
         ),
         mutually_exclusive=[('signal', 'stop_timeout'), ('restart_after', 'remove')],
+        bounds=BOUNDS,
     )
     params = fault.params
     stop_timeout = params['stop_timeout']

@@ -71,6 +71,7 @@ options:
       - The deadline is rounded up to a whole second. A timed O(drop) also carries an iptables C(time) match
         (C(--datestop)), so its rules stop matching at the deadline in the kernel itself, even if the reverter
         and the controller are gone; the reverter then removes them.
+      - From 1 to 604800 seconds (7 days).
     type: int
   interface:
     description:
@@ -251,11 +252,13 @@ options:
   ports:
     description:
       - Only packets to these destination ports are affected.
+      - Each from 1 to 65535.
     type: list
     elements: int
   source_ports:
     description:
       - Only packets from these source ports are affected. With O(ports) too, a packet matching either is affected.
+      - Each from 1 to 65535.
     type: list
     elements: int
   protocol:
@@ -401,11 +404,18 @@ chaos:
       returned: with O(duration)
 '''
 
+from ansible_collections.chaos.engineering.plugins.module_utils import _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
 from ansible_collections.chaos.engineering.plugins.module_utils._netem import FaultSpecError, FAULT_KEYS
 from ansible_collections.chaos.engineering.plugins.module_utils._network_fault import NetworkFault
 
 FAULT = 'container_netem'
+
+
+# The documented ranges (see _validate.py), checked before anything connects.
+BOUNDS = dict(duration=_validate.seconds(_validate.DURATION),
+              ports=_validate.bound(*_validate.PORT, unit=None, elements=True),
+              source_ports=_validate.bound(*_validate.PORT, unit=None, elements=True))
 
 
 def _sub(**options):
@@ -447,6 +457,7 @@ def main():
         ),
         mutually_exclusive=[('loss', 'loss_state', 'loss_gemodel')],
         required_if=[('state', 'present', FAULT_KEYS, True)],
+        bounds=BOUNDS,
     )
     try:
         netem = NetworkFault(fault)

@@ -47,6 +47,7 @@ options:
   duration:
     description:
       - Seconds each container stays paused. Required with O(state=paused).
+      - From 1 to 604800 seconds (7 days).
     type: int
 '''
 
@@ -115,11 +116,13 @@ chaos:
 
 import time
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
+from ansible_collections.chaos.engineering.plugins.module_utils import _ledger, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
 from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
 
 FAULT = 'container_pause'
+# The documented ranges (see _validate.py), checked before anything connects.
+BOUNDS = dict(duration=_validate.seconds(_validate.DURATION))
 
 
 def pause(fault):
@@ -205,6 +208,7 @@ def main():
             duration=dict(type='int'),
         ),
         required_if=[('state', 'paused', ['duration'])],
+        bounds=BOUNDS,
     )
     if fault.params['state'] == 'paused':
         pause(fault)

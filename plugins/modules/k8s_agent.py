@@ -199,6 +199,7 @@ options:
         its creation; the garbage collector then takes a few seconds more.
       - Without O(duration) or O(expires_at), the agent never expires, and a Job left by an earlier run is deleted
         (with C(propagationPolicy=Orphan), so the DaemonSet stays).
+      - From 1 to 604800 seconds (7 days).
     type: int
   expires_at:
     description:
@@ -222,6 +223,7 @@ options:
     description:
       - Seconds to wait with O(wait=true). When it passes, the task fails with the DaemonSet's counts and the pods
         that are not ready (or not gone), with their reasons.
+      - From 1 to 86400 seconds (1 day).
     type: int
     default: 120
 notes:
@@ -408,7 +410,11 @@ from ansible_collections.chaos.engineering.plugins.module_utils._k8s_agent impor
     rollout,
     validate_params,
 )
+from ansible_collections.chaos.engineering.plugins.module_utils import _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult, utc_now
+
+# The documented ranges (see _validate.py), checked before anything connects.
+BOUNDS = dict(duration=_validate.seconds(_validate.DURATION), wait_timeout=_validate.seconds(_validate.TIMEOUT))
 
 FAULT = 'k8s_agent'
 POLL = 0.5
@@ -846,6 +852,8 @@ def main():
         mutually_exclusive=AGENT_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,
     )
+    _validate.fail_on_errors(module, _validate.validate_params(module.params, spec, BOUNDS,
+                                                               types=_validate.K8S_AUTH_TYPES))
     Agent(module).run()
 
 

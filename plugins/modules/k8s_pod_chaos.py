@@ -60,6 +60,7 @@ options:
     description:
       - Seconds the pod gets to terminate. V(0) deletes it at once. If not given, the pod's own
         C(terminationGracePeriodSeconds) applies.
+      - From 0 to 86400 seconds (1 day).
     type: int
   force:
     description:
@@ -74,6 +75,7 @@ options:
       - The owner is followed through the controller chain (a Deployment's pods through their ReplicaSet).
         Pods that are not ready cost nothing. Pods without a controller are not guarded.
       - V(0) turns the guard off.
+      - V(0) or more.
     type: int
     default: 1
   fail_on_blocked:
@@ -98,11 +100,13 @@ options:
     description:
       - Seconds to wait for recovery with O(wait_for_recovery=true). When it passes, the task fails with a message
         naming the workloads still short of ready pods, and keeps what was measured in C(chaos.recovery).
+      - From 1 to 86400 seconds (1 day).
     type: int
     default: 120
   parallelism:
     description:
       - How many pods to delete at the same time with O(action=delete). Evictions are always sent one at a time.
+      - From 1 to 256.
     type: int
     default: 8
 '''
@@ -248,6 +252,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._k8s import (
     wait_for_recovery,
     workload_id,
 )
+from ansible_collections.chaos.engineering.plugins.module_utils import _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import SelectionError
 
@@ -264,6 +269,9 @@ ARGUMENT_SPEC = dict(
     recovery_timeout=dict(type='int', default=120),
     parallelism=dict(type='int', default=8),
 )
+# The documented ranges (see _validate.py), checked before anything connects.
+BOUNDS = dict(grace_period=_validate.seconds(_validate.GRACE), min_healthy=_validate.count((0, None)),
+              recovery_timeout=_validate.seconds(_validate.TIMEOUT), parallelism=_validate.count(_validate.PARALLELISM))
 
 
 def validate(params):
@@ -500,6 +508,8 @@ def main():
         mutually_exclusive=K8S_POD_SELECTION_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,
     )
+    _validate.fail_on_errors(module, _validate.validate_params(module.params, spec, BOUNDS,
+                                                               types=_validate.K8S_AUTH_TYPES))
     PodChaos(module).run()
 
 

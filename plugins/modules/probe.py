@@ -78,7 +78,8 @@ options:
             A slower answer fails the sample, even with a passing status.
         type: float
       timeout:
-        description: V(http) probes. Seconds to wait for an answer; a timeout fails the sample.
+        description: V(http) probes. Seconds to wait for an answer; a timeout fails the sample. More than 0, at most
+          86400 (1 day).
         type: float
         default: 5
       validate_certs:
@@ -135,11 +136,13 @@ options:
   duration:
     description:
       - Keep sampling every probe for this many seconds. V(0) samples each probe once.
+      - From 0 to 604800 seconds (7 days).
     type: float
     default: 0
   interval:
     description:
       - Seconds from the start of one round to the start of the next. A round that takes longer is followed at once.
+      - More than 0, at most 86400 seconds (1 day).
     type: float
     default: 1
   fail_fast:
@@ -326,7 +329,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
     ProbeError,
     ProbeRunner,
@@ -346,6 +349,11 @@ SHARED = dict(
     client_key=dict(type='path', aliases=['tls_client_key', 'key_path', 'key_file']),
     ca_path=dict(type='path', aliases=['tls_ca_cert', 'cacert_path']),
 )
+
+
+# The documented ranges (see _validate.py), checked before anything connects.
+BOUNDS = dict(_validate.DOCKER_BOUNDS, duration=_validate.bound(0, _validate.WEEK, integer=False),
+              interval=_validate.bound(0, _validate.DAY, integer=False, exclusive_minimum=True))
 
 
 def argument_spec():
@@ -391,6 +399,8 @@ def main():
     # Credentials in the probes (headers, url_password, user:pass@ in a URL) are masked in all the module returns,
     # its invocation included, as if they were no_log options.
     module.no_log_values.update(probe_secrets(params['probes']))
+    _validate.fail_on_errors(module, _validate.validate_params(
+        params, argument_spec(), BOUNDS, types=_validate.K8S_AUTH_TYPES, api_versions=_validate.DOCKER_API_VERSIONS))
     try:
         probes = validate_probes(params['probes'])
     except ProbeError as exc:
