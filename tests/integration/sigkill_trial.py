@@ -80,6 +80,8 @@ def done_entries(ledger_dir, target_id):
     directory = os.path.join(ledger_dir, 'done')
     found = []
     for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
+        if not name.endswith('.json'):
+            continue  # the reverter's temporary file, renamed into place in a moment
         with open(os.path.join(directory, name)) as handle:
             entry = json.load(handle)
         if entry.get('target', {}).get('id') == target_id:
