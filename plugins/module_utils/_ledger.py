@@ -1093,6 +1093,8 @@ class Reverter:
         recover_claimed(self.root)
         idle_since = None
         while True:
+            if not os.path.isdir(self.root):
+                break  # the ledger was removed under us: nothing is left to revert, and nobody could arm here
             try:
                 entries, wait = self.step()
             except Exception:  # pylint: disable=broad-exception-caught

@@ -128,26 +128,33 @@ def _children():
 def kill_controller(pid):
     """SIGKILL a controller and everything under it, as a cancelled job's whole tree dies.
 
-    Killing its process group is not enough: ansible-core >= 2.21 puts every worker in its own session.
-    The tree is collected before anything dies (an orphan is re-parented and lost), and again until empty.
+    Killing its process group is not enough: ansible-core >= 2.21 puts every worker in its own session. The tree
+    is first frozen (SIGSTOP, until no new process shows up: a stopped process cannot fork a worker that would be
+    re-parented and lost), then killed.
     """
-    for dummy in range(5):
+    found = []
+    for dummy in range(20):
         tree = _children()
-        found, todo = [], [pid]
+        todo, seen = [pid], []
         while todo:
             current = todo.pop()
-            found.append(current)
+            seen.append(current)
             todo.extend(tree.get(current, []))
-        alive = []
-        for victim in found:
+        new = [p for p in seen if p not in found]
+        for victim in new:
             try:
-                os.kill(victim, signal.SIGKILL)
-                alive.append(victim)
+                os.kill(victim, signal.SIGSTOP)
             except OSError:
                 pass
+        found.extend(new)
+        if not new:
+            break
+    for victim in found:
         try:
-            os.killpg(pid, signal.SIGKILL)
+            os.kill(victim, signal.SIGKILL)
         except OSError:
             pass
-        if alive == [] or alive == [pid]:
-            return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass

@@ -228,4 +228,3 @@ def test_revert_without_the_helper_image_uses_the_hosts_tools(bed, engine, run_i
     with open(os.path.join(done_dir, os.listdir(done_dir)[0])) as handle:
         done = json.load(handle)
     assert done['status'] == 'reverted' and done['details']['revert_path'].startswith('nsenter'), done
-    shutil.rmtree(ledger_dir, ignore_errors=True)
