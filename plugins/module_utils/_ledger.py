@@ -614,6 +614,7 @@ def _run_revert_steps(client, helper_id, details):
     they do not depend on each other: after a partly applied fault, this is the path the revert takes)."""
     if not helper_id:
         return None
+
     def run(argv):
         return _docker.exec_in(client, helper_id, argv)
 
