@@ -28,7 +28,6 @@ DURATION = (1, WEEK)          # how long a fault lasts: 1 s to 7 days (a helper 
 TIMEOUT = (1, DAY)            # how long to wait for something: 1 s to 1 day
 GRACE = (0, DAY)              # a grace period or stop timeout: 0 (at once) to 1 day
 PARALLELISM = (1, 256)        # how many targets are worked on at once
-PORT = (1, 65535)
 
 # docker_api_version: auto, or a version such as 1.41.
 API_VERSION = re.compile(r'^(auto|\d{1,2}\.\d{1,3})$')
