@@ -269,6 +269,17 @@ def validate_probes(probes):
     return normalized
 
 
+def probe_threshold(probe):
+    """What a sample's value is measured in and the line it must stay on the right side of, for reports:
+    dict(unit, op, value) with op '>=' or '<=' (value None when the probe judges no number, e.g. only a status)."""
+    kind = probe.get('type')
+    if kind == 'containers':
+        return dict(unit='running', op='>=', value=probe.get('min_running', 1))
+    if kind == 'pods':
+        return dict(unit='ready', op='>=', value=probe.get('min_ready', 1))
+    return dict(unit='ms', op='<=', value=probe.get('latency_ms'))
+
+
 def needed_clients(probes):
     """Which connections the probes need: a subset of {'docker', 'k8s'}."""
     kinds = set(p['type'] for p in probes)
