@@ -324,32 +324,10 @@ recovered_after:
   sample: 4.012
 '''
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s, _validate
-from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
-    ProbeError,
-    ProbeRunner,
-    containers_sample,
-    probe_secrets,
-    http_sample,
-    needed_clients,
-    pods_sample,
-    validate_probes,
-)
-
-# validate_certs, client_cert and client_key have the same name in both connections; ca_cert is a
-# Docker alias and a Kubernetes option. The probe keeps one option for each name.
-SHARED = dict(
-    validate_certs=dict(type='bool', aliases=['tls_verify', 'verify_ssl']),
-    client_cert=dict(type='path', aliases=['tls_client_cert', 'cert_path', 'cert_file']),
-    client_key=dict(type='path', aliases=['tls_client_key', 'key_path', 'key_file']),
-    ca_path=dict(type='path', aliases=['tls_ca_cert', 'cacert_path']),
-)
-
+from ansible_collections.chaos.engineering.plugins.module_utils import _probe_clients, _validate
+from ansible_collections.chaos.engineering.plugins.module_utils._probe import ProbeRunner
 
 # The documented ranges (see _validate.py), checked before anything connects.
 BOUNDS = dict(_validate.DOCKER_BOUNDS, duration=_validate.bound(0, _validate.WEEK, integer=False),
@@ -357,9 +335,7 @@ BOUNDS = dict(_validate.DOCKER_BOUNDS, duration=_validate.bound(0, _validate.WEE
 
 
 def argument_spec():
-    spec = dict(_docker.DOCKER_ARGUMENT_SPEC)
-    spec.update(_k8s.K8S_AUTH_ARGUMENT_SPEC)
-    spec.update(SHARED)
+    spec = _probe_clients.connection_spec()
     spec.update(
         probes=dict(type='list', elements='dict', required=True),
         phase=dict(type='str', default='steady'),
@@ -373,55 +349,15 @@ def argument_spec():
     return spec
 
 
-def docker_connection(params, environ=None):
-    """The Docker connection dict; validate_certs falls back to DOCKER_TLS_VERIFY, then false."""
-    environ = os.environ if environ is None else environ
-    conn = _docker.connection_params(params)
-    if conn.get('validate_certs') is None:
-        conn['validate_certs'] = boolean(environ.get('DOCKER_TLS_VERIFY') or False, strict=False)
-    return conn
-
-
-def docker_client(module):
-    if _docker.DOCKER_IMPORT_ERROR is not None:
-        module.fail_json(msg=_docker.missing_required_lib('docker (Docker SDK for Python >= 7.0)'),
-                         exception=_docker.DOCKER_IMPORT_ERROR)
-    try:
-        return _docker.make_client(docker_connection(module.params))
-    except _docker.DockerConnectionError as exc:
-        module.fail_json(msg=str(exc))
-    return None  # not reached
-
-
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    # Credentials in the probes (headers, url_password, user:pass@ in a URL) are masked in all the module returns,
-    # its invocation included, as if they were no_log options.
-    module.no_log_values.update(probe_secrets(params['probes']))
-    _validate.fail_on_errors(module, _validate.validate_params(
-        params, argument_spec(), BOUNDS, types=_validate.K8S_AUTH_TYPES, api_versions=_validate.DOCKER_API_VERSIONS))
-    try:
-        probes = validate_probes(params['probes'])
-    except ProbeError as exc:
-        module.fail_json(msg=str(exc))
-    module.no_log_values.update(probe_secrets(probes))
+    probes = _probe_clients.checked_probes(module, BOUNDS)
     if params['duration'] < 0:
         module.fail_json(msg='duration must be 0 or more seconds, got %s.' % params['duration'])
     if params['interval'] <= 0:
         module.fail_json(msg='interval must be more than 0 seconds, got %s.' % params['interval'])
-
-    needed = needed_clients(probes)
-    samplers = dict(http=http_sample)
-    if 'docker' in needed:
-        client = docker_client(module)
-        samplers['containers'] = lambda probe: containers_sample(
-            probe, lambda: _docker.container_candidates(client, ['running']))
-    if 'k8s' in needed:
-        k8s = _k8s.client_or_fail(module)
-        samplers['pods'] = lambda probe: pods_sample(
-            probe, lambda namespace, selector: k8s.list_pods(namespace, label_selector=selector), _k8s.pod_is_ready)
-
+    samplers = _probe_clients.samplers_or_fail(module, probes)
     runner = ProbeRunner(probes, samplers, phase=params['phase'], duration=params['duration'],
                          interval=params['interval'], fail_fast=params['fail_fast'],
                          retries_until_ok=params['retries_until_ok'])

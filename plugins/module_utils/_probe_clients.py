@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The connections probes need, shared by the probe and sampler modules: their common argument spec, and a
+sampler per probe type (``f(probe) -> (ok, value, detail)``) made from the module's parameters."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible.module_utils.parsing.convert_bool import boolean
+
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s, _validate
+from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
+    ProbeError,
+    containers_sample,
+    http_sample,
+    needed_clients,
+    pods_sample,
+    probe_secrets,
+    validate_probes,
+)
+
+# validate_certs, client_cert and client_key have the same name in both connections; ca_cert is a
+# Docker alias and a Kubernetes option. The probe keeps one option for each name.
+SHARED = dict(
+    validate_certs=dict(type='bool', aliases=['tls_verify', 'verify_ssl']),
+    client_cert=dict(type='path', aliases=['tls_client_cert', 'cert_path', 'cert_file']),
+    client_key=dict(type='path', aliases=['tls_client_key', 'key_path', 'key_file']),
+    ca_path=dict(type='path', aliases=['tls_ca_cert', 'cacert_path']),
+)
+
+
+def connection_spec():
+    """The Docker and Kubernetes connection options of a probing module."""
+    spec = dict(_docker.DOCKER_ARGUMENT_SPEC)
+    spec.update(_k8s.K8S_AUTH_ARGUMENT_SPEC)
+    spec.update(SHARED)
+    return spec
+
+
+def docker_connection(params, environ=None):
+    """The Docker connection dict; validate_certs falls back to DOCKER_TLS_VERIFY, then false."""
+    environ = os.environ if environ is None else environ
+    conn = _docker.connection_params(params)
+    if conn.get('validate_certs') is None:
+        conn['validate_certs'] = boolean(environ.get('DOCKER_TLS_VERIFY') or False, strict=False)
+    return conn
+
+
+def _docker_client_or_fail(module):
+    if _docker.DOCKER_IMPORT_ERROR is not None:
+        module.fail_json(msg=_docker.missing_required_lib('docker (Docker SDK for Python >= 7.0)'),
+                         exception=_docker.DOCKER_IMPORT_ERROR)
+    try:
+        return _docker.make_client(docker_connection(module.params))
+    except _docker.DockerConnectionError as exc:
+        module.fail_json(msg=str(exc))
+    return None  # not reached
+
+
+def checked_probes(module, bounds):
+    """The module's probes, validated (fail_json otherwise), their secrets masked in all it returns."""
+    params = module.params
+    # Credentials in the probes (headers, url_password, user:pass@ in a URL) are masked in all the module returns,
+    # its invocation included, as if they were no_log options.
+    module.no_log_values.update(probe_secrets(params['probes']))
+    _validate.fail_on_errors(module, _validate.validate_params(
+        params, module.argument_spec, bounds, types=_validate.K8S_AUTH_TYPES,
+        api_versions=_validate.DOCKER_API_VERSIONS))
+    try:
+        probes = validate_probes(params['probes'])
+    except ProbeError as exc:
+        module.fail_json(msg=str(exc))
+    module.no_log_values.update(probe_secrets(probes))
+    return probes
+
+
+def samplers_or_fail(module, probes):
+    """probe type -> sampler, with a client for each connection the probes need (fail_json when it cannot be
+    reached)."""
+    needed = needed_clients(probes)
+    samplers = dict(http=http_sample)
+    if 'docker' in needed:
+        client = _docker_client_or_fail(module)
+        samplers['containers'] = lambda probe: containers_sample(
+            probe, lambda: _docker.container_candidates(client, ['running']))
+    if 'k8s' in needed:
+        k8s = _k8s.client_or_fail(module)
+        samplers['pods'] = lambda probe: pods_sample(
+            probe, lambda namespace, selector: k8s.list_pods(namespace, label_selector=selector), _k8s.pod_is_ready)
+    return samplers
