@@ -13,6 +13,7 @@ import os
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s, _validate
+from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
     ProbeError,
     containers_sample,
@@ -50,19 +51,9 @@ def docker_connection(params, environ=None):
     return conn
 
 
-def _docker_client_or_fail(module):
-    if _docker.DOCKER_IMPORT_ERROR is not None:
-        module.fail_json(msg=_docker.missing_required_lib('docker (Docker SDK for Python >= 7.0)'),
-                         exception=_docker.DOCKER_IMPORT_ERROR)
-    try:
-        return _docker.make_client(docker_connection(module.params))
-    except _docker.DockerConnectionError as exc:
-        module.fail_json(msg=str(exc))
-    return None  # not reached
-
-
-def checked_probes(module, bounds):
-    """The module's probes, validated (fail_json otherwise), their secrets masked in all it returns."""
+def checked_probes(module, bounds, allow_empty=False):
+    """The module's parameters and probes, validated (fail_json otherwise), the probes' secrets masked in all
+    the module returns."""
     params = module.params
     # Credentials in the probes (headers, url_password, user:pass@ in a URL) are masked in all the module returns,
     # its invocation included, as if they were no_log options.
@@ -70,6 +61,8 @@ def checked_probes(module, bounds):
     _validate.fail_on_errors(module, _validate.validate_params(
         params, module.argument_spec, bounds, types=_validate.K8S_AUTH_TYPES,
         api_versions=_validate.DOCKER_API_VERSIONS))
+    if allow_empty and not params['probes']:
+        return []
     try:
         probes = validate_probes(params['probes'])
     except ProbeError as exc:
@@ -78,17 +71,48 @@ def checked_probes(module, bounds):
     return probes
 
 
-def samplers_or_fail(module, probes):
-    """probe type -> sampler, with a client for each connection the probes need (fail_json when it cannot be
-    reached)."""
+class ProbeConnectionError(Exception):
+    """A connection the probes need cannot be made (the message says which and why)."""
+
+
+def make_samplers(params, probes):
+    """probe type -> sampler, with a client for each connection the probes need; raises ProbeConnectionError."""
     needed = needed_clients(probes)
     samplers = dict(http=http_sample)
     if 'docker' in needed:
-        client = _docker_client_or_fail(module)
+        if _docker.DOCKER_IMPORT_ERROR is not None:
+            raise ProbeConnectionError(_docker.missing_required_lib('docker (Docker SDK for Python >= 7.0)'))
+        try:
+            client = _docker.make_client(docker_connection(params))
+        except _docker.DockerConnectionError as exc:
+            raise ProbeConnectionError(str(exc))
         samplers['containers'] = lambda probe: containers_sample(
             probe, lambda: _docker.container_candidates(client, ['running']))
     if 'k8s' in needed:
-        k8s = _k8s.client_or_fail(module)
+        k8s = _k8s_client(params)
         samplers['pods'] = lambda probe: pods_sample(
             probe, lambda namespace, selector: k8s.list_pods(namespace, label_selector=selector), _k8s.pod_is_ready)
     return samplers
+
+
+def _k8s_client(params):
+    lib = _k8s.kubernetes_lib()
+    if lib.error is not None:
+        raise ProbeConnectionError(_k8s.missing_required_lib(_k8s.REQUIREMENT))
+    try:
+        return _k8s.make_client(_k8s.auth_params(params))
+    except _k8s.K8sApiError as exc:
+        raise ProbeConnectionError(exc.message if exc.status == 401 else 'Kubernetes API error: %s' % exc)
+    except _k8s.K8sError as exc:
+        raise ProbeConnectionError(str(exc))
+
+
+def samplers_or_fail(module, probes):
+    """make_samplers, or fail_json (an engine or API that cannot be reached fails the task)."""
+    # A host URL with user:pass@ (or a token as its userinfo): masked in all the module returns.
+    module.no_log_values.update(secret_values([module.params.get('host')]))
+    try:
+        return make_samplers(module.params, probes)
+    except ProbeConnectionError as exc:
+        module.fail_json(msg=str(exc))
+    return None  # not reached
