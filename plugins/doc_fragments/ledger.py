@@ -25,6 +25,18 @@ options:
         symlink). A ledger directory owned by another user, one with group or other access, or one under a
         directory that another user can write (other than a sticky one such as C(/tmp)) is refused.
     type: path
+  lease:
+    description:
+      - The name of a lease in the ledger that the caller (the experiment role's sampler) keeps renewing, 1 to 128
+        letters, digits, dots, dashes or underscores, starting with a letter or a digit.
+      - Every revert this task arms carries the lease. When the lease is not renewed in time (the controller was
+        interrupted, killed, or lost its network), the reverter performs those reverts at once instead of at
+        their deadline (it looks every 50 ms). A missing lease counts as expired.
+      - If the lease is not held when the fault is about to go in, the task fails and changes nothing.
+      - Only timed faults are ended by a lease. M(chaos.engineering.container_netem) needs O(duration) with it;
+        M(chaos.engineering.container_kill) without O(restart_after) only checks the lease before the kill.
+        Ignored when the task removes a fault (O(state=unpaused), O(state=absent)).
+    type: str
   parallelism:
     description:
       - How many containers to act on at the same time.

@@ -36,6 +36,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._selection impor
 
 LEDGER_ARGUMENT_SPEC = dict(
     ledger_dir=dict(type='path'),
+    lease=dict(type='str'),
 )
 
 PARALLELISM_ARGUMENT_SPEC = dict(
@@ -68,6 +69,10 @@ class ContainerFaultModule:
         _validate.fail_on_errors(self.module, _validate.validate_params(
             self.params, spec, dict(_validate.DOCKER_BOUNDS, **dict(_validate.PARALLELISM_BOUNDS, **(bounds or {}))),
             api_versions=_validate.DOCKER_API_VERSIONS, required_if=required_if))
+        lease = self.params.get('lease')
+        if lease is not None and not _ledger.valid_lease_name(lease):
+            self.fail('lease must be 1 to 128 letters, digits, dots, dashes or underscores, starting with a letter '
+                      'or a digit; got %r.' % (lease,))
 
     @property
     def check_mode(self):
@@ -136,9 +141,18 @@ class ContainerFaultModule:
     def try_arm(self, entries):
         """Write-ahead: record the reverts of faults about to go in, and wait until a live reverter has them.
 
-        Call before the first change to any target. Returns None when armed; otherwise the entries are closed
-        and the message says why (nothing may be changed then)."""
-        if not entries or self.check_mode:
+        Call before the first change to any target, with or without entries: it also checks the lease. Returns
+        None when armed; otherwise the entries are closed and the message says why (nothing may be changed then)."""
+        if self.check_mode:
+            return None
+        lease = self.params.get('lease')
+        if lease is not None:
+            # An experiment whose sampler stopped renewing (its controller is gone, or it was halted) injects nothing.
+            if _ledger.lease_expired(self.ledger_dir, lease):
+                return 'Nothing was changed: the lease %s is not held (it expired or was never renewed).' % lease
+            for entry in entries:
+                entry['lease'] = lease
+        if not entries:
             return None
         root = self.ledger_dir
         try:

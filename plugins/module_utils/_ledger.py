@@ -45,6 +45,9 @@ import hashlib
 import json
 import math
 import os
+import pwd
+import re
+import socket
 import stat
 import sys
 import threading
@@ -231,6 +234,121 @@ def _read_json(path):
         return json.load(handle)
 
 
+# --- Leases: a fault ends soon after its controller is gone -----------------------------------------------
+
+LEASE_NAME = re.compile(r'\A[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z')
+
+
+def valid_lease_name(name):
+    """A lease name is one path component of ours: [A-Za-z0-9][A-Za-z0-9._-]{0,127}."""
+    return isinstance(name, str) and LEASE_NAME.match(name) is not None
+
+
+def _lease_path(root, name):
+    return os.path.join(root, 'leases', name + '.json')
+
+
+def renew_lease(root, name, seconds):
+    """Create or refresh the lease ``name``: held for ``seconds`` from now. Raises LedgerError for a bad name,
+    a bad number of seconds, or a ledger we cannot trust."""
+    if not valid_lease_name(name):
+        raise LedgerError('Invalid lease name %r: 1 to 128 letters, digits, dots, dashes or underscores, starting '
+                          'with a letter or a digit.' % (name,))
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) \
+            or seconds <= 0:
+        raise LedgerError('A lease must be held for a positive number of seconds, got %r.' % (seconds,))
+    leases = _subdir(check_root(root), 'leases')
+    lease = dict(name=name, seconds=float(seconds), renewed_at=time.time())
+    try:
+        _write_json_atomic(os.path.join(leases, name + '.json'), lease)
+    except OSError as exc:
+        raise LedgerError('Cannot renew the lease %s in %s: %s' % (name, leases, exc))
+    return lease
+
+
+def drop_lease(root, name):
+    """Remove the lease ``name`` (its faults are then reverted at once); no error when it is missing."""
+    if not valid_lease_name(name):
+        raise LedgerError('Invalid lease name %r.' % (name,))
+    root = check_root(root, create=False)
+    try:
+        os.unlink(_lease_path(root, name))
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            raise LedgerError('Cannot drop the lease %s: %s' % (name, exc))
+
+
+def read_lease(root, name):
+    """The lease ``name`` as renew_lease wrote it, or None when it is missing, not ours, or malformed."""
+    if not valid_lease_name(name):
+        return None
+    try:
+        if _private_problem(os.path.join(root, 'leases'), os.lstat(os.path.join(root, 'leases')), 'dir'):
+            return None
+        lease = _read_json(_lease_path(root, name))
+    except (OSError, ValueError, LedgerError):
+        return None
+    if not isinstance(lease, dict) or lease.get('name') != name:
+        return None
+    for key in ('seconds', 'renewed_at'):
+        value = lease.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None
+    return lease
+
+
+def lease_expired(root, name, now=None):
+    """True unless the lease ``name`` is held: a missing, unreadable, foreign or malformed lease counts as expired,
+    so that a fault never outlives its lease."""
+    lease = read_lease(root, name)
+    if lease is None or lease['seconds'] <= 0:
+        return True
+    return lease['renewed_at'] + lease['seconds'] < (time.time() if now is None else now)
+
+
+# --- The halt marker: stop the experiments that run on this host -----------------------------------------
+
+def _who():
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        user = str(os.geteuid())
+    return '%s@%s' % (user, socket.gethostname())
+
+
+def write_halt(root, reason):
+    """Leave ``<root>/halt.json`` {at, by, reason}: every experiment started before ``at`` stops. Returns it."""
+    if not isinstance(reason, str):
+        raise LedgerError('A halt needs a reason (a string), got %r.' % (reason,))
+    root = check_root(root)
+    marker = dict(at=time.time(), by=_who(), reason=reason)
+    try:
+        _write_json_atomic(os.path.join(root, 'halt.json'), marker, durable=True)
+    except OSError as exc:
+        raise LedgerError('Cannot write the halt marker in %s: %s' % (root, exc))
+    return marker
+
+
+def read_halt(root):
+    """The halt marker {at, by, reason}, or None when it is missing, not ours, a symlink or malformed."""
+    try:
+        marker = _read_json(os.path.join(root, 'halt.json'))
+    except (OSError, ValueError, LedgerError):
+        return None
+    if not isinstance(marker, dict):
+        return None
+    at = marker.get('at')
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
+        return None
+    return marker
+
+
+def halted_at(root):
+    """When this host was last halted (epoch seconds), or None."""
+    marker = read_halt(root)
+    return None if marker is None else float(marker['at'])
+
+
 # --- Entries ----------------------------------------------------------------------------------------------
 
 def _process_start(pid):
@@ -295,6 +413,9 @@ def invalid_reason(entry, name=None):
         return 'no docker connection'
     if not isinstance(entry.get('details', {}), dict):
         return 'details is not an object'
+    lease = entry.get('lease')
+    if lease is not None and not valid_lease_name(lease):
+        return 'lease %r is not a valid lease name' % (lease,)
     for key in ('retry_at',):
         value = entry.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -1040,11 +1161,24 @@ class Reverter:
             with self.inflight_lock:
                 self.inflight.discard(entry['id'])
 
-    def _due(self, entry, now):
-        """When to perform ``entry``. A written-ahead entry whose module still lives and has not settled it waits
+    def _lease_expired(self, name, now, leases):
+        """lease_expired, read once per step: ``leases`` is that step's cache."""
+        if name not in leases:
+            leases[name] = lease_expired(self.root, name, now)
+        return leases[name]
+
+    def _due(self, entry, now, leases=None):
+        """When to perform ``entry``: at its deadline, or at once when its lease expired (a failed attempt still
+        waits for its retry time). A written-ahead entry whose module still lives and has not settled it waits
         for the module (its fault may be going in right now), for ARMING_PATIENCE_SECONDS at most."""
-        due = max(entry['deadline'], entry.get('retry_at') or 0)
-        if due <= now and arming_alive(entry) and now < entry['deadline'] + ARMING_PATIENCE_SECONDS:
+        deadline = entry['deadline']
+        patience_until = deadline + ARMING_PATIENCE_SECONDS
+        if entry.get('lease') and self._lease_expired(entry['lease'], now, {} if leases is None else leases):
+            deadline = min(deadline, now)
+            # The arming began when the entry was written: the patience counts from there, not from a far deadline.
+            patience_until = min(patience_until, entry['created_at'] + ARMING_PATIENCE_SECONDS)
+        due = max(deadline, entry.get('retry_at') or 0)
+        if due <= now and arming_alive(entry) and now < patience_until:
             return now + POLL_SECONDS
         return due
 
@@ -1053,14 +1187,17 @@ class Reverter:
         now = time.time()
         entries = self.pending()
         next_due = None
+        leases = {}  # each lease is read at most once per step
         for entry in entries:
-            due = self._due(entry, now)
+            due = self._due(entry, now, leases)
             if due <= now:
                 with self.inflight_lock:
                     if entry['id'] in self.inflight:
                         continue
                 if not claim(self.root, entry['id']):
                     continue
+                if entry['deadline'] > now and leases.get(entry.get('lease')):
+                    entry = dict(entry, ended_by='lease')  # done/ says why it came before its deadline
                 with self.inflight_lock:
                     self.inflight.add(entry['id'])
                 self.pool.submit(self._run_one, entry)

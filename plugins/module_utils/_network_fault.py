@@ -128,6 +128,9 @@ class NetworkFault:
         self.duration = params.get('duration')
         if self.duration is not None and self.duration < 1:
             fault.fail('duration must be at least 1 second, got %d.' % self.duration)
+        if params.get('lease') is not None and params['state'] == 'present' and self.duration is None:
+            fault.fail('lease needs duration: only a timed network fault has a revert in the ledger that the lease '
+                       'can bring forward.')
         if params['state'] == 'present':
             # Validate the whole spec before connecting: names in destinations are resolved later.
             _netem.Plan(self._spec(), self.interface,
@@ -542,6 +545,7 @@ class NetworkFault:
                 _docker.remove_helper(self.client, executor.helper_id)
             raise
         outcome['acted_at'] = time.time()
+        self.fault.result.mark_applied(outcome['acted_at'])
         if work.get('entry') is not None:
             self.fault.settle(work['entry'])
         outcome['helper'] = executor.helper_id

@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import threading
 
 
 def utc_now():
@@ -39,6 +40,8 @@ class FaultResult:
         self.revert = None
         self.recovery = None  # a list when the module measured recovery (wait_for_recovery)
         self.extra = {}  # fault-specific top-level fields
+        self.applied_at = None  # epoch seconds: when the first target's fault went in
+        self._applied_lock = threading.Lock()
 
     def add_target(self, target_id, name, action, **extra):
         entry = dict(id=target_id, name=name, action=action)
@@ -50,6 +53,15 @@ class FaultResult:
         """A timed fault: when it expires and what will undo it."""
         self.expires_at = iso(deadline)
         self.revert = dict(armed=bool(armed), method=method, deadline=iso(deadline))
+
+    def mark_applied(self, moment):
+        """A target's fault went in at ``moment`` (epoch seconds): the fault's window starts at the first one.
+        Safe from the worker threads; ignored in check mode, where nothing goes in."""
+        if self.dry_run:
+            return
+        with self._applied_lock:
+            if self.applied_at is None or moment < self.applied_at:
+                self.applied_at = moment
 
     @property
     def failed_targets(self):
@@ -72,6 +84,8 @@ class FaultResult:
                 missing=self.selection['missing'],
                 seed=self.selection['seed'],
             )
+        if self.applied_at is not None:
+            result['applied_at'] = iso(self.applied_at)
         result.update(self.extra)
         if self.recovery is not None:
             result['recovery'] = self.recovery

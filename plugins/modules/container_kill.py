@@ -158,6 +158,13 @@ chaos:
       description: When the module started, ISO-8601 UTC.
       type: str
       returned: always
+    applied_at:
+      description:
+        - When the first container was killed or stopped, ISO-8601 UTC: the start of the fault's window.
+        - Absent in check mode and when nothing went in.
+      type: str
+      returned: when a fault went in
+      sample: '2026-11-27T10:00:00.231Z'
       sample: '2026-11-27T10:00:00.000Z'
     finished_at:
       description: When the module finished, ISO-8601 UTC.
@@ -285,6 +292,7 @@ def main():
         else:
             client.stop(target['id'], timeout=stop_timeout)
         acted_at = time.time()
+        fault.result.mark_applied(acted_at)
         if target['id'] in entries:
             fault.settle(entries[target['id']], acted_at + restart_after)
         if params['remove']:

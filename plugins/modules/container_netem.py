@@ -386,6 +386,13 @@ chaos:
       description: When the module started, ISO-8601 UTC.
       type: str
       returned: always
+    applied_at:
+      description:
+        - When the first container's network fault went in, ISO-8601 UTC: the start of the fault's window.
+        - Absent in check mode and when nothing went in.
+      type: str
+      returned: when a fault went in
+      sample: '2026-11-27T10:00:00.231Z'
     finished_at:
       description: When the module finished, ISO-8601 UTC.
       type: str

@@ -96,6 +96,13 @@ chaos:
       description: When the module started, ISO-8601 UTC.
       type: str
       returned: always
+    applied_at:
+      description:
+        - When the first container was paused, ISO-8601 UTC: the start of the fault's window.
+        - Absent in check mode and when nothing went in.
+      type: str
+      returned: when a fault went in
+      sample: '2026-11-27T10:00:00.231Z'
     finished_at:
       description: When the module finished, ISO-8601 UTC.
       type: str
@@ -141,6 +148,7 @@ def pause(fault):
     def act(target):
         client.pause(target['id'])
         acted_at = time.time()
+        fault.result.mark_applied(acted_at)
         if target['id'] in entries:
             fault.settle(entries[target['id']], acted_at + duration)
         return dict(changed=True, acted_at=acted_at)

@@ -217,6 +217,13 @@ chaos:
       description: When the module started, ISO-8601 UTC.
       type: str
       returned: always
+    applied_at:
+      description:
+        - When the first pod was deleted or evicted, ISO-8601 UTC: the start of the fault's window.
+        - Absent in check mode and when nothing went in.
+      type: str
+      returned: when a fault went in
+      sample: '2026-11-27T10:00:00.231Z'
       sample: '2026-11-27T10:00:00.000Z'
     finished_at:
       description: When the module finished, ISO-8601 UTC.
@@ -340,7 +347,9 @@ class PodChaos:
             return result, note, None
         except K8sError as exc:
             return 'failed', str(exc), None
-        return DONE[self.action], None, time.time()
+        acted_at = time.time()
+        self.result.mark_applied(acted_at)  # a dry run marks nothing
+        return DONE[self.action], None, acted_at
 
     def run(self):
         errors = validate(self.params)

@@ -16,12 +16,17 @@ description:
     where they run, and lists the reverts still pending.
   - With O(state=reverted) it performs every selected pending revert now, instead of waiting for its deadline.
     This is the emergency stop for timed faults, and works after the controller that injected them died.
+  - With O(state=halted) it first leaves a halt marker (C(halt.json) in the ledger, with when, by whom and why),
+    then reverts exactly like O(state=reverted). This is the way to stop the experiments that are running on this
+    host - from another terminal, or with C(ansible-playbook chaos.engineering.teardown). An experiment checks for
+    a halt newer than its start before every injection and between samples, reverts and ends V(aborted) with
+    reason V(halted).
 author:
   - chaos.engineering maintainers (@chaos-engineering)
 attributes:
   check_mode:
     support: full
-    description: Lists what would be reverted, and reverts nothing.
+    description: Lists what would be reverted, and reverts nothing. With O(state=halted) it writes no marker either.
   diff_mode:
     support: none
     description: Nothing to diff.
@@ -37,9 +42,15 @@ options:
     description:
       - V(listed) only lists the pending reverts.
       - V(reverted) performs them now.
+      - V(halted) leaves the halt marker, then performs them now.
     type: str
-    choices: [listed, reverted]
+    choices: [listed, reverted, halted]
     default: listed
+  reason:
+    description:
+      - Why the host is halted, recorded in the marker. Only with O(state=halted).
+    type: str
+    default: halted by chaos.engineering.ledger
   faults:
     description:
       - Only entries of these fault families, for example V(container_pause).
@@ -54,6 +65,7 @@ options:
       - Only the entries with these ids, as a fault module returns them in C(chaos.revert.entries).
       - An experiment uses this to revert its own faults, and none that another run armed in the same ledger.
       - An id with no pending entry is not an error; its revert was already done, or discarded.
+      - With O(ids), the result also has C(finished), the entries already done, to learn when each was reverted.
     type: list
     elements: str
 '''
@@ -77,6 +89,16 @@ EXAMPLES = r'''
   chaos.engineering.ledger:
     state: reverted
     ids: "{{ paused.chaos.revert.entries }}"
+  register: undone
+
+- name: When was it reverted?
+  ansible.builtin.debug:
+    msg: "{{ undone.finished | map(attribute='finished_at') | list }}"
+
+- name: Stop every experiment running on this host, and undo its faults now
+  chaos.engineering.ledger:
+    state: halted
+    reason: the database team asked us to stop
 '''
 
 RETURN = r'''
@@ -89,9 +111,28 @@ pending:
             target: {id: 4f1c..., name: db-1}, deadline: 1795773630.4}]
 reverted:
   description: The entries performed now, with their C(status) and C(error).
-  returned: when O(state=reverted) and not in check mode
+  returned: when O(state=reverted) or O(state=halted), and not in check mode
   type: list
   elements: dict
+finished:
+  description:
+    - With O(ids), the entries among them that are done (performed by the reverter, by this module, or closed
+      by their fault module), so that a caller learns when each fault ended.
+    - V(id), V(fault), V(target) (V(id), V(name)), V(status) (V(reverted), V(already-reverted), V(target-gone),
+      V(reverted-by-module), V(not-applied), V(replaced) or V(failed)), V(finished_at) (ISO-8601 UTC) and V(error).
+    - Also V(began_at) (ISO-8601 UTC, when the revert began, if it ran), V(fault_gone_at) (a network fault: when its
+      last undo step returned) and V(ended_by) (V(lease) when an expired lease brought it before its deadline),
+      when known.
+  returned: when O(ids) is given
+  type: list
+  elements: dict
+  sample: [{id: container_pause-3f9a0c1d2e4b, fault: container_pause, target: {id: 4f1c..., name: db-1},
+            status: reverted, finished_at: '2026-11-27T10:00:30.412Z', error: null}]
+halt:
+  description: The halt marker written, with V(at) (ISO-8601 UTC), V(by) (user@host) and V(reason).
+  returned: when O(state=halted) and not in check mode
+  type: dict
+  sample: {at: '2026-11-27T10:00:12.004Z', by: root@docker-1, reason: halted by chaos.engineering.ledger}
 reverter_running:
   description: Whether a reverter process currently holds this ledger.
   returned: always
@@ -116,26 +157,68 @@ invalid:
   sample: [{file: /var/lib/chaos-engineering/ledger/quarantine/x.json, reason: 'its id ''x'' does not match its file name'}]
 '''
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
+from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
+
+
+def finished_entries(root, ids):
+    """The done entries with these ids, as the caller needs them for fault windows."""
+    finished = []
+    for entry_id in ids:
+        if not entry_id or '/' in entry_id or entry_id.startswith('.'):
+            continue  # not an id we make, and never a path out of done/
+        entry, reason = _ledger.load_entry(os.path.join(root, 'done', entry_id + '.json'))
+        if entry is None or reason is not None:
+            continue
+        item = dict(id=entry['id'], fault=entry.get('fault'), target=entry['target'], status=entry.get('status'),
+                    finished_at=iso(_number(entry.get('finished_at'))), error=entry.get('error'))
+        for key, value in (('began_at', entry.get('began_at')),
+                           ('fault_gone_at', (entry.get('details') or {}).get('fault_gone_at'))):
+            if _number(value) is not None:
+                item[key] = iso(value)
+        if entry.get('ended_by'):
+            item['ended_by'] = entry['ended_by']
+        finished.append(item)
+    return finished
+
+
+def _number(value):
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             ledger_dir=dict(type='path'),
-            state=dict(type='str', choices=['listed', 'reverted'], default='listed'),
+            state=dict(type='str', choices=['listed', 'reverted', 'halted'], default='listed'),
+            reason=dict(type='str', default='halted by chaos.engineering.ledger'),
             faults=dict(type='list', elements='str'),
             docker_host=dict(type='str'),
             ids=dict(type='list', elements='str'),
         ),
         supports_check_mode=True,
     )
+    state = module.params['state']
     try:
         root = _ledger.check_root(module.params['ledger_dir'] or _ledger.default_ledger_dir(), create=False)
     except (_ledger.LedgerError, OSError) as exc:
         module.fail_json(msg=str(exc))
+    if module.params['reason'] is None:
+        module.fail_json(msg='reason must be a string, got null.')
+    result = dict(changed=False)
+    if state == 'halted':
+        # The marker first: an experiment between two injections sees it before its faults are reverted.
+        result['changed'] = True
+        if not module.check_mode:
+            try:
+                marker = _ledger.write_halt(root, module.params['reason'])
+            except (_ledger.LedgerError, OSError) as exc:
+                module.fail_json(msg='Nothing was reverted: %s' % exc)
+            result['halt'] = dict(marker, at=iso(marker['at']))
     faults = module.params['faults']
     host = module.params['docker_host']
     ids = module.params['ids']
@@ -143,17 +226,18 @@ def main():
                if (not faults or e.get('fault') in faults)
                and (host is None or e.get('docker', {}).get('docker_host') == host)
                and (ids is None or e.get('id') in ids)]
-    result = dict(changed=False, pending=pending, reverter_running=_ledger.reverter_running(root),
+    result.update(pending=pending, reverter_running=_ledger.reverter_running(root),
                   invalid=_ledger.list_invalid(root))
-    if module.params['state'] == 'reverted' and pending:
+    if state in ('reverted', 'halted') and pending:
         result['changed'] = True
         if not module.check_mode:
             result['reverted'] = _ledger.revert_now(root, pending)
-            failed = [e for e in result['reverted'] if e['status'] == 'failed']
-            if failed:
-                module.fail_json(msg='%d of %d reverts failed: %s' % (
-                    len(failed), len(pending), '; '.join('%s: %s' % (e['id'], e['error']) for e in failed)),
-                    **result)
+    if ids is not None:
+        result['finished'] = finished_entries(root, ids)
+    failed = [e for e in result.get('reverted', []) if e['status'] == 'failed']
+    if failed:
+        module.fail_json(msg='%d of %d reverts failed: %s' % (
+            len(failed), len(pending), '; '.join('%s: %s' % (e['id'], e['error']) for e in failed)), **result)
     module.exit_json(**result)
 
 

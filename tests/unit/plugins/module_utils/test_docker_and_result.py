@@ -66,6 +66,18 @@ def test_result_schema_keys_and_iso_times():
     assert iso(None) is None
 
 
+def test_applied_at_is_the_first_target_that_went_in_and_absent_otherwise():
+    result = FaultResult('container_pause', dry_run=False)
+    assert 'applied_at' not in result.as_dict(), 'nothing went in'
+    result.mark_applied(1795773612.5)
+    result.mark_applied(1795773610.25)  # a worker thread that finished later, with an earlier change
+    result.mark_applied(1795773615.0)
+    assert result.as_dict()['applied_at'] == iso(1795773610.25) == '2026-11-27T10:00:10.250Z'
+    dry = FaultResult('container_pause', dry_run=True)
+    dry.mark_applied(1795773610.25)
+    assert 'applied_at' not in dry.as_dict(), 'check mode changes nothing'
+
+
 def test_exec_stream_frames_are_split_into_stdout_and_stderr():
     import struct
     from ansible_collections.chaos.engineering.plugins.module_utils._docker import _demux

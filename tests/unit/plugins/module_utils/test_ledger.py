@@ -383,3 +383,239 @@ def test_a_symlinked_entry_lock_or_runtime_file_is_refused(tmp_path):
     _ledger._install_runtime(str(tmp_path / 'other'))
     with open(module) as handle:
         assert 'swapped' not in handle.read(), 'a changed runtime copy is rewritten before it runs'
+
+
+# --- leases -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('name', ['a', 'run-42', 'exp_1.2', 'A' * 128, '9lives'])
+def test_valid_lease_names(name):
+    assert _ledger.valid_lease_name(name) is True
+
+
+@pytest.mark.parametrize('name', ['', '.hidden', '-x', '_x', 'a/b', '../up', 'a b', 'a\n', 'é', 'A' * 129, None, 7])
+def test_invalid_lease_names(name):
+    assert _ledger.valid_lease_name(name) is False
+
+
+def test_a_lease_is_held_while_renewed_and_expires_after_its_seconds(tmp_path):
+    root = str(tmp_path / 'ledger')
+    assert _ledger.lease_expired(root, 'run-1') is True, 'missing means expired'
+    lease = _ledger.renew_lease(root, 'run-1', 2)
+    assert lease['name'] == 'run-1' and lease['seconds'] == 2.0
+    path = os.path.join(root, 'leases', 'run-1.json')
+    assert oct(os.stat(path).st_mode & 0o777) == '0o600'
+    assert oct(os.stat(os.path.dirname(path)).st_mode & 0o777) == '0o700'
+    now = lease['renewed_at']
+    assert _ledger.lease_expired(root, 'run-1', now=now + 1.9) is False
+    assert _ledger.lease_expired(root, 'run-1', now=now + 2.1) is True
+    renewed = _ledger.renew_lease(root, 'run-1', 2)
+    assert _ledger.lease_expired(root, 'run-1', now=renewed['renewed_at'] + 1.9) is False
+    assert _ledger.lease_expired(root, 'other') is True
+    _ledger.drop_lease(root, 'run-1')
+    assert not os.path.exists(path)
+    assert _ledger.lease_expired(root, 'run-1') is True
+    _ledger.drop_lease(root, 'run-1')  # missing: no error
+
+
+@pytest.mark.parametrize('name, seconds, match', [('a/b', 5, 'Invalid lease name'), ('', 5, 'Invalid lease name'),
+                                                  ('ok', 0, 'positive'), ('ok', -1, 'positive'),
+                                                  ('ok', float('inf'), 'positive'), ('ok', True, 'positive'),
+                                                  ('ok', '5', 'positive')])
+def test_renew_refuses_bad_names_and_seconds(tmp_path, name, seconds, match):
+    with pytest.raises(_ledger.LedgerError, match=match):
+        _ledger.renew_lease(str(tmp_path / 'ledger'), name, seconds)
+    assert not os.path.exists(str(tmp_path / 'ledger' / 'leases'))
+
+
+def test_drop_refuses_a_bad_name(tmp_path):
+    with pytest.raises(_ledger.LedgerError, match='Invalid lease name'):
+        _ledger.drop_lease(str(tmp_path), '../pending/x')
+
+
+def test_a_lease_that_is_not_ours_counts_as_expired(tmp_path):
+    root = str(tmp_path / 'ledger')
+    _ledger.renew_lease(root, 'mine', 600)
+    path = os.path.join(root, 'leases', 'mine.json')
+    assert _ledger.lease_expired(root, 'mine') is False
+    # A symlink to a lease that would be held is never followed.
+    os.rename(path, os.path.join(root, 'leases', 'real.json'))
+    os.symlink(os.path.join(root, 'leases', 'real.json'), path)
+    assert _ledger.lease_expired(root, 'mine') is True
+    os.unlink(path)
+    os.rename(os.path.join(root, 'leases', 'real.json'), path)
+    os.chmod(path, 0o644)  # others may read it: not private
+    assert _ledger.lease_expired(root, 'mine') is True
+    os.chmod(path, 0o600)
+    assert _ledger.lease_expired(root, 'mine') is False
+    if os.geteuid() == 0:
+        os.chown(path, 4242, 4242)  # another owner
+        assert _ledger.lease_expired(root, 'mine') is True
+        os.chown(path, 0, 0)
+        assert _ledger.lease_expired(root, 'mine') is False
+    # A leases directory others can enter is not trusted either.
+    os.chmod(os.path.join(root, 'leases'), 0o755)
+    assert _ledger.lease_expired(root, 'mine') is True
+
+
+@pytest.mark.parametrize('text', ['garbage', '[]', '{"name": "mine", "seconds": 600}',
+                                  '{"name": "other", "seconds": 600, "renewed_at": 9e18}',
+                                  '{"name": "mine", "seconds": "600", "renewed_at": 9e18}',
+                                  '{"name": "mine", "seconds": 600, "renewed_at": true}',
+                                  '{"name": "mine", "seconds": 0, "renewed_at": 9e18}'])
+def test_a_malformed_lease_counts_as_expired(tmp_path, text):
+    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    leases = _ledger._subdir(root, 'leases')
+    fd = os.open(os.path.join(leases, 'mine.json'), os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, 'w') as handle:
+        handle.write(text)
+    assert _ledger.lease_expired(root, 'mine') is True
+
+
+def test_renewing_replaces_a_symlink_instead_of_writing_through_it(tmp_path):
+    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    leases = _ledger._subdir(root, 'leases')
+    victim = tmp_path / 'victim'
+    victim.write_text('precious')
+    os.symlink(str(victim), os.path.join(leases, 'mine.json'))
+    _ledger.renew_lease(root, 'mine', 5)
+    assert victim.read_text() == 'precious'
+    assert not os.path.islink(os.path.join(leases, 'mine.json'))
+    assert _ledger.lease_expired(root, 'mine') is False
+
+
+def test_a_symlinked_leases_directory_is_refused(tmp_path):
+    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir(mode=0o700)
+    os.symlink(str(elsewhere), os.path.join(root, 'leases'))
+    with pytest.raises(_ledger.LedgerError, match='symlink'):
+        _ledger.renew_lease(root, 'mine', 5)
+    assert os.listdir(str(elsewhere)) == []
+    assert _ledger.lease_expired(root, 'mine') is True
+
+
+def test_entry_validation_checks_the_lease():
+    good = entry('t', time.time() + 60)
+    good['lease'] = 'run-1'
+    assert _ledger.invalid_reason(good) is None
+    for bad in ('../x', '', 42, ['run-1']):
+        wrong = dict(good, lease=bad)
+        assert 'lease' in _ledger.invalid_reason(wrong), bad
+    assert _ledger.invalid_reason(dict(good, lease=None)) is None, 'no lease'
+
+
+def test_due_is_now_when_the_lease_expired_and_the_deadline_otherwise(tmp_path):
+    root = str(tmp_path / 'ledger')
+    reverter = _ledger.Reverter(_ledger.check_root(root))
+    now = time.time()
+    e = entry('t', now + 600)
+    e['lease'] = 'run-1'
+    assert reverter._due(e, now) == now, 'never renewed: at once'
+    _ledger.renew_lease(root, 'run-1', 30)
+    assert reverter._due(e, time.time()) == e['deadline'], 'held: at the deadline'
+    assert reverter._due(e, time.time() + 31) <= time.time() + 31, 'expired: at once'
+    # A failed attempt keeps its backoff, lease or not: a failing revert is not retried every poll.
+    assert reverter._due(dict(e, retry_at=now + 100), now + 40) == now + 100
+    # An entry without a lease is unaffected.
+    assert reverter._due(entry('u', now + 600), now) == now + 600
+
+
+def test_due_with_an_expired_lease_still_waits_for_a_live_arming_module(tmp_path):
+    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    reverter = _ledger.Reverter(root)
+    now = time.time()
+    e = entry('t', now + 600)
+    e.update(lease='gone', armed_by=_ledger.arming_owner())  # this process: alive and not settled
+    assert reverter._due(e, now) > now, 'the fault may be going in right now'
+    assert reverter._due(dict(e, applied=True), now) == now, 'settled: at once'
+    late = now + _ledger.ARMING_PATIENCE_SECONDS + 1
+    assert reverter._due(e, late) == late, 'the patience counts from the entry, not from the far deadline'
+
+
+def test_each_lease_is_read_once_per_step(tmp_path, monkeypatch, fake_actions):
+    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    _ledger.renew_lease(root, 'shared', 60)
+    entries = [entry('t%d' % i, time.time() + 600) for i in range(5)]
+    for e in entries:
+        e['lease'] = 'shared'
+    _ledger.record(root, entries)
+    reads = []
+    real = _ledger.lease_expired
+    monkeypatch.setattr(_ledger, 'lease_expired', lambda *args, **kwargs: reads.append(args[1]) or real(*args, **kwargs))
+    reverter = _ledger.Reverter(root)
+    reverter.step()
+    assert reads == ['shared']
+    reverter.step()
+    assert reads == ['shared', 'shared'], 'read again at the next step: a lease can expire between two'
+
+
+def test_the_reverter_performs_an_entry_at_once_when_its_lease_expires(tmp_path, fake_actions):
+    calls, dummy = fake_actions
+    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    _ledger.renew_lease(root, 'run-1', 0.5)
+    held = entry('held', time.time() + 600)
+    held['lease'] = 'run-1'
+    other = entry('no-lease', time.time() + 600)
+    _ledger.record(root, [held, other])
+    reverter, thread = run_reverter(root)
+    try:
+        time.sleep(0.2)
+        assert calls == [], 'the lease is held'
+        assert wait_for(lambda: calls, 10), 'the lease expired: the revert comes long before the deadline'
+        assert [t for t, dummy in calls] == ['held']
+        done = _ledger.list_entries(root, 'done')
+        assert [(d['id'], d['status'], d['ended_by']) for d in done] == [(held['id'], 'reverted', 'lease')]
+        assert [e['id'] for e in _ledger.list_entries(root)] == [other['id']]
+    finally:
+        _ledger.revert_now(root, _ledger.list_entries(root))
+        thread.join(10)
+
+
+def wait_for(condition, timeout):
+    give_up = time.time() + timeout
+    while time.time() < give_up:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+# --- the halt marker --------------------------------------------------------------------------------------
+
+def test_the_halt_marker_is_written_private_and_read_back(tmp_path):
+    root = str(tmp_path / 'ledger')
+    assert _ledger.halted_at(root) is None
+    before = time.time()
+    marker = _ledger.write_halt(root, 'stop now')
+    assert marker['reason'] == 'stop now' and '@' in marker['by']
+    assert before <= marker['at'] <= time.time()
+    assert _ledger.halted_at(root) == marker['at']
+    path = os.path.join(root, 'halt.json')
+    assert oct(os.stat(path).st_mode & 0o777) == '0o600'
+    later = _ledger.write_halt(root, 'again')
+    assert _ledger.halted_at(root) == later['at'] >= marker['at']
+    with pytest.raises(_ledger.LedgerError, match='reason'):
+        _ledger.write_halt(root, None)
+
+
+def test_a_halt_marker_that_is_not_ours_is_ignored(tmp_path):
+    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    path = os.path.join(root, 'halt.json')
+    real = tmp_path / 'real.json'
+    real.write_text('{"at": 1, "by": "x@y", "reason": "r"}')
+    os.chmod(str(real), 0o600)
+    os.symlink(str(real), path)
+    assert _ledger.halted_at(root) is None
+    os.unlink(path)
+    for text in ('garbage', '[]', '{"reason": "r"}', '{"at": "now"}', '{"at": true}'):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as handle:
+            handle.write(text)
+        assert _ledger.halted_at(root) is None, text
+    _ledger.write_halt(root, 'ok')
+    os.chmod(path, 0o644)
+    assert _ledger.halted_at(root) is None
+    if os.geteuid() == 0:
+        os.chmod(path, 0o600)
+        os.chown(path, 4242, 4242)
+        assert _ledger.halted_at(root) is None

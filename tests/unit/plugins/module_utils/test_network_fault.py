@@ -9,6 +9,7 @@ import os
 import pytest
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _netem, _network_fault
+from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
 DEFAULT_TC = 'qdisc noqueue 0: dev lo root refcnt 2 \nqdisc noqueue 0: dev eth0 root refcnt 2 \n'
@@ -83,6 +84,7 @@ class FakeFault:
         self.client = object()
         self.ledger_dir = str(tmp_path)
         self.module = type('Module', (), dict(_diff=False))()
+        self.result = FaultResult(self.fault, self.check_mode)
 
 
 @pytest.fixture
