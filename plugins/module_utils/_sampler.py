@@ -30,7 +30,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._result import i
 RUN_ID_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$')
 SAMPLES_FILE = 'samples.jsonl'
 STATE_FILE = 'state.json'
-HALT_FILE = 'halt.json'
+HALT_FILE = 'halted.json'
 ANSIBLE_COMMANDS = ('ansible-playbook', 'ansible', 'ansible-console')
 SSH_COMMANDS = ('sshd', 'sshd-session')
 # How often the lease keeper looks at its owner and the halt marker (seconds).
@@ -255,8 +255,10 @@ class Sampler:
             if not self.halted and self._halt_seen():
                 self.halted = True
                 self._drop_lease()
+                marker = _ledger.read_halt(self.root) or {}
                 _ledger._write_json_atomic(  # pylint: disable=protected-access
-                    os.path.join(self.directory, HALT_FILE), dict(at=iso(now), reason='halted'))
+                    os.path.join(self.directory, HALT_FILE),
+                    dict(at=iso(now), by=marker.get('by'), reason=marker.get('reason') or 'halted'))
             if not self.halted and self.lease and now - renewed >= self.lease_seconds / 4.0:
                 _ledger.renew_lease(self.root, self.lease, self.lease_seconds)
                 renewed = now

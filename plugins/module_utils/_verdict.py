@@ -190,7 +190,8 @@ def _window_label(window):
     return '%s (iteration %s)' % (window['name'], window['iteration'])
 
 
-def judge(state, samples, probes, faults, finished, spans, min_samples=2, observed_until=None, injected=True):
+def judge(state, samples, probes, faults, finished, spans, min_samples=2, observed_until=None, injected=True,
+          recovery_timeout=None):
     """The verdict: dict(verdict, reason, samples (labelled), windows, probe_summary).
 
     ``state`` is what the role knows for itself: aborted (a fault or revert failed, the steady state failed before
@@ -222,8 +223,9 @@ def judge(state, samples, probes, faults, finished, spans, min_samples=2, observ
             reason += ' %d more fault(s) broke it too.' % others
     elif injected and _after_problems(probes, samples, spans, min_samples):
         verdict = 'deviated'
-        reason = 'The steady state was not back after the revert (%s).' % ', '.join(
-            _after_problems(probes, samples, spans, min_samples))
+        reason = 'The steady state was not back %safter the revert (%s).' % (
+            '' if recovery_timeout is None else '%g s ' % recovery_timeout,
+            ', '.join(_after_problems(probes, samples, spans, min_samples)))
     elif not injected or not observed:
         verdict, reason = 'inconclusive', 'No fault went in, so nothing was tested.'
     elif unseen:

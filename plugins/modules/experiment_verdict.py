@@ -71,6 +71,9 @@ options:
     description: Whether any fault went in. Without one, the verdict is V(inconclusive) unless the run was aborted.
     type: bool
     default: true
+  recovery_timeout:
+    description: The seconds the after-probes were given to hold again, for the reason's wording.
+    type: float
   state:
     description:
       - What the role decided for itself, which takes precedence.
@@ -189,6 +192,7 @@ def main():
             phases=dict(type='list', elements='dict', default=[]),
             min_samples=dict(type='int', default=2),
             injected=dict(type='bool', default=True),
+            recovery_timeout=dict(type='float'),
             state=dict(type='dict', default={}, options=dict(
                 aborted=dict(type='bool', default=False),
                 reason=dict(type='str', default=''),
@@ -204,7 +208,8 @@ def main():
         module.fail_json(msg='Every probe needs a name.')
     finished = dict((e.get('id'), e) for e in params['finished'] if isinstance(e.get('id'), str))
     result = judge(params['state'], params['samples'], params['probes'], params['faults'], finished,
-                   params['phases'], params['min_samples'], injected=params['injected'])
+                   params['phases'], params['min_samples'], injected=params['injected'],
+                   recovery_timeout=params['recovery_timeout'])
     result['environment'] = dict(controller=socket.gethostname(), ansible_core=ansible_core_version,
                                  python=platform.python_version())
     module.exit_json(changed=False, **result)
