@@ -114,7 +114,7 @@ options:
         description:
           - V(http) probes. A JMESPath expression (U(https://jmespath.org/)) evaluated on the body of the answer,
             parsed as JSON (at most 1 MiB of it), for example V(status), V(queue.depth) or
-            V(workers[?state=='up'] | length\(@\)). Checked when the module starts; an invalid expression fails
+            V(workers[?state=='up'] | length(@\)). Checked when the module starts; an invalid expression fails
             the task.
           - It needs one of O(probes[].json_equals) and O(probes[].json_range), and the Python library C(jmespath)
             on the host that runs the module. Not for O(probes[].method=HEAD), whose answer has no body.
@@ -132,13 +132,13 @@ options:
           - V(http) probes, with O(probes[].json_query). Any JSON value, which the result must equal. Numbers are
             equal by value (V(1) equals V(1.0)), but a boolean equals only a boolean (V(true) is not V(1)), and a
             string only a string (V("1") is not V(1)). Lists and dictionaries are compared item by item.
-          - V(null) is a value here too: the result must be null (for example, a key that is not there).
+          - V(null) is a value here too, and then the result must be null (for example, a key that is not there).
         type: raw
       json_range:
         description:
-          - V(http) probes, with O(probes[].json_query), instead of O(probes[].json_equals). V([low, high]): the
-            result must be a number (not a boolean, not a string) from O(probes[].json_range[0]) to
-            O(probes[].json_range[1]), both included.
+          - V(http) probes, with O(probes[].json_query), instead of O(probes[].json_equals). Two numbers,
+            V([low, high]); the result must be a number (not a boolean, not a string) from low to high, both
+            included.
           - Either may be V(null) for an open end, for example V([null, 100]) for at most 100.
         type: list
         elements: float
