@@ -47,6 +47,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._selection impor
 # Only an http probe with a json_query needs jmespath: a missing library fails those probes, not the module.
 try:
     import jmespath
+    import jmespath.functions
     from jmespath.exceptions import JMESPathError
     JMESPATH_IMPORT_ERROR = None
 except ImportError:

@@ -359,6 +359,7 @@ def test_experiment_journal(isolated, verdicts):
 
 # Valid, invalid, and valid but failing at evaluation (length of a string is fine; of a number it is not).
 JSON_QUERIES = ['status', 'a[', 'nofunc(@)', 'length(@)', "a[?b=='c'] | [0]", '']
+JSON_RANGE = st.one_of(st.lists(st.one_of(st.none(), st.floats(), LEAF), max_size=3), LEAF)
 
 
 def probe_args_strategy(docker_hosts, ledger_dir):
@@ -372,8 +373,7 @@ def probe_args_strategy(docker_hosts, ledger_dir):
                         url=st.one_of(st.sampled_from(URLS), hostile()), method=LEAF, status=LEAF, latency_ms=LEAF,
                         timeout=st.one_of(st.sampled_from([0.2, 1, 0, -1, 1e20, float('nan')]), hostile()),
                         validate_certs=LEAF, json_query=st.one_of(st.sampled_from(JSON_QUERIES), LEAF),
-                        json_equals=LEAF, json_range=st.one_of(st.lists(st.one_of(st.none(), st.floats(), LEAF),
-                                                                       max_size=3), LEAF))),
+                        json_equals=LEAF, json_range=JSON_RANGE)),
         _record_of(dict(name=st.one_of(st.sampled_from(['a', 'b']), LEAF), type=st.just('containers'),
                         selection=selection, min_running=LEAF)),
         _record_of(dict(name=st.one_of(st.sampled_from(['a', 'b']), LEAF), type=st.just('pods'), namespace=LEAF,
