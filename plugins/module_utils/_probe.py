@@ -13,11 +13,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import json
 import math
 import re
 import socket
 import ssl
 import time
+import traceback
 
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -25,6 +27,7 @@ from urllib.request import HTTPRedirectHandler, HTTPSHandler, Request, build_ope
 
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import (
     is_secret_header,
+    redact,
     scrub,
     secret_values,
 )
@@ -41,18 +44,31 @@ from ansible_collections.chaos.engineering.plugins.module_utils._selection impor
     validate_criteria,
 )
 
+# Only an http probe with a json_query needs jmespath: a missing library fails those probes, not the module.
+try:
+    import jmespath
+    import jmespath.functions
+    from jmespath.exceptions import JMESPathError
+    JMESPATH_IMPORT_ERROR = None
+except ImportError:
+    jmespath = None
+    JMESPathError = Exception
+    JMESPATH_IMPORT_ERROR = traceback.format_exc()
+
 PROBE_TYPES = ('http', 'containers', 'pods')
 HTTP_METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH')
 SELECTION_KEYS = ('names', 'name_pattern', 'labels', 'exclude_labels')
 # The most of an HTTP body a probe reads (the latency includes reading it).
 MAX_BODY_BYTES = 1024 * 1024
+# The most of a json_query result a sample's detail shows, in characters.
+MAX_SHOWN = 120
 # The longest an HTTP probe may wait for an answer, in seconds (a day, as every timeout of the collection).
 MAX_TIMEOUT = 24 * 3600
 
 COMMON_KEYS = ('name', 'type')
 TYPE_KEYS = dict(
     http=('url', 'method', 'status', 'latency_ms', 'timeout', 'validate_certs', 'headers', 'url_username',
-          'url_password'),
+          'url_password', 'json_query', 'json_equals', 'json_range'),
     containers=('selection', 'min_running'),
     pods=('namespace', 'label_selector', 'min_ready'),
 )
@@ -60,6 +76,17 @@ TYPE_KEYS = dict(
 
 class ProbeError(Exception):
     """A probe definition that cannot be run."""
+
+
+class MissingLibraryError(ProbeError):
+    """A probe needs a Python library that cannot be imported: ``library`` names it, ``reason`` says what needs it
+    (for missing_required_lib), ``error`` is the import's traceback (for AnsibleModule.fail_json's ``exception``)."""
+
+    def __init__(self, message, library, reason, error):
+        super(MissingLibraryError, self).__init__(message)
+        self.library = library
+        self.reason = reason
+        self.error = error
 
 
 def _number(value, what, minimum=None, strictly=False, maximum=None):
@@ -133,6 +160,71 @@ def _validate_http(probe, raw, what):
     validate = True if validate is None else _boolean(validate, '%s: validate_certs' % what)
     probe.update(url=url, method=method, status=codes, latency_ms=latency, timeout=timeout, validate_certs=validate)
     _validate_http_auth(probe, raw, what)
+    _validate_json_check(probe, raw, what)
+
+
+def _validate_json_check(probe, raw, what):
+    """json_query with exactly one of json_equals (null included: a key that is present) and json_range."""
+    query = raw.get('json_query')
+    has_equals = 'json_equals' in raw
+    has_range = raw.get('json_range') is not None
+    if query is None:
+        if has_equals or has_range:
+            raise ProbeError('%s: json_equals and json_range need a json_query.' % what)
+        return
+    if not isinstance(query, str) or not query.strip():
+        raise ProbeError('%s: json_query must be a JMESPath expression, got %r.' % (what, query))
+    if has_equals == has_range:
+        raise ProbeError('%s: a json_query needs exactly one of json_equals and json_range.' % what)
+    if probe['method'] == 'HEAD':
+        raise ProbeError('%s: a json_query needs a body, and the answer to HEAD has none.' % what)
+    if jmespath is None:
+        raise MissingLibraryError('%s: json_query needs the Python library jmespath, which cannot be imported '
+                                  '(pip install jmespath).' % what, 'jmespath', 'for the json_query of %s' % what,
+                                  JMESPATH_IMPORT_ERROR)
+    try:
+        parsed = jmespath.compile(query)
+    except JMESPathError as exc:
+        raise ProbeError('%s: json_query %r is not a valid JMESPath expression: %s' % (
+            what, query, ' '.join(str(exc).split())))
+    unknown = sorted(_unknown_functions(getattr(parsed, 'parsed', None)))
+    if unknown:
+        # jmespath itself finds these only when it evaluates them, on the first sample.
+        raise ProbeError('%s: json_query %r is not a valid JMESPath expression: Unknown function: %s.' % (
+            what, query, ', '.join('%s()' % name for name in unknown)))
+    probe['json_query'] = query
+    if has_equals:
+        try:
+            # Through JSON and back: tuples become lists, and what JSON cannot say is refused.
+            probe['json_equals'] = json.loads(json.dumps(raw['json_equals'], allow_nan=False))
+        except (TypeError, ValueError):
+            raise ProbeError('%s: json_equals must be a JSON value, got %r.' % (what, raw['json_equals']))
+        return
+    bounds = raw['json_range']
+    if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+        raise ProbeError('%s: json_range must be [low, high] (either may be null), got %r.' % (what, bounds))
+    low, high = [None if b is None else _number(b, '%s: json_range' % what) for b in bounds]
+    if low is not None and high is not None and low > high:
+        raise ProbeError('%s: json_range must be [low, high] with low <= high, got %r.' % (what, bounds))
+    probe['json_range'] = [low, high]
+
+
+def _unknown_functions(node):
+    """The names of functions that JMESPath does not have, called in a parsed expression (its AST of dicts)."""
+    known = getattr(getattr(jmespath, 'functions', None), 'Functions', None)
+    known = getattr(known, 'FUNCTION_TABLE', None)
+    if not isinstance(node, dict) or not known:
+        return set()
+    found = set()
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if node.get('type') == 'function_expression' and node.get('value') not in known:
+            found.add(str(node.get('value')))
+        stack.extend(node.get('children') or ())
+    return found
 
 
 def split_userinfo(url):
@@ -320,7 +412,8 @@ def http_sample(probe, clock=time.monotonic):
         except HTTPError as exc:
             response = exc  # an HTTP answer all the same: its status is what we judge
         try:
-            response.read(MAX_BODY_BYTES)
+            # One byte more than is judged: a body cut at the limit is not taken for the whole of it.
+            body = response.read(MAX_BODY_BYTES + 1)
         finally:
             response.close()
         status = response.getcode() if hasattr(response, 'getcode') else response.code
@@ -338,7 +431,85 @@ def http_sample(probe, clock=time.monotonic):
         return False, latency, 'HTTP %s, expected %s' % (status, ' or '.join(str(s) for s in probe['status']))
     if probe['latency_ms'] is not None and latency > probe['latency_ms']:
         return False, latency, 'HTTP %s in %s ms, over the %s ms budget' % (status, _fmt(latency), _fmt(probe['latency_ms']))
-    return True, latency, 'HTTP %s' % status
+    if probe.get('json_query') is None:
+        return True, latency, 'HTTP %s' % status
+    ok, detail = json_check(probe, body, secrets)
+    return ok, latency, 'HTTP %s, %s' % (status, detail)
+
+
+def json_check(probe, body, secrets=()):
+    """The probe's json_query on an HTTP body (bytes) -> (ok, detail). The detail shows the result, redacted and
+    cut to MAX_SHOWN characters."""
+    if len(body) > MAX_BODY_BYTES:
+        return False, 'the body is over %d bytes, too long to query' % MAX_BODY_BYTES
+    try:
+        document = json.loads(body, parse_constant=_not_json)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError and UnicodeDecodeError.
+        return False, 'the body is not JSON: %s' % (_cut(scrub(str(exc), secrets)),)
+    query = probe['json_query']
+    try:
+        result = jmespath.search(query, document)
+    except JMESPathError as exc:
+        return False, 'json_query %s failed: %s' % (_cut(query), _cut(scrub(' '.join(str(exc).split()), secrets)))
+    said = '%s = %s' % (_cut(query), _shown(result, secrets))
+    if 'json_equals' in probe:
+        if json_equal(result, probe['json_equals']):
+            return True, said
+        return False, '%s, expected %s' % (said, _shown(probe['json_equals'], secrets))
+    low, high = probe['json_range']
+    if _is_number(result) and (low is None or result >= low) and (high is None or result <= high):
+        return True, said
+    return False, '%s, expected %s' % (said, range_text(low, high))
+
+
+def _not_json(constant):
+    raise ValueError('%s is not a JSON number' % constant)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def json_equal(one, other):
+    """Equality of JSON values: 1 equals 1.0, but true is not 1 (as in JSON, unlike in Python)."""
+    if isinstance(one, bool) or isinstance(other, bool):
+        return isinstance(one, bool) and isinstance(other, bool) and one == other
+    if _is_number(one) and _is_number(other):
+        return one == other
+    if isinstance(one, list) and isinstance(other, list):
+        return len(one) == len(other) and all(json_equal(a, b) for a, b in zip(one, other))
+    if isinstance(one, dict) and isinstance(other, dict):
+        return set(one) == set(other) and all(json_equal(one[key], other[key]) for key in one)
+    if one is None or other is None:
+        return one is None and other is None
+    return type(one) is type(other) and one == other
+
+
+def range_text(low, high):
+    """json_range in words: 'a number from 0 to 100', 'a number of at least 10', ..."""
+    if low is None and high is None:
+        return 'a number'
+    if high is None:
+        return 'a number of at least %s' % _number_text(low)
+    if low is None:
+        return 'a number of at most %s' % _number_text(high)
+    return 'a number from %s to %s' % (_number_text(low), _number_text(high))
+
+
+def _number_text(number):
+    return str(int(number)) if float(number).is_integer() and abs(number) < 1e15 else repr(float(number))
+
+
+def _shown(value, secrets=()):
+    """A JSON value as compact JSON text, values of secret keys masked, cut to MAX_SHOWN characters."""
+    text = json.dumps(redact(value, secrets), sort_keys=True, ensure_ascii=False, separators=(', ', ': '))
+    # Scrubbed before it is cut: a secret cut in two would no longer be found.
+    return _cut(scrub(text, secrets))
+
+
+def _cut(text, limit=MAX_SHOWN):
+    return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
 def _origin(url):

@@ -10,11 +10,13 @@ __metaclass__ = type
 
 import os
 
+from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
+    MissingLibraryError,
     ProbeError,
     containers_sample,
     http_sample,
@@ -65,6 +67,8 @@ def checked_probes(module, bounds, allow_empty=False):
         return []
     try:
         probes = validate_probes(params['probes'])
+    except MissingLibraryError as exc:
+        module.fail_json(msg=missing_required_lib(exc.library, reason=exc.reason), exception=exc.error)
     except ProbeError as exc:
         module.fail_json(msg=str(exc))
     module.no_log_values.update(probe_secrets(probes))
@@ -81,7 +85,7 @@ def make_samplers(params, probes):
     samplers = dict(http=http_sample)
     if 'docker' in needed:
         if _docker.DOCKER_IMPORT_ERROR is not None:
-            raise ProbeConnectionError(_docker.missing_required_lib('docker (Docker SDK for Python >= 7.0)'))
+            raise ProbeConnectionError(missing_required_lib('docker (Docker SDK for Python >= 7.0)'))
         try:
             client = _docker.make_client(docker_connection(params))
         except _docker.DockerConnectionError as exc:
@@ -98,7 +102,7 @@ def make_samplers(params, probes):
 def _k8s_client(params):
     lib = _k8s.kubernetes_lib()
     if lib.error is not None:
-        raise ProbeConnectionError(_k8s.missing_required_lib(_k8s.REQUIREMENT))
+        raise ProbeConnectionError(missing_required_lib(_k8s.REQUIREMENT))
     try:
         return _k8s.make_client(_k8s.auth_params(params))
     except _k8s.K8sApiError as exc:

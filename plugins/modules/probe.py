@@ -13,7 +13,8 @@ short_description: Check the steady state of a system, once or over time, with H
 version_added: 0.1.0
 description:
   - Samples steady-state probes, in rounds, and reports every sample with its time, value and outcome.
-  - An V(http) probe sends a request and checks the status code and, optionally, a latency budget.
+  - An V(http) probe sends a request and checks the status code and, optionally, a latency budget and a value in
+    its JSON body (a JMESPath expression with an expected value or range).
     A V(containers) probe counts the running containers that match a selection on the Docker engine of
     O(docker_host). A V(pods) probe counts the Ready pods, not being deleted, that match a label selector.
   - With O(duration), all probes are sampled every O(interval) seconds for that long. O(fail_fast) stops at the
@@ -26,6 +27,8 @@ author:
 extends_documentation_fragment:
   - chaos.engineering.docker
   - chaos.engineering.k8s
+requirements:
+  - jmespath, only for an V(http) probe with O(probes[].json_query)
 attributes:
   check_mode:
     support: full
@@ -107,6 +110,38 @@ options:
           - It is masked in everything the module returns. Set C(no_log) on the task to keep the target's system
             log free of it and of O(probes[].headers).
         type: str
+      json_query:
+        description:
+          - V(http) probes. A JMESPath expression (U(https://jmespath.org/)) evaluated on the body of the answer,
+            parsed as JSON (at most 1 MiB of it), for example V(status), V(queue.depth) or
+            V(workers[?state=='up'] | length(@\)). Checked when the module starts; an invalid expression fails
+            the task.
+          - It needs one of O(probes[].json_equals) and O(probes[].json_range), and the Python library C(jmespath)
+            on the host that runs the module. Not for O(probes[].method=HEAD), whose answer has no body.
+          - The sample fails when the status does not pass, when the body is not JSON, or when the result does not
+            match. Its RV(samples[].detail) shows the result (as JSON, cut to 120 characters, values of secret keys
+            masked); its RV(samples[].value) is still the latency. The status and latency checks apply as without it.
+          - A key that is not in the body gives V(null), as everywhere in JMESPath, not an error.
+          - Unlike the C(jsonpath) tolerance of Chaos Toolkit, this is JMESPath, not JSONPath; the expression has one
+            result (a projection such as V(items[*].state) gives one list), not a list of matches, so there is no
+            C(count) and no check that a path merely exists (use the function C(length) or compare with V(null)); a result
+            is compared with the type of JSON (V(true) is not V(1)); and a range is part of the same check.
+        type: str
+      json_equals:
+        description:
+          - V(http) probes, with O(probes[].json_query). Any JSON value, which the result must equal. Numbers are
+            equal by value (V(1) equals V(1.0)), but a boolean equals only a boolean (V(true) is not V(1)), and a
+            string only a string (V("1") is not V(1)). Lists and dictionaries are compared item by item.
+          - V(null) is a value here too, and then the result must be null (for example, a key that is not there).
+        type: raw
+      json_range:
+        description:
+          - V(http) probes, with O(probes[].json_query), instead of O(probes[].json_equals). Two numbers,
+            V([low, high]); the result must be a number (not a boolean, not a string) from low to high, both
+            included.
+          - Either may be V(null) for an open end, for example V([null, 100]) for at most 100.
+        type: list
+        elements: float
       selection:
         description:
           - V(containers) probes. Which running containers count, with the keys of the collection's selection,
@@ -242,6 +277,23 @@ EXAMPLES = r'''
         min_ready: 2
   register: during
 
+- name: The queue stays short and the service says it is up, from its JSON health page
+  chaos.engineering.probe:
+    phase: during
+    duration: 30
+    interval: 2
+    probes:
+      - name: queue depth
+        type: http
+        url: http://shop.example.com/metrics.json
+        json_query: queue.depth
+        json_range: [0, 100]
+      - name: status up
+        type: http
+        url: http://shop.example.com/health
+        json_query: status
+        json_equals: up
+
 - name: After the revert, wait up to a minute for the steady state to come back
   chaos.engineering.probe:
     phase: after
@@ -296,7 +348,10 @@ samples:
       type: raw
       sample: 12.5
     detail:
-      description: The status code, the reason for a failure, or the error.
+      description:
+        - The status code, the reason for a failure, or the error. For an V(http) probe with a
+          O(probes[].json_query), the status code, then the expression and its result, for example
+          C(HTTP 200, queue.depth = 12) or C(HTTP 200, queue.depth = 150, expected a number from 0 to 100).
       type: str
       sample: HTTP 200
   sample:

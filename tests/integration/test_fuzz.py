@@ -357,6 +357,11 @@ def test_experiment_journal(isolated, verdicts):
 
 # --- probe: nested probe specs -----------------------------------------------------------------------------------
 
+# Valid, invalid, and valid but failing at evaluation (length of a string is fine; of a number it is not).
+JSON_QUERIES = ['status', 'a[', 'nofunc(@)', 'length(@)', "a[?b=='c'] | [0]", '']
+JSON_RANGE = st.one_of(st.lists(st.one_of(st.none(), st.floats(), LEAF), max_size=3), LEAF)
+
+
 def probe_args_strategy(docker_hosts, ledger_dir):
     spec = argument_spec_of('probe')
     pattern = st.one_of(st.sampled_from(['(', '.*', 'web']), LEAF)
@@ -367,7 +372,8 @@ def probe_args_strategy(docker_hosts, ledger_dir):
         _record_of(dict(name=st.one_of(st.sampled_from(['a', 'b']), LEAF), type=st.sampled_from(['http', 'x']),
                         url=st.one_of(st.sampled_from(URLS), hostile()), method=LEAF, status=LEAF, latency_ms=LEAF,
                         timeout=st.one_of(st.sampled_from([0.2, 1, 0, -1, 1e20, float('nan')]), hostile()),
-                        validate_certs=LEAF)),
+                        validate_certs=LEAF, json_query=st.one_of(st.sampled_from(JSON_QUERIES), LEAF),
+                        json_equals=LEAF, json_range=JSON_RANGE)),
         _record_of(dict(name=st.one_of(st.sampled_from(['a', 'b']), LEAF), type=st.just('containers'),
                         selection=selection, min_running=LEAF)),
         _record_of(dict(name=st.one_of(st.sampled_from(['a', 'b']), LEAF), type=st.just('pods'), namespace=LEAF,
