@@ -479,8 +479,7 @@ def test_module_pods_use_the_k8s_connection(run_module, monkeypatch):
             return [pod('web-0'), pod('web-1', ready=False)]
 
     monkeypatch.setattr(_docker, 'make_client', refuse)
-    monkeypatch.setattr(_k8s, 'client_or_fail', lambda module, pool_size=10: (
-        seen.setdefault('auth', _k8s.auth_params(module.params)), FakeK8s())[1])
+    monkeypatch.setattr(_k8s, 'make_client', lambda auth, **kwargs: (seen.setdefault('auth', auth), FakeK8s())[1])
     result = run_module(kubeconfig='/nowhere/kubeconfig', context='bed', verify_ssl=False,
                         probes=[dict(name='web', type='pods', namespace='shop', label_selector='app=web')])
     assert result['ok'] is True and result['samples'][0]['value'] == 1
