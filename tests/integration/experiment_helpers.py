@@ -4,6 +4,7 @@ import json
 import os
 import random
 import subprocess
+import urllib.request
 
 import docker
 import yaml
@@ -222,3 +223,32 @@ def fleet_experiment(bed, run_id, ledger_dir, tmp_path, vm=None, vm_containers=N
         for role in ('web', 'worker', 'db'):
             assert guest('docker', 'inspect', '-f', '{{.State.Status}}', vm_hosts[vm_name]['fleet_' + role]).strip() \
                 == 'running'
+
+
+def pick(bed, index):
+    """Engine index, or the last engine when the bed has fewer."""
+    return min(index, len(bed['hosts']) - 1)
+
+
+def bed_client(bed, index):
+    return docker.DockerClient(base_url=bed['hosts'][pick(bed, index)])
+
+
+def engine_ip(bed, index):
+    return bed['env']['CHAOS_BED_IP_%d' % (pick(bed, index) + 1)]
+
+
+def http_ok(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+def base_vars(bed, index, tmp_path, ledger_dir, **extra):
+    data = dict(chaos_hosts='localhost', experiment_docker_host=bed['hosts'][pick(bed, index)],
+                experiment_ledger_dir=ledger_dir, experiment_journal_dir=str(tmp_path / 'journal'),
+                experiment_probe_interval=0.5)
+    data.update(extra)
+    return data

@@ -14,40 +14,12 @@ import urllib.request
 import docker
 import pytest
 
-from experiment_helpers import (has_ours, helpers_for, httpd, journal, netns_state, output, pending_entries, port_base,
-                                run_playbook, samples, start_playbook, status)
+from experiment_helpers import (base_vars, bed_client, engine_ip, has_ours, helpers_for, http_ok, httpd, journal,
+                                netns_state, output, pending_entries, pick, port_base, run_playbook, samples,
+                                start_playbook, status)
 from helpers import ROOT, engine_events, kill_controller, parse_iso, start_containers, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def pick(bed, index):
-    """Engine index, or the last engine when the bed has fewer."""
-    return min(index, len(bed['hosts']) - 1)
-
-
-def bed_client(bed, index):
-    return docker.DockerClient(base_url=bed['hosts'][pick(bed, index)])
-
-
-def engine_ip(bed, index):
-    return bed['env']['CHAOS_BED_IP_%d' % (pick(bed, index) + 1)]
-
-
-def http_ok(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (OSError, ValueError):
-        return False
-
-
-def base_vars(bed, index, tmp_path, ledger_dir, **extra):
-    data = dict(chaos_hosts='localhost', experiment_docker_host=bed['hosts'][pick(bed, index)],
-                experiment_ledger_dir=ledger_dir, experiment_journal_dir=str(tmp_path / 'journal'),
-                experiment_probe_interval=0.5)
-    data.update(extra)
-    return data
 
 
 def test_demo_passes_kills_limits_skips_netem_and_leaves_nothing(bed, engine, run_id, tmp_path):
