@@ -186,7 +186,7 @@ import json
 import os
 import re
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.chaos.engineering.plugins.module_utils._journal import (
     DEFAULT_MODE,
@@ -195,11 +195,14 @@ from ansible_collections.chaos.engineering.plugins.module_utils._journal import 
     JUNIT_FILE,
     JournalError,
     file_changed,
-    journal_text,
+    journal_texts,
     merge,
-    render_html,
-    render_junit,
     write_journal,
+)
+from ansible_collections.chaos.engineering.plugins.module_utils._report_html import (
+    HAS_JINJA2,
+    JINJA2_IMPORT_ERROR,
+    compile_template,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
 
@@ -220,7 +223,24 @@ def file_mode(value):
     return mode if 0 <= mode <= 0o777 else None
 
 
-def preview(path, run_id, experiment, host, record, mode=DEFAULT_MODE):
+def read_template(path):
+    """The text of the template file at ``path`` (None: the default template); JournalError when it is unusable."""
+    if path is None:
+        return None
+    try:
+        with open(path, 'rb') as handle:
+            data = handle.read()
+    except (IOError, OSError) as exc:
+        raise JournalError('Cannot read the report template %s: %s' % (path, exc.strerror or exc))
+    try:
+        text = data.decode('utf-8')
+    except UnicodeDecodeError:
+        raise JournalError('The report template %s is not UTF-8 text.' % path)
+    compile_template(text)  # a syntax error fails here, before anything is written
+    return text
+
+
+def preview(path, run_id, experiment, host, record, mode=DEFAULT_MODE, template=None):
     """Check mode: what write_journal would report, and whether it would change a file."""
     files = dict(journal=os.path.join(path, JOURNAL_FILE), junit=os.path.join(path, JUNIT_FILE),
                  html=os.path.join(path, HTML_FILE))
@@ -231,7 +251,7 @@ def preview(path, run_id, experiment, host, record, mode=DEFAULT_MODE):
     except (IOError, ValueError):
         existing = None
     journal = merge(existing, run_id, experiment, host, record)
-    texts = dict(journal=journal_text(journal), junit=render_junit(journal), html=render_html(journal))
+    texts = journal_texts(journal, template)
     changed = False
     for key, text in texts.items():
         changed |= file_changed(files[key], text, mode)
@@ -250,10 +270,13 @@ def main():
             host=dict(type='str', required=True),
             record=dict(type='dict', required=True),
             mode=dict(type='raw', default='0600'),
+            template=dict(type='path'),
         ),
         supports_check_mode=True,
     )
     params = module.params
+    if not HAS_JINJA2:
+        module.fail_json(msg=missing_required_lib('jinja2'), exception=JINJA2_IMPORT_ERROR)
     # What the files never hold is not returned either (the invocation included).
     module.no_log_values.update(secret_values([params['experiment'], params['record']]))
     mode = file_mode(params['mode'])
@@ -265,12 +288,13 @@ def main():
     if not params['host'].strip():
         module.fail_json(msg='host must not be empty.')
     try:
+        template = read_template(params['template'])
         if module.check_mode:
             result = preview(params['path'], params['run_id'], params['experiment'], params['host'], params['record'],
-                             mode)
+                             mode, template)
         else:
             result = write_journal(params['path'], params['run_id'], params['experiment'], params['host'],
-                                   params['record'], mode)
+                                   params['record'], mode, template)
     except JournalError as exc:
         module.fail_json(msg=str(exc))
     except (IOError, OSError) as exc:
