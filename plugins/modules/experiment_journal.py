@@ -15,12 +15,17 @@ description:
   - Merges the record of one inventory host into the journal of a run, in the directory O(path), and rewrites the
     three files there from the merged journal.
   - C(journal.json) is the experiment journal, in one JSON schema for Docker and Kubernetes (see the journal schema
-    in the collection docs). C(junit.xml) has one test suite for the run and a test case per host and phase.
-    C(report.html) is a single self-contained file (inline CSS and SVG, no script, nothing fetched from the network)
-    with the verdict, a timeline chart of faults, probe values and recovery marks, and tables.
+    in the collection docs). C(junit.xml) has one test suite for the run with, per host, a test case per probe and
+    phase, per fault window and per skipped fault, and the host's verdict; it validates against the Jenkins JUnit
+    schema. C(report.html) is a single self-contained file (inline CSS and SVG, no script, nothing fetched from the
+    network) with the verdict and its reason, a timeline per host (fault windows, skipped faults, one lane per probe
+    with its threshold, time to detect and to recover), the probe and fault-window tables and the environment.
+  - The HTML report is rendered from a Jinja2 template (autoescaped); O(template) replaces the default one.
   - Meant to run on the controller (with C(delegate_to) set to V(localhost)) once per host. Hosts running in parallel forks and
     hosts in later C(serial) batches of the same O(run_id) all end up in the one journal; a lock file in O(path)
     serializes the writers. A journal of another run in O(path) is replaced.
+requirements:
+  - jinja2 (ansible-core's own requirement)
 author:
   - chaos.engineering maintainers (@chaos-engineering)
 attributes:
@@ -56,6 +61,15 @@ options:
         they still hold the experiment's URLs, hosts and targets.
     type: raw
     default: '0600'
+  template:
+    description:
+      - A Jinja2 template file for C(report.html), on the machine the module runs on (normally the controller),
+        instead of the default template. Autoescape is on.
+      - It gets the variables described in the journal docs of the collection (V(verdict), V(hosts) with their
+        charts and tables, V(environment), V(experiment_json), V(colors), and the redacted V(journal) itself).
+        The journal is redacted before the template sees it.
+      - A template that cannot be read or rendered fails the task, and no file is written.
+    type: path
   host:
     description:
       - The inventory host this record is for. A later record for the same host of the same run replaces it.
@@ -92,15 +106,47 @@ options:
         type: list
         elements: dict
       verdict:
-        description: The host's verdict.
+        description:
+          - The host's verdict. V(inconclusive) when too few samples were taken to judge.
         type: str
         required: true
-        choices: [passed, deviated, aborted]
+        choices: [passed, inconclusive, deviated, aborted]
+      halted:
+        description: Whether a halt condition stopped the run.
+        type: bool
+      phases:
+        description:
+          - The phase boundaries, each with C(phase) (V(before), V(during) or V(after)), C(start) and C(end)
+            (ISO-8601). There can be several C(during) and C(after) spans. Shaded on the timeline.
+        type: list
+        elements: dict
+      windows:
+        description:
+          - One per fault per iteration that went in, with C(name), C(fault), C(iteration), C(targets) (names),
+            C(applied_at), C(ended_at) (ISO-8601, or null when it never ended while observed), C(end_by), C(seconds),
+            and C(probes), each with C(probe), C(samples), C(failed), C(min_samples), C(held), C(conclusive),
+            C(detected_at), C(time_to_detect), C(recovered_at) and C(time_to_recover).
+          - Without it, the windows are made from O(record.faults) (C(applied_at) or C(started_at) to C(reverted_at)
+            or C(expires_at)) and the samples.
+        type: list
+        elements: dict
+      probe_summary:
+        description:
+          - One per probe, with C(probe), C(type), C(unit), C(threshold) (C(op) V(>=) or V(<=), and C(value)),
+            C(judged_in) (the phases the probe judges) and C(phases) (per phase, C(samples) and C(failed)).
+          - Without it, the threshold comes from the probe's definition in O(experiment) (its C(probes)).
+        type: list
+        elements: dict
+      environment:
+        description: Where the run ran, with C(controller), C(ansible_core), C(collection) and C(python).
+        type: dict
       reason:
         description: Why the verdict, in a sentence.
         type: str
       skipped:
-        description: What was skipped and why, each with C(what) and C(reason).
+        description:
+          - What was skipped and why, each with C(what) and C(reason), and optionally C(name), C(iteration) and C(at)
+            (ISO-8601; where the report marks it).
         type: list
         elements: dict
 notes:
@@ -165,7 +211,9 @@ html:
   returned: always
   sample: /srv/reports/2026-11-27-web/report.html
 verdict:
-  description: The verdict of the run so far, the worst of its hosts' (V(aborted), then V(deviated), then V(passed)).
+  description:
+    - The verdict of the run so far, the worst of its hosts' (V(aborted), then V(deviated), then V(inconclusive),
+      then V(passed)).
   type: str
   returned: always
   sample: passed
