@@ -21,15 +21,12 @@ import os
 import stat
 import tempfile
 
-from ansible_collections.chaos.engineering.plugins.module_utils._journal_views import (  # noqa: F401 (re-exported)
-    PHASE_ORDER,
+from ansible_collections.chaos.engineering.plugins.module_utils._journal_views import (
     SCHEMA,
     TIME_MAX,
     TIME_MIN,
-    VERDICT_RANK,
     VERDICTS,
     JournalError,
-    iso_from_epoch,
     parse_time,
     worst_verdict,
 )

@@ -223,7 +223,7 @@ def _chart(record, summaries, t0, t1):
         threshold = (view.get('threshold') or {}).get('value')
         top, step = _nice_top(max(values + ([threshold] if threshold is not None else [])) * 1.1
                               if values or threshold is not None else None)
-        low = min(0.0, min(values + ([threshold] if threshold is not None else [0.0])))
+        low = min([0.0] + values + ([threshold] if threshold is not None else []))
         if low < 0:
             low = -_nice_top(-low * 1.1)[0]
         area_top, area_bottom = y + 6, y + LANE_H - 8
@@ -309,7 +309,7 @@ def _probe_rows(summaries):
     rows = []
     for view in summaries:
         cells = []
-        phases = [p for p in PHASE_ORDER] + [p for p in view['phases'] if p not in PHASE_ORDER]
+        phases = list(PHASE_ORDER) + [p for p in view['phases'] if p not in PHASE_ORDER]
         for phase in phases:
             counts = view['phases'].get(phase)
             judged = phase in view['judged_in']

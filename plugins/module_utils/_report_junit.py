@@ -130,9 +130,8 @@ def _window_cases(record, experiment):
         for fault in record.get('faults') or []:
             title = window_title(dict(name=fault_label(fault), iteration=fault.get('iteration')))
             if fault_errors(fault) and title not in titles:
-                cases.append(Case('fault: %s injection' % title, 0.0,
-                                  ('; '.join(fault_errors(fault)), json.dumps(fault, sort_keys=True, indent=2,
-                                                                             default=str))))
+                detail = json.dumps(fault, sort_keys=True, indent=2, default=str)
+                cases.append(Case('fault: %s injection' % title, 0.0, ('; '.join(fault_errors(fault)), detail)))
     return cases
 
 
@@ -147,9 +146,8 @@ def host_testcases(host, record, experiment=None):
     for item in record.get('recovery') or []:
         case = Case('recovery: %s' % (item.get('what') or '?'), item.get('seconds') or 0.0)
         if not item.get('recovered'):
-            case.failure = ('%s not recovered%s' % (item.get('what'), '' if item.get('seconds') is None else
-                                                     ' after %ss' % format_number(item['seconds'])),
-                            json.dumps(item, sort_keys=True, default=str))
+            after = '' if item.get('seconds') is None else ' after %ss' % format_number(item['seconds'])
+            case.failure = ('%s not recovered%s' % (item.get('what'), after), json.dumps(item, sort_keys=True, default=str))
         cases.append(case)
     verdict = record.get('verdict')
     reason = record.get('reason') or ''

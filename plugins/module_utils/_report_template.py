@@ -73,13 +73,16 @@ details{margin:6px 0}pre{background:#f4f4f4;padding:8px;overflow-x:auto;font-siz
 {% for b in c.bars %}
 <rect class="fault{% if b.open %} open{% endif %}{% if b.errors %} fault-error{% endif %}{% if b.dry_run %} dry-run{% endif %}"
  data-fault="{{ b.fault }}" x="{{ b.x }}" y="{{ b.y }}" width="{{ b.width }}" height="{{ b.height }}"
- fill="{{ colors.fault }}" shape-rendering="crispEdges"{% if b.errors %} stroke="{{ colors.sample_failed }}" stroke-width="2"{% endif %}{% if b.dry_run %} fill-opacity="0.35"{% endif %}><title>{{ b.tip }}</title></rect>
+ fill="{{ colors.fault }}" shape-rendering="crispEdges"
+{%- if b.errors %} stroke="{{ colors.sample_failed }}" stroke-width="2"{% endif %}
+{%- if b.dry_run %} fill-opacity="0.35"{% endif %}><title>{{ b.tip }}</title></rect>
 <text class="fault-label" x="{{ b.label_x }}" y="{{ b.label_y }}" text-anchor="{{ b.anchor }}">{{ b.label }}</text>
 {% endfor %}
 {% for s in c.skipped %}
 <rect class="skipped-fault" x="{{ s.x }}" y="{{ s.y }}" width="{{ s.width }}" height="{{ s.height }}"
  fill="#eeeeee" stroke="{{ colors.skipped }}"><title>{{ s.tip }}</title></rect>
-{% for h in s.hatch %}<line class="hatch" x1="{{ h[0] }}" y1="{{ h[1] }}" x2="{{ h[2] }}" y2="{{ h[3] }}" stroke="{{ colors.skipped }}" stroke-width="1.5"/>{% endfor %}
+{% for h in s.hatch %}<line class="hatch" x1="{{ h[0] }}" y1="{{ h[1] }}" x2="{{ h[2] }}" y2="{{ h[3] }}"
+ stroke="{{ colors.skipped }}" stroke-width="1.5"/>{% endfor %}
 <text class="skipped-label" x="{{ s.label_x }}" y="{{ s.label_y }}" text-anchor="{{ s.anchor }}">{{ s.label }}</text>
 {% endfor %}
 {% for m in c.recovery %}
@@ -117,7 +120,8 @@ details{margin:6px 0}pre{background:#f4f4f4;padding:8px;overflow-x:auto;font-siz
 {% endfor %}
 {% for p in lane.points %}
 <circle class="probe-point {{ 'ok' if p.ok else 'failed' }}{% if not p.has_value %} no-value{% endif %}" data-probe="{{ lane.probe }}"
- cx="{{ p.cx }}" cy="{{ p.cy }}" r="{{ 3 if p.ok else 4.5 }}" fill="{{ colors.sample_ok if p.ok else colors.sample_failed }}"><title>{{ p.tip }}</title></circle>
+ cx="{{ p.cx }}" cy="{{ p.cy }}" r="{{ 3 if p.ok else 4.5 }}"
+ fill="{{ colors.sample_ok if p.ok else colors.sample_failed }}"><title>{{ p.tip }}</title></circle>
 {% endfor %}
 </g>
 {% endfor %}
@@ -143,7 +147,9 @@ details{margin:6px 0}pre{background:#f4f4f4;padding:8px;overflow-x:auto;font-siz
 <tr{% if w.bad %} class="bad"{% endif %}><td>{{ w.fault }}{% if w.family and w.family != w.fault %} ({{ w.family }}){% endif %}
 {% if w.errors %}<br>{{ w.errors }}{% endif %}</td><td class="num">{{ w.iteration }}</td><td>{{ w.targets }}</td>
 <td>{{ w.applied_at }}</td><td>{{ w.ended_at }}</td><td>{{ w.end_by }}</td><td class="num">{{ w.seconds }}</td>
-<td>{% for p in w.probes %}{{ p.probe }}: {{ p.samples }}/{{ p.failed }}{% if p.conclusive is sameas false %} (inconclusive, min {{ p.min_samples }}){% endif %}{% if not loop.last %}<br>{% endif %}{% endfor %}</td>
+<td>{% for p in w.probes %}{{ p.probe }}: {{ p.samples }}/{{ p.failed }}
+{%- if p.conclusive is sameas false %} (inconclusive, min {{ p.min_samples }}){% endif %}
+{%- if not loop.last %}<br>{% endif %}{% endfor %}</td>
 <td class="num">{% for p in w.probes %}{{ p.ttd }}{% if not loop.last %}<br>{% endif %}{% endfor %}</td>
 <td class="num">{% for p in w.probes %}{{ p.ttr }}{% if not loop.last %}<br>{% endif %}{% endfor %}</td></tr>
 {% endfor %}

@@ -7,6 +7,7 @@ import json
 import os
 
 from html.parser import HTMLParser
+from xml.etree import ElementTree
 
 import pytest
 import xmlschema
@@ -177,7 +178,6 @@ def test_the_schema_check_can_fail(schema):
 
 def test_junit_windows_fail_when_a_probe_broke_and_skip_when_inconclusive():
     journal = merge(None, 'r', EXPERIMENT, 'h', new_record())
-    import xml.etree.ElementTree as ElementTree
     cases = dict((c.get('name'), c) for c in ElementTree.fromstring(render_junit(journal)).iter('testcase'))
     kill = cases['window: kill web #1']
     assert kill.find('failure').get('message') == 'shop: 2 of 4 samples failed'
