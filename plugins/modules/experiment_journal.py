@@ -15,12 +15,17 @@ description:
   - Merges the record of one inventory host into the journal of a run, in the directory O(path), and rewrites the
     three files there from the merged journal.
   - C(journal.json) is the experiment journal, in one JSON schema for Docker and Kubernetes (see the journal schema
-    in the collection docs). C(junit.xml) has one test suite for the run and a test case per host and phase.
-    C(report.html) is a single self-contained file (inline CSS and SVG, no script, nothing fetched from the network)
-    with the verdict, a timeline chart of faults, probe values and recovery marks, and tables.
+    in the collection docs). C(junit.xml) has one test suite for the run with, per host, a test case per probe and
+    phase, per fault window and per skipped fault, and the host's verdict; it validates against the Jenkins JUnit
+    schema. C(report.html) is a single self-contained file (inline CSS and SVG, no script, nothing fetched from the
+    network) with the verdict and its reason, a timeline per host (fault windows, skipped faults, one lane per probe
+    with its threshold, time to detect and to recover), the probe and fault-window tables and the environment.
+  - The HTML report is rendered from a Jinja2 template (autoescaped); O(template) replaces the default one.
   - Meant to run on the controller (with C(delegate_to) set to V(localhost)) once per host. Hosts running in parallel forks and
     hosts in later C(serial) batches of the same O(run_id) all end up in the one journal; a lock file in O(path)
     serializes the writers. A journal of another run in O(path) is replaced.
+requirements:
+  - jinja2 (ansible-core's own requirement)
 author:
   - chaos.engineering maintainers (@chaos-engineering)
 attributes:
@@ -56,6 +61,15 @@ options:
         they still hold the experiment's URLs, hosts and targets.
     type: raw
     default: '0600'
+  template:
+    description:
+      - A Jinja2 template file for C(report.html), on the machine the module runs on (normally the controller),
+        instead of the default template. Autoescape is on.
+      - It gets the variables described in the journal docs of the collection (V(verdict), V(hosts) with their
+        charts and tables, V(environment), V(experiment_json), V(colors), and the redacted V(journal) itself).
+        The journal is redacted before the template sees it.
+      - A template that cannot be read or rendered fails the task, and no file is written.
+    type: path
   host:
     description:
       - The inventory host this record is for. A later record for the same host of the same run replaces it.
@@ -92,15 +106,47 @@ options:
         type: list
         elements: dict
       verdict:
-        description: The host's verdict.
+        description:
+          - The host's verdict. V(inconclusive) when too few samples were taken to judge.
         type: str
         required: true
-        choices: [passed, deviated, aborted]
+        choices: [passed, inconclusive, deviated, aborted]
+      halted:
+        description: Whether a halt condition stopped the run.
+        type: bool
+      phases:
+        description:
+          - The phase boundaries, each with C(phase) (V(before), V(during) or V(after)), C(start) and C(end)
+            (ISO-8601). There can be several C(during) and C(after) spans. Shaded on the timeline.
+        type: list
+        elements: dict
+      windows:
+        description:
+          - One per fault per iteration that went in, with C(name), C(fault), C(iteration), C(targets) (names),
+            C(applied_at), C(ended_at) (ISO-8601, or null when it never ended while observed), C(end_by), C(seconds),
+            and C(probes), each with C(probe), C(samples), C(failed), C(min_samples), C(held), C(conclusive),
+            C(detected_at), C(time_to_detect), C(recovered_at) and C(time_to_recover).
+          - Without it, the windows are made from O(record.faults) (C(applied_at) or C(started_at) to C(reverted_at)
+            or C(expires_at)) and the samples.
+        type: list
+        elements: dict
+      probe_summary:
+        description:
+          - One per probe, with C(probe), C(type), C(unit), C(threshold) (C(op) V(>=) or V(<=), and C(value)),
+            C(judged_in) (the phases the probe judges) and C(phases) (per phase, C(samples) and C(failed)).
+          - Without it, the threshold comes from the probe's definition in O(experiment) (its C(probes)).
+        type: list
+        elements: dict
+      environment:
+        description: Where the run ran, with C(controller), C(ansible_core), C(collection) and C(python).
+        type: dict
       reason:
         description: Why the verdict, in a sentence.
         type: str
       skipped:
-        description: What was skipped and why, each with C(what) and C(reason).
+        description:
+          - What was skipped and why, each with C(what) and C(reason), and optionally C(name), C(iteration) and C(at)
+            (ISO-8601; where the report marks it).
         type: list
         elements: dict
 notes:
@@ -165,7 +211,9 @@ html:
   returned: always
   sample: /srv/reports/2026-11-27-web/report.html
 verdict:
-  description: The verdict of the run so far, the worst of its hosts' (V(aborted), then V(deviated), then V(passed)).
+  description:
+    - The verdict of the run so far, the worst of its hosts' (V(aborted), then V(deviated), then V(inconclusive),
+      then V(passed)).
   type: str
   returned: always
   sample: passed
@@ -186,7 +234,7 @@ import json
 import os
 import re
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.chaos.engineering.plugins.module_utils._journal import (
     DEFAULT_MODE,
@@ -195,11 +243,14 @@ from ansible_collections.chaos.engineering.plugins.module_utils._journal import 
     JUNIT_FILE,
     JournalError,
     file_changed,
-    journal_text,
+    journal_texts,
     merge,
-    render_html,
-    render_junit,
     write_journal,
+)
+from ansible_collections.chaos.engineering.plugins.module_utils._report_html import (
+    HAS_JINJA2,
+    JINJA2_IMPORT_ERROR,
+    compile_template,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
 
@@ -220,7 +271,24 @@ def file_mode(value):
     return mode if 0 <= mode <= 0o777 else None
 
 
-def preview(path, run_id, experiment, host, record, mode=DEFAULT_MODE):
+def read_template(path):
+    """The text of the template file at ``path`` (None: the default template); JournalError when it is unusable."""
+    if path is None:
+        return None
+    try:
+        with open(path, 'rb') as handle:
+            data = handle.read()
+    except (IOError, OSError) as exc:
+        raise JournalError('Cannot read the report template %s: %s' % (path, exc.strerror or exc))
+    try:
+        text = data.decode('utf-8')
+    except UnicodeDecodeError:
+        raise JournalError('The report template %s is not UTF-8 text.' % path)
+    compile_template(text)  # a syntax error fails here, before anything is written
+    return text
+
+
+def preview(path, run_id, experiment, host, record, mode=DEFAULT_MODE, template=None):
     """Check mode: what write_journal would report, and whether it would change a file."""
     files = dict(journal=os.path.join(path, JOURNAL_FILE), junit=os.path.join(path, JUNIT_FILE),
                  html=os.path.join(path, HTML_FILE))
@@ -231,7 +299,7 @@ def preview(path, run_id, experiment, host, record, mode=DEFAULT_MODE):
     except (IOError, ValueError):
         existing = None
     journal = merge(existing, run_id, experiment, host, record)
-    texts = dict(journal=journal_text(journal), junit=render_junit(journal), html=render_html(journal))
+    texts = journal_texts(journal, template)
     changed = False
     for key, text in texts.items():
         changed |= file_changed(files[key], text, mode)
@@ -250,10 +318,13 @@ def main():
             host=dict(type='str', required=True),
             record=dict(type='dict', required=True),
             mode=dict(type='raw', default='0600'),
+            template=dict(type='path'),
         ),
         supports_check_mode=True,
     )
     params = module.params
+    if not HAS_JINJA2:
+        module.fail_json(msg=missing_required_lib('jinja2'), exception=JINJA2_IMPORT_ERROR)
     # What the files never hold is not returned either (the invocation included).
     module.no_log_values.update(secret_values([params['experiment'], params['record']]))
     mode = file_mode(params['mode'])
@@ -265,12 +336,13 @@ def main():
     if not params['host'].strip():
         module.fail_json(msg='host must not be empty.')
     try:
+        template = read_template(params['template'])
         if module.check_mode:
             result = preview(params['path'], params['run_id'], params['experiment'], params['host'], params['record'],
-                             mode)
+                             mode, template)
         else:
             result = write_journal(params['path'], params['run_id'], params['experiment'], params['host'],
-                                   params['record'], mode)
+                                   params['record'], mode, template)
     except JournalError as exc:
         module.fail_json(msg=str(exc))
     except (IOError, OSError) as exc:

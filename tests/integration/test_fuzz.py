@@ -310,15 +310,37 @@ SAMPLE = _record_of(dict(probe=LEAF, phase=st.one_of(st.sampled_from(['before', 
                          ok=LEAF, at=TIMES, value=st.one_of(st.floats(), LEAF), detail=LEAF, type=LEAF))
 RECOVERY = _record_of(dict(what=LEAF, seconds=st.one_of(st.floats(), LEAF), recovered=LEAF, at=TIMES, since=TIMES,
                            started_at=TIMES))
-SKIPPED = st.one_of(_record_of(dict(what=LEAF, reason=LEAF)), LEAF)
+SKIPPED = st.one_of(_record_of(dict(what=LEAF, reason=LEAF, at=TIMES, name=LEAF, iteration=st.one_of(st.integers(), LEAF))),
+                   LEAF)
+COUNT = st.one_of(st.integers(), st.floats(), LEAF)
+PHASE = st.one_of(_record_of(dict(phase=st.one_of(st.sampled_from(['before', 'during', 'after']), LEAF), start=TIMES,
+                                  end=TIMES)), LEAF)
+WINDOW_PROBE = st.one_of(_record_of(dict(probe=LEAF, samples=COUNT, failed=COUNT, min_samples=COUNT, held=LEAF,
+                                         conclusive=LEAF, detected_at=TIMES, time_to_detect=COUNT, recovered_at=TIMES,
+                                         time_to_recover=COUNT)), LEAF)
+WINDOW = st.one_of(_record_of(dict(name=LEAF, fault=LEAF, iteration=COUNT, targets=st.one_of(st.lists(LEAF, max_size=2), LEAF),
+                                   applied_at=TIMES, ended_at=TIMES, end_by=LEAF, seconds=COUNT,
+                                   probes=st.one_of(st.lists(WINDOW_PROBE, max_size=2), LEAF))), LEAF)
+SUMMARY = st.one_of(_record_of(dict(probe=LEAF, type=LEAF, unit=LEAF,
+                                    threshold=st.one_of(_record_of(dict(op=st.one_of(st.sampled_from(['>=', '<=']), LEAF),
+                                                                        value=COUNT)), LEAF),
+                                    judged_in=st.one_of(st.lists(LEAF, max_size=2), LEAF),
+                                    phases=st.one_of(st.dictionaries(st.sampled_from(['before', 'during', 'x']),
+                                                                     st.one_of(_record_of(dict(samples=COUNT, failed=COUNT)),
+                                                                               LEAF), max_size=2), LEAF))), LEAF)
 RECORD = st.one_of(
-    st.fixed_dictionaries(dict(verdict=st.one_of(st.sampled_from(['passed', 'deviated', 'aborted']), LEAF)),
+    st.fixed_dictionaries(dict(verdict=st.one_of(st.sampled_from(['passed', 'inconclusive', 'deviated', 'aborted']), LEAF)),
                           optional=dict(started_at=TIMES, finished_at=TIMES, reason=LEAF,
                                         faults=st.one_of(st.lists(st.one_of(FAULT, st.fixed_dictionaries(
                                             dict(chaos=FAULT)), LEAF), max_size=3), LEAF),
                                         probes=st.one_of(st.lists(st.one_of(SAMPLE, LEAF), max_size=4), LEAF),
                                         recovery=st.one_of(st.lists(st.one_of(RECOVERY, LEAF), max_size=3), LEAF),
-                                        skipped=st.one_of(st.lists(SKIPPED, max_size=2), LEAF))),
+                                        skipped=st.one_of(st.lists(SKIPPED, max_size=2), LEAF),
+                                        halted=LEAF, phases=st.one_of(st.lists(PHASE, max_size=3), LEAF),
+                                        windows=st.one_of(st.lists(WINDOW, max_size=2), LEAF),
+                                        probe_summary=st.one_of(st.lists(SUMMARY, max_size=2), LEAF),
+                                        environment=st.one_of(st.dictionaries(st.text(max_size=4), LEAF, max_size=2),
+                                                              LEAF))),
     hostile())
 
 

@@ -21,13 +21,15 @@ from ansible_collections.chaos.engineering.plugins.module_utils._journal import 
     JournalError,
     merge,
     normalize_record,
-    parse_time,
-    recovery_time,
-    render_html,
-    render_junit,
-    worst_verdict,
     write_journal,
 )
+from ansible_collections.chaos.engineering.plugins.module_utils._journal_views import (
+    parse_time,
+    recovery_time,
+    worst_verdict,
+)
+from ansible_collections.chaos.engineering.plugins.module_utils._report_html import render_html
+from ansible_collections.chaos.engineering.plugins.module_utils._report_junit import render_junit
 from ansible_collections.chaos.engineering.plugins.modules import experiment_journal
 
 EXPERIMENT = dict(name='web survives a lost replica', description='Kill one web container.', settings=dict(duration=20))
@@ -78,6 +80,9 @@ def test_verdict_precedence():
     assert worst_verdict(['passed', 'deviated', 'passed']) == 'deviated'
     assert worst_verdict(['deviated', 'aborted', 'passed']) == 'aborted'
     assert worst_verdict(['aborted', 'deviated']) == 'aborted'
+    assert worst_verdict(['passed', 'inconclusive']) == 'inconclusive'
+    assert worst_verdict(['inconclusive', 'deviated']) == 'deviated'
+    assert worst_verdict(['aborted', 'inconclusive', 'passed']) == 'aborted'
 
 
 def test_merge_across_hosts():
@@ -112,7 +117,7 @@ def test_times_in_any_iso_form():
 
 
 @pytest.mark.parametrize('bad, message', [
-    (dict(verdict='fine'), 'record.verdict must be one of passed, deviated, aborted'),
+    (dict(verdict='fine'), 'record.verdict must be one of passed, inconclusive, deviated, aborted'),
     (dict(verdict='passed', started_at='soon'), 'record.started_at must be an ISO-8601 time'),
     (dict(verdict='passed', faults='kill'), 'record.faults must be a list'),
     (dict(verdict='passed', probes=[1]), 'record.probes[0] must be a dictionary'),
@@ -204,36 +209,48 @@ def junit_of(journal):
     return ElementTree.fromstring(text.encode('utf-8'))
 
 
-def test_junit_one_suite_and_a_case_per_host_phase():
+def test_junit_one_suite_and_a_case_per_host_probe_and_phase():
     journal = merge(None, 'run-1', EXPERIMENT, 'docker-1', record())
     journal = merge(journal, 'run-1', EXPERIMENT, 'docker-2', record('aborted', 'shop failed during the fault'))
     root = junit_of(journal)
     assert root.tag == 'testsuites'
+    assert root.get('skipped') is None  # not an attribute of <testsuites> in the JUnit schema
     suites = root.findall('testsuite')
     assert len(suites) == 1
     suite = suites[0]
     assert suite.get('name') == EXPERIMENT['name'] and suite.get('id') == 'run-1'
-    names = [c.get('name') for c in suite.findall('testcase') if c.get('classname').endswith('docker-1')]
-    assert names == ['docker-1 steady state before', 'docker-1 fault container_kill injection',
-                     'docker-1 steady state during', 'docker-1 steady state after / recovery',
-                     'docker-1 skipped: netem', 'docker-1 verdict']
-    cases = dict((c.get('name'), c) for c in suite.findall('testcase'))
-    # The during phase had a failed sample: a failure, carrying the host's reason when the verdict is not passed.
-    during = cases['docker-2 steady state during'].find('failure')
-    assert during is not None
-    assert during.get('message') == 'shop: HTTP 503, expected 200 (verdict aborted: shop failed during the fault)'
-    assert cases['docker-1 steady state during'].find('failure').get('message') == 'shop: HTTP 503, expected 200'
-    # After is judged on the last sample of each probe: recovered, so no failure.
-    assert cases['docker-1 steady state after / recovery'].find('failure') is None
-    assert cases['docker-1 verdict'].find('failure') is None
-    assert cases['docker-2 verdict'].find('failure').get('message') == 'aborted: shop failed during the fault'
-    assert cases['docker-1 skipped: netem'].find('skipped').get('message') == 'no sch_netem in this kernel'
+    names = [c.get('name') for c in suite.findall('testcase') if c.get('classname') == 'docker-1']
+    assert names == ['shop before', 'shop during', 'shop after', 'web before', 'web during', 'web after',
+                     'window: container_kill #1', 'skipped: netem', 'recovery: web-1', 'verdict']
+    cases = dict(((c.get('classname'), c.get('name')), c) for c in suite.findall('testcase'))
+    # A phase with a failed sample fails, with the counts and the last failure in the message.
+    during = cases[('docker-2', 'shop during')].find('failure')
+    assert during.get('message') == '1 of 2 samples failed in the during phase; last: HTTP 503, expected 200'
+    assert 'FAILED: HTTP 503, expected 200' in during.text
+    assert cases[('docker-1', 'shop before')].find('failure') is None
+    assert cases[('docker-1', 'web during')].find('failure') is None
+    # The kill's window (its start to its expiry, for this older record) had the failed shop sample.
+    window = cases[('docker-1', 'window: container_kill #1')].find('failure')
+    assert window.get('message') == 'shop: 1 of 2 samples failed'
+    assert cases[('docker-1', 'verdict')].find('failure') is None
+    assert cases[('docker-2', 'verdict')].find('failure').get('message') == 'aborted: shop failed during the fault'
+    assert cases[('docker-1', 'skipped: netem')].find('skipped').get('message') == 'no sch_netem in this kernel'
     failures = sum(1 for c in suite.findall('testcase') if c.find('failure') is not None)
-    assert suite.get('tests') == str(len(suite.findall('testcase'))) == '12'
-    assert suite.get('failures') == str(failures) == '3'
+    assert suite.get('tests') == root.get('tests') == str(len(suite.findall('testcase'))) == '20'
+    assert suite.get('failures') == root.get('failures') == str(failures) == '7'
     assert suite.get('skipped') == '2'
     props = dict((p.get('name'), p.get('value')) for p in suite.find('properties'))
     assert props['verdict'] == 'aborted' and props['run_id'] == 'run-1'
+
+
+def test_junit_phases_a_probe_does_not_judge_do_not_fail():
+    experiment = dict(EXPERIMENT, probes=[dict(name='shop', type='http', url='http://shop/', phases=['before', 'after'])])
+    cases = dict((c.get('name'), c) for c in junit_of(merge(None, 'r', experiment, 'h', record())).iter('testcase'))
+    assert cases['shop during'].find('failure') is None
+    assert 'does not judge the during phase: 1 of 2 samples failed' in cases['shop during'].find('system-out').text
+    assert cases['shop after'].find('failure') is not None
+    # Nor does its break inside a window count.
+    assert cases['window: container_kill #1'].find('failure') is None
 
 
 def test_junit_fault_errors_and_unrecovered_after():
@@ -241,18 +258,19 @@ def test_junit_fault_errors_and_unrecovered_after():
                  probes=[sample('shop', 'after', 20), sample('shop', 'after', 22, ok=False)],
                  recovery=[dict(what='web-1', seconds=30, recovered=False)])
     cases = dict((c.get('name'), c) for c in junit_of(merge(None, 'r', {}, 'h', rec)).iter('testcase'))
-    assert cases['h fault container_kill injection'].find('failure').get('message') == \
-        'web-1: 409 conflict (verdict deviated: web did not come back)'
-    assert cases['h fault container_kill injection #2'].find('failure') is None
-    message = cases['h steady state after / recovery'].find('failure').get('message')
-    assert message.startswith('shop: HTTP 503, expected 200; web-1 not recovered after 30.0s')
+    assert cases['window: container_kill #1'].find('failure').get('message') == 'web-1: 409 conflict'
+    assert cases['window: container_kill #2'].find('failure') is None
+    assert cases['shop after'].find('failure').get('message') == \
+        '1 of 2 samples failed in the after phase; last: HTTP 503, expected 200'
+    assert cases['recovery: web-1'].find('failure').get('message') == 'web-1 not recovered after 30s'
+    assert cases['verdict'].find('failure').get('message') == 'deviated: web did not come back'
 
 
 def test_junit_strips_what_xml_cannot_hold():
     rec = record('aborted', 'bad \x00\x1b bytes <&>')
     root = junit_of(merge(None, 'r', dict(name='x & <y>'), 'h', rec))
     assert root.find('testsuite').get('name') == 'x & <y>'
-    verdict = [c for c in root.iter('testcase') if c.get('name') == 'h verdict'][0]
+    verdict = [c for c in root.iter('testcase') if c.get('name') == 'verdict'][0]
     assert verdict.find('failure').get('message') == 'aborted: bad  bytes <&>'
 
 
@@ -301,8 +319,8 @@ def test_html_has_the_verdict_and_a_timeline_with_faults_probes_and_recovery():
     verdicts = [a for t, a in page.tags if a.get('id') == 'verdict']
     assert len(verdicts) == 1 and verdicts[0]['class'] == 'verdict verdict-deviated'
     assert page.verdict_text.strip() == 'Verdict: DEVIATED'
-    svgs = page.having('svg')
-    assert len(svgs) == 1 and svgs[0]['id'] == 'timeline'
+    svgs = page.having('svg', 'timeline')
+    assert [(a['id'], a['data-host']) for a in svgs] == [('timeline-1', 'docker-1'), ('timeline-2', 'docker-2')]
     faults = page.having('rect', 'fault')
     assert sorted(a['data-fault'] for a in faults) == ['container_kill', 'container_kill', 'container_netem']
     assert all(float(a['width']) >= 3 for a in faults)
@@ -333,8 +351,8 @@ def test_html_is_self_contained_and_escaped():
 def test_html_with_no_fault_and_no_probe_still_renders():
     journal = merge(None, 'r', {}, 'h', dict(verdict='aborted', reason='preflight failed'))
     page = parsed(render_html(journal))
-    assert page.having('svg')[0]['id'] == 'timeline'
-    assert page.having('rect', 'fault') == []
+    assert page.having('svg')[0]['id'] == 'timeline-1'
+    assert page.having('rect', 'fault') == [] and page.having('line', 'threshold') == []
     assert page.verdict_text.strip() == 'Verdict: ABORTED'
 
 
@@ -369,7 +387,7 @@ def test_module_writes_and_check_mode_does_not(run_module, tmp_path):
 
 def test_module_refuses_a_bad_record(run_module, tmp_path):
     result = run_module(path=str(tmp_path), run_id='r', host='h', record=dict(verdict='ok'))
-    assert result['failed'] is True and 'record.verdict must be one of passed, deviated, aborted' in result['msg']
+    assert result['failed'] is True and 'record.verdict must be one of passed, inconclusive, deviated, aborted' in result['msg']
     result = run_module(path=str(tmp_path), run_id=' ', host='h', record=dict(verdict='passed'))
     assert result['failed'] is True and result['msg'] == 'run_id must not be empty.'
 

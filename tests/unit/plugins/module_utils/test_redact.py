@@ -17,7 +17,9 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _probe
-from ansible_collections.chaos.engineering.plugins.module_utils._journal import render_html, render_junit, write_journal
+from ansible_collections.chaos.engineering.plugins.module_utils._journal import write_journal
+from ansible_collections.chaos.engineering.plugins.module_utils._report_html import render_html
+from ansible_collections.chaos.engineering.plugins.module_utils._report_junit import render_junit
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
     ProbeError,
     http_sample,
