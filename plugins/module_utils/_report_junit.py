@@ -4,8 +4,8 @@
 """junit.xml from a journal: what a CI system shows as tests.
 
 Per host (the test cases' classname): one case per probe and phase ("shop during"), one per fault window
-("window: kill web #1"), one per skipped fault, and the host's verdict. The XML validates against the
-Jenkins xunit-plugin JUnit schema (junit-10.xsd), which Surefire and most CI systems read.
+("window: kill web #1"), one per skipped fault, and the host's verdict. The XML follows the JUnit
+format Jenkins and Surefire read (no `skipped` on <testsuites>); the unit tests validate it against a schema of it.
 """
 
 from __future__ import absolute_import, division, print_function

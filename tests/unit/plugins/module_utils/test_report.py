@@ -20,7 +20,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._report_html imp
 from ansible_collections.chaos.engineering.plugins.module_utils._report_junit import render_junit
 from ansible_collections.chaos.engineering.plugins.modules import experiment_journal
 
-XSD = os.path.join(os.path.dirname(__file__), 'fixtures', 'junit-10.xsd')
+XSD = os.path.join(os.path.dirname(__file__), 'fixtures', 'junit-jenkins.xsd')
 T = '2026-11-27T10:00:%06.3fZ'
 EXPERIMENT = dict(name='web survives', probes=[
     dict(name='shop', type='http', url='http://shop/', latency_ms=300),
