@@ -3,6 +3,7 @@
 The session starts the test bed unless it is already up, and stops it again if it started it.
 Nothing here talks to a Docker engine that the bed did not start.
 """
+import json
 import os
 import signal
 import subprocess
@@ -95,6 +96,12 @@ def ledger_dir(tmp_path):
         try:
             os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
         except (OSError, ValueError):
+            pass
+    # And any sampler an experiment left (one whose controller was killed stops by itself, soon).
+    for state in path.glob('samplers/*/state.json'):
+        try:
+            os.kill(json.loads(state.read_text())['pid'], signal.SIGTERM)
+        except (OSError, ValueError, KeyError, TypeError):
             pass
 
 
