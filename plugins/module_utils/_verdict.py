@@ -167,18 +167,21 @@ def probe_summary(probes, samples):
 
 
 def _after_problems(probes, samples, spans, min_samples):
-    """The after-probes that did not hold at the end: their last min_samples samples after the last revert."""
+    """(failed, short): the after-probes whose last min_samples samples after the last revert did not all pass, and
+    those with fewer samples than that there (not observed long enough to say)."""
     ends = [epoch(s.get('end')) for s in spans if s.get('phase') == 'during' and epoch(s.get('end')) is not None]
     since = max(ends) if ends else None
-    problems = []
+    failed, short = [], []
     for probe in probes:
         if 'after' not in judged_in(probe):
             continue
         tail = [s for s in samples if s.get('probe') == probe['name'] and s.get('phase') == 'after'
                 and (since is None or (epoch(s.get('at')) or 0) > since)][-min_samples:]
-        if len(tail) < min_samples or not all(s.get('ok') for s in tail):
-            problems.append(probe['name'])
-    return problems
+        if not all(s.get('ok') for s in tail):
+            failed.append(probe['name'])
+        elif len(tail) < min_samples:
+            short.append(probe['name'])
+    return failed, short
 
 
 def _before_problems(probes, samples):
@@ -206,6 +209,7 @@ def judge(state, samples, probes, faults, finished, spans, min_samples=2, observ
     result = dict(samples=samples, windows=observed, probe_summary=summary)
 
     broke = [(w, p) for w in observed for p in w['probes'] if not p['held']]
+    after_failed, after_short = _after_problems(probes, samples, spans, min_samples)
     unseen = [(w, p) for w in observed for p in w['probes'] if p['held'] and not p['conclusive']]
     if state.get('aborted'):
         verdict, reason = 'aborted', state.get('reason') or 'The experiment was aborted.'
@@ -221,11 +225,10 @@ def judge(state, samples, probes, faults, finished, spans, min_samples=2, observ
         others = len(set(w['name'] for w, _ in broke)) - 1
         if others > 0:
             reason += ' %d more fault(s) broke it too.' % others
-    elif injected and _after_problems(probes, samples, spans, min_samples):
+    elif injected and after_failed:
         verdict = 'deviated'
         reason = 'The steady state was not back %safter the revert (%s).' % (
-            '' if recovery_timeout is None else '%g s ' % recovery_timeout,
-            ', '.join(_after_problems(probes, samples, spans, min_samples)))
+            '' if recovery_timeout is None else '%g s ' % recovery_timeout, ', '.join(after_failed))
     elif not injected or not observed:
         verdict, reason = 'inconclusive', 'No fault went in, so nothing was tested.'
     elif unseen:
@@ -235,6 +238,10 @@ def judge(state, samples, probes, faults, finished, spans, min_samples=2, observ
             _window_label(window), probe['samples'], probe['probe'], window['seconds'], min_samples)
         if len(unseen) > 1:
             reason += ' %d more window/probe pair(s) were short too.' % (len(unseen) - 1)
+    elif injected and after_short:
+        verdict = 'inconclusive'
+        reason = 'Not enough observation after the revert: %s had fewer than %d samples.' % (
+            ', '.join(after_short), min_samples)
     elif not any(w['probes'] for w in observed):
         verdict, reason = 'inconclusive', 'No probe judges the during phase, so no fault was observed.'
     else:
