@@ -243,7 +243,10 @@ def judge(state, samples, probes, faults, finished, spans, min_samples=2, observ
         reason = 'Not enough observation after the revert: %s had fewer than %d samples.' % (
             ', '.join(after_short), min_samples)
     elif not any(w['probes'] for w in observed):
-        verdict, reason = 'inconclusive', 'No probe judges the during phase, so no fault was observed.'
+        # A recovery experiment: nothing is claimed about the faults' windows, only that it holds before and after.
+        verdict = 'passed'
+        reason = 'The steady state held before the faults and was back after them (no probe judges the during ' \
+                 'phase, so the %d fault window(s) were not judged).' % len(observed)
     else:
         verdict = 'passed'
         reason = 'The steady state held in every fault window (%d), each observed with at least %d samples of ' \
