@@ -138,7 +138,8 @@ def engine_setup(bed, run_id, index, name):
 def experiment_vars(run_id, tmp_path, **extra):
     data = dict(
         chaos_hosts='chaos_fleet', experiment_name='fleet', experiment_journal_dir=str(tmp_path / 'journal'),
-        experiment_duration=3, experiment_recovery_timeout=120, experiment_probe_interval=1,
+        # Samples every 0.5 s: at least two inside the worker kill's window (the kill to the restart 2 s later).
+        experiment_duration=3, experiment_recovery_timeout=120, experiment_probe_interval=0.5,
         experiment_probes='{{ fleet_probes + (fleet_extra_probes | default([])) }}',
         fleet_probes=[
             dict(name='web answers', type='http', url='{{ fleet_url }}', timeout=10, latency_ms=8000),
@@ -146,7 +147,7 @@ def experiment_vars(run_id, tmp_path, **extra):
                  phases=['before', 'after'])],
         experiment_faults=[
             dict(name='kill worker', module='container_kill',
-                 args=dict(names=['{{ fleet_worker }}'], restart_after=1)),
+                 args=dict(names=['{{ fleet_worker }}'], restart_after=2)),
             dict(name='limit web', module='container_netem',
                  args=dict(names=['{{ fleet_web }}'], bandwidth=dict(rate='2mbit'))),
             dict(name='delay db', module='container_netem',
