@@ -129,7 +129,10 @@ options:
   validate_certs:
     description:
       - As for M(chaos.engineering.probe), shared by the Docker and Kubernetes connections.
+      - If not given, for the Docker engine E(DOCKER_TLS_VERIFY), then V(false); for the Kubernetes API
+        E(K8S_AUTH_VERIFY_SSL), then the kubeconfig, then V(true).
     type: bool
+    default: null
     aliases: [tls_verify, verify_ssl]
   client_cert:
     description:
