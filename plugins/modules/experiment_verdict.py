@@ -20,7 +20,7 @@ description:
     after that).
   - The verdict, the first rule that applies. V(aborted) when O(state.aborted) says so (with its reason), or when a
     C(before) probe had a failed sample before the first fault. V(deviated) when a C(during) probe had a failed
-    sample inside a fault's window, or, after a fault went in, when the last O(min_samples) samples of a C(after)
+    sample inside a fault's window, or, after a fault went in, when the last O(min_samples) samples of an C(after)
     probe after the last revert did not all pass. V(inconclusive) when no fault went in, when a window had fewer
     than O(min_samples) samples of a C(during) probe, or when no probe judges the C(during) phase. V(passed)
     otherwise.
