@@ -15,12 +15,17 @@ description:
   - Computes each fault's real window, from the moment it went in to the moment it was reverted (the ledger's
     record), or, for a kill, until the target was back (its restart, or the recovery the module measured);
     without either, until the end of the iteration's C(during) phase.
-  - Judges the hypothesis over the samples inside every window, for each probe that judges the C(during) phase.
-    A window in which a probe had fewer than O(min_samples) samples makes the verdict V(inconclusive), never
-    V(passed). A failed sample inside a window makes it V(deviated), with the time to detect and to recover.
-  - Also checks that the C(before) probes held before any fault, and that the C(after) probes held in their last
-    O(min_samples) samples after the last revert.
-  - Pure computation: it reads and changes nothing. The chaos.engineering.experiment role runs it on the controller.
+  - Judges the hypothesis over the samples inside every window, for each probe that judges the C(during) phase,
+    with the time to detect (first failed sample after the fault went in) and to recover (first passing sample
+    after that).
+  - The verdict, the first rule that applies. V(aborted) when O(state.aborted) says so (with its reason), or when a
+    C(before) probe had a failed sample before the first fault. V(deviated) when a C(during) probe had a failed
+    sample inside a fault's window, or, after a fault went in, when the last O(min_samples) samples of an C(after)
+    probe after the last revert did not all pass. V(inconclusive) when no fault went in, when a window had fewer
+    than O(min_samples) samples of a C(during) probe, or when no probe judges the C(during) phase. V(passed)
+    otherwise.
+  - Pure computation, with no I/O; it changes nothing. The chaos.engineering.experiment role runs it on the
+    controller.
 author:
   - chaos.engineering maintainers (@chaos-engineering)
 attributes:

@@ -14,7 +14,7 @@ version_added: 0.2.0
 description:
   - With O(state=started), starts a background process on the host that samples every probe of O(probes) every
     O(interval) seconds, each probe on its own fixed period, until it is stopped. Faults, reverts and waits of the
-    play go on meanwhile: nothing pauses the sampling.
+    play go on meanwhile, and nothing pauses the sampling.
   - The process also holds a B(lease) named after O(run_id). Fault modules given O(chaos.engineering.container_pause#module:lease)
     record it in their ledger entries, and the reverter undoes them as soon as the lease is not renewed for
     O(lease) seconds. The sampler renews it only while the C(ansible-playbook) (or C(ansible)) process that
@@ -22,8 +22,10 @@ description:
     When that process is gone (Ctrl-C, SIGTERM, SIGKILL, a lost controller), or a halt marker newer than the
     sampler is found in the ledger (see M(chaos.engineering.ledger) O(chaos.engineering.ledger#module:state=halted)),
     it drops the lease at once.
-  - With O(state=watched), waits on the host for what the samples show (see O(until)), returning early on a halt.
-  - With O(state=stopped), stops the process, drops the lease and returns every sample taken.
+  - With O(state=watched), waits on the host for what the samples show (see O(until)), returning early on a halt
+    (it looks every tenth of a second).
+  - With O(state=stopped), stops the process, drops the lease (the reverter then undoes at once every pending fault
+    that holds it) and returns every sample taken. The run's sampler files are removed.
   - The chaos.engineering.experiment role drives this module; use it directly to observe your own faults.
 author:
   - chaos.engineering maintainers (@chaos-engineering)
@@ -127,7 +129,10 @@ options:
   validate_certs:
     description:
       - As for M(chaos.engineering.probe), shared by the Docker and Kubernetes connections.
+      - If not given, for the Docker engine E(DOCKER_TLS_VERIFY), then V(false); for the Kubernetes API
+        E(K8S_AUTH_VERIFY_SSL), then the kubeconfig, then V(true).
     type: bool
+    default: null
     aliases: [tls_verify, verify_ssl]
   client_cert:
     description:
@@ -222,7 +227,7 @@ owner:
     pid:
       description: Its process id.
       type: int
-  sample: {kind: controller, pid: 1234, start: 567890}
+  sample: {kind: controller, pid: 1234}
 started_at:
   description: With O(state=started), when the sampler started, ISO-8601 UTC.
   type: str
@@ -250,6 +255,11 @@ first_failure:
   type: dict
   returned: when O(state=watched)
   sample: {probe: web, at: '2026-12-01T10:00:03.000Z', detail: 1 running (min 2)}
+sampled:
+  description: With O(state=watched), whether every watched probe has at least O(min_samples) samples since O(since).
+  type: bool
+  returned: when O(state=watched)
+  sample: true
 held:
   description: With O(state=watched), whether the last O(min_samples) samples of every watched probe passed.
   type: bool
@@ -265,6 +275,11 @@ waited:
   type: float
   returned: when O(state=watched)
   sample: 30.02
+samples_seen:
+  description: With O(state=watched), the number of samples the sampler has taken so far, of every probe.
+  type: int
+  returned: when O(state=watched)
+  sample: 57
 sampler_running:
   description: With O(state=watched), whether the sampler still runs (false means it stopped, for example because
     its owner is gone).
