@@ -5,7 +5,7 @@
 to the end of the after-window, while faults go in and out, and holds the experiment's lease.
 
 One daemon per run, forked by the sampler module on the host where the fault modules run, so it shares their
-ledger directory (``<ledger>/samplers/<run_id>/``: ``state.json``, ``samples.jsonl``, ``halt.json``).
+ledger directory (``<ledger>/samplers/<run_id>/``: ``state.json``, ``samples.jsonl``, ``halted.json``).
 
 The lease (``_ledger.renew_lease``) is renewed only while the process that drives the experiment lives: the
 topmost ``ansible-playbook`` (or ``ansible``) process when the controller runs on this host, else the SSH
@@ -187,14 +187,13 @@ def watch_status(samples, names, since=None, min_samples=1):
     failed = [name for name in names if any(not s.get('ok') for s in per_probe[name])]
     sampled = all(len(per_probe[name]) >= min_samples for name in names)
     held = sampled and all(all(s.get('ok') for s in per_probe[name][-min_samples:]) for name in names)
-    last_failure = None
+    first_failure = None
     for name in failed:
-        at = next(s['at'] for s in per_probe[name] if not s.get('ok'))
-        if last_failure is None or at < last_failure['at']:
-            last_failure = dict(probe=name, at=at, detail=next(s.get('detail') for s in per_probe[name]
-                                                             if not s.get('ok')))
+        bad = next(s for s in per_probe[name] if not s.get('ok'))
+        if first_failure is None or bad['at'] < first_failure['at']:
+            first_failure = dict(probe=name, at=bad['at'], detail=bad.get('detail'))
     return dict(counts=dict((name, len(per_probe[name])) for name in names), failed_probes=failed,
-                sampled=sampled, held=held, first_failure=last_failure)
+                sampled=sampled, held=held, first_failure=first_failure)
 
 
 # --- The daemon -------------------------------------------------------------------------------------------

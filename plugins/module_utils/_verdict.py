@@ -99,6 +99,8 @@ def _span_end(spans, iteration, at):
 def fault_window(fault, finished, spans, observed_until):
     """(start, end, end_by) of one fault that went in."""
     start = epoch(fault.get('applied_at')) or epoch(fault.get('finished_at'))
+    if start is None:
+        return None, None, None
     done = _done_at(fault, finished)
     if done is not None:
         return start, max(start, done), ENDED_BY_ENTRY.get(fault.get('fault'), 'reverted')
@@ -222,7 +224,7 @@ def judge(state, samples, probes, faults, finished, spans, min_samples=2, observ
         reason = 'The steady state broke while %s was in place: %s failed %d of %d samples, first %.1f s after it ' \
                  'went in.' % (_window_label(window), probe['probe'], probe['failed'], probe['samples'],
                                probe['time_to_detect'])
-        others = len(set(w['name'] for w, _ in broke)) - 1
+        others = len(set(w['name'] for w, dummy in broke)) - 1
         if others > 0:
             reason += ' %d more fault(s) broke it too.' % others
     elif injected and after_failed:

@@ -298,8 +298,6 @@ samples:
        detail: '3 running (min 2): web-1, web-2, web-3'}
 '''
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.chaos.engineering.plugins.module_utils import (

@@ -9,9 +9,7 @@ import os
 import signal
 import subprocess
 import time
-import urllib.request
 
-import docker
 import pytest
 
 from experiment_helpers import (base_vars, bed_client, engine_ip, has_ours, helpers_for, http_ok, httpd, journal,

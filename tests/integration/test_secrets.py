@@ -105,7 +105,7 @@ def test_experiment_at_vvv_leaks_no_secret(bed, run_id, ledger_dir, tmp_path, re
     assert proc.returncode == 0, output(proc)
 
     # The useful output is still there: task names and the verdict.
-    assert 'TASK [chaos.engineering.experiment : Steady state before any fault (' in proc.stdout
+    assert 'TASK [chaos.engineering.experiment : Steady state before any fault]' in proc.stdout
     assert 'experiment secrets on localhost: PASSED' in proc.stdout, output(proc)
 
     forbidden = list(secrets.values()) + [
