@@ -178,8 +178,8 @@ def test_finished_returns_the_done_entries_with_their_time(engine, run_id, run_m
     ids = first['chaos']['revert']['entries']
     assert run_module('ledger', dict(ledger_dir=ledger_dir, ids=ids))['finished'] == [], 'not done yet'
     before = time.time()
-    reverted = run_module('ledger', dict(ledger_dir=ledger_dir, state='reverted', ids=ids + ['container_pause-gone',
-                                                                                              '../pending/x']))
+    asked = ids + ['container_pause-gone', '../pending/x']
+    reverted = run_module('ledger', dict(ledger_dir=ledger_dir, state='reverted', ids=asked))
     after = time.time()
     [finished] = reverted['finished']
     assert finished['id'] == ids[0] and finished['fault'] == 'container_pause'
