@@ -1,7 +1,7 @@
-"""Leases, the halt marker and the ledger's ``finished`` entries, on a real Docker engine.
+"""Leases, the halt marker and the ledger's ``done`` entries, on a real Docker engine.
 
 A fault injected with a lease ends soon after its renewals stop, long before its deadline; a lease that is not held
-lets nothing in; ``ledger state=halted`` leaves the marker and reverts at once; ``finished`` tells when the reverts
+lets nothing in; ``ledger state=halted`` leaves the marker and reverts at once; ``done`` tells when the reverts
 were done. The renewals come from this test process, as the experiment's sampler would renew them.
 """
 import json
@@ -88,7 +88,7 @@ def test_a_paused_container_is_unpaused_soon_after_its_lease_stops_being_renewed
     # The ledger tells the caller when the fault ended.
     listed = run_module('ledger', dict(ledger_dir=ledger_dir, ids=[entry_id]))
     assert listed['pending'] == []
-    [finished] = listed['finished']
+    [finished] = listed['done']
     assert finished['id'] == entry_id and finished['status'] == 'reverted' and finished['ended_by'] == 'lease'
     assert finished['target'] == dict(id=frozen.id, name=frozen.name)
     assert unpaused[0] - 0.5 <= parse_iso(finished['finished_at']) <= unpaused[0] + 2
@@ -171,17 +171,17 @@ def test_halted_leaves_the_marker_and_reverts_at_once(engine, run_id, run_module
     assert oct(os.stat(os.path.join(ledger_dir, 'halt.json')).st_mode & 0o777) == '0o600'
 
 
-def test_finished_returns_the_done_entries_with_their_time(engine, run_id, run_module, ledger_dir):
+def test_done_returns_the_done_entries_with_their_time(engine, run_id, run_module, ledger_dir):
     frozen = start_containers(engine, run_id, ['db-1', 'db-2'])
     first = run_module('container_pause', dict(names=[frozen['db-1'].name], duration=120))
     run_module('container_pause', dict(names=[frozen['db-2'].name], duration=120))
     ids = first['chaos']['revert']['entries']
-    assert run_module('ledger', dict(ledger_dir=ledger_dir, ids=ids))['finished'] == [], 'not done yet'
+    assert run_module('ledger', dict(ledger_dir=ledger_dir, ids=ids))['done'] == [], 'not done yet'
     before = time.time()
     asked = ids + ['container_pause-gone', '../pending/x']
     reverted = run_module('ledger', dict(ledger_dir=ledger_dir, state='reverted', ids=asked))
     after = time.time()
-    [finished] = reverted['finished']
+    [finished] = reverted['done']
     assert finished['id'] == ids[0] and finished['fault'] == 'container_pause'
     assert finished['status'] == 'reverted' and finished['error'] is None
     assert finished['target'] == dict(id=frozen['db-1'].id, name=frozen['db-1'].name)
@@ -189,5 +189,5 @@ def test_finished_returns_the_done_entries_with_their_time(engine, run_id, run_m
     assert parse_iso(finished['began_at']) <= parse_iso(finished['finished_at'])
     assert 'ended_by' not in finished
     assert status_of(engine, frozen['db-2']) == 'paused'
-    # Without ids, no finished: the done/ directory of a busy host is not read whole.
-    assert 'finished' not in run_module('ledger', dict(ledger_dir=ledger_dir))
+    # Without ids, no done: the done/ directory of a busy host is not read whole.
+    assert 'done' not in run_module('ledger', dict(ledger_dir=ledger_dir))
