@@ -33,9 +33,9 @@ options:
         interrupted, killed, or lost its network), the reverter performs those reverts at once instead of at
         their deadline (it looks every 50 ms). A missing lease counts as expired.
       - If the lease is not held when the fault is about to go in, the task fails and changes nothing.
-      - Only timed faults are ended by a lease. M(chaos.engineering.container_netem) needs O(duration) with it;
-        M(chaos.engineering.container_kill) without O(restart_after) only checks the lease before the kill.
-        Ignored when the task removes a fault (O(state=unpaused), O(state=absent)).
+      - Only timed faults are ended by a lease. M(chaos.engineering.container_netem) needs C(duration) with it;
+        M(chaos.engineering.container_kill) without C(restart_after) only checks the lease before the kill.
+        Ignored when the task removes a fault (C(state=unpaused), C(state=absent)).
     type: str
   parallelism:
     description:

@@ -388,7 +388,7 @@ chaos:
       returned: always
     applied_at:
       description:
-        - When the first container's network fault went in, ISO-8601 UTC: the start of the fault's window.
+        - When the first container's network fault went in, ISO-8601 UTC. The fault's window starts there.
         - Absent in check mode and when nothing went in.
       type: str
       returned: when a fault went in

@@ -57,7 +57,7 @@ options:
   finished:
     description:
       - The ledger entries that were done, as RV(chaos.engineering.ledger#module:reverted) and
-        RV(chaos.engineering.ledger#module:finished) return them (C(id) and C(finished_at) are used).
+        RV(chaos.engineering.ledger#module:done) return them (C(id) and C(finished_at) are used).
     type: list
     elements: dict
     default: []
@@ -104,7 +104,7 @@ EXAMPLES = r'''
     samples: "{{ sampled.samples }}"
     probes: "{{ experiment_probes }}"
     faults: "{{ faults_done }}"
-    finished: "{{ reverted.reverted | default([]) + reverted.finished | default([]) }}"
+    finished: "{{ reverted.reverted | default([]) + reverted.done | default([]) }}"
     phases: "{{ phase_spans }}"
     min_samples: 2
   delegate_to: localhost

@@ -217,14 +217,14 @@ chaos:
       description: When the module started, ISO-8601 UTC.
       type: str
       returned: always
+      sample: '2026-11-27T10:00:00.000Z'
     applied_at:
       description:
-        - When the first pod was deleted or evicted, ISO-8601 UTC: the start of the fault's window.
+        - When the first pod was deleted or evicted, ISO-8601 UTC. The fault's window starts there.
         - Absent in check mode and when nothing went in.
       type: str
       returned: when a fault went in
       sample: '2026-11-27T10:00:00.231Z'
-      sample: '2026-11-27T10:00:00.000Z'
     finished_at:
       description: When the module finished, ISO-8601 UTC.
       type: str

@@ -65,7 +65,7 @@ options:
       - Only the entries with these ids, as a fault module returns them in C(chaos.revert.entries).
       - An experiment uses this to revert its own faults, and none that another run armed in the same ledger.
       - An id with no pending entry is not an error; its revert was already done, or discarded.
-      - With O(ids), the result also has C(finished), the entries already done, to learn when each was reverted.
+      - With O(ids), the result also has C(done), the entries already done, to learn when each was reverted.
     type: list
     elements: str
 '''
@@ -93,7 +93,7 @@ EXAMPLES = r'''
 
 - name: When was it reverted?
   ansible.builtin.debug:
-    msg: "{{ undone.finished | map(attribute='finished_at') | list }}"
+    msg: "{{ undone.done | map(attribute='finished_at') | list }}"
 
 - name: Stop every experiment running on this host, and undo its faults now
   chaos.engineering.ledger:
@@ -114,15 +114,16 @@ reverted:
   returned: when O(state=reverted) or O(state=halted), and not in check mode
   type: list
   elements: dict
-finished:
+done:
   description:
     - With O(ids), the entries among them that are done (performed by the reverter, by this module, or closed
       by their fault module), so that a caller learns when each fault ended.
     - V(id), V(fault), V(target) (V(id), V(name)), V(status) (V(reverted), V(already-reverted), V(target-gone),
       V(reverted-by-module), V(not-applied), V(replaced) or V(failed)), V(finished_at) (ISO-8601 UTC) and V(error).
-    - Also V(began_at) (ISO-8601 UTC, when the revert began, if it ran), V(fault_gone_at) (a network fault: when its
+    - Also V(began_at) (ISO-8601 UTC, when the revert began, if it ran), V(fault_gone_at) (for a network fault, when its
       last undo step returned) and V(ended_by) (V(lease) when an expired lease brought it before its deadline),
       when known.
+    - Named C(done), not C(finished), because ansible-core 2.21 takes a result's C(finished) for an async job's flag.
   returned: when O(ids) is given
   type: list
   elements: dict
@@ -165,9 +166,9 @@ from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
 from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
 
 
-def finished_entries(root, ids):
+def done_entries(root, ids):
     """The done entries with these ids, as the caller needs them for fault windows."""
-    finished = []
+    done = []
     for entry_id in ids:
         if not entry_id or '/' in entry_id or entry_id.startswith('.'):
             continue  # not an id we make, and never a path out of done/
@@ -182,8 +183,8 @@ def finished_entries(root, ids):
                 item[key] = iso(value)
         if entry.get('ended_by'):
             item['ended_by'] = entry['ended_by']
-        finished.append(item)
-    return finished
+        done.append(item)
+    return done
 
 
 def _number(value):
@@ -233,7 +234,8 @@ def main():
         if not module.check_mode:
             result['reverted'] = _ledger.revert_now(root, pending)
     if ids is not None:
-        result['finished'] = finished_entries(root, ids)
+        # Not "finished": ansible-core 2.21 turns that result key into the async job's boolean.
+        result['done'] = done_entries(root, ids)
     failed = [e for e in result.get('reverted', []) if e['status'] == 'failed']
     if failed:
         module.fail_json(msg='%d of %d reverts failed: %s' % (

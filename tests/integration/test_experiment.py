@@ -5,6 +5,7 @@ probe (reverted at once), and a controller SIGKILLed mid-experiment followed by 
 Every fact is read back from the engine (container states, its event stream, our helpers, the qdiscs and rules in
 the target's network namespace) or from the journal the run wrote; nothing asserts on wall-clock time.
 """
+import json
 import os
 import signal
 import subprocess
@@ -254,6 +255,10 @@ def test_sigkilled_controller_then_teardown_leaves_nothing_of_ours(bed, run_id, 
     assert not helpers_for(client, [web])
     assert not has_ours(netns_state(client, web))
     assert not pending_entries(ledger_dir, host)
+    # It halted the host first: the marker stops any experiment still running against it.
+    with open(os.path.join(ledger_dir, 'halt.json')) as handle:
+        marker = json.load(handle)
+    assert marker['reason'] == 'halted by chaos.engineering.teardown' and marker['at'] <= time.time()
     # A second teardown finds nothing to do.
     again = run_playbook('teardown', tmp_path, teardown)
     assert again.returncode == 0, output(again)
