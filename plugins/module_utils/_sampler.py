@@ -31,6 +31,7 @@ RUN_ID_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$')
 SAMPLES_FILE = 'samples.jsonl'
 STATE_FILE = 'state.json'
 HALT_FILE = 'halted.json'
+OWNER_FILE = 'owner.json'
 ANSIBLE_COMMANDS = ('ansible-playbook', 'ansible', 'ansible-console')
 SSH_COMMANDS = ('sshd', 'sshd-session')
 # How often the lease keeper looks at its owner and the halt marker (seconds).
@@ -97,6 +98,13 @@ def find_owner(pid=None, parent_of=_proc_parent, argv_of=_proc_argv, comm_of=_pr
         if comm_of(ancestor) in SSH_COMMANDS:
             return dict(kind='ssh', pid=ancestor, start=start_of(ancestor))
     return None
+
+
+def adopt(directory, owner):
+    """A later task of the experiment over SSH names its own session as the owner: without a persistent SSH
+    connection (ControlPersist off, paramiko) every task has a session of its own, and the first one ends at once."""
+    if owner and owner.get('kind') == 'ssh':
+        _ledger._write_json_atomic(os.path.join(directory, OWNER_FILE), owner)  # pylint: disable=protected-access
 
 
 def owner_alive(owner, start_of=None):
@@ -214,6 +222,7 @@ class Sampler:
         self.max_seconds = max_seconds
         self.started = started
         self.stop = threading.Event()
+        self.owner_lost_at = None
         self.write_lock = threading.Lock()
         self.out = None
         self.halted = False
@@ -246,7 +255,7 @@ class Sampler:
         renewed = 0.0
         while not self.stop.is_set():
             now = time.time()
-            if not owner_alive(self.owner):
+            if self._owner_gone(now):
                 # Nobody drives the experiment any more: its faults go now, and nobody will read the samples.
                 self._drop_lease()
                 self.stop.set()
@@ -265,6 +274,25 @@ class Sampler:
                 self.stop.set()
                 break
             self.stop.wait(KEEPER_TICK)
+
+    def _owner_gone(self, now):
+        """The controller's death is final. An SSH session's is not: the next task may adopt us with its own
+        session, within a lease's time (at least 5 s)."""
+        if owner_alive(self.owner):
+            self.owner_lost_at = None
+            return False
+        if self.owner.get('kind') != 'ssh':
+            return True
+        try:
+            adopted = _ledger._read_json(os.path.join(self.directory, OWNER_FILE))  # pylint: disable=protected-access
+        except (OSError, ValueError, _ledger.LedgerError):
+            adopted = None
+        if isinstance(adopted, dict) and owner_alive(adopted):
+            self.owner = adopted
+            self.owner_lost_at = None
+            return False
+        self.owner_lost_at = self.owner_lost_at or now
+        return now - self.owner_lost_at >= max(5.0, self.lease_seconds or 0)
 
     def _drop_lease(self):
         if self.lease:

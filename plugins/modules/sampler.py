@@ -157,7 +157,10 @@ options:
 notes:
   - On a host that is reached over SSH, the lease follows the SSH connection, which Ansible keeps open for
     C(ControlPersist) (60 s by default) after its last task; a controller that dies there leaves its faults for up
-    to that long plus O(lease). Where neither the controller nor an SSH session can be found (another connection
+    to that long plus O(lease). Without a persistent connection (C(ControlPersist) off, the paramiko connection)
+    every task has its own SSH session: each O(state=watched) call makes its session the owner, and the sampler
+    waits O(lease) seconds (at least 5) for the next one when a session ends, so keep O(lease) longer than the
+    longest fault task between two waits (a fault with C(wait_for_recovery) can take its C(recovery_timeout)). Where neither the controller nor an SSH session can be found (another connection
     plugin), the lease is renewed until the sampler is stopped or O(max_duration) passes, and RV(owner) is null.
   - A sampler whose owner is gone stops, and its samples are lost with it.
 seealso:
@@ -362,6 +365,8 @@ def start(module, root):
     owner = _sampler.find_owner()
     state, started = _sampler.start(root, params['run_id'], probes, _sample_maker(module.params),
                                     params['interval'], params['lease'], params['max_duration'], owner)
+    if not started:
+        _sampler.adopt(_sampler.run_dir(root, params['run_id']), owner)
     owner = state.get('owner')
     module.exit_json(changed=started, pid=state['pid'], lease=state.get('lease'), started_at=state.get('started_at'),
                      owner=dict(kind=owner['kind'], pid=owner['pid']) if owner else None)
@@ -377,6 +382,7 @@ def watched(module, root):
     if unknown:
         module.fail_json(msg='watch names probes the sampler does not sample: %s (it samples: %s).' % (
             ', '.join(unknown), ', '.join(state.get('probes') or [])))
+    _sampler.adopt(_sampler.run_dir(root, params['run_id'], create=False), _sampler.find_owner())
     status = _sampler.watch(root, params['run_id'], names, params['wait'], until=params['until'],
                             since=params['since'], min_samples=params['min_samples'],
                             stop_on_failure=params['stop_on_failure'])

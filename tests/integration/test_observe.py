@@ -11,6 +11,7 @@ the probes saw while each fault was in place.
   the lease, long before its deadline.
 - Iterations a fixed period apart, with the default jitter of 0 (it used to crash the second iteration).
 """
+import json
 import os
 import signal
 import subprocess
@@ -53,6 +54,13 @@ def window_of(record, fault):
     found = [w for w in record['windows'] if w['fault'] == fault]
     assert len(found) == 1, record['windows']
     return found[0]
+
+
+def custom_stats(stdout):
+    """The run's custom stats (set_stats), as ansible-playbook prints them with ANSIBLE_SHOW_CUSTOM_STATS."""
+    text = stdout[stdout.index('CUSTOM STATS'):]
+    text = text[text.index('RUN:') + len('RUN:'):].strip()
+    return json.JSONDecoder().raw_decode(text)[0]
 
 
 class CpuLoad:
@@ -144,7 +152,8 @@ def test_a_fault_no_probe_can_observe_in_time_is_inconclusive(bed, run_id, ledge
         bed, tmp_path, ledger_dir, experiment_duration=4, experiment_probe_interval=3,
         experiment_probes=[quorum_probe(run_id)],
         experiment_faults=[dict(name='short kill', module='container_kill',
-                                args=dict(names=[web[0].name], restart_after=1))]))
+                                args=dict(names=[web[0].name], restart_after=1))]),
+        env=dict(ANSIBLE_SHOW_CUSTOM_STATS='1', ANSIBLE_CALLBACK_RESULT_FORMAT='json'))
     assert proc.returncode != 0, output(proc)
     data, record = record_of(tmp_path)
     assert record['verdict'] == 'inconclusive' and data['verdict'] == 'inconclusive', record['reason']
@@ -152,6 +161,12 @@ def test_a_fault_no_probe_can_observe_in_time_is_inconclusive(bed, run_id, ledge
     kill = window_of(record, 'container_kill')
     assert kill['probes'][0]['samples'] < 2 and not kill['probes'][0]['conclusive']
     assert 'INCONCLUSIVE' in proc.stdout
+    # What an AWX workflow branches on (set_stats): the verdict, its reason, the run id and the reports.
+    stats = custom_stats(proc.stdout)
+    assert stats['chaos_verdict'] == 'inconclusive' and stats['chaos_reason'] == record['reason']
+    assert stats['chaos_run_id'] == data['run_id']
+    assert stats['chaos_reports']['html'] == os.path.join(data['_dir'], 'report.html')
+    assert stats['chaos_hosts'] == {'localhost': {'verdict': 'inconclusive', 'reason': record['reason']}}
 
 
 def test_the_halt_switch_stops_a_running_experiment(bed, run_id, ledger_dir, tmp_path):

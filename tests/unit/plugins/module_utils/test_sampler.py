@@ -149,3 +149,26 @@ def test_the_owner_s_death_drops_the_lease_and_ends_the_daemon(tmp_path):
         owner.kill()
         _sampler.stop(root, 'run-x')
     assert json.loads(json.dumps(state))['lease'] == 'run-x'
+
+
+def test_a_dead_ssh_session_may_be_replaced_by_the_next_task_s_within_the_grace(tmp_path):
+    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    directory = _sampler.run_dir(root, 'run-ssh')
+    gone = subprocess.Popen(['true'])
+    gone.wait()
+    dead = dict(kind='ssh', pid=gone.pid, start=1)
+    sampler = _sampler.Sampler(root, directory, [], None, 1.0, 'run-ssh', 2.0, dead, 60, time.time())
+    assert not sampler._owner_gone(100.0)       # the grace starts
+    assert not sampler._owner_gone(104.9)
+    assert sampler._owner_gone(105.0)           # 5 s (at least) without a new session
+    me = dict(kind='ssh', pid=os.getpid(), start=_ledger._process_start(os.getpid()))
+    sampler.owner, sampler.owner_lost_at = dead, None
+    assert not sampler._owner_gone(200.0)
+    _sampler.adopt(directory, me)
+    assert not sampler._owner_gone(300.0) and sampler.owner == me and sampler.owner_lost_at is None
+    # A controller's death is final, no grace.
+    sampler.owner = dict(kind='controller', pid=gone.pid, start=1)
+    assert sampler._owner_gone(400.0)
+    # Only an SSH owner is recorded for adoption.
+    _sampler.adopt(directory, dict(kind='controller', pid=1, start=1))
+    assert json.loads(open(os.path.join(directory, _sampler.OWNER_FILE)).read())['kind'] == 'ssh'
