@@ -69,9 +69,14 @@ def label_phases(samples, spans):
 
 
 def _done_at(fault, finished):
-    """When the ledger entries covering ``fault`` were done (the last of them), or None."""
+    """When the fault ended by the ledger entries covering it (the last of them), or None.
+
+    A pause or a network fault is certainly in place until its undo begins (``began_at``): a window that ends
+    there counts no sample taken while it was going. A killed target is down until its start has returned
+    (``finished_at``)."""
     ids = ((fault.get('revert') or {}).get('entries')) or []
-    times = [epoch(finished[i].get('finished_at')) for i in ids if i in finished]
+    key = 'finished_at' if fault.get('fault') in ENDED_BY_ENTRY else 'began_at'
+    times = [epoch(finished[i].get(key) or finished[i].get('finished_at')) for i in ids if i in finished]
     times = [t for t in times if t is not None]
     return max(times) if len(times) == len(ids) and times else None
 

@@ -12,7 +12,7 @@ module: experiment_verdict
 short_description: Judge a chaos experiment by what its probes saw while each fault was in place
 version_added: 0.2.0
 description:
-  - Computes each fault's real window, from the moment it went in to the moment it was reverted (the ledger's
+  - Computes each fault's real window, from the moment it went in to the moment its revert began (the ledger's
     record), or, for a kill, until the target was back (its restart, or the recovery the module measured);
     without either, until the end of the iteration's C(during) phase.
   - Judges the hypothesis over the samples inside every window, for each probe that judges the C(during) phase,

@@ -57,8 +57,7 @@ def test_demo_passes_kills_limits_skips_netem_and_leaves_nothing(bed, engine, ru
     # The transfers that ran entirely inside the limit's window (a sample's `at` is when its request started).
     limited = [s for s in samples(record, probe=blob) if parse_iso(limit['applied_at']) <= parse_iso(s['at'])
                and parse_iso(s['at']) + s['value'] / 1000.0 <= parse_iso(limit['ended_at'])]
-    # tbf's bucket starts full (its burst), so the first transfer after the limit went in may still be fast.
-    assert len(limited) >= 3 and min(s['value'] for s in limited[1:]) >= 800, (
+    assert len(limited) >= 2 and min(s['value'] for s in limited) >= 800, (
         limit, [(s['at'], s['value']) for s in samples(record, probe=blob)])
     assert max(s['value'] for s in samples(record, 'before', blob)) < 800
     # It passed because the probes saw the kill: inside the kill's window (the kill to the restart), the quorum

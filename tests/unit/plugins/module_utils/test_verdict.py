@@ -58,7 +58,11 @@ def test_window_ends_when_the_ledger_entry_was_done_else_at_recovery_else_observ
     finished = {'e1': dict(id='e1', finished_at=T0 + 6)}
     assert fault_window(kill(3), finished, SPANS, T0 + 20) == (T0 + 3, T0 + 6, 'restarted')
     pause = kill(3, fault='container_pause')
-    assert fault_window(pause, finished, SPANS, T0 + 20)[2] == 'reverted'
+    assert fault_window(pause, finished, SPANS, T0 + 20) == (T0 + 3, T0 + 6, 'reverted')
+    # A pause ends when its undo began; a kill when the start returned.
+    begun = {'e1': dict(id='e1', began_at=at(5.5), finished_at=T0 + 6)}
+    assert fault_window(pause, begun, SPANS, T0 + 20) == (T0 + 3, T0 + 5.5, 'reverted')
+    assert fault_window(kill(3), begun, SPANS, T0 + 20) == (T0 + 3, T0 + 6, 'restarted')
     measured = kill(3, revert=None, recovery=[dict(what='web-1', seconds=1.5, recovered=True)])
     assert fault_window(measured, {}, SPANS, T0 + 20) == (T0 + 3, T0 + 4.5, 'recovered')
     lost = kill(3, revert=None, recovery=[dict(what='web-1', seconds=None, recovered=False)])
