@@ -48,7 +48,7 @@ def test_k8s_experiment_deletes_a_pod_and_measures_recovery(api, namespace, run_
     before = wait_ready(api, namespace, 'app=web', 3)
     proc = run('k8s_experiment', tmp_path, dict(
         experiment_kubeconfig=api['kubeconfig'], experiment_name='lose a web pod',
-        experiment_journal_dir=str(tmp_path / 'journal'), experiment_duration=2, experiment_probe_interval=0.5,
+        experiment_journal_dir=str(tmp_path / 'journal'), experiment_duration=4, experiment_probe_interval=2,
         experiment_recovery_timeout=60,
         experiment_probes=[
             dict(name='3 web pods ready', type='pods', namespace=namespace, label_selector='app=web', min_ready=3,
@@ -58,10 +58,14 @@ def test_k8s_experiment_deletes_a_pod_and_measures_recovery(api, namespace, run_
         experiment_faults=[dict(name='delete one web pod', module='k8s_pod_chaos',
                                 args=dict(namespace=namespace, label_selector='app=web', count=1,
                                           wait_for_recovery=True, recovery_timeout=60))]))
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    # KWOK's replacement pod is Ready about 0.1 s after the deletion: shorter than a probe sampling every 2 s can
+    # see, so the verdict cannot rest on the deletion's window. It is inconclusive, as it must be, never passed
+    # (on a real node the replacement takes seconds: issue 11).
+    assert proc.returncode != 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     data = journal_of(tmp_path)
     record = data['hosts']['localhost']
-    assert data['verdict'] == 'passed' and record['verdict'] == 'passed'
+    assert data['verdict'] == 'inconclusive' and record['verdict'] == 'inconclusive', record['reason']
+    assert 'Not enough observation' in record['reason'] and 'delete one web pod' in record['reason']
     fault, = record['faults']
     deleted, = [t for t in fault['targets'] if t['result'] == 'deleted']
     assert deleted['pod'] in before
@@ -75,7 +79,7 @@ def test_k8s_experiment_deletes_a_pod_and_measures_recovery(api, namespace, run_
     assert all(s['ok'] for s in record['probes'] if s['phase'] in judged[s['probe']])
     assert samples(record, 'before') and samples(record, 'during') and samples(record, 'after')
     (window,) = record['windows']
-    assert window['end_by'] == 'recovered' and window['probes'][0]['samples'] >= 2, window
+    assert window['end_by'] == 'recovered' and window['probes'][0]['samples'] < 2, window
     assert len(ready_pods(api, namespace, 'app=web')) == 3
 
 
