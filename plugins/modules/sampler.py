@@ -157,11 +157,13 @@ options:
 notes:
   - On a host that is reached over SSH, the lease follows the SSH connection, which Ansible keeps open for
     C(ControlPersist) (60 s by default) after its last task; a controller that dies there leaves its faults for up
-    to that long plus O(lease). Without a persistent connection (C(ControlPersist) off, the paramiko connection)
-    every task has its own SSH session: each O(state=watched) call makes its session the owner, and the sampler
-    waits O(lease) seconds (at least 5) for the next one when a session ends, so keep O(lease) longer than the
-    longest fault task between two waits (a fault with C(wait_for_recovery) can take its C(recovery_timeout)). Where neither the controller nor an SSH session can be found (another connection
-    plugin), the lease is renewed until the sampler is stopped or O(max_duration) passes, and RV(owner) is null.
+    to that long plus O(lease).
+  - Without a persistent SSH connection (C(ControlPersist) off, or the paramiko connection) every task has its own
+    SSH session. Each O(state=watched) call then makes its own session the owner, and when a session ends the
+    sampler waits O(lease) seconds (at least 5) for the next one. Keep O(lease) longer than the longest fault task
+    between two waits (a fault with C(wait_for_recovery) can take its C(recovery_timeout)).
+  - Where neither the controller nor an SSH session can be found (another connection plugin), the lease is renewed
+    until the sampler is stopped or O(max_duration) passes, and RV(owner) is null.
   - A sampler whose owner is gone stops, and its samples are lost with it.
 seealso:
   - module: chaos.engineering.probe

@@ -310,8 +310,8 @@ SAMPLE = _record_of(dict(probe=LEAF, phase=st.one_of(st.sampled_from(['before', 
                          ok=LEAF, at=TIMES, value=st.one_of(st.floats(), LEAF), detail=LEAF, type=LEAF))
 RECOVERY = _record_of(dict(what=LEAF, seconds=st.one_of(st.floats(), LEAF), recovered=LEAF, at=TIMES, since=TIMES,
                            started_at=TIMES))
-SKIPPED = st.one_of(_record_of(dict(what=LEAF, reason=LEAF, at=TIMES, name=LEAF, iteration=st.one_of(st.integers(), LEAF))),
-                   LEAF)
+SKIPPED = st.one_of(
+    _record_of(dict(what=LEAF, reason=LEAF, at=TIMES, name=LEAF, iteration=st.one_of(st.integers(), LEAF))), LEAF)
 COUNT = st.one_of(st.integers(), st.floats(), LEAF)
 PHASE = st.one_of(_record_of(dict(phase=st.one_of(st.sampled_from(['before', 'during', 'after']), LEAF), start=TIMES,
                                   end=TIMES)), LEAF)

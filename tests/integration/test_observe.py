@@ -148,12 +148,12 @@ def test_a_fault_no_probe_can_observe_in_time_is_inconclusive(bed, run_id, ledge
     client = bed_client(bed, ENGINE)
     web = replicas(client, run_id)
     # One sample every 3 s cannot take two samples of a 1 s outage.
-    proc = run_playbook('docker_experiment', tmp_path, experiment(
-        bed, tmp_path, ledger_dir, experiment_duration=4, experiment_probe_interval=3,
-        experiment_probes=[quorum_probe(run_id)],
-        experiment_faults=[dict(name='short kill', module='container_kill',
-                                args=dict(names=[web[0].name], restart_after=1))]),
-        env=dict(ANSIBLE_SHOW_CUSTOM_STATS='1', ANSIBLE_CALLBACK_RESULT_FORMAT='json'))
+    settings = experiment(bed, tmp_path, ledger_dir, experiment_duration=4, experiment_probe_interval=3,
+                          experiment_probes=[quorum_probe(run_id)],
+                          experiment_faults=[dict(name='short kill', module='container_kill',
+                                                  args=dict(names=[web[0].name], restart_after=1))])
+    proc = run_playbook('docker_experiment', tmp_path, settings,
+                        env=dict(ANSIBLE_SHOW_CUSTOM_STATS='1', ANSIBLE_CALLBACK_RESULT_FORMAT='json'))
     assert proc.returncode != 0, output(proc)
     data, record = record_of(tmp_path)
     assert record['verdict'] == 'inconclusive' and data['verdict'] == 'inconclusive', record['reason']
@@ -181,8 +181,8 @@ def test_the_halt_switch_stops_a_running_experiment(bed, run_id, ledger_dir, tmp
     try:
         assert wait_until(lambda: status(web[0]) == 'paused', 120, interval=0.05), open(
             str(tmp_path / 'docker_experiment.log')).read()[-3000:]
-        halt = run_playbook('teardown', tmp_path, dict(chaos_hosts='localhost', teardown_docker_host=host,
-                                                        teardown_ledger_dir=ledger_dir))
+        teardown = dict(chaos_hosts='localhost', teardown_docker_host=host, teardown_ledger_dir=ledger_dir)
+        halt = run_playbook('teardown', tmp_path, teardown)
         assert halt.returncode == 0, output(halt)
         halted = time.time()
         # The experiment ends soon, instead of in two iterations of 120 s.
