@@ -261,3 +261,20 @@ def test_iterations_a_fixed_period_apart_with_the_default_jitter(bed, run_id, le
     for earlier, later in zip(starts, starts[1:]):
         assert later - earlier < period + 1.5, starts
     assert all(w['probes'][0]['samples'] >= 2 for w in record['windows']), record['windows']
+
+
+def test_a_zero_interval_with_jitter_still_waits_the_jitter(bed, run_id, ledger_dir, tmp_path):
+    client = bed_client(bed, ENGINE)
+    web = replicas(client, run_id)
+    proc = run_playbook('docker_experiment', tmp_path, experiment(
+        bed, tmp_path, ledger_dir, experiment_duration=1, experiment_iterations=2, experiment_jitter=3,
+        experiment_seed='2', experiment_probes=[quorum_probe(run_id)],
+        experiment_faults=[dict(name='freeze r1', module='container_pause', args=dict(names=[web[0].name]))]))
+    assert proc.returncode == 0, output(proc)
+    data, record = record_of(tmp_path)
+    spans = sorted((s for s in record['phases'] if s['phase'] == 'during'), key=lambda s: s['start'])
+    assert len(spans) == 2
+    # The second iteration waited its jitter (0..3 s, seeded: Random('2localhost1').randrange(3000) = 2027 ms) after
+    # the first one's revert, though its start on the (zero) period had passed long before.
+    gap = parse_iso(spans[1]['start']) - parse_iso(spans[0]['end'])
+    assert gap >= 2.0, spans
