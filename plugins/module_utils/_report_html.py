@@ -137,6 +137,13 @@ def _hatch(left, top, width, height, gap=5):
     return lines
 
 
+def _label_place(right_x, left_x):
+    """A timeline label's (x, text-anchor): right of its mark, or left of it when it would run off the chart."""
+    if right_x > WIDTH - RIGHT - 220:
+        return left_x, 'end'
+    return right_x, 'start'
+
+
 def _chart(record, summaries, t0, t1):
     plot = WIDTH - LEFT - RIGHT
 
@@ -162,9 +169,7 @@ def _chart(record, summaries, t0, t1):
                 text += ' (check mode)'
             if window.get('errors'):
                 text += ' (errors)'
-            label_x, anchor = bx + bw + 5, 'start'
-            if label_x > WIDTH - RIGHT - 220:
-                label_x, anchor = bx - 5, 'end'
+            label_x, anchor = _label_place(bx + bw + 5, bx - 5)
             tip = '%s\n%s to %s%s%s' % (label, window.get('applied_at'), window.get('ended_at') or 'still in at the end',
                                         '' if not window.get('end_by') else ' (%s)' % window['end_by'],
                                         ''.join('\n' + e for e in window.get('errors') or []))
@@ -182,9 +187,7 @@ def _chart(record, summaries, t0, t1):
                 continue
             what = str(item.get('name') or item.get('what') or '?')
             sx = x(moment)
-            label_x, anchor = sx + 14, 'start'
-            if label_x > WIDTH - RIGHT - 220:
-                label_x, anchor = sx - 4, 'end'
+            label_x, anchor = _label_place(sx + 14, sx - 4)
             skipped_marks.append(dict(x=round(sx - 5, 1), y=y + 3, width=10, height=18, hatch=_hatch(sx - 5, y + 3, 10, 18),
                                       label='skipped: %s' % what,
                                       label_x=round(label_x, 1), label_y=y + 16, anchor=anchor,

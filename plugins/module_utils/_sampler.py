@@ -139,8 +139,7 @@ def read_state(directory):
 
 
 def sampler_alive(state):
-    return bool(state) and state.get('start') is not None and \
-        _ledger._process_start(state['pid']) == state['start']  # pylint: disable=protected-access
+    return _ledger._state_alive(state)  # pylint: disable=protected-access
 
 
 def read_halt(directory):
@@ -422,8 +421,8 @@ def watch(root, run_id, names, wait, until='elapsed', since=None, min_samples=1,
     while True:
         samples = reader.read()
         status = watch_status(samples, names, since, min_samples)
-        halt = read_halt(directory) or (_ledger.halted_at(root) is not None
-                                        and _ledger.halted_at(root) >= _started_epoch(directory))
+        halted_at = _ledger.halted_at(root)
+        halt = read_halt(directory) or (halted_at is not None and halted_at >= _started_epoch(directory))
         state = read_state(directory)
         alive = sampler_alive(state)
         done = (until == 'sampled' and status['sampled']) or (until == 'held' and status['held'])
