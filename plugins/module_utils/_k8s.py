@@ -22,6 +22,7 @@ __metaclass__ = type
 
 import json
 import os
+import sys
 import traceback
 
 from urllib.parse import quote, urlencode
@@ -62,6 +63,16 @@ def kubernetes_lib():
         else:
             lib.client, lib.config, lib.rest, lib.urllib3 = kubernetes.client, kubernetes.config, rest, urllib3
     return lib
+
+
+def forget_config_files():
+    """In a forked process: forget the temporary files (certificates, keys) the kube config loader wrote for the
+    parent. The parent removes them when it exits, so a client made here would load files that may vanish under it;
+    with the cache empty, the loader writes our own (in tempfile.tempdir)."""
+    kube_config = sys.modules.get('kubernetes.config.kube_config')
+    cached = getattr(kube_config, '_temp_files', None)
+    if isinstance(cached, dict):
+        cached.clear()
 
 
 # The namespace of the chaos agent (the chaos.engineering.agent role): never a target by default.

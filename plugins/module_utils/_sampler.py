@@ -20,7 +20,9 @@ __metaclass__ = type
 import json
 import os
 import re
+import shutil
 import signal
+import tempfile
 import threading
 import time
 
@@ -32,6 +34,8 @@ SAMPLES_FILE = 'samples.jsonl'
 STATE_FILE = 'state.json'
 HALT_FILE = 'halted.json'
 OWNER_FILE = 'owner.json'
+# The daemon's temporary files (a kubeconfig's certificates and keys): private, and removed with the run.
+SCRATCH_DIR = 'tmp'
 ANSIBLE_COMMANDS = ('ansible-playbook', 'ansible', 'ansible-console')
 SSH_COMMANDS = ('sshd', 'sshd-session')
 # How often the lease keeper looks at its owner and the halt marker (seconds).
@@ -314,13 +318,20 @@ class Sampler:
             for thread in threads:
                 thread.join(timeout=STOP_TIMEOUT)
             os.close(self.out)
+            remove_scratch(self.directory)
 
 
-def start(root, run_id, probes, make_sample, interval, lease_seconds, max_seconds, owner):
+def remove_scratch(directory):
+    shutil.rmtree(os.path.join(directory, SCRATCH_DIR), ignore_errors=True)
+
+
+def start(root, run_id, probes, make_sample, interval, lease_seconds, max_seconds, owner, after_fork=None):
     """Fork the daemon for ``run_id`` unless one runs; returns (state, started_now).
 
     The daemon runs the code this process has already imported (a fork, no exec): the module's own files may be
-    removed once the task ends. The lease is taken here, before we return, so faults may hold it at once."""
+    removed once the task ends. The lease is taken here, before we return, so faults may hold it at once.
+    ``after_fork`` runs first in the daemon: to drop what it must not share with this process, whose exit
+    removes its own temporary files."""
     directory = run_dir(root, run_id)
     state = read_state(directory)
     if sampler_alive(state):
@@ -338,6 +349,9 @@ def start(root, run_id, probes, make_sample, interval, lease_seconds, max_second
             if os.fork() != 0:
                 os._exit(0)  # pylint: disable=protected-access
             os.chdir('/')
+            tempfile.tempdir = _ledger._private_dir(os.path.join(directory, SCRATCH_DIR))  # pylint: disable=protected-access
+            if after_fork is not None:
+                after_fork()
             null_fd = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null_fd, fd)
@@ -398,6 +412,7 @@ def stop(root, run_id):
         _ledger.drop_lease(root, state['lease'])
     samples = SampleReader(directory).read()
     halt = read_halt(directory)
+    remove_scratch(directory)  # a daemon killed by SIGKILL leaves it
     for name in (SAMPLES_FILE, STATE_FILE, HALT_FILE):
         try:
             os.unlink(os.path.join(directory, name))

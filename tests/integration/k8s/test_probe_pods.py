@@ -142,3 +142,48 @@ def test_pods_probe_with_a_token_and_forbidden_namespace(api, namespace, make_na
     assert result['ok'] is False and result['samples'][0]['value'] is None
     assert result['samples'][0]['detail'].startswith('error listing pods: ')
     assert '403' in result['samples'][0]['detail'] or 'forbidden' in result['samples'][0]['detail'].lower()
+
+
+def test_the_sampler_keeps_its_own_credentials_files_and_removes_them(api, namespace, ledger_dir, tmp_path):
+    # The bed's kubeconfig embeds its certificates and key, which the client writes to temporary files. The sampler
+    # module checks the connection before it forks the daemon, and its own exit removes the files it wrote: a daemon
+    # that reused them failed its first sample now and then (CI, 2026-12-01). Its files must be its own, private,
+    # and gone with it. Three starts, each sampled from its very first sample on.
+    create_pod(api, namespace, 'one', {'app': 'one'})
+    wait_ready(api, namespace, 'app=one', 1)
+    probe = dict(name='one ready', type='pods', namespace=namespace, label_selector='app=one')
+    tasks = []
+    for trial in range(3):
+        run_id = 'k8s-scratch-%s-%d' % (uuid.uuid4().hex[:6], trial)
+        scratch = os.path.join(ledger_dir, 'samplers', run_id, 'tmp')
+        tasks += [
+            {'chaos.engineering.sampler': dict(run_id=run_id, probes=[probe], interval=0.2)},
+            {'ansible.builtin.find': dict(paths=scratch), 'register': 'scratch_%d' % trial},
+            {'ansible.builtin.stat': dict(path=scratch), 'register': 'scratch_dir_%d' % trial},
+            {'chaos.engineering.sampler': dict(run_id=run_id, state='watched', wait=1.5)},
+            {'chaos.engineering.sampler': dict(run_id=run_id, state='stopped'), 'register': 'stopped_%d' % trial},
+            {'ansible.builtin.stat': dict(path=scratch), 'register': 'gone_%d' % trial}]
+    results = str(tmp_path / 'results.json')
+    tasks.append({'ansible.builtin.copy': dict(content='{{ results | to_json }}', dest=results, mode='0600'),
+                  'vars': {'results': dict((name % trial, '{{ %s }}' % (name % trial)) for trial in range(3) for name in
+                                           ('scratch_%d', 'scratch_dir_%d', 'stopped_%d', 'gone_%d'))}})
+    play = dict(hosts='localhost', gather_facts=False, tasks=tasks, module_defaults={
+        'group/chaos.engineering.k8s': dict(kubeconfig=api['kubeconfig'], ledger_dir=ledger_dir)})
+    playbook = str(tmp_path / 'play.yml')
+    with open(playbook, 'w') as handle:
+        json.dump([play], handle)
+    extra = str(tmp_path / 'vars.json')
+    with open(extra, 'w') as handle:
+        json.dump({}, handle)
+    proc = subprocess.run(ansible_playbook_argv(playbook, extra), capture_output=True, text=True, env=playbook_env(),
+                          cwd=str(tmp_path), timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    with open(results) as handle:
+        data = json.load(handle)
+    for trial in range(3):
+        assert data['scratch_%d' % trial]['matched'] >= 1, data['scratch_%d' % trial]  # the daemon's own files
+        assert data['scratch_dir_%d' % trial]['stat']['mode'] == '0700'
+        samples = data['stopped_%d' % trial]['samples']
+        assert len(samples) >= 3, samples
+        assert all(sample['ok'] for sample in samples), [s for s in samples if not s['ok']]
+        assert not data['gone_%d' % trial]['stat']['exists']
