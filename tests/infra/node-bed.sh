@@ -32,6 +32,9 @@
 #   CHAOS_NODE_BRIDGE      the bridge's name, at most 15 characters (default chaosnode0)
 #   CHAOS_NODE_CGROUP      the cgroup made under every v1 hierarchy (default chaos-node-bed)
 #                          (bridge, net, cgroup and ports are machine-wide: a second node needs its own)
+#   CHAOS_NODE_TAINT       the taint the node registers with, KEY=VALUE:EFFECT, empty for none (default
+#                          chaos.engineering/real-node=true:NoSchedule: pods written for the KWOK nodes stay off
+#                          it; a pod for the real node tolerates it and selects kubernetes.io/hostname)
 #   CHAOS_NODE_BUSYBOX     a STATIC busybox for the hello image (default /bin/busybox; Debian busybox-static)
 #
 # What it never does to the host (a shared CI machine): no sysctl (the three the kubelet insists on are
@@ -79,6 +82,7 @@ readonly KUBELET_PORT=$((PORT_BASE + 0))
 readonly KUBELET_HEALTHZ=$((PORT_BASE + 1))
 readonly STREAM_PORT=$((PORT_BASE + 2))
 readonly BUSYBOX=${CHAOS_NODE_BUSYBOX:-/bin/busybox}
+readonly TAINT=${CHAOS_NODE_TAINT-chaos.engineering/real-node=true:NoSchedule}
 readonly PAUSE_IMAGE=registry.k8s.io/pause:3.10   # cri-dockerd's default sandbox image name
 readonly HELLO_IMAGE=chaos-node/hello:1
 readonly DOCKER_SOCK=$STATE/docker/docker.sock
@@ -266,6 +270,8 @@ why_not() {
   else
     echo "no busybox at $BUSYBOX (Debian: busybox-static), set CHAOS_NODE_BUSYBOX"
   fi
+  [[ -z $TAINT || $TAINT =~ ^[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*:(NoSchedule|PreferNoSchedule|NoExecute)$ ]] ||
+    echo "CHAOS_NODE_TAINT '$TAINT' is not KEY=VALUE:EFFECT"
   ((${#BRIDGE} <= 15)) || echo "CHAOS_NODE_BRIDGE '$BRIDGE' is longer than 15 characters"
   [[ $NET =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || echo "CHAOS_NODE_NET '$NET' is not three octets"
   if ! [[ $PORT_BASE =~ ^[0-9]+$ ]] || ((PORT_BASE < 1024 || PORT_BASE > 65530)); then
@@ -544,6 +550,12 @@ EOF
   chmod 600 "$k/kubeconfig"
 }
 
+taint_config() { # registerWithTaints for KubeletConfiguration, from KEY=VALUE:EFFECT
+  [[ -n $TAINT ]] || return 0
+  local key=${TAINT%%=*} rest=${TAINT#*=}
+  printf 'registerWithTaints:\n- {key: "%s", value: "%s", effect: "%s"}\n' "$key" "${rest%%:*}" "${rest##*:}"
+}
+
 start_kubelet() {
   local k=$STATE/kubelet
   kubelet_pki
@@ -589,6 +601,7 @@ syncFrequency: 30s
 fileCheckFrequency: 20s
 rotateCertificates: false
 serverTLSBootstrap: false
+$(taint_config)
 EOF
   if env -i PATH="$KUBELET_PATH" sh -c 'command -v iptables || command -v ip6tables' >/dev/null 2>&1; then
     die "iptables is reachable on the kubelet's PATH ($KUBELET_PATH): it would write KUBE-* chains on the host"
@@ -616,6 +629,7 @@ print_env() {
   printf 'export CHAOS_NODE_BRIDGE=%q\n' "$BRIDGE"
   printf 'export CHAOS_NODE_CGROUP=%q\n' "$CGROOT"
   printf 'export CHAOS_NODE_NET=%q\n' "$NET"
+  printf 'export CHAOS_NODE_TAINT=%q\n' "$TAINT"
 }
 
 cmd_up() {
@@ -678,7 +692,7 @@ do_down() {
   # anything still in our namespace (containerd, shims, a pod process) is ours
   ns_left=$(ns_members | grep -vx "$(our_pid holder 2>/dev/null || echo none)" || true)
   if [[ -n $ns_left ]]; then
-    log "warning: killing processes left in the node's mount namespace: $(echo $ns_left)"
+    log "warning: killing processes left in the node's mount namespace: $(paste -sd " " <<<"$ns_left")"
     # shellcheck disable=SC2086
     kill -KILL $ns_left 2>/dev/null || true
     sleep 0.5
