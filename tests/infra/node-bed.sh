@@ -40,9 +40,8 @@
 # What it never does to the host (a shared CI machine): no sysctl (the three the kubelet insists on are
 # shadowed by plain files in the private mount namespace), no iptables rule or chain (the kubelet runs with no
 # iptables on its PATH; dockerd and the CNI bridge have iptables, ip_forward and masquerading off), no mount in
-# the host's mount table (everything is mounted in the namespace), no write under /var/lib outside $STATE
-# (/var/lib/kubelet and /var/lib/cni are bind mounts from $STATE in the namespace; only their empty mount points,
-# when missing, are created on the host and removed by `down`). Its dockerd has its own socket, roots and
+# the host's mount table (everything is mounted in the namespace), no write under /var/lib (in the namespace,
+# /var/lib is a folder of $STATE: the kubelet's and libcni's hard-coded /var/lib paths land there). Its dockerd has its own socket, roots and
 # containerd namespace and is the only one it ever touches; cri-dockerd is patched not to adjust the OOM score of
 # every dockerd/containerd on the machine.
 #
@@ -262,6 +261,8 @@ why_not() {
     command -v "$c" >/dev/null || echo "missing command: $c"
   done
   ((EUID == 0)) || echo "needs root (mount namespace, bridge, cgroups)"
+  # a mount point in the namespace for dockerd's key.json (a missing one would be created on the host)
+  [[ -d /etc/docker ]] || echo "no /etc/docker (Debian: docker.io)"
   [[ $(stat -f -c %T /sys/fs/cgroup 2>/dev/null) == tmpfs ]] ||
     echo "only a cgroup v1 (or hybrid) host has been tried; /sys/fs/cgroup is not a v1 tmpfs"
   if [[ -x $BUSYBOX ]]; then
@@ -405,7 +406,7 @@ node_has_no_pods() { [[ -z $(pods_on_node) ]]; }
 # ---------------------------------------------------------------- the node
 
 setup_holder() { # the private mount namespace, held by our pause (its argument names $STATE, so our_pid knows it)
-  local p d
+  local p
   mkdir -p "$STATE/sysctl" "$STATE/varlog" "$STATE/etc-docker" "$STATE/varlib/kubelet" "$STATE/varlib/cni"
   # the values the kubelet wants (it would otherwise SET them on the host: 0 -> 1, 1 -> 10, 0 -> 1)
   echo 1 >"$STATE/sysctl/overcommit_memory"
@@ -416,8 +417,7 @@ setup_holder() { # the private mount namespace, held by our pause (its argument 
   printf '%s\n' "$!" >"$(pid_file holder)"
   wait_for - 10 our_pid holder || die "the mount-namespace holder did not start"
   p=$(our_pid holder)
-  # wait until unshare has exec'd pause inside the NEW namespace
-  wait_for - 10 test "$(readlink "/proc/$p/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ||
+  [[ $(readlink "/proc/$p/ns/mnt") != "$(readlink /proc/self/ns/mnt)" ]] ||
     die "the holder is not in a mount namespace of its own"
   readlink "/proc/$p/ns/mnt" >"$STATE/mntns"
   in_ns mount --bind "$STATE/sysctl/overcommit_memory" /proc/sys/vm/overcommit_memory
@@ -425,14 +425,10 @@ setup_holder() { # the private mount namespace, held by our pause (its argument 
   in_ns mount --bind "$STATE/sysctl/panic_on_oops" /proc/sys/kernel/panic_on_oops
   in_ns mount --bind "$STATE/varlog" /var/log        # the kubelet hard-codes /var/log/containers
   in_ns mount --bind "$STATE/etc-docker" /etc/docker # dockerd's key.json
-  # hard-coded paths: the kubelet's device-plugin socket dir (ignores --root-dir) and libcni's default cache
-  for d in /var/lib/kubelet /var/lib/cni; do
-    if [[ ! -e $d ]]; then
-      mkdir -p "$d"
-      printf '%s\n' "$d" >>"$STATE/created-mountpoints"
-    fi
-    in_ns mount --bind "$STATE/varlib/${d##*/}" "$d"
-  done
+  # /var/lib: the kubelet hard-codes /var/lib/kubelet/device-plugins (ignores --root-dir), libcni defaults to
+  # /var/lib/cni. In the namespace all of /var/lib is a folder of ours, so nothing is created on the host, not even
+  # a mount point; every other path the node uses is set to $STATE explicitly.
+  in_ns mount --bind "$STATE/varlib" /var/lib
 }
 
 setup_net() {
@@ -675,7 +671,7 @@ remove_containers() {
 }
 
 do_down() {
-  local p c d ns_left
+  local c ns_left
   if our_pid kubelet >/dev/null && control_plane_up; then
     # drain: the kubelet tears the pods' sandboxes down through CNI (host-local leases, veths)
     api PATCH "/api/v1/nodes/$NODE" '{"spec":{"unschedulable":true}}' >/dev/null 2>&1 || true
@@ -698,10 +694,6 @@ do_down() {
     sleep 0.5
   fi
   stop_proc holder # the last process in the namespace: its mounts go with it
-  if [[ -f $STATE/created-mountpoints ]]; then
-    while read -r d; do rmdir "$d" 2>/dev/null || log "warning: could not remove the mount point $d"; done \
-      <"$STATE/created-mountpoints"
-  fi
   if [[ -f $STATE/created-bridge ]] && ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
   for c in /sys/fs/cgroup/*/"$CGROOT"; do # deepest first
     [[ -d $c ]] || continue
