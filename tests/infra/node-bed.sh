@@ -45,8 +45,9 @@
 # containerd namespace and is the only one it ever touches; cri-dockerd is patched not to adjust the OOM score of
 # every dockerd/containerd on the machine.
 #
-# What is ours: the processes whose pids are in $STATE/pids (their command lines name $STATE), every process in
-# the mount namespace recorded in $STATE/mntns, the bridge, the cgroup and the Node object named above.
+# What is ours: the processes whose pids are in $STATE/pids or whose command lines name $STATE, every process in
+# the mount namespace of our holder and in the cgroup above (both made by `up`, which refuses a cgroup or bridge
+# that exists already), the bridge and the Node object named above.
 set -euo pipefail
 
 readonly PROG=node-bed
@@ -343,14 +344,54 @@ stop_proc() { # stop_proc NAME: TERM, then KILL after 20 s; only our own process
   rm -f "$(pid_file "$name")"
 }
 
-ns_members() { # pids of every process in our mount namespace (the holder's, recorded at up)
-  local ns p
-  [[ -f $STATE/mntns ]] || return 0
-  ns=$(<"$STATE/mntns")
+leftover_pids() { # every process still ours once the daemons are stopped (never this script)
+  local ns p cmd comm
+  # in our mount namespace: containerd, its shims (only while the holder lives: a dead namespace's inode number
+  # can be reused by someone else's)
+  if our_pid holder >/dev/null && [[ -f $STATE/mntns ]]; then
+    ns=$(<"$STATE/mntns")
+    for p in /proc/[0-9]*; do
+      [[ $(readlink "$p/ns/mnt" 2>/dev/null) == "$ns" ]] && printf '%s\n' "${p#/proc/}"
+    done
+  fi
+  # our daemons by name whose command line names the state dir (the shims after a crash of the holder; not,
+  # say, someone's `tail -f` of a log here)
   for p in /proc/[0-9]*; do
-    [[ $(readlink "$p/ns/mnt" 2>/dev/null) == "$ns" ]] && printf '%s\n' "${p#/proc/}"
+    { read -r comm <"$p/comm"; } 2>/dev/null || continue
+    case $comm in
+      containerd | containerd-shim* | dockerd | cri-dockerd | kubelet | pause) ;;
+      *) continue ;;
+    esac
+    cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+    [[ $cmd == *"$STATE/"* ]] && printf '%s\n' "${p#/proc/}"
   done
+  # in our cgroups: the pods' processes (each in a mount namespace of its own) and docker's containers
+  if [[ -f $STATE/created-cgroup ]]; then
+    find /sys/fs/cgroup/*/"$CGROOT" -name cgroup.procs -exec cat {} + 2>/dev/null
+  fi
   return 0
+}
+
+kill_leftovers() {
+  local pids i p alive
+  pids=$(leftover_pids | grep -vxE "$$|$(our_pid holder 2>/dev/null || echo none)" | sort -un || true)
+  [[ -n $pids ]] || return 0
+  log "warning: killing processes of the node left running: $(paste -sd ' ' <<<"$pids")"
+  # shellcheck disable=SC2086
+  kill -KILL $pids 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do # until they are gone (or zombies: dead, only not yet reaped by their parent)
+    alive=0
+    for p in $pids; do running "$p" && { alive=1; break; }; done
+    ((alive)) || return 0
+    sleep 0.1
+  done
+  log "warning: processes still running after SIGKILL: $pids"
+}
+
+running() { # running PID: exists and is no zombie
+  local st
+  st=$(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null) || return 1
+  [[ -n $st && $st != Z ]]
 }
 
 wait_for() { # wait_for NAME SECONDS CMD...: poll CMD; fail early if NAME (unless -) died
@@ -443,6 +484,10 @@ setup_net() {
 
 setup_cgroups() { # /$CGROOT in every v1 hierarchy (cpuset copied from the root): kubelet cgroupRoot, docker's parent
   local c
+  if [[ -d /sys/fs/cgroup/memory/$CGROOT && ! -f $STATE/created-cgroup ]]; then
+    die "cgroup /$CGROOT exists and is not ours; choose CHAOS_NODE_CGROUP"
+  fi
+  : >"$STATE/created-cgroup" # every process in it is ours: down kills what is left there
   for c in /sys/fs/cgroup/*/; do
     c=${c%/}
     [[ $(stat -f -c %T "$c") == cgroup2fs ]] && continue # hybrid mode's (empty) unified hierarchy
@@ -671,7 +716,7 @@ remove_containers() {
 }
 
 do_down() {
-  local c ns_left
+  local c
   if our_pid kubelet >/dev/null && control_plane_up; then
     # drain: the kubelet tears the pods' sandboxes down through CNI (host-local leases, veths)
     api PATCH "/api/v1/nodes/$NODE" '{"spec":{"unschedulable":true}}' >/dev/null 2>&1 || true
@@ -685,18 +730,11 @@ do_down() {
   remove_containers
   stop_proc cri-dockerd
   stop_proc dockerd
-  # anything still in our namespace (containerd, shims, a pod process) is ours
-  ns_left=$(ns_members | grep -vx "$(our_pid holder 2>/dev/null || echo none)" || true)
-  if [[ -n $ns_left ]]; then
-    log "warning: killing processes left in the node's mount namespace: $(paste -sd " " <<<"$ns_left")"
-    # shellcheck disable=SC2086
-    kill -KILL $ns_left 2>/dev/null || true
-    sleep 0.5
-  fi
+  kill_leftovers # after a crash: shims, containers, pods
   stop_proc holder # the last process in the namespace: its mounts go with it
   if [[ -f $STATE/created-bridge ]] && ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
   for c in /sys/fs/cgroup/*/"$CGROOT"; do # deepest first
-    [[ -d $c ]] || continue
+    [[ -f $STATE/created-cgroup && -d $c ]] || continue
     find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null || log "warning: could not remove all of $c"
   done
   rm -rf --one-file-system "$STATE"

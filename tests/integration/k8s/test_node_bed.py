@@ -213,15 +213,8 @@ def test_pods_run_real_containers_and_answer_http(node_bed, api, namespace):
         assert now['mounts'] == node_bed['before']['mounts'], 'the node mounted on the host'
 
 
-def test_down_leaves_nothing_on_the_host(node_bed, api):
-    if not node_bed['started']:
-        pytest.skip('the node bed was up before this module; not ours to take down')
-    cfg = node_bed['cfg']
+def _assert_nothing_left(cfg, before, api):
     state = cfg['CHAOS_NODE_BED_DIR']
-    down = _node_bed('down', timeout=600)
-    node_bed['down'] = True
-    assert down.returncode == 0, down.stdout + down.stderr
-
     assert _node_bed('status').returncode != 0
     assert not os.path.exists(state), 'state dir left: %s' % state
     assert _processes_naming(state) == [], 'processes left'
@@ -229,7 +222,6 @@ def test_down_leaves_nothing_on_the_host(node_bed, api):
                           check=False).returncode != 0, 'bridge %s left' % cfg['CHAOS_NODE_BRIDGE']
     assert glob.glob('/sys/fs/cgroup/*/%s' % cfg['CHAOS_NODE_CGROUP']) == [], 'cgroups left'
     after = _host_snapshot(cfg)
-    before = node_bed['before']
     assert [line for line in after['mounts'] if state in line] == [], 'mounts left'
     assert after['mounts'] == before['mounts'], 'mounts left'
     assert after['dirs'] == before['dirs'], 'hard-coded mount points left'
@@ -237,3 +229,52 @@ def test_down_leaves_nothing_on_the_host(node_bed, api):
     assert after['sysctls'] == before['sysctls'], 'sysctls changed'
     names = [n.metadata.name for n in api['core'].list_node().items]
     assert cfg['CHAOS_NODE_NAME'] not in names, names
+
+
+def test_down_leaves_nothing_on_the_host(node_bed, api):
+    if not node_bed['started']:
+        pytest.skip('the node bed was up before this module; not ours to take down')
+    down = _node_bed('down', timeout=600)
+    node_bed['down'] = True
+    assert down.returncode == 0, down.stdout + down.stderr
+    _assert_nothing_left(node_bed['cfg'], node_bed['before'], api)
+
+
+def _alive(pid):
+    """The process exists and is no zombie (a zombie is dead, only not yet reaped by its parent)."""
+    try:
+        with open('/proc/%d/status' % pid) as handle:
+            states = [line.split()[1] for line in handle if line.startswith('State:')]
+    except OSError:
+        return False
+    return states != ['Z']
+
+
+def test_down_after_a_crash_leaves_nothing(node_bed, api, namespace):
+    """Every daemon of the node SIGKILLed (a CI job killed mid-run): down still finds and removes all of it,
+    the pods' containers too, which outlive their dockerd."""
+    if not node_bed['started']:
+        pytest.skip('the node bed was up before this module; not ours to take down')
+    cfg = node_bed['cfg']
+    up = _node_bed('up', timeout=600)
+    node_bed['down'] = False
+    assert up.returncode == 0, up.stdout + up.stderr
+    api['apps'].create_namespaced_deployment(namespace, _hello_deployment('hello', cfg, 1))
+    wait_for('a hello pod Ready on the real node', lambda: [
+        p for p in api['core'].list_namespaced_pod(namespace, label_selector='app=hello').items if pod_ready(p)],
+        timeout=180)
+    pids = set()
+    for path in glob.glob('/sys/fs/cgroup/pids/%s/**/cgroup.procs' % cfg['CHAOS_NODE_CGROUP'], recursive=True):
+        with open(path) as handle:
+            pids.update(int(line) for line in handle if line.strip())
+    assert pids, 'no process in the node\'s cgroup while a pod runs'
+    for name in ('kubelet', 'cri-dockerd', 'dockerd', 'holder'):
+        with open(os.path.join(cfg['CHAOS_NODE_BED_DIR'], 'pids', name + '.pid')) as handle:
+            os.kill(int(handle.read().strip()), 9)
+    assert any(_alive(pid) for pid in pids), 'the containers died with their daemons: nothing left to test'
+
+    down = _node_bed('down', timeout=600)
+    node_bed['down'] = True
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert [pid for pid in pids if _alive(pid)] == [], 'pod processes left'
+    _assert_nothing_left(cfg, node_bed['before'], api)
