@@ -8,7 +8,8 @@ a user's clone) and when KUBECONFIG points at another cluster (the node joins th
 
 The module's tests run in order: the node comes up (unless it was up), a Deployment's pods answer HTTP from the
 host while the host's firewall, sysctls and mount table are unchanged, and the node goes down again (only if this
-module started it), after which nothing of it is left on the host.
+module started it), after which nothing of it is left on the host; then once more after every daemon of the node
+was SIGKILLed under a running pod.
 """
 import glob
 import os
