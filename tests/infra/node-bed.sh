@@ -12,8 +12,8 @@
 #   up        build, then start the node in a private mount namespace and wait until it is Ready; imports
 #             the images registry.k8s.io/pause:3.10 and chaos-node/hello:1 into the node's dockerd;
 #             a no-op when already up. Needs the k8s bed up (its state dir: CHAOS_K8S_BED_DIR)
-#   down      drain the node, delete its Node object, stop every process `up` started, remove the bridge,
-#             the cgroups, the mount points it created and $STATE; safe when down
+#   down      drain the node, delete its Node object, stop every process `up` started (and after a crash, what
+#             is left of the node), remove the bridge, the cgroups and $STATE; safe when down
 #   status    exit 0 iff every process runs and the node is Ready
 #   env       print export lines: CHAOS_NODE_NAME, CHAOS_NODE_IP, CHAOS_NODE_DOCKER_HOST (the node's dockerd),
 #             CHAOS_NODE_IMAGE_HELLO, and the state dir, bridge, cgroup and net in force (also when down)
@@ -41,9 +41,9 @@
 # shadowed by plain files in the private mount namespace), no iptables rule or chain (the kubelet runs with no
 # iptables on its PATH; dockerd and the CNI bridge have iptables, ip_forward and masquerading off), no mount in
 # the host's mount table (everything is mounted in the namespace), no write under /var/lib (in the namespace,
-# /var/lib is a folder of $STATE: the kubelet's and libcni's hard-coded /var/lib paths land there). Its dockerd has its own socket, roots and
-# containerd namespace and is the only one it ever touches; cri-dockerd is patched not to adjust the OOM score of
-# every dockerd/containerd on the machine.
+# /var/lib is a folder of $STATE: the kubelet's and libcni's hard-coded /var/lib paths land there). Its dockerd
+# has its own socket, roots and containerd namespace and is the only one it ever touches; cri-dockerd is patched
+# not to adjust the OOM score of every dockerd/containerd on the machine.
 #
 # What is ours: the processes whose pids are in $STATE/pids or whose command lines name $STATE, every process in
 # the mount namespace of our holder and in the cgroup above (both made by `up`, which refuses a cgroup or bridge
@@ -726,7 +726,8 @@ do_down() {
     wait_for - 60 node_has_no_pods || log "warning: pods still on $NODE after 60 s"
   fi
   stop_proc kubelet # first, so it recreates nothing we remove
-  if control_plane_up; then api DELETE "/api/v1/nodes/$NODE" >/dev/null 2>&1 || true; fi
+  # the Node is ours once `up` got past its checks (they refuse a Node of that name that exists)
+  if [[ -d $STATE/pids ]] && control_plane_up; then api DELETE "/api/v1/nodes/$NODE" >/dev/null 2>&1 || true; fi
   remove_containers
   stop_proc cri-dockerd
   stop_proc dockerd
