@@ -27,6 +27,8 @@ K8S_BED = os.path.join(ROOT, 'tests', 'infra', 'k8s-bed.sh')
 
 def pytest_configure(config):  # pylint: disable=redefined-outer-name
     config.addinivalue_line('markers', 'k8s: needs a Kubernetes API (KUBECONFIG, or tests/infra/k8s-bed.sh)')
+    config.addinivalue_line('markers',
+                            'node_bed: needs a real node (tests/infra/node-bed.sh; CHAOS_NODE_BED=1 starts it)')
 
 
 def _bed(*args, check=True):

@@ -1,0 +1,3 @@
+module chaos.engineering/node-bed/pause
+
+go 1.26
