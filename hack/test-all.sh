@@ -3,7 +3,8 @@
 #   hack/test-all.sh [unit|integration|sanity|lint ...]   (default: all of them, in that order)
 # Unit and integration tests run under both supported ansible-core lines (2.19/Python 3.11 and
 # 2.21/Python 3.12). Integration tests start the private Docker engines (tests/infra/docker-bed.sh),
-# the Kubernetes control plane (tests/infra/k8s-bed.sh) and the netem VM (tests/infra/vm-bed.sh), and stop
+# the Kubernetes control plane (tests/infra/k8s-bed.sh), its real node (tests/infra/node-bed.sh) and the netem VM
+# (tests/infra/vm-bed.sh), and stop
 # what they started when done.
 set -euo pipefail
 # shellcheck source=hack/_common.sh
@@ -46,6 +47,11 @@ for stage in "${stages[@]}"; do
             first=1
             for core in "${cores[@]}"; do
                 if [[ "${first}" == 1 ]]; then
+                    # The real kubelet node (tests/infra/node-bed.sh) too, where this machine can run one; where
+                    # it cannot (no shared peers/ folder: a user's clone), its tests say why they skip.
+                    if bash tests/infra/node-bed.sh check >/dev/null 2>&1; then
+                        export CHAOS_NODE_BED=1
+                    fi
                     # Everything, once: the Docker engines, the Kubernetes control plane (tests/infra/k8s-bed.sh,
                     # or $KUBECONFIG), the QEMU VM with real netem (tests/infra/vm-bed.sh) and the browser test.
                     log "integration tests (Docker, Kubernetes, VM, browser), ${core}"

@@ -6,6 +6,10 @@
   started it, and not when CHAOS_BED_KEEP is set.
 
 Every test works in namespaces of its own (chaos-it-<random>), deleted afterwards.
+
+Tests that need real containers take the `real_node` fixture: the real node of tests/infra/node-bed.sh, started
+once for the session (with CHAOS_NODE_BED=1, as hack/test-all.sh sets when `node-bed.sh check` passes) or used as
+found when it is up. Without it they skip, with the reason.
 """
 import base64
 import os
@@ -21,6 +25,7 @@ from kubernetes.client.rest import ApiException
 
 from helpers import ROOT, playbook_env, run_module_play
 from k8s_helpers import TEST_LABEL
+from node_helpers import k8s_bed_kubeconfig, node_bed, node_env
 
 K8S_BED = os.path.join(ROOT, 'tests', 'infra', 'k8s-bed.sh')
 
@@ -137,3 +142,57 @@ def run_module(api, tmp_path):
         return run_module_play(tmp_path, module, args, 'k8s', auth or dict(kubeconfig=api['kubeconfig']),
                                check=check, env=env, timeout=900)
     return run
+
+
+class RealNode:
+    """The session's real node: brought up at the first test that needs it (again if a test took it down), and
+    down at the end of the session if the session started it."""
+
+    def __init__(self, kubeconfig):
+        self.kubeconfig = kubeconfig
+        self.skip_reason = None
+        self.started = False
+        self.cfg = None
+        self.before = None  # set by the node bed's own tests: the host as it was before the node
+
+    def check(self):
+        check = node_bed('check')
+        if check.returncode != 0:
+            return ('node-bed.sh check: this machine cannot run a real node: %s'
+                    % '; '.join((check.stdout + check.stderr).split('\n')).strip('; '))
+        if os.path.realpath(self.kubeconfig) != os.path.realpath(k8s_bed_kubeconfig() or '/nonexistent'):
+            return 'KUBECONFIG is another cluster; the node bed joins the k8s bed (tests/infra/k8s-bed.sh) only'
+        if node_bed('status').returncode != 0 and os.environ.get('CHAOS_NODE_BED') != '1':
+            return ('the node bed is not up; set CHAOS_NODE_BED=1 to start it (the first run builds kubelet, '
+                    'cri-dockerd and the CNI plugins)')
+        return None
+
+    def ensure_up(self):
+        """The node's settings (node-bed.sh env), once it is Ready; skips the test when it cannot be."""
+        if self.skip_reason is None and self.cfg is None:
+            self.skip_reason = self.check()
+        if self.skip_reason:
+            pytest.skip(self.skip_reason)
+        if node_bed('status').returncode != 0:
+            up = node_bed('up', timeout=3600)
+            if up.returncode != 0:
+                node_bed('down')
+                pytest.fail('node-bed.sh up failed:\n%s%s' % (up.stdout, up.stderr[-4000:]))
+            self.started = True
+        self.cfg = node_env()
+        return self.cfg
+
+
+@pytest.fixture(scope='session')
+def real_node_session(kubeconfig):
+    node = RealNode(kubeconfig)
+    yield node
+    if node.started and not os.environ.get('CHAOS_BED_KEEP'):
+        node_bed('down')
+
+
+@pytest.fixture
+def real_node(real_node_session):
+    """node-bed.sh env of the session's real node (CHAOS_NODE_NAME, CHAOS_NODE_DOCKER_HOST, CHAOS_NODE_TAINT...),
+    Ready; the test skips when this machine cannot run it."""
+    return real_node_session.ensure_up()

@@ -1,7 +1,7 @@
 """A real node in the k8s bed (tests/infra/node-bed.sh): its pods run real containers, and it leaves the host as it
 found it.
 
-Opt-in: runs when CHAOS_NODE_BED=1 is set (the first run builds kubelet, cri-dockerd and the CNI plugins: minutes
+Opt-in (the session's `real_node`, conftest.py): runs when CHAOS_NODE_BED=1 is set (the first run builds kubelet, cri-dockerd and the CNI plugins: minutes
 with the bed's Go build cache warm, 15-25 min cold) or when the node bed is already up. It skips, with the reason,
 on a machine that cannot run the node (`node-bed.sh check`: e.g. no shared folder with cri-dockerd's source, as in
 a user's clone) and when KUBECONFIG points at another cluster (the node joins the k8s bed's control plane only).
@@ -13,45 +13,20 @@ was SIGKILLed under a running pod.
 """
 import glob
 import os
-import shlex
 import subprocess
 import urllib.request
 
 import pytest
-from kubernetes import client
 
-from helpers import ROOT
 from k8s_helpers import pod_ready, wait_for
+import node_helpers
+from node_helpers import docker_on_node, hello_deployment, node_env, taint_of
 
-NODE_BED = os.path.join(ROOT, 'tests', 'infra', 'node-bed.sh')
-K8S_BED = os.path.join(ROOT, 'tests', 'infra', 'k8s-bed.sh')
 SYSCTLS = ('vm/overcommit_memory', 'kernel/panic', 'kernel/panic_on_oops', 'net/ipv4/ip_forward')
 # mount points the kubelet and libcni hard-code; node-bed.sh only ever bind-mounts them inside its namespace
 HARD_CODED_DIRS = ('/var/lib/kubelet', '/var/lib/cni')
 
 pytestmark = [pytest.mark.integration, pytest.mark.k8s, pytest.mark.node_bed]
-
-
-def _node_bed(*args, timeout=600):
-    return subprocess.run(['bash', NODE_BED] + list(args), capture_output=True, text=True, check=False,
-                          timeout=timeout)
-
-
-def _node_env():
-    env = {}
-    for line in _node_bed('env').stdout.splitlines():
-        if line.startswith('export '):
-            key, _, value = line[len('export '):].partition('=')
-            env[key] = shlex.split(value)[0]
-    return env
-
-
-def _k8s_bed_kubeconfig():
-    out = subprocess.run(['bash', K8S_BED, 'env'], capture_output=True, text=True, check=False).stdout
-    for line in out.splitlines():
-        if line.startswith('export KUBECONFIG='):
-            return shlex.split(line[len('export KUBECONFIG='):])[0]
-    return None
 
 
 def _firewall_lines(cfg):
@@ -103,68 +78,25 @@ def _host_snapshot(cfg):
 
 
 @pytest.fixture(scope='module')
-def node_bed(kubeconfig):
-    """The node: started here unless it is up (then it is left as found); the host is recorded before."""
-    check = _node_bed('check')
-    if check.returncode != 0:
-        pytest.skip('node-bed.sh check: this machine cannot run a real node: %s'
-                    % '; '.join((check.stdout + check.stderr).split('\n')).strip('; '))
-    if os.path.realpath(kubeconfig) != os.path.realpath(_k8s_bed_kubeconfig() or '/nonexistent'):
-        pytest.skip('KUBECONFIG is another cluster; the node bed joins the k8s bed (tests/infra/k8s-bed.sh) only')
-    already_up = _node_bed('status').returncode == 0
-    if not already_up and os.environ.get('CHAOS_NODE_BED') != '1':
-        pytest.skip('the node bed is not up; set CHAOS_NODE_BED=1 to start it (the first run builds kubelet, '
-                    'cri-dockerd and the CNI plugins)')
-    cfg = _node_env()
-    before = None if already_up else _host_snapshot(cfg)
-    if not already_up:
-        up = _node_bed('up', timeout=3600)
-        if up.returncode != 0:
-            _node_bed('down')
-            pytest.fail('node-bed.sh up failed:\n%s%s' % (up.stdout, up.stderr[-4000:]))
-    state = dict(cfg=cfg, before=before, started=not already_up, down=False)
+def node_bed(real_node_session):
+    """The node, started here with the host recorded before; when the session's real node is already up (another
+    module's tests started it), it is taken down first, so the host is recorded without it. A node that was up
+    before the session is not ours: used as found, and the down tests skip."""
+    session = real_node_session
+    reason = session.check()
+    if reason:
+        pytest.skip(reason)
+    up_before = node_helpers.node_bed('status').returncode == 0
+    if up_before and session.started:
+        down = node_helpers.node_bed('down')
+        assert down.returncode == 0, down.stdout + down.stderr
+    ours = not up_before or session.started
+    cfg = node_env()
+    before = _host_snapshot(cfg) if ours else None
+    cfg = session.ensure_up()
+    session.started = session.started or ours
+    state = dict(cfg=cfg, before=before, started=ours, down=False)
     yield state
-    if state['started'] and not state['down'] and not os.environ.get('CHAOS_BED_KEEP'):
-        _node_bed('down')
-
-
-def _taint_of(cfg):
-    """CHAOS_NODE_TAINT (KEY=VALUE:EFFECT) as (key, value, effect), or None."""
-    if not cfg.get('CHAOS_NODE_TAINT'):
-        return None
-    key, _, rest = cfg['CHAOS_NODE_TAINT'].partition('=')
-    value, _, effect = rest.rpartition(':')
-    return key, value, effect
-
-
-def _hello_deployment(name, cfg, replicas):
-    labels = {'app': name}
-    taint = _taint_of(cfg)
-    tolerations = [client.V1Toleration(key=taint[0], operator='Equal', value=taint[1], effect=taint[2])] \
-        if taint else None
-    container = client.V1Container(
-        name='hello', image=cfg['CHAOS_NODE_IMAGE_HELLO'], image_pull_policy='Never',
-        ports=[client.V1ContainerPort(container_port=8080)],
-        readiness_probe=client.V1Probe(http_get=client.V1HTTPGetAction(path='/', port=8080),
-                                       period_seconds=2, failure_threshold=1))
-    return client.V1Deployment(
-        metadata=client.V1ObjectMeta(name=name, labels=labels),
-        spec=client.V1DeploymentSpec(
-            replicas=replicas, selector=client.V1LabelSelector(match_labels=labels),
-            template=client.V1PodTemplateSpec(
-                metadata=client.V1ObjectMeta(labels=labels),
-                spec=client.V1PodSpec(
-                    containers=[container], node_selector={'kubernetes.io/hostname': cfg['CHAOS_NODE_NAME']},
-                    tolerations=tolerations,
-                    automount_service_account_token=False, enable_service_links=False,
-                    termination_grace_period_seconds=2))))
-
-
-def _docker_on_node(cfg, *args):
-    proc = subprocess.run(['docker', '-H', cfg['CHAOS_NODE_DOCKER_HOST']] + list(args), capture_output=True,
-                          text=True, check=False, timeout=60)
-    assert proc.returncode == 0, (args, proc.stderr)
-    return proc.stdout
 
 
 def test_node_is_ready_and_real(node_bed, api):
@@ -174,7 +106,7 @@ def test_node_is_ready_and_real(node_bed, api):
     assert node.status.node_info.container_runtime_version.startswith('docker://'), node.status.node_info
     assert node.status.node_info.kubelet_version.startswith('v1.'), node.status.node_info
     assert node.metadata.labels.get('chaos.engineering/real-node') == 'true', node.metadata.labels
-    taint = _taint_of(node_bed['cfg'])
+    taint = taint_of(node_bed['cfg'])
     if taint:  # pods written for the KWOK nodes must stay off the real node
         assert taint in [(t.key, t.value or '', t.effect) for t in node.spec.taints or []], node.spec.taints
     # a KWOK node is annotated as fake; this one must not be
@@ -184,7 +116,7 @@ def test_node_is_ready_and_real(node_bed, api):
 def test_pods_run_real_containers_and_answer_http(node_bed, api, namespace):
     cfg = node_bed['cfg']
     replicas = 2
-    api['apps'].create_namespaced_deployment(namespace, _hello_deployment('hello', cfg, replicas))
+    api['apps'].create_namespaced_deployment(namespace, hello_deployment('hello', cfg, replicas))
 
     def ready_pods():
         pods = api['core'].list_namespaced_pod(namespace, label_selector='app=hello').items
@@ -198,7 +130,7 @@ def test_pods_run_real_containers_and_answer_http(node_bed, api, namespace):
         container_id = pod.status.container_statuses[0].container_id
         assert container_id.startswith('docker://'), container_id
         # the container is real: the node's dockerd runs it, under the kubelet's name
-        inspect = _docker_on_node(cfg, 'inspect', '-f', '{{.State.Running}} {{.Name}}',
+        inspect = docker_on_node(cfg, 'inspect', '-f', '{{.State.Running}} {{.Name}}',
                                   container_id[len('docker://'):])
         assert inspect.strip().startswith('true /k8s_hello_%s_%s_' % (pod.metadata.name, namespace)), inspect
         # and it answers HTTP from the host, over the node's bridge
@@ -216,7 +148,7 @@ def test_pods_run_real_containers_and_answer_http(node_bed, api, namespace):
 
 def _assert_nothing_left(cfg, before, api):
     state = cfg['CHAOS_NODE_BED_DIR']
-    assert _node_bed('status').returncode != 0
+    assert node_helpers.node_bed('status').returncode != 0
     assert not os.path.exists(state), 'state dir left: %s' % state
     assert _processes_naming(state) == [], 'processes left'
     assert subprocess.run(['ip', 'link', 'show', cfg['CHAOS_NODE_BRIDGE']], capture_output=True,
@@ -235,7 +167,7 @@ def _assert_nothing_left(cfg, before, api):
 def test_down_leaves_nothing_on_the_host(node_bed, api):
     if not node_bed['started']:
         pytest.skip('the node bed was up before this module; not ours to take down')
-    down = _node_bed('down', timeout=600)
+    down = node_helpers.node_bed('down', timeout=600)
     node_bed['down'] = True
     assert down.returncode == 0, down.stdout + down.stderr
     _assert_nothing_left(node_bed['cfg'], node_bed['before'], api)
@@ -257,10 +189,10 @@ def test_down_after_a_crash_leaves_nothing(node_bed, api, namespace):
     if not node_bed['started']:
         pytest.skip('the node bed was up before this module; not ours to take down')
     cfg = node_bed['cfg']
-    up = _node_bed('up', timeout=600)
+    up = node_helpers.node_bed('up', timeout=600)
     node_bed['down'] = False
     assert up.returncode == 0, up.stdout + up.stderr
-    api['apps'].create_namespaced_deployment(namespace, _hello_deployment('hello', cfg, 1))
+    api['apps'].create_namespaced_deployment(namespace, hello_deployment('hello', cfg, 1))
     wait_for('a hello pod Ready on the real node', lambda: [
         p for p in api['core'].list_namespaced_pod(namespace, label_selector='app=hello').items if pod_ready(p)],
         timeout=180)
@@ -274,7 +206,7 @@ def test_down_after_a_crash_leaves_nothing(node_bed, api, namespace):
             os.kill(int(handle.read().strip()), 9)
     assert any(_alive(pid) for pid in pids), 'the containers died with their daemons: nothing left to test'
 
-    down = _node_bed('down', timeout=600)
+    down = node_helpers.node_bed('down', timeout=600)
     node_bed['down'] = True
     assert down.returncode == 0, down.stdout + down.stderr
     assert [pid for pid in pids if _alive(pid)] == [], 'pod processes left'
