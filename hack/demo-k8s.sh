@@ -9,7 +9,7 @@
 #   4. prints each verdict and the path of its HTML report.
 # Cleans up everything it started (namespace, node, control plane) unless CHAOS_DEMO_KEEP=1. Beds that were
 # already up are used and left up. Needs root and the shared peers/ folder (see tests/infra/node/README.md).
-# CHAOS_DEMO_SECONDS (fault time per run, default 30), CHAOS_DEMO_INTERVAL (Pumba's interval, default 5s) and
+# CHAOS_DEMO_SECONDS (fault time per run, default 30), CHAOS_DEMO_INTERVAL (Pumba's interval, default 10s) and
 # CHAOS_JOURNAL_DIR (reports, default build/demo-k8s-reports); the beds' own variables (CHAOS_K8S_BED_DIR,
 # CHAOS_K8S_PORT_BASE, CHAOS_NODE_*) move them out of another bed's way (defaults below differ from the test beds').
 set -euo pipefail
@@ -29,7 +29,7 @@ export CHAOS_NODE_NET="${CHAOS_NODE_NET:-10.79.0}"
 export CHAOS_NODE_BRIDGE="${CHAOS_NODE_BRIDGE:-chdemonode0}"
 export CHAOS_NODE_CGROUP="${CHAOS_NODE_CGROUP:-chaos-demo-node}"
 seconds="${CHAOS_DEMO_SECONDS:-30}"
-interval="${CHAOS_DEMO_INTERVAL:-5s}"
+interval="${CHAOS_DEMO_INTERVAL:-10s}"
 reports="${CHAOS_JOURNAL_DIR:-${REPO_ROOT}/build/demo-k8s-reports}"
 namespace=chaos-demo-seed
 
@@ -108,12 +108,16 @@ body = client.V1Deployment(
         template=client.V1PodTemplateSpec(metadata=client.V1ObjectMeta(labels={'app': 'hello'}), spec=client.V1PodSpec(
             containers=[container], node_selector={'kubernetes.io/hostname': os.environ['CHAOS_NODE_NAME']},
             tolerations=tolerations, automount_service_account_token=False, termination_grace_period_seconds=2))))
+# A fresh Deployment each run: pods still in the kubelet's restart back-off from the run before would weigh on it.
 try:
-    apps.create_namespaced_deployment(namespace, body)
+    apps.delete_namespaced_deployment('hello', namespace, propagation_policy='Foreground')
 except ApiException as exc:
-    if exc.status != 409:
+    if exc.status != 404:
         raise
-    apps.patch_namespaced_deployment_scale('hello', namespace, {'spec': {'replicas': replicas}})
+give_up = time.monotonic() + 120
+while core.list_namespaced_pod(namespace, label_selector='app=hello').items and time.monotonic() < give_up:
+    time.sleep(1)
+apps.create_namespaced_deployment(namespace, body)
 give_up = time.monotonic() + 300
 while time.monotonic() < give_up:
     found = core.list_namespaced_pod(namespace, label_selector='app=hello').items
@@ -147,8 +151,10 @@ seed_agent_options:
   wait_timeout: 180
   tolerations: [{operator: Exists}]
 YAML
+    ANSIBLE_LOCALHOST_WARNING=False ANSIBLE_INVENTORY_UNPARSED_WARNING=False \
     CHAOS_JOURNAL_DIR="${reports}" ANSIBLE_COLLECTIONS_PATH="${collections}" KUBECONFIG=/nonexistent \
-        "${venv}/bin/ansible-playbook" -i localhost, -c local playbooks/seed_experiment.yml -e "@${vars}" >&2
+        "${venv}/bin/ansible-playbook" -i localhost, -c local -e "ansible_python_interpreter=${venv}/bin/python" \
+        playbooks/seed_experiment.yml -e "@${vars}" >&2
     report="$(find "${reports}" -mindepth 2 -maxdepth 2 -name journal.json -printf '%T@ %h/\n' | sort -n | tail -n 1 | cut -d' ' -f2-)"
     verdict="$("${venv}/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["verdict"])' "${report}journal.json")"
     printf 'seed with %d replica(s): verdict %s, report %sreport.html\n' "${replicas}" "${verdict}" "${report}"

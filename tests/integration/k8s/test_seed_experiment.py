@@ -45,7 +45,7 @@ def test_seed_experiment_verdict_follows_the_replicas(api, real_node, namespace,
             experiment_duration=24, experiment_recovery_timeout=120, experiment_fail_unless_passed=False,
             seed_namespace=namespace, seed_selector='app=hello', seed_min_ready=1,
             seed_agent_name='seed-%s' % run_id, seed_agent_namespace=agent_ns,
-            seed_agent_image=cfg['CHAOS_NODE_IMAGE_PUMBA'], seed_agent_interval='3s',
+            seed_agent_image=cfg['CHAOS_NODE_IMAGE_PUMBA'], seed_agent_interval='5s',
             seed_agent_options=dict(image_pull_policy='Never', runtime_socket=node_docker_socket(cfg),
                                     tolerations=tolerations(cfg), wait_timeout=180)), handle)
     env = dict((k, v) for k, v in playbook_env().items() if not k.startswith('K8S_AUTH_'))
