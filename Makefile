@@ -5,15 +5,19 @@ BED := tests/infra/docker-bed.sh
 VENV_219 = $(shell hack/toolchain.sh --path core219)
 VENV_221 = $(shell hack/toolchain.sh --path core221)
 
-.PHONY: help demo test unit integration sanity lint bench bed-up bed-down clean
+.PHONY: help demo demo-k8s test unit integration sanity lint bench bed-up bed-down clean
 
 help:
 	@echo "make demo        start a private Docker engine, kill and pause demo containers, clean up"
+	@echo "make demo-k8s    a real Kubernetes node, the seed experiment with 1 and 5 replicas (Pumba), clean up"
 	@echo "make test        every check: unit, integration on real engines, sanity, lint"
 	@echo "make unit | integration | sanity | lint | bench | bed-up | bed-down"
 
 demo:
 	hack/demo.sh
+
+demo-k8s:
+	hack/demo-k8s.sh
 
 test:
 	hack/test-all.sh

@@ -112,6 +112,7 @@ AGENT_ARGUMENT_SPEC = dict(
     pattern=dict(type='str'),
     target_namespace=dict(type='str', default=DEFAULT_TARGET_NAMESPACE),
     random=dict(type='bool', default=True),
+    kill_sandboxes=dict(type='bool', default=False),
     runtime_socket=dict(type='str', default='docker'),
     runtime=dict(type='str', choices=list(RUNTIMES)),
     privileged=dict(type='bool', default=False),
@@ -123,8 +124,9 @@ AGENT_ARGUMENT_SPEC = dict(
     wait=dict(type='bool', default=True),
     wait_timeout=dict(type='int', default=120),
 )
-# args replaces the Pumba command built from interval, signal, pattern and target_namespace (and random, which
-# validate_params checks: a boolean given as false still counts as given here). all with name: validate_params too.
+# args replaces the Pumba command built from interval, signal, pattern and target_namespace (and random and
+# kill_sandboxes, which validate_params checks: a boolean given as false still counts as given here). all with
+# name: validate_params too.
 AGENT_MUTUALLY_EXCLUSIVE = [('duration', 'expires_at')] + [
     ('args', key) for key in ('interval', 'signal', 'pattern', 'target_namespace')]
 
@@ -165,15 +167,19 @@ def resolve_runtime(runtime_socket, runtime=None):
     return runtime, socket, RUNTIME_SOCKETS[runtime]
 
 
-def default_pattern(runtime, target_namespace=DEFAULT_TARGET_NAMESPACE):
-    """Pumba's re2 pattern for the containers of pods in ``target_namespace``.
+def default_pattern(runtime, target_namespace=DEFAULT_TARGET_NAMESPACE, sandboxes=False):
+    """Pumba's re2 pattern for the app containers of pods in ``target_namespace`` (and their sandboxes too, with
+    ``sandboxes``, Docker only).
 
-    Docker (dockershim, cri-dockerd) names a pod's containers k8s_<container>_<pod>_<namespace>_<uid>_<n>;
-    Pumba's containerd runtime names them <namespace>/<pod>/<container>.
+    Docker (dockershim, cri-dockerd) names a pod's containers k8s_<container>_<pod>_<namespace>_<uid>_<n> and its
+    sandbox k8s_POD_<pod>_...: a container name is a lower-case DNS label, so [a-z0-9-]+ never matches POD (RE2
+    has no lookahead). Killing a sandbox makes the kubelet rebuild the whole pod, with a new IP: not what "kill a
+    container" means. Pumba's containerd runtime names app containers <namespace>/<pod>/<container> and a sandbox
+    by its ID, so its pattern never matches a sandbox.
     """
     if runtime == 'containerd':
         return '^%s/' % target_namespace
-    return '^k8s_[^_]+_[^_]+_%s_' % target_namespace
+    return '^k8s_%s_[^_]+_%s_' % ('[^_]+' if sandboxes else '[a-z0-9-]+', target_namespace)
 
 
 def normalize_interval(value):
@@ -201,7 +207,8 @@ def build_args(params):
                  '--containerd-namespace', CONTAINERD_K8S_NAMESPACE]
     pattern = params.get('pattern')
     if pattern is None:
-        pattern = default_pattern(runtime, params.get('target_namespace') or DEFAULT_TARGET_NAMESPACE)
+        pattern = default_pattern(runtime, params.get('target_namespace') or DEFAULT_TARGET_NAMESPACE,
+                                  sandboxes=bool(params.get('kill_sandboxes')))
     argv += ['kill', '--signal', params.get('signal') or DEFAULT_SIGNAL, 're2:' + pattern]
     return argv
 
@@ -315,6 +322,11 @@ def validate_params(params):
         errors.append('all=true removes every agent: it takes no name (give namespace to search only there).')
     if params.get('args') is not None and params.get('random') is False:
         errors.append('random=false has no effect with args: args is the whole command.')
+    if params.get('kill_sandboxes') and params.get('args') is not None:
+        errors.append('kill_sandboxes=true has no effect with args: args is the whole command.')
+    if params.get('kill_sandboxes') and params.get('pattern') is not None:
+        errors.append('kill_sandboxes=true widens the default pattern: with pattern, write the sandboxes into it '
+                      '(k8s_POD_...).')
     if params.get('all') and state != 'absent':
         errors.append('all=true finds every agent to remove: it needs state=absent.')
     if params.get('expired_only') and state != 'absent':
@@ -350,7 +362,11 @@ def validate_params(params):
         if params.get('pattern') is not None and not params['pattern'].strip():
             errors.append('pattern must not be empty (leave it out for the default).')
         try:
-            resolve_runtime(params.get('runtime_socket'), params.get('runtime'))
+            runtime = resolve_runtime(params.get('runtime_socket'), params.get('runtime'))[0]
+            if params.get('kill_sandboxes') and runtime == 'containerd':
+                errors.append('kill_sandboxes=true works with the docker runtime only: Pumba names a containerd '
+                              'sandbox by its ID, which no namespace pattern matches (give args, for example with '
+                              "Pumba's --label io.kubernetes.pod.namespace=<namespace>).")
             if params.get('args') is None:
                 normalize_interval(params.get('interval') or DEFAULT_INTERVAL)
         except AgentError as exc:

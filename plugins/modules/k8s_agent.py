@@ -131,12 +131,27 @@ options:
     description:
       - The RE2 regular expression that Pumba matches container names against (C(re2:<pattern>)).
       - With the Docker runtime (dockershim, cri-dockerd), a pod's containers are named
-        C(k8s_<container>_<pod>_<namespace>_<uid>_<attempt>), including the pod sandbox C(k8s_POD_...). With
-        Pumba's containerd runtime they are named C(<namespace>/<pod>/<container>).
-      - If not given, the containers of pods in O(target_namespace) (V(^k8s_[^_]+_[^_]+_default_) with Docker,
-        V(^default/) with containerd), so that the system namespaces and the agent itself are never matched.
-        V(^k8s_) would match every Kubernetes container on the node.
+        C(k8s_<container>_<pod>_<namespace>_<uid>_<attempt>), and the pod sandbox C(k8s_POD_<pod>_...). With
+        Pumba's containerd runtime they are named C(<namespace>/<pod>/<container>), and a sandbox by its ID.
+      - If not given, the app containers of pods in O(target_namespace) (V(^k8s_[a-z0-9-]+_[^_]+_default_) with
+        Docker, V(^default/) with containerd), so that the system namespaces, the agent itself and the pod
+        sandboxes are never matched (a container name is a lower-case DNS label, never C(POD)); O(kill_sandboxes)
+        adds the sandboxes. V(^k8s_) would match every Kubernetes container on the node, the sandboxes and the
+        system ones included.
+      - Not with O(kill_sandboxes=true).
     type: str
+  kill_sandboxes:
+    description:
+      - Let the default O(pattern) match the pod sandboxes (C(k8s_POD_<pod>_<namespace>_...), the C(pause)
+        container that holds the pod's network namespace) as well as the app containers (V(^k8s_[^_]+_[^_]+_default_)).
+      - A killed app container is replaced by the kubelet within its pod (RESTARTS climbs, the pod keeps its IP).
+        A killed sandbox makes the kubelet rebuild the whole pod, a new sandbox with a B(new IP) and every container
+        restarted, which is a harsher fault than "kill a container"; that is why it is off by default. The seed's
+        C(re2:hello-minikube) pattern hit both.
+      - Docker runtime only: Pumba's containerd runtime names a sandbox by its ID, which no namespace pattern can
+        match (give O(args) with Pumba's C(--label) there). Not with O(pattern) or O(args).
+    type: bool
+    default: false
   target_namespace:
     description:
       - The namespace whose pods' containers the default O(pattern) matches.
@@ -318,7 +333,7 @@ chaos:
           action: deploy
           result: created
           image: ghcr.io/alexei-led/pumba:1.1.2
-          args: [--random, --interval, 30s, kill, --signal, SIGKILL, 're2:^k8s_[^_]+_[^_]+_default_']
+          args: [--random, --interval, 30s, kill, --signal, SIGKILL, 're2:^k8s_[a-z0-9-]+_[^_]+_default_']
           runtime_socket: /var/run/docker.sock
           expires_at: '2026-11-27T11:00:00.000Z'
           expired: false

@@ -7,22 +7,25 @@
 # Usage: node-bed.sh check | build | up | down | status | env
 #
 #   check     exit 0 iff this machine can run the node; otherwise print why and exit 3 (tests skip on it)
-#   build     build kubelet, cri-dockerd (patched), the CNI plugins and pause into $CHAOS_NODE_CACHE
+#   build     build kubelet, cri-dockerd (patched), Pumba, the CNI plugins and pause into $CHAOS_NODE_CACHE
 #             (a no-op when they are there)
 #   up        build, then start the node in a private mount namespace and wait until it is Ready; imports
-#             the images registry.k8s.io/pause:3.10 and chaos-node/hello:1 into the node's dockerd;
+#             the images registry.k8s.io/pause:3.10, chaos-node/hello:1 and chaos-node/pumba:1.1.2 (FROM
+#             scratch, ENTRYPOINT /pumba: the chaos agent's image) into the node's dockerd;
 #             a no-op when already up. Needs the k8s bed up (its state dir: CHAOS_K8S_BED_DIR)
 #   down      drain the node, delete its Node object, stop every process `up` started (and after a crash, what
 #             is left of the node), remove the bridge, the cgroups and $STATE; safe when down
 #   status    exit 0 iff every process runs and the node is Ready
 #   env       print export lines: CHAOS_NODE_NAME, CHAOS_NODE_IP, CHAOS_NODE_DOCKER_HOST (the node's dockerd),
-#             CHAOS_NODE_IMAGE_HELLO, and the state dir, bridge, cgroup and net in force (also when down)
+#             CHAOS_NODE_IMAGE_HELLO, CHAOS_NODE_IMAGE_PUMBA, and the state dir, bridge, cgroup and net in force
+#             (also when down)
 #
 # Environment:
 #   CHAOS_NODE_BED_DIR     state dir (default /tmp/chaos-engineering-node-bed). Keep it short: the node's
 #                          containerd socket path under it must fit the 107-byte unix socket limit
 #   CHAOS_NODE_CACHE       binary cache (default ~/.cache/chaos-engineering/node)
-#   CHAOS_SHARED_DIR       the shared folder with peers/ (cri-dockerd's source tarball and patch); default:
+#   CHAOS_SHARED_DIR       the shared folder with peers/ (the source tarballs of cri-dockerd, with its patch, and
+#                          of Pumba); default:
 #                          ../shared next to the checkout (or next to the main checkout of a git worktree)
 #   CHAOS_K8S_BED_DIR      the control plane's state dir, as for k8s-bed.sh (default /tmp/chaos-engineering-k8s-bed)
 #   CHAOS_K8S_VERSION      kubelet version, as for k8s-bed.sh (default 1.37.2)
@@ -67,6 +70,9 @@ readonly CRI_DOCKERD_VERSION=0.4.3
 readonly CRI_DOCKERD_COMMIT=d969e29f
 readonly CRI_DOCKERD_TARBALL_NAME=cri-dockerd-0.4.3-d969e29.tar.gz
 readonly CRI_DOCKERD_PATCH_NAME=cri-dockerd-no-foreign-oom.patch
+readonly PUMBA_VERSION=1.1.2
+readonly PUMBA_COMMIT=69b78e6
+readonly PUMBA_TARBALL_NAME=pumba-1.1.2-69b78e6.tar.gz
 readonly CNI_VERSION=v1.9.1
 readonly CNI_PLUGINS=(main/bridge main/loopback ipam/host-local)
 # Bump when a build recipe below changes: it is part of each binary's stamp.
@@ -85,6 +91,7 @@ readonly BUSYBOX=${CHAOS_NODE_BUSYBOX:-/bin/busybox}
 readonly TAINT=${CHAOS_NODE_TAINT-chaos.engineering/real-node=true:NoSchedule}
 readonly PAUSE_IMAGE=registry.k8s.io/pause:3.10   # cri-dockerd's default sandbox image name
 readonly HELLO_IMAGE=chaos-node/hello:1
+readonly PUMBA_IMAGE=chaos-node/pumba:$PUMBA_VERSION
 readonly DOCKER_SOCK=$STATE/docker/docker.sock
 readonly CRI_SOCK=$STATE/run/cri-dockerd.sock
 readonly PROCS=(holder dockerd cri-dockerd kubelet)
@@ -129,10 +136,16 @@ cri_dockerd_dir() { # keyed by the tarball's and the patch's content
     "$(sha8 "$peers/$CRI_DOCKERD_TARBALL_NAME" "$peers/$CRI_DOCKERD_PATCH_NAME")" "$RECIPE_VERSION"
 }
 
-KUBELET_BIN='' CRI_DOCKERD_BIN='' CNI_BIN='' PAUSE_BIN=''
+pumba_dir() { # keyed by the tarball's content
+  printf '%s/pumba-%s-%s-r%s\n' "$CACHE" "$PUMBA_VERSION" "$(sha8 "$(shared_dir)/peers/$PUMBA_TARBALL_NAME")" \
+    "$RECIPE_VERSION"
+}
+
+KUBELET_BIN='' CRI_DOCKERD_BIN='' CNI_BIN='' PAUSE_BIN='' PUMBA_BIN=''
 resolve_bins() {
   KUBELET_BIN=$(kubelet_dir)/kubelet
   CRI_DOCKERD_BIN=$(cri_dockerd_dir)/cri-dockerd
+  PUMBA_BIN=$(pumba_dir)/pumba
   CNI_BIN=$(cni_dir)
   PAUSE_BIN=$(pause_dir)/pause
 }
@@ -203,6 +216,26 @@ build_cri_dockerd() { # vendored source (the Go module proxy answers 403 for it)
   log "built cri-dockerd $CRI_DOCKERD_VERSION in $(elapsed "$t0") s"
 }
 
+build_pumba() { # the pinned source tarball; its modules come from the Go module proxy. Static: a FROM scratch image
+  local dir src t0
+  dir=$(pumba_dir)
+  t0=$(now)
+  log "building Pumba $PUMBA_VERSION (modules not yet in the Go module cache: ~1 min; warm: seconds)"
+  rm -rf "$dir"
+  mkdir -p "$dir/src"
+  tar -xzf "$(shared_dir)/peers/$PUMBA_TARBALL_NAME" -C "$dir/src"
+  src=$dir/src/pumba-$PUMBA_VERSION
+  [[ -d $src ]] || die "$PUMBA_TARBALL_NAME has no pumba-$PUMBA_VERSION/ folder"
+  # the Makefile's version stamp (otherwise `pumba --version` says "local - [none:none] none")
+  (cd "$src" && gobuild build -p 2 -trimpath \
+    -ldflags "-s -w -X main.version=$PUMBA_VERSION -X main.commit=$PUMBA_COMMIT -X main.branch=master -X main.buildTime=1970-01-01T00:00:00Z" \
+    -o "$dir/pumba" ./cmd) || die "go build of Pumba failed"
+  "$dir/pumba" --version 2>&1 | grep -q "$PUMBA_VERSION" || die "pumba --version: $("$dir/pumba" --version 2>&1)"
+  rm -rf "$dir/src"
+  : >"$dir/pumba.ok"
+  log "built Pumba $PUMBA_VERSION in $(elapsed "$t0") s"
+}
+
 build_cni() {
   local dir p t0
   dir=$(cni_dir)
@@ -232,7 +265,8 @@ cmd_build() {
   local t0
   check_or_die
   resolve_bins
-  built "$KUBELET_BIN" && built "$CRI_DOCKERD_BIN" && built "$CNI_BIN/bridge" && built "$PAUSE_BIN" && return 0
+  built "$KUBELET_BIN" && built "$CRI_DOCKERD_BIN" && built "$CNI_BIN/bridge" && built "$PAUSE_BIN" &&
+    built "$PUMBA_BIN" && return 0
   mkdir -p "$CACHE"
   exec 8>"$CACHE/build.lock"
   flock -w 3600 8 || die "another build holds $CACHE/build.lock"
@@ -240,6 +274,7 @@ cmd_build() {
   built "$PAUSE_BIN" || build_pause
   built "$CNI_BIN/bridge" || build_cni
   built "$CRI_DOCKERD_BIN" || build_cri_dockerd
+  built "$PUMBA_BIN" || build_pumba
   built "$KUBELET_BIN" || build_kubelet
   exec 8>&-
   log "binaries ready in $CACHE ($(elapsed "$t0") s)"
@@ -254,7 +289,7 @@ why_not() {
   if [[ -z $shared ]]; then
     echo "no shared folder with peers/ (cri-dockerd's source is not on the Go module proxy): set CHAOS_SHARED_DIR"
   else
-    for c in "$CRI_DOCKERD_TARBALL_NAME" "$CRI_DOCKERD_PATCH_NAME"; do
+    for c in "$CRI_DOCKERD_TARBALL_NAME" "$CRI_DOCKERD_PATCH_NAME" "$PUMBA_TARBALL_NAME"; do
       [[ -f $shared/peers/$c ]] || echo "missing $shared/peers/$c"
     done
   fi
@@ -525,6 +560,10 @@ import_images() { # FROM scratch, out of local binaries: no registry can be reac
   chmod 755 "$d/hello/www/cgi-bin/host"
   tar -C "$d/hello" -c . | dk import --change 'ENTRYPOINT ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]' \
     --change 'ENV PATH=/bin' - "$HELLO_IMAGE" >/dev/null
+  # the chaos agent: Pumba alone, static (the k8s_agent module's default command runs it)
+  mkdir -p "$d/pumba"
+  cp "$PUMBA_BIN" "$d/pumba/pumba"
+  tar -C "$d/pumba" -c . | dk import --change 'ENTRYPOINT ["/pumba"]' - "$PUMBA_IMAGE" >/dev/null
   rm -rf "$d"
 }
 
@@ -667,6 +706,7 @@ print_env() {
   printf 'export CHAOS_NODE_IP=%q\n' "$NODE_IP"
   printf 'export CHAOS_NODE_DOCKER_HOST=%q\n' "unix://$DOCKER_SOCK"
   printf 'export CHAOS_NODE_IMAGE_HELLO=%q\n' "$HELLO_IMAGE"
+  printf 'export CHAOS_NODE_IMAGE_PUMBA=%q\n' "$PUMBA_IMAGE"
   printf 'export CHAOS_NODE_BRIDGE=%q\n' "$BRIDGE"
   printf 'export CHAOS_NODE_CGROUP=%q\n' "$CGROOT"
   printf 'export CHAOS_NODE_NET=%q\n' "$NET"
@@ -799,7 +839,8 @@ main() {
 resolve_bins_safe() { # the binaries' paths, when the sources that key them are there (check reports it otherwise)
   local peers
   peers=$(shared_dir)/peers
-  [[ -f $peers/$CRI_DOCKERD_TARBALL_NAME && -f $peers/$CRI_DOCKERD_PATCH_NAME ]] && resolve_bins
+  [[ -f $peers/$CRI_DOCKERD_TARBALL_NAME && -f $peers/$CRI_DOCKERD_PATCH_NAME && -f $peers/$PUMBA_TARBALL_NAME ]] &&
+    resolve_bins
   return 0
 }
 

@@ -82,3 +82,26 @@ def docker_on_node(cfg, *args):
                           text=True, check=False, timeout=60)
     assert proc.returncode == 0, (args, proc.stderr)
     return proc.stdout
+
+
+def node_docker_socket(cfg):
+    """The path of the node's dockerd socket (CHAOS_NODE_DOCKER_HOST without unix://): the agent's runtime_socket."""
+    return cfg['CHAOS_NODE_DOCKER_HOST'][len('unix://'):]
+
+
+def sandboxes_on_node(cfg, namespace):
+    """{pod name: sorted ids of every sandbox container (k8s_POD_..., running or not)} of a namespace's pods on the
+    node: a killed sandbox is replaced by a new one, so an untouched pod keeps exactly the one it had."""
+    out = docker_on_node(cfg, 'ps', '-a', '--no-trunc', '--filter', 'label=io.kubernetes.pod.namespace=%s' % namespace,
+                         '--filter', 'label=io.kubernetes.docker.type=podsandbox',
+                         '--format', '{{.ID}} {{.Label "io.kubernetes.pod.name"}}')
+    found = {}
+    for line in out.split('\n'):
+        if line.strip():
+            cid, pod = line.split()
+            found.setdefault(pod, []).append(cid)
+    return dict((pod, sorted(ids)) for pod, ids in found.items())
+
+
+def restarts(pod):
+    return sum(c.restart_count for c in pod.status.container_statuses or [])

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.k8s]
 AGENT = 'chaos.engineering/agent'
 MANAGED_BY = 'app.kubernetes.io/managed-by'
 EXPIRES = 'chaos.engineering/expires'
-DEFAULT_ARGS = ['--random', '--interval', '30s', 'kill', '--signal', 'SIGKILL', 're2:^k8s_[^_]+_[^_]+_default_']
+DEFAULT_ARGS = ['--random', '--interval', '30s', 'kill', '--signal', 'SIGKILL', 're2:^k8s_[a-z0-9-]+_[^_]+_default_']
 
 
 def schedulable_nodes(api):

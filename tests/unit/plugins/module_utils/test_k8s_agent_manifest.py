@@ -48,7 +48,7 @@ def test_default_manifest_is_the_pumba_kill_loop_with_our_labels():
     main = container(manifest)
     assert main['image'] == 'ghcr.io/alexei-led/pumba:1.1.2'
     assert main['args'] == ['--random', '--interval', '30s', 'kill', '--signal', 'SIGKILL',
-                            're2:^k8s_[^_]+_[^_]+_default_']
+                            're2:^k8s_[a-z0-9-]+_[^_]+_default_']
     assert main['resources'] == agent.DEFAULT_RESOURCES
     assert main['volumeMounts'] == [{'name': 'runtime-socket', 'mountPath': '/var/run/docker.sock',
                                      'readOnly': True}]
@@ -178,14 +178,32 @@ def test_agent_pods_are_protected_from_pod_chaos():
 def test_default_pattern_matches_only_the_target_namespace_containers():
     pattern = re.compile(agent.default_pattern('docker'))
     assert pattern.search('k8s_web_web-7f9c5d8b4-x2k8p_default_0b6f2c1e-4d0a_0')
-    assert pattern.search('k8s_POD_web-7f9c5d8b4-x2k8p_default_0b6f2c1e-4d0a_0')
+    # the sandbox is not an app container: killing it rebuilds the whole pod (kill_sandboxes opts in)
+    assert not pattern.search('k8s_POD_web-7f9c5d8b4-x2k8p_default_0b6f2c1e-4d0a_0')
     assert not pattern.search('k8s_coredns_coredns-5d78c9869d-abcde_kube-system_1234_0')
     assert not pattern.search('k8s_agent_chaos-agent-x2k8p_chaos-engineering_1234_0')
     assert not pattern.search('k8s_web_web-1_default-extra_1234_0')
     shop = re.compile(agent.default_pattern('containerd', 'shop'))
     assert shop.search('shop/web-1/web') and not shop.search('default/web-1/web')
     args = agent.build_args(params(target_namespace='shop'))
-    assert args[-1] == 're2:^k8s_[^_]+_[^_]+_shop_'
+    assert args[-1] == 're2:^k8s_[a-z0-9-]+_[^_]+_shop_'
+
+
+def test_kill_sandboxes_widens_the_default_pattern_to_the_sandboxes_of_the_namespace_only():
+    args = agent.build_args(params(target_namespace='shop', kill_sandboxes=True))
+    pattern = re.compile(args[-1][len('re2:'):])
+    assert pattern.search('k8s_POD_web-1_shop_0b6f_0') and pattern.search('k8s_web_web-1_shop_0b6f_0')
+    assert not pattern.search('k8s_POD_coredns-1_kube-system_1234_0')
+    assert not pattern.search('k8s_POD_chaos-agent-x2k8p_chaos-engineering_1234_0')
+
+
+def test_kill_sandboxes_is_refused_where_it_cannot_work():
+    assert any('docker runtime only' in e for e in agent.validate_params(
+        params(kill_sandboxes=True, runtime_socket='containerd')))
+    assert any('whole command' in e for e in agent.validate_params(params(kill_sandboxes=True, args=['--help'])))
+    assert any('write the sandboxes into it' in e for e in agent.validate_params(
+        params(kill_sandboxes=True, pattern='^k8s_web_')))
+    assert not agent.validate_params(params(kill_sandboxes=True))
 
 
 def test_containerd_socket_adds_pumbas_containerd_options():
