@@ -148,7 +148,7 @@ options:
         A killed sandbox makes the kubelet rebuild the whole pod, a new sandbox with a B(new IP) and every container
         restarted, which is a harsher fault than "kill a container"; that is why it is off by default. The seed's
         C(re2:hello-minikube) pattern hit both.
-      - Docker runtime only: Pumba's containerd runtime names a sandbox by its ID, which no namespace pattern can
+      - Docker runtime only. Pumba's containerd runtime names a sandbox by its ID, which no namespace pattern can
         match (give O(args) with Pumba's C(--label) there). Not with O(pattern) or O(args).
     type: bool
     default: false
