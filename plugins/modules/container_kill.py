@@ -78,7 +78,7 @@ options:
         Without O(restart_after) the module fails before anything is killed.
       - A kubelet-managed container is back when the kubelet's replacement (a new container of the same pod uid and
         container name) runs and has stayed up for 1 second; the seconds count from the kill to when it was first
-        seen running. The pod's readiness probe is the kubelet's and not visible on the engine: measure the pod's
+        seen running. The pod's readiness probe is the kubelet's and not visible on the engine, so measure the pod's
         Ready condition with M(chaos.engineering.probe) or M(chaos.engineering.k8s_pod_chaos).
       - Mutually exclusive with O(remove). In check mode C(chaos.recovery) is empty.
     type: bool
