@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _ledger, _validate
+from ansible_collections.chaos.engineering.plugins.module_utils import _kubelet, _ledger, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._docker import (
     DOCKER_ARGUMENT_SPEC,
     client_or_fail,
@@ -103,9 +103,11 @@ class ContainerFaultModule:
         # Up to three requests per target at once (container_netem reads tc, iptables and ip6tables together).
         self.client = client_or_fail(self.module, pool_size=3 * self.params['parallelism'])
         try:
-            candidates = container_candidates(self.client, states)
+            # On a Kubernetes node's engine: kube-system, the agent, protected pods and sandboxes are never harmed.
+            candidates = _kubelet.mark_protected(self.client, container_candidates(self.client, states))
             selection = select_targets(candidates, criteria_from_params(self.params))
-            require_targets(selection, self.params['allow_no_targets'], what=what)
+            require_targets(selection, self.params['allow_no_targets'], what=what, reasons=dict(
+                (c['name'], c['protected_reason']) for c in candidates if c.get('protected_reason')))
         except SelectionError as exc:
             self.fail(str(exc))
         except Exception as exc:  # pylint: disable=broad-exception-caught

@@ -30,7 +30,7 @@ checked, and the runtime copy of the code is verified before it is executed.
 An entry that is not what we write is moved to ``quarantine/`` with its reason.
 
 This file runs both inside modules and as the reverter (``python -m ...``), so it
-and the one module_utils file it needs (_docker.py) import nothing from Ansible
+and the module_utils files it needs (_docker.py, _kubelet.py) import nothing from Ansible
 unguarded. Revert actions are looked up by name in
 REVERT_ACTIONS; a new fault family adds its own action there.
 """
@@ -57,7 +57,7 @@ import uuid
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _kubelet
 from ansible_collections.chaos.engineering.plugins.module_utils._docker import build_api_client
 
 ENV_LEDGER_DIR = 'CHAOS_ENGINEERING_LEDGER_DIR'
@@ -601,7 +601,17 @@ def _revert_unpause(entry):
 
 def _revert_start(entry):
     client = docker_client(entry['docker'])
+    details = entry.setdefault('details', {})
     try:
+        if 'pod' not in details:  # an entry written before container_kill said whether the kubelet owns it
+            details['pod'] = _kubelet.pod_of((client.inspect_container(entry['target']['id']).get('Config')
+                                              or {}).get('Labels'))
+        if details['pod']:
+            # The kubelet replaces a dead container with a new one: starting the old one would run it outside
+            # the kubelet's control (and fail on the ports the replacement holds). Nothing is ours to do.
+            status, seen = _kubelet.restart_verdict(client, details['pod'], entry['target']['id'])
+            details.update(seen)
+            return status
         client.start(entry['target']['id'])
     except Exception as exc:  # pylint: disable=broad-exception-caught
         if _api_status(exc) == 404:
@@ -832,10 +842,11 @@ def _module_source(module):
 
 
 def _runtime_files():
-    """(relative path, text) of every file the reverter runs from: this file, _docker.py, their packages."""
+    """(relative path, text) of every file the reverter runs from: this file, _docker.py, _kubelet.py, their
+    packages."""
     parts = REVERTER_MODULE.split('.')[:-1]
     files = [(os.path.join(*(parts[:depth] + ['__init__.py'])), '') for depth in range(1, len(parts) + 1)]
-    for module in (sys.modules[__name__], _docker):
+    for module in (sys.modules[__name__], _docker, _kubelet):
         files.append((os.path.join(*module.__name__.split('.')) + '.py', _module_source(module)))
     return files
 

@@ -18,7 +18,8 @@ def wait_until_recovered(entries, observe, timeout, poll=0.25, first_poll=0.05, 
     """Poll until every entry is back, or ``timeout`` seconds pass; returns ``entries``.
 
     Each entry is a dict with ``since`` (epoch seconds when it was harmed). ``observe(pending)`` looks once at
-    the entries not yet back and returns one bool per entry: back or not (it may note what it saw in the entry).
+    the entries not yet back and returns one bool per entry: back or not (it may note what it saw in the entry,
+    and ``back_at``, when it was first seen back, if it confirms that only later).
     An entry seen back gets ``recovered`` True and ``seconds`` from ``since`` to that moment; the others keep
     ``recovered`` False and ``seconds`` None.
 
@@ -38,7 +39,8 @@ def wait_until_recovered(entries, observe, timeout, poll=0.25, first_poll=0.05, 
         for entry, is_back in zip(pending, back):
             if is_back:
                 entry['recovered'] = True
-                entry['seconds'] = round(max(0.0, seen - entry['since']), 2)
+                # ``back_at``: observe saw it back earlier and confirmed it now (a replacement that stayed up).
+                entry['seconds'] = round(max(0.0, entry.get('back_at', seen) - entry['since']), 2)
             else:
                 still.append(entry)
         pending = still

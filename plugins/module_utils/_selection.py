@@ -50,7 +50,10 @@ def _is_true(value):
 
 
 def is_protected(candidate):
-    """Protected targets and our own helpers are never harmed."""
+    """Protected targets and our own helpers are never harmed; nor is a candidate whose caller gave a
+    ``protected_reason`` (a kubelet's sandbox or kube-system container, see _kubelet.py)."""
+    if candidate.get('protected_reason'):
+        return True
     for mapping in (candidate.get('labels') or {}, candidate.get('annotations') or {}):
         if _is_true(mapping.get(PROTECTED_LABEL, '')) or _is_true(mapping.get(HELPER_LABEL, '')):
             return True
@@ -188,15 +191,19 @@ def select_targets(candidates, criteria, rng_seed=None, selector_keys=SELECTOR_K
     )
 
 
-def require_targets(selection, allow_no_targets, what='container'):
-    """Raise SelectionError with a clear message when nothing was selected and that is not allowed."""
+def require_targets(selection, allow_no_targets, what='container', reasons=None):
+    """Raise SelectionError with a clear message when nothing was selected and that is not allowed.
+
+    ``reasons``: name -> why that protected candidate is protected, when the caller knows more than the label."""
     if selection['selected'] or allow_no_targets:
         return
     details = []
     if selection['missing']:
         details.append('Not found (or not in a state this fault applies to): %s' % ', '.join(selection['missing']))
     if selection['protected']:
-        details.append('Protected or chaos helpers, never touched: %s' % ', '.join(selection['protected']))
+        reasons = reasons or {}
+        details.append('Protected or chaos helpers, never touched: %s' % ', '.join(
+            '%s (%s)' % (name, reasons[name]) if reasons.get(name) else name for name in selection['protected']))
     msg = 'No %s matched the selection (%d candidates considered).' % (what, selection['candidates'])
     if details:
         msg += ' ' + '. '.join(details) + '.'

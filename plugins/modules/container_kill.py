@@ -19,6 +19,9 @@ description:
   - With O(wait_for_recovery=true) and O(restart_after), waits until every killed container runs again and passes
     its health check when it has one, and returns the seconds it took per container in C(chaos.recovery).
   - Refuses to run without a selector unless O(allow_all=true), and never touches protected containers.
+  - On a Kubernetes node's Docker engine (a "minikube host"), pod containers are chosen by their kubelet names
+    (O(name_pattern=^k8s_hello_)) or labels (C(io.kubernetes.pod.name), C(io.kubernetes.pod.namespace),
+    C(io.kubernetes.container.name)). The kubelet replaces a killed container with a new one; see the notes.
 author:
   - chaos.engineering maintainers (@chaos-engineering)
 extends_documentation_fragment:
@@ -70,9 +73,13 @@ options:
       - After the kill, wait until every killed container has started again and runs, and is V(healthy) when it has
         a health check. The seconds from its kill until then are returned in C(chaos.recovery); minus
         O(restart_after), that is how long the container took to start and pass its health check.
-      - Requires O(restart_after). The engine never restarts a container killed or stopped through its API,
-        whatever its restart policy, because that counts as a manual stop. Without O(restart_after) the module
-        fails before anything is killed.
+      - Requires O(restart_after), except for containers the kubelet manages. The engine never restarts a container
+        killed or stopped through its API, whatever its restart policy, because that counts as a manual stop.
+        Without O(restart_after) the module fails before anything is killed.
+      - A kubelet-managed container is back when the kubelet's replacement (a new container of the same pod uid and
+        container name) runs and has stayed up for 1 second; the seconds count from the kill to when it was first
+        seen running. The pod's readiness probe is the kubelet's and not visible on the engine, so measure the pod's
+        Ready condition with M(chaos.engineering.probe) or M(chaos.engineering.k8s_pod_chaos).
       - Mutually exclusive with O(remove). In check mode C(chaos.recovery) is empty.
     type: bool
     default: false
@@ -84,6 +91,17 @@ options:
       - From 1 to 86400 seconds (1 day).
     type: int
     default: 120
+notes:
+  - Kubelet-managed containers (labels C(io.kubernetes.pod.uid), C(io.kubernetes.pod.name),
+    C(io.kubernetes.pod.namespace)) are never started again by this collection. The kubelet creates a replacement
+    rather than restarting the old one; starting the old one would run it outside the kubelet's control (and fail on
+    the ports its replacement holds). With O(restart_after) the ledger records the restart, and the reverter closes
+    it at its deadline with status V(kubelet-owned) and the replacement it saw, without starting anything.
+  - Never touched on a Kubernetes node, whatever the selection (listed in C(chaos.selection.protected), with the
+    reason in the message when nothing else matched) - the pod sandboxes (C(k8s_POD_*), label
+    C(io.kubernetes.docker.type=podsandbox)), containers of pods in C(kube-system), C(kube-public),
+    C(kube-node-lease) and the agent's namespace C(chaos-engineering), and pods labelled or annotated
+    C(chaos.engineering/protected=true).
 '''
 
 EXAMPLES = r'''
@@ -121,6 +139,15 @@ EXAMPLES = r'''
     msg: "{{ item.what }} was back after {{ item.seconds }} s"
   loop: "{{ killed.chaos.recovery }}"
 
+- name: On a minikube host, kill one hello pod's container and measure until the kubelet's replacement runs
+  chaos.engineering.container_kill:
+    name_pattern: '^k8s_hello_'
+    labels:
+      io.kubernetes.pod.namespace: default
+    count: 1
+    wait_for_recovery: true
+    recovery_timeout: 60
+
 - name: Preview which containers would be killed, on a remote engine over TLS
   chaos.engineering.container_kill:
     docker_host: tcp://docker.example.com:2376
@@ -145,6 +172,8 @@ chaos:
       description:
         - One entry per selected container, with at least V(id), V(name) and V(action) (V(kill) or V(stop)).
         - V(signal) or V(stop_timeout), V(removed), and V(error) for a container that could not be killed.
+        - For a kubelet-managed container, V(kubelet) (V(namespace), V(pod), V(uid), V(container)) and
+          V(restarted_by) (V(kubelet)).
       type: list
       elements: dict
       returned: always
@@ -187,6 +216,8 @@ chaos:
         - With O(wait_for_recovery=true), one entry per killed container, with V(what) (V(container <name>)),
           V(container) (V(id), V(name)), V(recovered), V(seconds) (from its kill until it was seen running again,
           and healthy when it has a health check; null if not recovered), and the V(state) and V(health) last seen.
+        - V(measured_by) says what was watched - V(container), the killed container itself, or V(replacement), the
+          kubelet's new container of the same pod, given in V(replacement) (V(id), V(name)), with V(pod).
         - Empty in check mode.
       type: list
       elements: dict
@@ -203,7 +234,7 @@ chaos:
 import signal as signals
 import time
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _ledger, _validate
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _kubelet, _ledger, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
 from ansible_collections.chaos.engineering.plugins.module_utils._recovery import wait_until_recovered
 
@@ -263,16 +294,21 @@ def main():
     if wait_for_recovery:
         if params['remove']:
             fault.fail('wait_for_recovery cannot be used with remove=true: a removed container never comes back.')
-        if restart_after is None:
-            fault.fail('wait_for_recovery needs restart_after. The engine never restarts a container killed or '
-                       'stopped through its API, whatever its restart policy: that counts as a manual stop.')
-        if params['recovery_timeout'] <= restart_after:
+        if restart_after is not None and params['recovery_timeout'] <= restart_after:
             fault.fail('recovery_timeout (%d s) must be longer than restart_after (%d s): the containers start '
                        'again only then.' % (params['recovery_timeout'], restart_after))
 
     targets = fault.select(['running'])
     client = fault.client
-    baselines = recovery_baselines(fault, targets) if wait_for_recovery else {}
+    # The kubelet's containers: it replaces them when they die, and nobody else may start them again.
+    pods = dict((t['id'], _kubelet.pod_of(t['labels'])) for t in targets)
+    if wait_for_recovery and restart_after is None:
+        unmanaged = [t['name'] for t in targets if not pods[t['id']]]
+        if unmanaged:
+            fault.fail('Nothing was killed: wait_for_recovery needs restart_after for %s. The engine never restarts '
+                       'a container killed or stopped through its API, whatever its restart policy: that counts as '
+                       'a manual stop (only the kubelet replaces its own containers).' % ', '.join(unmanaged))
+    baselines = recovery_baselines(fault, [t for t in targets if not pods[t['id']]]) if wait_for_recovery else {}
 
     def describe():
         if signal_name is not None:
@@ -282,8 +318,10 @@ def main():
     # Write-ahead: with restart_after, each restart is in the ledger, and a reverter has it, before the kill.
     entries = {}
     if restart_after is not None:
+        # A kubelet container's entry carries its pod: the reverter then never starts it (see _kubelet.py).
         entries = dict((t['id'], _ledger.new_entry(FAULT, 'start', dict(id=t['id'], name=t['name']),
-                                                   fault.connection, time.time() + restart_after))
+                                                   fault.connection, time.time() + restart_after,
+                                                   pod=_kubelet.describe(pods[t['id']]) if pods[t['id']] else None))
                        for t in targets)
 
     def act(target):
@@ -311,6 +349,8 @@ def main():
     for target, outcome in zip(targets, outcomes):
         entry = describe()
         entry.update(removed=bool(params['remove']) and not outcome.get('error'))
+        if pods[target['id']]:
+            entry.update(kubelet=_kubelet.describe(pods[target['id']]), restarted_by='kubelet')
         entry.update(outcome)
         fault.result.add_target(target['id'], target['name'], **entry)
         if target['id'] in entries and not outcome.get('error'):
@@ -319,7 +359,7 @@ def main():
     fault.report_revert(armed)
     problem = None
     if wait_for_recovery:
-        problem = measure_recovery(fault, targets, outcomes, baselines)
+        problem = measure_recovery(fault, targets, outcomes, baselines, pods)
     fault.exit(problem)
 
 
@@ -333,22 +373,40 @@ def recovery_baselines(fault, targets):
     return baselines
 
 
-def measure_recovery(fault, targets, outcomes, baselines):
+def _back(client, entry):
+    """A kubelet's container is back when its replacement runs (and stayed up); any other when it runs again."""
+    if entry.get('pod'):
+        return _kubelet.replacement_back(client, entry)
+    return _docker.container_back(client, entry)
+
+
+def _recovery_item(entry):
+    item = dict(what='container ' + entry['name'], container=dict(id=entry['id'], name=entry['name']),
+                recovered=entry.get('recovered', False), seconds=entry.get('seconds'), state=entry.get('state'),
+                health=entry.get('health'))
+    if entry.get('pod'):
+        item.update(measured_by='replacement', replacement=entry.get('replacement'),
+                    pod=_kubelet.describe(entry['pod']))
+    else:
+        item.update(measured_by='container')
+    return item
+
+
+def measure_recovery(fault, targets, outcomes, baselines, pods):
     """Wait for the killed containers to be back; fills chaos.recovery. Returns the timeout message, or None."""
     fault.result.recovery = []
     if fault.check_mode:
         return None
-    entries = [dict(id=t['id'], name=t['name'], since=o['acted_at'], started_at=baselines[t['id']]['started_at'])
+    entries = [dict(id=t['id'], name=t['name'], since=o['acted_at'], pod=pods[t['id']],
+                    started_at=None if pods[t['id']] else baselines[t['id']]['started_at'])
                for t, o in zip(targets, outcomes) if not o.get('error')]
     failure = None
     try:
-        wait_until_recovered(entries, lambda pending: [_docker.container_back(fault.client, e) for e in pending],
+        wait_until_recovered(entries, lambda pending: [_back(fault.client, e) for e in pending],
                              fault.params['recovery_timeout'])
     except Exception as exc:  # pylint: disable=broad-exception-caught
         failure = 'Waiting for recovery failed (the kill was done): %s' % exc
-    fault.result.recovery = [dict(what='container ' + e['name'], container=dict(id=e['id'], name=e['name']),
-                                  recovered=e.get('recovered', False), seconds=e.get('seconds'), state=e.get('state'),
-                                  health=e.get('health')) for e in entries]
+    fault.result.recovery = [_recovery_item(e) for e in entries]
     if failure:
         return failure
     late = [e for e in entries if not e['recovered']]

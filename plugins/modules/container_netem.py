@@ -296,6 +296,9 @@ options:
 notes:
   - Containers that share the target's network namespace (C(network_mode=container:...)) are hit too; they are
     listed in C(chaos.targets[].shares_network_with).
+  - A pod's containers share its sandbox's network namespace (C(network_mode=container:<sandbox>)), so a fault on
+    one container of a pod (by its kubelet name or labels) affects the whole pod; the sandbox (C(k8s_POD_*)) itself,
+    kube-system and other protected pods are never targets.
   - netem is missing from some kernels (minikube's, and the CI kernel of this collection). The module says so
     before changing anything; tbf bandwidth and iptables drop still work there.
 seealso:

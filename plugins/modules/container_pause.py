@@ -49,6 +49,11 @@ options:
       - Seconds each container stays paused. Required with O(state=paused).
       - From 1 to 604800 seconds (7 days).
     type: int
+notes:
+  - On a Kubernetes node's Docker engine, pod containers can be paused by their kubelet names or labels
+    (C(io.kubernetes.pod.namespace), C(io.kubernetes.pod.name), C(io.kubernetes.container.name)); the unpause comes at
+    the deadline as for any container. Pod sandboxes (C(k8s_POD_*)), containers of kube-system, kube-public,
+    kube-node-lease and chaos-engineering pods, and pods marked C(chaos.engineering/protected) are never paused.
 '''
 
 EXAMPLES = r'''

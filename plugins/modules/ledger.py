@@ -119,7 +119,8 @@ done:
     - With O(ids), the entries among them that are done (performed by the reverter, by this module, or closed
       by their fault module), so that a caller learns when each fault ended.
     - V(id), V(fault), V(target) (V(id), V(name)), V(status) (V(reverted), V(already-reverted), V(target-gone),
-      V(reverted-by-module), V(not-applied), V(replaced) or V(failed)), V(finished_at) (ISO-8601 UTC) and V(error).
+      V(reverted-by-module), V(not-applied), V(replaced), V(kubelet-owned) (a kill's restart of a container the
+      kubelet replaces, so nothing was started) or V(failed)), V(finished_at) (ISO-8601 UTC) and V(error).
     - Also V(began_at) (ISO-8601 UTC, when the revert began, if it ran), V(fault_gone_at) (for a network fault, when its
       last undo step returned) and V(ended_by) (V(lease) when an expired lease brought it before its deadline),
       when known.
