@@ -33,7 +33,7 @@ def agent_ns(api, run_id):
 
 @pytest.mark.parametrize('replicas, verdict', [(1, 'deviated'), (5, 'passed')])
 def test_seed_experiment_verdict_follows_the_replicas(api, real_node, namespace, agent_ns, run_id, tmp_path,
-                                                       replicas, verdict):
+                                                      replicas, verdict):
     cfg = real_node
     api['apps'].create_namespaced_deployment(namespace, hello_deployment('hello', cfg, replicas))
     wait_for('%d hello pods ready' % replicas,
