@@ -58,7 +58,7 @@ def kube_system_bystander(api, real_node, run_id):
 
 
 def test_agent_kills_only_the_target_deployments_app_containers(api, real_node, make_namespace, run_id, tmp_path,
-                                                                 agent_ns, kube_system_bystander):
+                                                                agent_ns, kube_system_bystander):
     cfg = real_node
     target, other = make_namespace(), make_namespace()
     api['apps'].create_namespaced_deployment(target, hello_deployment('hello', cfg, 2))
