@@ -79,15 +79,15 @@ options:
             C(services) and C(list) on C(endpointslices) in the namespace.
           - It takes the endpoints ready as kube-proxy reads them (C(conditions.ready) not false, which is how the API
             says a missing value reads, and not C(terminating)) and picks one AT RANDOM, as kube-proxy's iptables
-            mode does, then requests V(<scheme>://<endpoint IP>:<target port><path>) like any O(probes[].url):
+            mode does, then requests V(<scheme>://<endpoint IP>:<target port><path>) like any O(probes[].url), and
             O(probes[].status), O(probes[].latency_ms), O(probes[].json_query) and the headers apply the same way.
-          - The sample's RV(samples[].detail) names the endpoint first, for example
+          - "The sample's RV(samples[].detail) names the endpoint first, for example
             C(pod web-7d9c-x2kqp at 10.244.1.7:8080: HTTP 200). No ready endpoint fails the sample with
             C(no ready endpoint of Service shop/web) (and how many are not ready); so does a Service that is not
-            there or has no such port.
+            there or has no such port."
           - A pod killed a moment ago stays listed ready until its next failed readiness check, so a client may be
             sent to it; see O(probes[].attempts).
-          - The URL has the endpoint's IP as its host, so with V(https) the certificate is checked against the IP:
+          - The URL has the endpoint's IP as its host, so with V(https) the certificate is checked against the IP;
             set O(probes[].validate_certs=false), or send the name the service expects in a C(Host) header.
         type: dict
         suboptions:
@@ -120,10 +120,10 @@ options:
           - When a request gets no answer at all (a connection refused, reset or timed out), the sample tries another
             ready endpoint, not one it tried already, as a client that retries would; an answer, even a failing
             status, is never retried. The sample's RV(samples[].value) is then the latency of the last request, and
-            its RV(samples[].detail) lists the endpoints that did not answer (C(..., after pod web-1 at ...: error:
-            ...)).
+            its RV(samples[].detail) lists, after the one that answered, those that did not (C(..., after pod web-1
+            at ... error ...)).
           - Each request may take up to O(probes[].timeout).
-          - V(1) is a client without retries. V(2) is a client that retries once: the fair hypothesis for a
+          - V(1) is a client without retries. V(2) is a client that retries once, the fair hypothesis for a
             service with several replicas whose pods are being killed.
         type: int
         default: 1
@@ -425,7 +425,7 @@ samples:
     detail:
       description:
         - The status code, the reason for a failure, or the error. For an V(http) probe with a O(probes[].service),
-          the endpoint first (C(pod web-1 at 10.244.1.7:8080: HTTP 200)). For an V(http) probe with a
+          the endpoint first, for example C(pod web-1 at 10.244.1.7:8080) then the status. For an V(http) probe with a
           O(probes[].json_query), the status code, then the expression and its result, for example
           C(HTTP 200, queue.depth = 12) or C(HTTP 200, queue.depth = 150, expected a number from 0 to 100).
       type: str
