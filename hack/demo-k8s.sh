@@ -118,6 +118,14 @@ give_up = time.monotonic() + 120
 while core.list_namespaced_pod(namespace, label_selector='app=hello').items and time.monotonic() < give_up:
     time.sleep(1)
 apps.create_namespaced_deployment(namespace, body)
+# The Service the seed's HTTP probe requests (a ready endpoint of it: there is no kube-proxy on the bed).
+try:
+    core.create_namespaced_service(namespace, client.V1Service(
+        metadata=client.V1ObjectMeta(name='hello'), spec=client.V1ServiceSpec(
+            selector={'app': 'hello'}, ports=[client.V1ServicePort(name='web', port=80, target_port=8080)])))
+except ApiException as exc:
+    if exc.status != 409:
+        raise
 give_up = time.monotonic() + 300
 while time.monotonic() < give_up:
     found = core.list_namespaced_pod(namespace, label_selector='app=hello').items
@@ -143,6 +151,8 @@ experiment_recovery_timeout: 120
 experiment_fail_unless_passed: false
 seed_namespace: ${namespace}
 seed_selector: app=hello
+seed_service: hello
+seed_service_path: /cgi-bin/host
 seed_agent_image: ${CHAOS_NODE_IMAGE_PUMBA}
 seed_agent_interval: ${interval}
 seed_agent_options:

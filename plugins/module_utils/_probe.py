@@ -15,6 +15,7 @@ __metaclass__ = type
 import base64
 import json
 import math
+import random
 import re
 import socket
 import ssl
@@ -64,11 +65,16 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_SHOWN = 120
 # The longest an HTTP probe may wait for an answer, in seconds (a day, as every timeout of the collection).
 MAX_TIMEOUT = 24 * 3600
+SERVICE_KEYS = ('name', 'namespace', 'port', 'scheme', 'path')
+# The most endpoints one sample of a Service probe tries (attempts).
+MAX_ATTEMPTS = 10
+# Names of Services, namespaces and Service ports are DNS labels.
+K8S_NAME = PORT_NAME = re.compile(r'^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')
 
 COMMON_KEYS = ('name', 'type')
 TYPE_KEYS = dict(
-    http=('url', 'method', 'status', 'latency_ms', 'timeout', 'validate_certs', 'headers', 'url_username',
-          'url_password', 'json_query', 'json_equals', 'json_range'),
+    http=('url', 'service', 'attempts', 'method', 'status', 'latency_ms', 'timeout', 'validate_certs', 'headers',
+          'url_username', 'url_password', 'json_query', 'json_equals', 'json_range'),
     containers=('selection', 'min_running'),
     pods=('namespace', 'label_selector', 'min_ready'),
 )
@@ -130,10 +136,23 @@ def _boolean(value, what):
 
 def _validate_http(probe, raw, what):
     url = raw.get('url')
-    if not url or not isinstance(url, str):
-        raise ProbeError('%s: an http probe needs a url.' % what)
-    if not re.match(r'^https?://[^/\s]+', url):
-        raise ProbeError('%s: url must start with http:// or https:// and name a host, got %r.' % (what, scrub(url)))
+    if raw.get('service') is not None:
+        if url is not None:
+            raise ProbeError('%s: url and service are mutually exclusive (service requests an endpoint of a '
+                             'Kubernetes Service, url a fixed address).' % what)
+        probe['service'] = _validate_service(raw['service'], what)
+        attempts = raw.get('attempts')
+        probe['attempts'] = 1 if attempts is None else _integer(attempts, '%s: attempts' % what, minimum=1)
+        if probe['attempts'] > MAX_ATTEMPTS:
+            raise ProbeError('%s: attempts must be at most %d, got %r.' % (what, MAX_ATTEMPTS, attempts))
+    else:
+        if raw.get('attempts') is not None:
+            raise ProbeError('%s: attempts needs a service (it is how many ready endpoints one sample may try).' % what)
+        if not url or not isinstance(url, str):
+            raise ProbeError('%s: an http probe needs a url or a service.' % what)
+        if not re.match(r'^https?://[^/\s]+', url):
+            raise ProbeError('%s: url must start with http:// or https:// and name a host, got %r.' % (
+                what, scrub(url)))
     method = str(raw.get('method') or 'GET').upper()
     if method not in HTTP_METHODS:
         raise ProbeError('%s: method must be one of %s, got %r.' % (what, ', '.join(HTTP_METHODS), raw.get('method')))
@@ -158,7 +177,7 @@ def _validate_http(probe, raw, what):
                                                   maximum=MAX_TIMEOUT)
     validate = raw.get('validate_certs')
     validate = True if validate is None else _boolean(validate, '%s: validate_certs' % what)
-    probe.update(url=url, method=method, status=codes, latency_ms=latency, timeout=timeout, validate_certs=validate)
+    probe.update(url=url if probe.get('service') is None else None, method=method, status=codes, latency_ms=latency, timeout=timeout, validate_certs=validate)
     _validate_http_auth(probe, raw, what)
     _validate_json_check(probe, raw, what)
 
@@ -267,7 +286,7 @@ def _validate_http_auth(probe, raw, what):
     for key in ('url_username', 'url_password'):
         if raw.get(key) is not None and not isinstance(raw[key], (str, int, float)):
             raise ProbeError('%s: %s must be a string.' % (what, key))
-    url, user, password = split_userinfo(probe['url'])
+    url, user, password = split_userinfo(probe['url']) if probe['url'] else (None, None, None)
     if raw.get('url_username') is not None:
         user = str(raw['url_username'])
     if raw.get('url_password') is not None:
@@ -278,6 +297,47 @@ def _validate_http_auth(probe, raw, what):
     probe['url'] = url
     if clean:
         probe['headers'] = clean
+
+
+def _validate_service(service, what):
+    """service: dict(name, namespace='default', port=None (the Service's only port), scheme='http', path='/')."""
+    if not isinstance(service, dict):
+        raise ProbeError('%s: service must be a dictionary with %s.' % (what, ', '.join(SERVICE_KEYS)))
+    unknown = sorted(set(service) - set(SERVICE_KEYS))
+    if unknown:
+        raise ProbeError('%s: unknown service keys %s (valid: %s).' % (what, ', '.join(unknown), ', '.join(SERVICE_KEYS)))
+    clean = {}
+    for key, default in (('name', None), ('namespace', 'default')):
+        value = service.get(key)
+        if value is None and default is not None:
+            value = default
+        if not isinstance(value, str) or not K8S_NAME.match(value):
+            raise ProbeError('%s: service.%s must be the name of a Kubernetes %s, got %r.' % (
+                what, key, 'Service' if key == 'name' else 'namespace', value))
+        clean[key] = value
+    port = service.get('port')
+    if isinstance(port, bool) or isinstance(port, float):
+        raise ProbeError('%s: service.port must be a port number or the name of a port of the Service, got %r.' % (
+            what, port))
+    if isinstance(port, str) and port.strip().isdigit():
+        port = int(port)
+    if isinstance(port, int):
+        if not 1 <= port <= 65535:
+            raise ProbeError('%s: service.port must be from 1 to 65535, got %d.' % (what, port))
+    elif port is not None and not (isinstance(port, str) and PORT_NAME.match(port)):
+        raise ProbeError('%s: service.port must be a port number or the name of a port of the Service, got %r.' % (
+            what, port))
+    clean['port'] = port
+    scheme = str(service.get('scheme') or 'http').lower()
+    if scheme not in ('http', 'https'):
+        raise ProbeError('%s: service.scheme must be http or https, got %r.' % (what, service.get('scheme')))
+    clean['scheme'] = scheme
+    path = service.get('path')
+    path = '/' if path is None else path
+    if not isinstance(path, str) or not path.startswith('/') or re.search(r'[\s#]', path):
+        raise ProbeError('%s: service.path must start with / and have no spaces or #, got %r.' % (what, path))
+    clean['path'] = path
+    return clean
 
 
 def probe_secrets(probes):
@@ -378,7 +438,7 @@ def needed_clients(probes):
     needed = set()
     if 'containers' in kinds:
         needed.add('docker')
-    if 'pods' in kinds:
+    if 'pods' in kinds or any(p.get('service') for p in probes):
         needed.add('k8s')
     return needed
 
@@ -435,6 +495,109 @@ def http_sample(probe, clock=time.monotonic):
         return True, latency, 'HTTP %s' % status
     ok, detail = json_check(probe, body, secrets)
     return ok, latency, 'HTTP %s, %s' % (status, detail)
+
+
+def service_key(service):
+    return '%s/%s' % (service['namespace'], service['name'])
+
+
+def service_port(service_object, port):
+    """The port of a Service object that ``port`` (its number, its name, or None for its only port) means ->
+    (port dict, None) or (None, why not)."""
+    ports = (service_object.get('spec') or {}).get('ports') or []
+    if port is None:
+        if len(ports) == 1:
+            return ports[0], None
+        return None, 'has %d ports, so service.port must name one (%s)' % (len(ports), _ports_text(ports))
+    for candidate in ports:
+        if (isinstance(port, int) and candidate.get('port') == port) or \
+                (not isinstance(port, int) and candidate.get('name') == port):
+            return candidate, None
+    return None, 'has no port %s (%s)' % (port, _ports_text(ports) or 'no ports')
+
+
+def _ports_text(ports):
+    return ', '.join('%s%s' % (p.get('port'), ' (%s)' % p['name'] if p.get('name') else '') for p in ports)
+
+
+def ready_endpoints(slices, port_name):
+    """EndpointSlices of a Service -> (ready endpoints, how many are not), the ready ones as dicts of address, port
+    (the target port of the Service port named ``port_name``, '' when it is unnamed) and pod (name or None).
+
+    Ready as kube-proxy reads it: conditions.ready not false (the API says a missing value means ready), and
+    not terminating. One address per endpoint (the first), each address once over all slices."""
+    ready = []
+    not_ready = 0
+    seen = set()
+    for piece in slices or []:
+        target = None
+        for port in piece.get('ports') or []:
+            if (port.get('name') or '') == (port_name or '') and (port.get('protocol') or 'TCP') == 'TCP':
+                target = port.get('port')
+        if not target:
+            continue
+        for endpoint in piece.get('endpoints') or []:
+            addresses = endpoint.get('addresses') or []
+            if not addresses:
+                continue
+            conditions = endpoint.get('conditions') or {}
+            if conditions.get('ready') is False or conditions.get('terminating') is True:
+                not_ready += 1
+                continue
+            address = addresses[0]
+            if (address, target) in seen:
+                continue
+            seen.add((address, target))
+            ref = endpoint.get('targetRef') or {}
+            ready.append(dict(address=address, port=target,
+                              pod=ref.get('name') if ref.get('kind', 'Pod') == 'Pod' else None))
+    return ready, not_ready
+
+
+def endpoint_text(endpoint):
+    where = '[%s]:%s' % (endpoint['address'], endpoint['port']) if ':' in endpoint['address'] else \
+        '%s:%s' % (endpoint['address'], endpoint['port'])
+    return 'pod %s at %s' % (endpoint['pod'], where) if endpoint.get('pod') else where
+
+
+def endpoint_url(service, endpoint):
+    host = '[%s]' % endpoint['address'] if ':' in endpoint['address'] else endpoint['address']
+    return '%s://%s:%s%s' % (service['scheme'], host, endpoint['port'], service['path'])
+
+
+def service_sample(probe, get_service, list_slices, choose=random.choice, clock=time.monotonic):
+    """One sample of an http probe on a Service: ``get_service(namespace, name)`` -> the Service object or None,
+    ``list_slices(namespace, name)`` -> its EndpointSlices. A ready endpoint is picked at random (``choose``), as
+    kube-proxy's iptables mode does, and requested as http_sample does; on no answer at all (a connection error
+    or a timeout) another ready endpoint is tried, up to the probe's attempts."""
+    service = probe['service']
+    key = service_key(service)
+    try:
+        found = get_service(service['namespace'], service['name'])
+        if found is None:
+            return False, None, 'no Service %s' % key
+        port, why_not = service_port(found, service['port'])
+        if port is None:
+            return False, None, 'Service %s %s' % (key, why_not)
+        endpoints, not_ready = ready_endpoints(list_slices(service['namespace'], service['name']), port.get('name'))
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        return False, None, 'error reading Service %s: %s' % (key, exc)
+    if not endpoints:
+        return False, None, 'no ready endpoint of Service %s%s' % (
+            key, ' (%d not ready)' % not_ready if not_ready else '')
+    missed = []
+    while True:
+        endpoint = choose(endpoints)
+        ok, value, detail = http_sample(dict(probe, url=endpoint_url(service, endpoint)), clock)
+        detail = '%s: %s' % (endpoint_text(endpoint), detail)
+        endpoints = [e for e in endpoints if e is not endpoint]
+        # An answer (even a wrong one) is what the client gets; only no answer is worth another endpoint.
+        if value is not None or not endpoints or len(missed) + 1 >= probe.get('attempts', 1):
+            break
+        missed.append(detail)
+    if missed:
+        detail += ', after %s' % '; '.join(missed)
+    return ok, value, detail
 
 
 def json_check(probe, body, secrets=()):

@@ -10,6 +10,8 @@ __metaclass__ = type
 
 import os
 
+from urllib.parse import quote
+
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.parsing.convert_bool import boolean
 
@@ -22,6 +24,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
     http_sample,
     needed_clients,
     pods_sample,
+    service_sample,
     probe_secrets,
     validate_probes,
 )
@@ -96,7 +99,30 @@ def make_samplers(params, probes):
         k8s = _k8s_client(params)
         samplers['pods'] = lambda probe: pods_sample(
             probe, lambda namespace, selector: k8s.list_pods(namespace, label_selector=selector), _k8s.pod_is_ready)
+
+        def http_or_service(probe):
+            if probe.get('service') is None:
+                return http_sample(probe)
+            return service_sample(probe, lambda namespace, name: get_service(k8s, namespace, name),
+                                  lambda namespace, name: list_endpoint_slices(k8s, namespace, name))
+        samplers['http'] = http_or_service
     return samplers
+
+
+def get_service(k8s, namespace, name):
+    """A Service object, None when there is none of that name."""
+    try:
+        return k8s.request('GET', '/api/v1/namespaces/%s/services/%s' % (quote(namespace, safe=''), quote(name, safe='')))
+    except _k8s.K8sApiError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def list_endpoint_slices(k8s, namespace, name):
+    """The EndpointSlices of a Service (the EndpointSlice controller labels them with its name)."""
+    return k8s.list('/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices' % quote(namespace, safe=''),
+                    label_selector='kubernetes.io/service-name=%s' % name)
 
 
 def _k8s_client(params):

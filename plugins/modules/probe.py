@@ -14,14 +14,16 @@ version_added: 0.1.0
 description:
   - Samples steady-state probes, in rounds, and reports every sample with its time, value and outcome.
   - An V(http) probe sends a request and checks the status code and, optionally, a latency budget and a value in
-    its JSON body (a JMESPath expression with an expected value or range).
+    its JSON body (a JMESPath expression with an expected value or range). It requests a fixed O(probes[].url), or
+    a ready endpoint of a Kubernetes Service (O(probes[].service)), picked at random as kube-proxy does.
     A V(containers) probe counts the running containers that match a selection on the Docker engine of
     O(docker_host). A V(pods) probe counts the Ready pods, not being deleted, that match a label selector.
   - With O(duration), all probes are sampled every O(interval) seconds for that long. O(fail_fast) stops at the
     first failed sample (watching a fault); O(retries_until_ok) instead samples until a round where every probe
     passes (verifying recovery) and reports how long that took.
   - A failed probe is reported, not raised, unless O(fail_on_failure=true). The module never changes anything.
-  - The module connects only to what its probes need. An V(http) probe needs neither Docker nor Kubernetes.
+  - The module connects only to what its probes need. An V(http) probe with a O(probes[].url) needs neither Docker
+    nor Kubernetes; with a O(probes[].service) it reads the Service through the Kubernetes connection.
 author:
   - chaos.engineering maintainers (@chaos-engineering)
 extends_documentation_fragment:
@@ -63,9 +65,68 @@ options:
         choices: [http, containers, pods]
       url:
         description:
-          - V(http) probes, required. The URL to request, V(http://) or V(https://). Redirects are followed.
+          - V(http) probes, this or O(probes[].service). The URL to request, V(http://) or V(https://). Redirects are
+            followed.
           - Proxies are taken from the usual E(http_proxy), E(https_proxy) and E(no_proxy) environment variables.
         type: str
+      service:
+        description:
+          - V(http) probes, instead of O(probes[].url). A Kubernetes Service whose ready endpoints the probe requests,
+            as a client behind kube-proxy would, but without a cluster IP (so it works where there is no kube-proxy,
+            and from outside the cluster when the pod IPs can be reached).
+          - Each sample reads the Service (its port) and its EndpointSlices (C(discovery.k8s.io/v1), label
+            C(kubernetes.io/service-name)) through the Kubernetes connection of the module, which needs C(get) on
+            C(services) and C(list) on C(endpointslices) in the namespace.
+          - It takes the endpoints ready as kube-proxy reads them (C(conditions.ready) not false, which is how the API
+            says a missing value reads, and not C(terminating)) and picks one AT RANDOM, as kube-proxy's iptables
+            mode does, then requests V(<scheme>://<endpoint IP>:<target port><path>) like any O(probes[].url), and
+            O(probes[].status), O(probes[].latency_ms), O(probes[].json_query) and the headers apply the same way.
+          - "The sample's RV(samples[].detail) names the endpoint first, for example
+            C(pod web-7d9c-x2kqp at 10.244.1.7:8080: HTTP 200). No ready endpoint fails the sample with
+            C(no ready endpoint of Service shop/web) (and how many are not ready); so does a Service that is not
+            there or has no such port."
+          - A pod killed a moment ago stays listed ready until its next failed readiness check, so a client may be
+            sent to it; see O(probes[].attempts).
+          - The URL has the endpoint's IP as its host, so with V(https) the certificate is checked against the IP;
+            set O(probes[].validate_certs=false), or send the name the service expects in a C(Host) header.
+        type: dict
+        suboptions:
+          name:
+            description: The Service's name.
+            type: str
+            required: true
+          namespace:
+            description: Its namespace.
+            type: str
+            default: default
+          port:
+            description:
+              - The Service's port, by its number (C(spec.ports[].port), as a client of the cluster IP would use) or
+                its name. The request goes to the target port of the endpoint that serves it.
+              - Not needed when the Service has only one port.
+            type: raw
+          scheme:
+            description: V(http) or V(https).
+            type: str
+            default: http
+            choices: [http, https]
+          path:
+            description: The path (and query) to request, starting with V(/).
+            type: str
+            default: /
+      attempts:
+        description:
+          - V(http) probes with a O(probes[].service). How many ready endpoints one sample may try, from 1 to 10.
+          - When a request gets no answer at all (a connection refused, reset or timed out), the sample tries another
+            ready endpoint, not one it tried already, as a client that retries would; an answer, even a failing
+            status, is never retried. The sample's RV(samples[].value) is then the latency of the last request, and
+            its RV(samples[].detail) lists, after the one that answered, those that did not (C(..., after pod web-1
+            at ... error ...)).
+          - Each request may take up to O(probes[].timeout).
+          - V(1) is a client without retries. V(2) is a client that retries once, the fair hypothesis for a
+            service with several replicas whose pods are being killed.
+        type: int
+        default: 1
       method:
         description: V(http) probes. The request method.
         type: str
@@ -264,6 +325,20 @@ EXAMPLES = r'''
             app: web
         min_running: 3
 
+- name: The web Service answers, at a ready endpoint picked at random (no kube-proxy needed), retrying once
+  chaos.engineering.probe:
+    kubeconfig: ~/.kube/config
+    probes:
+      - name: web Service answers
+        type: http
+        service:
+          name: web
+          namespace: shop
+          port: http
+          path: /healthz
+        attempts: 2
+        latency_ms: 500
+
 - name: Watch while the fault is in; stop at the first failed sample
   chaos.engineering.probe:
     phase: during
@@ -349,7 +424,8 @@ samples:
       sample: 12.5
     detail:
       description:
-        - The status code, the reason for a failure, or the error. For an V(http) probe with a
+        - The status code, the reason for a failure, or the error. For an V(http) probe with a O(probes[].service),
+          the endpoint first, for example C(pod web-1 at 10.244.1.7:8080) then the status. For an V(http) probe with a
           O(probes[].json_query), the status code, then the expression and its result, for example
           C(HTTP 200, queue.depth = 12) or C(HTTP 200, queue.depth = 150, expected a number from 0 to 100).
       type: str

@@ -1,10 +1,12 @@
 """The seed as an experiment, on the real node of tests/infra/node-bed.sh: playbooks/seed_experiment.yml deploys Pumba
 (the chaos agent, image chaos-node/pumba:1.1.2 built from the pinned source) as the fault for a while, the experiment
-role's sampler watches a ready-pods probe before, during and after, and the agent's removal is the revert.
+role's sampler watches a ready-pods probe and a Service probe (HTTP to a ready endpoint of the hello Service:
+there is no kube-proxy here) before, during and after, and the agent's removal is the revert.
 
-One replica: every kill leaves no ready pod, so the verdict is deviated. Five: a ready pod is always left while
-RESTARTS climb, so it passes. Both verdicts rest on samples taken inside the agent's window (from the moment it was
-ready on every node to its removal).
+One replica: every kill leaves no ready pod, so the verdict is deviated. Five: a ready pod is always left, and the
+Service answers (a client that retries once on another endpoint when a connection gets no answer, the playbook's
+default) while RESTARTS climb, so it passes. Both verdicts rest on samples of both probes taken inside the agent's
+window (from the moment it was ready on every node to its removal).
 """
 import json
 import os
@@ -12,6 +14,7 @@ import subprocess
 
 import pytest
 import yaml
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from helpers import ROOT, ansible_playbook_argv, playbook_env
@@ -36,6 +39,9 @@ def test_seed_experiment_verdict_follows_the_replicas(api, real_node, namespace,
                                                       replicas, verdict):
     cfg = real_node
     api['apps'].create_namespaced_deployment(namespace, hello_deployment('hello', cfg, replicas))
+    api['core'].create_namespaced_service(namespace, client.V1Service(
+        metadata=client.V1ObjectMeta(name='hello-svc'), spec=client.V1ServiceSpec(
+            selector={'app': 'hello'}, ports=[client.V1ServicePort(name='web', port=80, target_port=8080)])))
     wait_for('%d hello pods ready' % replicas,
              lambda: len([p for p in pods(api, namespace, 'app=hello') if pod_ready(p)]) == replicas, timeout=180)
     extra = str(tmp_path / 'seed-vars.yml')
@@ -44,6 +50,7 @@ def test_seed_experiment_verdict_follows_the_replicas(api, real_node, namespace,
             experiment_kubeconfig=api['kubeconfig'], experiment_journal_dir=str(tmp_path / 'journal'),
             experiment_duration=24, experiment_recovery_timeout=120, experiment_fail_unless_passed=False,
             seed_namespace=namespace, seed_selector='app=hello', seed_min_ready=1,
+            seed_service='hello-svc', seed_service_port='web', seed_service_path='/cgi-bin/host',
             seed_agent_name='seed-%s' % run_id, seed_agent_namespace=agent_ns,
             seed_agent_image=cfg['CHAOS_NODE_IMAGE_PUMBA'], seed_agent_interval='5s',
             seed_agent_options=dict(image_pull_policy='Never', runtime_socket=node_docker_socket(cfg),
@@ -64,13 +71,19 @@ def test_seed_experiment_verdict_follows_the_replicas(api, real_node, namespace,
     (fault,) = record['faults']
     assert fault['fault'] == 'k8s_agent'
     (window,) = record['windows']
-    (seen,) = window['probes']
-    assert seen['samples'] >= 3, window
     assert window['seconds'] >= 20, window
+    seen = dict((p['probe'], p) for p in window['probes'])
+    ready, service = seen['at least 1 pod(s) app=hello ready'], seen['Service %s/hello-svc answers' % namespace]
+    assert ready['samples'] >= 3 and service['samples'] >= 3, window
     if verdict == 'deviated':
-        assert seen['failed'] >= 1 and not seen['held'], window
+        # The only pod is down after each kill: no ready pod, and the Service has no ready endpoint or no answer.
+        assert ready['failed'] >= 1 and not ready['held'], window
+        assert service['failed'] >= 1 and not service['held'], window
     else:
-        assert seen['failed'] == 0 and seen['held'], window
+        assert all(p['failed'] == 0 and p['held'] for p in (ready, service)), window
+    # The Service probe's samples name the pod that answered, one of the hello pods.
+    answered = [s for s in record['probes'] if s['probe'] == service['probe'] and s['ok']]
+    assert answered and all(s['detail'].startswith('pod hello-') and 'HTTP 200' in s['detail'] for s in answered)
     # Pumba was killing inside the window: the hello containers restarted; and the agent is gone with the revert.
     assert sum(restarts(p) for p in pods(api, namespace, 'app=hello')) >= 2
     assert not [p for p in pods(api, agent_ns) if not p.metadata.deletion_timestamp]

@@ -165,7 +165,7 @@ def test_defaults_are_filled_in():
     (dict(name='a', type='tcp'), "probe 'a': type must be one of http, containers, pods, got 'tcp'."),
     (dict(name='a'), "probe 'a': type must be one of http, containers, pods, got None."),
     (dict(type='http', url='http://x/'), 'probes[0] needs a name.'),
-    (dict(name='a', type='http'), "probe 'a': an http probe needs a url."),
+    (dict(name='a', type='http'), "probe 'a': an http probe needs a url or a service."),
     (dict(name='a', type='http', url='ftp://x/'), "url must start with http:// or https://"),
     (dict(name='a', type='http', url='http://x/', status=[99]), 'status must be at least 100'),
     (dict(name='a', type='http', url='http://x/', latency_ms=0), 'latency_ms must be greater than 0'),
@@ -441,7 +441,7 @@ def test_module_reports_or_raises_a_failed_probe(server, run_module):
 
 def test_module_bad_definition_fails_clearly(run_module):
     result = run_module(probes=[dict(name='web', type='http')])
-    assert result['failed'] is True and result['msg'] == "probe 'web': an http probe needs a url."
+    assert result['failed'] is True and result['msg'] == "probe 'web': an http probe needs a url or a service."
     result = run_module(probes=[dict(name='web', type='http', url='http://x/')], interval=0)
     assert result['failed'] is True and 'interval must be more than 0' in result['msg']
 
