@@ -563,6 +563,8 @@ def test_the_reverter_performs_an_entry_at_once_when_its_lease_expires(tmp_path,
         assert calls == [], 'the lease is held'
         assert wait_for(lambda: calls, 10), 'the lease expired: the revert comes long before the deadline'
         assert [t for t, dummy in calls] == ['held']
+        # The done record is written once the action returns: a look in between sees none yet.
+        assert wait_for(lambda: _ledger.list_entries(root, 'done'), 10), 'the revert was never recorded'
         done = _ledger.list_entries(root, 'done')
         assert [(d['id'], d['status'], d['ended_by']) for d in done] == [(held['id'], 'reverted', 'lease')]
         assert [e['id'] for e in _ledger.list_entries(root)] == [other['id']]
