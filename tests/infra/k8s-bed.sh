@@ -316,6 +316,9 @@ make_pki() {
   gen_cert scheduler "/CN=system:kube-scheduler" "$client"
   # kwok plays every kubelet and writes their Node, Lease and Pod status: give it cluster-admin.
   gen_cert kwok "/O=system:masters/CN=kwok-controller" "$client"
+  # The API server's client certificate for the kubelets (logs, exec, port-forward: nodes/proxy). A real
+  # node (node-bed.sh) authenticates it by this CA; system:masters also passes a kubelet's webhook authorization.
+  gen_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client"
   # The front proxy (request-header authentication, as for aggregated API servers): without it the
   # controller-manager and the scheduler log a missing requestheader CA bundle again and again.
   gen_key "$pki/front-proxy-ca.key"
@@ -384,6 +387,10 @@ etcd_healthy() { curl -sf --max-time 3 "http://$ADDR:$ETCD_PORT/health" | grep -
 start_apiserver() {
   local pki=$STATE/pki
   mkdir -p "$STATE/run/apiserver"
+  # For a real node (node-bed.sh): its kubelet's InternalIP (its name resolves nowhere), a client certificate the
+  # kubelet accepts, and exec/attach as SPDY from here: with ExtendWebSocketsToKubelet (beta, on since 1.36) the
+  # kubelet proxies websockets to cri-dockerd 0.4.3's scheme-less streaming URL over https, and cri-dockerd answers
+  # plain http (Mirantis/cri-dockerd#569).
   start_proc kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers="http://$ADDR:$ETCD_PORT" \
     --bind-address="$ADDR" --secure-port="$API_PORT" --advertise-address="$ADDR" \
@@ -394,6 +401,10 @@ start_apiserver() {
     --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
     --requestheader-extra-headers-prefix=X-Remote-Extra- \
     --proxy-client-cert-file="$pki/front-proxy-client.crt" --proxy-client-key-file="$pki/front-proxy-client.key" \
+    --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types=InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP \
+    --feature-gates=ExtendWebSocketsToKubelet=false \
     --authorization-mode=Node,RBAC \
     --enable-admission-plugins=NodeRestriction \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
