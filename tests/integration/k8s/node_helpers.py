@@ -116,7 +116,8 @@ def _ready_condition(pod):
 
 class ReadyWatch:
     """An independent measurement of pod readiness: the official client lists the pods every ``interval``
-    seconds in a thread of the test and keeps, per pod UID, when it was first seen, first seen terminating
+    seconds in a thread of the test and keeps, per pod UID, when it was first seen, first seen bound to a node,
+    first seen terminating
     (deletionTimestamp set), first seen Ready and not terminating (the test's clock), its Ready condition's
     lastTransitionTime (the kubelet's, whole seconds) and whether it was ever Ready while terminating."""
 
@@ -149,7 +150,10 @@ class ReadyWatch:
         for pod in items:
             rec = self.pods.setdefault(pod.metadata.uid, dict(
                 name=pod.metadata.name, created=pod.metadata.creation_timestamp.timestamp(), first_seen=seen,
-                terminating_seen=None, ready_seen=None, ready_transition=None, ready_while_terminating=False))
+                scheduled_seen=None, terminating_seen=None, ready_seen=None, ready_transition=None,
+                ready_while_terminating=False))
+            if pod.spec.node_name and rec['scheduled_seen'] is None:
+                rec['scheduled_seen'] = seen
             ready = _ready_condition(pod)
             is_ready = ready is not None and ready.status == 'True'
             if pod.metadata.deletion_timestamp is not None:

@@ -11,6 +11,8 @@ Opt-in like every real-node test: CHAOS_NODE_BED=1 (see conftest.py's real_node)
 """
 import datetime
 import json
+import threading
+import time
 
 import pytest
 from kubernetes import client
@@ -115,6 +117,51 @@ def test_wait_for_recovery_waits_for_the_replacement_to_be_ready(real_node, api,
     # A real replacement takes time (a sandbox, its network, the container, a first readiness probe): 0.8 s on
     # an idle machine with the image at hand, seconds under load; KWOK's took 0.1 s.
     assert entry['seconds'] >= 0.3, report
+
+
+def test_wait_for_recovery_waits_for_a_replacement_not_yet_scheduled(real_node, api, namespace, run_module):
+    # The node is cordoned while the pod is deleted: its replacement is Pending, on no node, until it is uncordoned.
+    node = real_node['CHAOS_NODE_NAME']
+    api['apps'].create_namespaced_deployment(namespace, hello_deployment(
+        'hello', real_node, 1, labels={TEST_LABEL: 'unscheduled'}, ready_period=1))
+    before = set(p.metadata.uid for p in wait_hello_ready(api, namespace, 1))
+    held = dict(pending_seen=None, uncordoned=None)
+
+    def uncordon_later(watch):
+        # Once the watch has seen the replacement unscheduled for 2 s, let the scheduler place it.
+        try:
+            wait_for('the replacement to be Pending', lambda: [
+                r for u, r in list(watch.pods.items()) if u not in before and r['scheduled_seen'] is None], timeout=60,
+                interval=0.1)
+            held['pending_seen'] = time.time()
+            time.sleep(2)
+        finally:
+            api['core'].patch_node(node, {'spec': {'unschedulable': None}})
+            held['uncordoned'] = time.time()
+
+    api['core'].patch_node(node, {'spec': {'unschedulable': True}})
+    try:
+        with ReadyWatch(api, namespace, 'app=hello') as watch:
+            helper = threading.Thread(target=uncordon_later, args=(watch,), daemon=True)
+            helper.start()
+            result = run_module('k8s_pod_chaos', dict(namespace=namespace, label_selector='app=hello', count=1,
+                                                      min_healthy=0, wait_for_recovery=True, recovery_timeout=90))
+            helper.join(70)
+    finally:
+        api['core'].patch_node(node, {'spec': {'unschedulable': None}})
+    logs = logs_of(api, namespace, watch)
+    assert not result.get('failed'), (result, logs)
+    assert target_uids(result, 'deleted'), result
+    entry, = result['chaos']['recovery']
+    assert entry['recovered'] is True and entry['desired'] == 1, entry
+    module_back = epoch(result['chaos']['applied_at']) + entry['seconds']
+    new = the_replacement(watch, before, epoch(result['chaos']['applied_at']))
+    report = dict(module_back=module_back, entry=entry, replacement=new, held=held, logs=logs)
+    assert held['uncordoned'] is not None and new['scheduled_seen'] >= held['uncordoned'] - WATCH_SLACK, report
+    # Not back while the replacement waited for a node, nor before it was Ready there; then promptly.
+    assert module_back >= new['scheduled_seen'] - WATCH_SLACK, report
+    assert module_back >= new['ready_seen'] - WATCH_SLACK, report
+    assert abs(module_back - new['ready_seen']) <= TOLERANCE, report
 
 
 def test_experiment_time_to_recover_matches_the_replacement(real_node, api, namespace, run_id, tmp_path):
