@@ -26,7 +26,7 @@ def node_env():
     env = {}
     for line in node_bed('env').stdout.splitlines():
         if line.startswith('export '):
-            key, _, value = line[len('export '):].partition('=')
+            key, dummy, value = line[len('export '):].partition('=')
             words = shlex.split(value)
             env[key] = words[0] if words else ''
     return env
@@ -44,8 +44,8 @@ def taint_of(cfg):
     """CHAOS_NODE_TAINT (KEY=VALUE:EFFECT) as (key, value, effect), or None."""
     if not cfg.get('CHAOS_NODE_TAINT'):
         return None
-    key, _, rest = cfg['CHAOS_NODE_TAINT'].partition('=')
-    value, _, effect = rest.rpartition(':')
+    key, dummy, rest = cfg['CHAOS_NODE_TAINT'].partition('=')
+    value, dummy, effect = rest.rpartition(':')
     return key, value, effect
 
 

@@ -131,7 +131,7 @@ def test_pods_run_real_containers_and_answer_http(node_bed, api, namespace):
         assert container_id.startswith('docker://'), container_id
         # the container is real: the node's dockerd runs it, under the kubelet's name
         inspect = docker_on_node(cfg, 'inspect', '-f', '{{.State.Running}} {{.Name}}',
-                                  container_id[len('docker://'):])
+                                 container_id[len('docker://'):])
         assert inspect.strip().startswith('true /k8s_hello_%s_%s_' % (pod.metadata.name, namespace)), inspect
         # and it answers HTTP from the host, over the node's bridge
         with urllib.request.urlopen('http://%s:8080/cgi-bin/host' % pod.status.pod_ip, timeout=10) as reply:
