@@ -385,8 +385,14 @@ start_etcd() {
 etcd_healthy() { curl -sf --max-time 3 "http://$ADDR:$ETCD_PORT/health" | grep -q '"health":"true"'; }
 
 start_apiserver() {
-  local pki=$STATE/pki
+  local pki=$STATE/pki extra=() help
   mkdir -p "$STATE/run/apiserver"
+  # Only where the gate exists and may be turned off (CHAOS_K8S_VERSION may name another release). The help is
+  # read whole: grep -q leaving early would SIGPIPE it, which pipefail reports as a failure.
+  help=$("$BIN/kube-apiserver" --help 2>&1 || true)
+  if grep -Eq 'ExtendWebSocketsToKubelet=true\|false \((ALPHA|BETA)' <<<"$help"; then
+    extra+=(--feature-gates=ExtendWebSocketsToKubelet=false)
+  fi
   # For a real node (node-bed.sh): its kubelet's InternalIP (its name resolves nowhere), a client certificate the
   # kubelet accepts, and exec/attach as SPDY from here: with ExtendWebSocketsToKubelet (beta, on since 1.36) the
   # kubelet proxies websockets to cri-dockerd 0.4.3's scheme-less streaming URL over https, and cri-dockerd answers
@@ -404,7 +410,6 @@ start_apiserver() {
     --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
     --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
     --kubelet-preferred-address-types=InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP \
-    --feature-gates=ExtendWebSocketsToKubelet=false \
     --authorization-mode=Node,RBAC \
     --enable-admission-plugins=NodeRestriction \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
@@ -412,7 +417,7 @@ start_apiserver() {
     --service-cluster-ip-range=10.96.0.0/16 \
     --endpoint-reconciler-type=none \
     --allow-privileged=true --profiling=false \
-    --v=1
+    --v=1 "${extra[@]}"
 }
 
 api_ready() { api GET /readyz | grep -qx ok; }
