@@ -119,7 +119,8 @@ class ReadyWatch:
     seconds in a thread of the test and keeps, per pod UID, when it was first seen, first seen bound to a node,
     first seen terminating
     (deletionTimestamp set), first seen Ready and not terminating (the test's clock), its Ready condition's
-    lastTransitionTime (the kubelet's, whole seconds) and whether it was ever Ready while terminating."""
+    lastTransitionTime (the kubelet's, whole seconds), whether it was ever Ready while terminating, and when a
+    pod once Ready was first seen not Ready while not terminating (a readiness probe lost)."""
 
     def __init__(self, api, namespace, selector, interval=0.1):
         self.api, self.namespace, self.selector, self.interval = api, namespace, selector, interval
@@ -151,7 +152,7 @@ class ReadyWatch:
             rec = self.pods.setdefault(pod.metadata.uid, dict(
                 name=pod.metadata.name, created=pod.metadata.creation_timestamp.timestamp(), first_seen=seen,
                 scheduled_seen=None, terminating_seen=None, ready_seen=None, ready_transition=None,
-                ready_while_terminating=False))
+                ready_while_terminating=False, unready_seen=None))
             if pod.spec.node_name and rec['scheduled_seen'] is None:
                 rec['scheduled_seen'] = seen
             ready = _ready_condition(pod)
@@ -163,6 +164,8 @@ class ReadyWatch:
             elif is_ready and rec['ready_seen'] is None:
                 rec['ready_seen'] = seen
                 rec['ready_transition'] = ready.last_transition_time.timestamp()
+            elif not is_ready and rec['ready_seen'] is not None and rec['unready_seen'] is None:
+                rec['unready_seen'] = seen
 
     def replacements(self, after):
         """Pods created at or after ``after`` (epoch seconds; creationTimestamp has whole seconds)."""
