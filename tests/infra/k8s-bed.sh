@@ -316,6 +316,9 @@ make_pki() {
   gen_cert scheduler "/CN=system:kube-scheduler" "$client"
   # kwok plays every kubelet and writes their Node, Lease and Pod status: give it cluster-admin.
   gen_cert kwok "/O=system:masters/CN=kwok-controller" "$client"
+  # The API server's client certificate for the kubelets (logs, exec, port-forward: nodes/proxy). A real
+  # node (node-bed.sh) authenticates it by this CA; system:masters also passes a kubelet's webhook authorization.
+  gen_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client"
   # The front proxy (request-header authentication, as for aggregated API servers): without it the
   # controller-manager and the scheduler log a missing requestheader CA bundle again and again.
   gen_key "$pki/front-proxy-ca.key"
@@ -382,8 +385,18 @@ start_etcd() {
 etcd_healthy() { curl -sf --max-time 3 "http://$ADDR:$ETCD_PORT/health" | grep -q '"health":"true"'; }
 
 start_apiserver() {
-  local pki=$STATE/pki
+  local pki=$STATE/pki extra=() help
   mkdir -p "$STATE/run/apiserver"
+  # Only where the gate exists and may be turned off (CHAOS_K8S_VERSION may name another release). The help is
+  # read whole: grep -q leaving early would SIGPIPE it, which pipefail reports as a failure.
+  help=$("$BIN/kube-apiserver" --help 2>&1 || true)
+  if grep -Eq 'ExtendWebSocketsToKubelet=true\|false \((ALPHA|BETA)' <<<"$help"; then
+    extra+=(--feature-gates=ExtendWebSocketsToKubelet=false)
+  fi
+  # For a real node (node-bed.sh): its kubelet's InternalIP (its name resolves nowhere), a client certificate the
+  # kubelet accepts, and exec/attach as SPDY from here: with ExtendWebSocketsToKubelet (beta, on since 1.36) the
+  # kubelet proxies websockets to cri-dockerd 0.4.3's scheme-less streaming URL over https, and cri-dockerd answers
+  # plain http (Mirantis/cri-dockerd#569).
   start_proc kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers="http://$ADDR:$ETCD_PORT" \
     --bind-address="$ADDR" --secure-port="$API_PORT" --advertise-address="$ADDR" \
@@ -394,6 +407,9 @@ start_apiserver() {
     --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
     --requestheader-extra-headers-prefix=X-Remote-Extra- \
     --proxy-client-cert-file="$pki/front-proxy-client.crt" --proxy-client-key-file="$pki/front-proxy-client.key" \
+    --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types=InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP \
     --authorization-mode=Node,RBAC \
     --enable-admission-plugins=NodeRestriction \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
@@ -401,7 +417,7 @@ start_apiserver() {
     --service-cluster-ip-range=10.96.0.0/16 \
     --endpoint-reconciler-type=none \
     --allow-privileged=true --profiling=false \
-    --v=1
+    --v=1 "${extra[@]}"
 }
 
 api_ready() { api GET /readyz | grep -qx ok; }

@@ -641,7 +641,8 @@ start_kubelet() {
   kubelet_pki
   mkdir -p "$k/lib" "$k/pod-logs" "$k/volume-plugins"
   # failCgroupV1: kubelet 1.37 refuses v1 otherwise. protectKernelDefaults false + the shadowed sysctls: it
-  # "sets" them inside the namespace only. AlwaysAllow: the bed's apiserver presents no kubelet client cert.
+  # "sets" them inside the namespace only. Only clients with a certificate of the bed's CA (the API server's
+  # kubelet client certificate, for logs/exec) are let in, and then allowed everything (no webhook round trip).
   # podLogsDir (not podLogsDirectory: silently ignored), volumePluginDir: otherwise under /var/log, /usr/libexec.
   # imageGC at 99 %: imported images cannot be pulled back.
   cat >"$k/config.yaml" <<EOF
@@ -662,7 +663,7 @@ failCgroupV1: false
 failSwapOn: false
 protectKernelDefaults: false
 authentication:
-  anonymous: {enabled: true}
+  anonymous: {enabled: false}
   webhook: {enabled: false}
   x509: {clientCAFile: "$CP/pki/ca.crt"}
 authorization: {mode: AlwaysAllow}

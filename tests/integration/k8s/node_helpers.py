@@ -3,8 +3,12 @@ read its settings, and write pods that land on it (it is tainted, so only pods t
 import os
 import shlex
 import subprocess
+import threading
+import time
 
 from kubernetes import client
+from kubernetes.client.rest import ApiException
+from kubernetes.stream import stream
 
 from helpers import ROOT
 
@@ -105,3 +109,87 @@ def sandboxes_on_node(cfg, namespace):
 
 def restarts(pod):
     return sum(c.restart_count for c in pod.status.container_statuses or [])
+
+
+def pod_logs(api, namespace, name, tail_lines=40):
+    """The last lines of a pod's log through the API server (kubelet logs), for assertion messages; the error's
+    text when they cannot be read, so a message never hides the test's own failure."""
+    try:
+        return api['core'].read_namespaced_pod_log(name, namespace, tail_lines=tail_lines) or '(empty log)'
+    except ApiException as exc:
+        return '(no log of %s/%s: %s %s)' % (namespace, name, exc.status, (exc.body or '')[:300])
+
+
+def pod_exec(api, namespace, name, argv, timeout=30):
+    """Run ``argv`` in the pod's first container through the API server (exec); returns (stdout, stderr)."""
+    resp = stream(api['core'].connect_get_namespaced_pod_exec, name, namespace, command=list(argv),
+                  stdout=True, stderr=True, stdin=False, tty=False, _preload_content=False)
+    resp.run_forever(timeout=timeout)
+    out, err = resp.read_stdout(), resp.read_stderr()
+    resp.close()
+    return out, err
+
+
+def _ready_condition(pod):
+    for condition in (pod.status and pod.status.conditions) or []:
+        if condition.type == 'Ready':
+            return condition
+    return None
+
+
+class ReadyWatch:
+    """An independent measurement of pod readiness: the official client lists the pods every ``interval``
+    seconds in a thread of the test and keeps, per pod UID, when it was first seen, first seen bound to a node,
+    first seen terminating
+    (deletionTimestamp set), first seen Ready and not terminating (the test's clock), its Ready condition's
+    lastTransitionTime (the kubelet's, whole seconds), whether it was ever Ready while terminating, and when a
+    pod once Ready was first seen not Ready while not terminating (a readiness probe lost)."""
+
+    def __init__(self, api, namespace, selector, interval=0.1):
+        self.api, self.namespace, self.selector, self.interval = api, namespace, selector, interval
+        self.pods = {}
+        self.errors = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._look()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            try:
+                self._look()
+            except Exception as exc:  # pylint: disable=broad-except
+                self.errors.append(repr(exc))
+
+    def _look(self):
+        items = self.api['core'].list_namespaced_pod(self.namespace, label_selector=self.selector).items
+        seen = time.time()
+        for pod in items:
+            rec = self.pods.setdefault(pod.metadata.uid, dict(
+                name=pod.metadata.name, created=pod.metadata.creation_timestamp.timestamp(), first_seen=seen,
+                scheduled_seen=None, terminating_seen=None, ready_seen=None, ready_transition=None,
+                ready_while_terminating=False, unready_seen=None))
+            if pod.spec.node_name and rec['scheduled_seen'] is None:
+                rec['scheduled_seen'] = seen
+            ready = _ready_condition(pod)
+            is_ready = ready is not None and ready.status == 'True'
+            if pod.metadata.deletion_timestamp is not None:
+                if rec['terminating_seen'] is None:
+                    rec['terminating_seen'] = seen
+                rec['ready_while_terminating'] = rec['ready_while_terminating'] or is_ready
+            elif is_ready and rec['ready_seen'] is None:
+                rec['ready_seen'] = seen
+                rec['ready_transition'] = ready.last_transition_time.timestamp()
+            elif not is_ready and rec['ready_seen'] is not None and rec['unready_seen'] is None:
+                rec['unready_seen'] = seen
+
+    def replacements(self, after):
+        """Pods created at or after ``after`` (epoch seconds; creationTimestamp has whole seconds)."""
+        return [rec for rec in self.pods.values() if rec['created'] >= int(after)]
