@@ -337,13 +337,23 @@ cmd_check() {
 pid_file() { printf '%s/pids/%s.pid\n' "$STATE" "$1"; }
 
 our_pid() { # our_pid NAME: print the pid of NAME if it runs and is ours (its command names $STATE)
-  local f pid
+  local f pid cmdline
   f=$(pid_file "$1")
   [[ -f $f ]] || return 1
   pid=$(<"$f")
   [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$STATE/" || return 1
+  # read whole, then matched: `tr | grep -q` fails under pipefail when grep quits first; a failed read (an exec
+  # under way) is a miss, and the callers look again
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *"$STATE/"* ]] || return 1
   printf '%s\n' "$pid"
+}
+
+holder_in_own_ns() { # the holder runs pause, past its unshare (setsid -> unshare -> pause: one pid, three execs)
+  local p
+  p=$(our_pid holder) || return 1
+  [[ $(readlink "/proc/$p/exe") == "$(readlink -f "$PAUSE_BIN")" ]] || return 1
+  [[ $(readlink "/proc/$p/ns/mnt") != "$(readlink /proc/self/ns/mnt)" ]]
 }
 
 in_ns() { nsenter --target "$(our_pid holder)" --mount -- "$@"; }
@@ -491,10 +501,9 @@ setup_holder() { # the private mount namespace, held by our pause (its argument 
   log "starting holder"
   setsid unshare --mount --propagation private "$PAUSE_BIN" "$STATE/holder" </dev/null >/dev/null 2>&1 8>&- 9>&- &
   printf '%s\n' "$!" >"$(pid_file holder)"
-  wait_for - 10 our_pid holder || die "the mount-namespace holder did not start"
-  p=$(our_pid holder)
-  [[ $(readlink "/proc/$p/ns/mnt") != "$(readlink /proc/self/ns/mnt)" ]] ||
-    die "the holder is not in a mount namespace of its own"
+  # (a bare p=$(our_pid holder) read while the holder was between two execs ended `up` silently under set -e)
+  wait_for - 10 holder_in_own_ns || die "the mount-namespace holder did not start in a mount namespace of its own"
+  p=$(our_pid holder) || die "the mount-namespace holder is gone"
   readlink "/proc/$p/ns/mnt" >"$STATE/mntns"
   in_ns mount --bind "$STATE/sysctl/overcommit_memory" /proc/sys/vm/overcommit_memory
   in_ns mount --bind "$STATE/sysctl/panic" /proc/sys/kernel/panic
