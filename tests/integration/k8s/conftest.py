@@ -131,6 +131,17 @@ def namespace(make_namespace):
 
 
 @pytest.fixture
+def agent_ns(api, run_id):
+    """The name of a namespace for the agent (the role or k8s_agent creates it); deleted afterwards."""
+    name = 'chaos-it-%s-agent' % run_id
+    yield name
+    try:
+        api['core'].delete_namespace(name)
+    except ApiException:
+        pass
+
+
+@pytest.fixture
 def run_module(api, tmp_path):
     """Run chaos.engineering.<module> in a playbook; the connection comes from group/chaos.engineering.k8s.
 

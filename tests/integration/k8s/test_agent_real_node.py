@@ -32,17 +32,6 @@ def wait_ready_on_node(api, namespace, selector, count):
 
 
 @pytest.fixture
-def agent_ns(api, run_id):
-    """The namespace the role creates for the agent; deleted afterwards."""
-    name = 'chaos-it-%s-agent' % run_id
-    yield name
-    try:
-        api['core'].delete_namespace(name)
-    except ApiException:
-        pass
-
-
-@pytest.fixture
 def kube_system_bystander(api, real_node, run_id):
     """A hello pod in kube-system on the real node (deleted afterwards)."""
     name = 'bystander-%s' % run_id

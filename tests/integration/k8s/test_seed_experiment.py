@@ -15,23 +15,12 @@ import subprocess
 import pytest
 import yaml
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from helpers import ROOT, ansible_playbook_argv, playbook_env
 from k8s_helpers import pod_ready, pods, wait_for
 from node_helpers import hello_deployment, node_docker_socket, restarts, tolerations
 
 pytestmark = [pytest.mark.integration, pytest.mark.k8s, pytest.mark.node_bed]
-
-
-@pytest.fixture
-def agent_ns(api, run_id):
-    name = 'chaos-it-%s-seed' % run_id
-    yield name
-    try:
-        api['core'].delete_namespace(name)
-    except ApiException:
-        pass
 
 
 @pytest.mark.parametrize('replicas, verdict', [(1, 'deviated'), (5, 'passed')])
