@@ -25,14 +25,9 @@ import re
 
 from urllib.parse import quote
 
-from ansible_collections.chaos.engineering.plugins.module_utils._k8s import (
-    AGENT_NAMESPACE,
-    K8sApiError,
-    K8sError,
-    api_error_text,
-    pod_is_ready,
-    pod_is_terminating,
-)
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client import K8sApiError, K8sError, api_error_text
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_pods import pod_is_ready, pod_is_terminating
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_selection import AGENT_NAMESPACE
 from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import PROTECTED_LABEL
 
@@ -97,7 +92,7 @@ DNS_LABEL = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')
 GO_DURATION = re.compile(r'^([0-9]+(\.[0-9]+)?(ns|us|\u00b5s|ms|s|m|h))+$')
 SIGNAL = re.compile(r'^(SIG[A-Z0-9+-]+|[0-9]{1,2})$')
 
-# Documented in the k8s_agent module; auth options come from _k8s.K8S_AUTH_ARGUMENT_SPEC.
+# Documented in the k8s_agent module; auth options come from _k8s_client.K8S_AUTH_ARGUMENT_SPEC.
 AGENT_ARGUMENT_SPEC = dict(
     state=dict(type='str', choices=['present', 'absent'], default='present'),
     name=dict(type='str'),

@@ -12,7 +12,7 @@ path, and says when a killed one is back. Three facts drive it:
   replacement), so a restart is never ours to do, and recovery is the replacement running.
 - A pod's sandbox (``k8s_POD_*``, type ``podsandbox``) holds the pod's network namespace, shared by its containers;
   the pod's own labels and annotations are on the sandbox only.
-- kube-system and the agent's namespace are protected, as in _k8s.DEFAULT_EXCLUDED_NAMESPACES.
+- kube-system and the agent's namespace are protected, as in _k8s_selection.DEFAULT_EXCLUDED_NAMESPACES.
 
 Imports nothing from Ansible: the detached reverter runs it too (see _ledger.py).
 """
@@ -33,8 +33,8 @@ SANDBOX_TYPE = 'podsandbox'
 SANDBOX_NAME_PREFIX = 'k8s_POD_'
 # Pod annotations reach the sandbox's labels with this prefix.
 ANNOTATION_PREFIX = 'annotation.'
-# The same as _k8s.DEFAULT_EXCLUDED_NAMESPACES (a unit test keeps them equal); not imported, because _k8s needs the
-# kubernetes client, which neither the container modules nor the reverter have.
+# The same as _k8s_selection.DEFAULT_EXCLUDED_NAMESPACES (a unit test keeps them equal); not imported, because
+# _k8s_selection needs the kubernetes client, which neither the container modules nor the reverter have.
 PROTECTED_NAMESPACES = ('kube-system', 'kube-public', 'kube-node-lease', 'chaos-engineering')
 PROTECTED_MARKS = ('chaos.engineering/protected', 'chaos.engineering/helper')
 # A replacement counts as back once it has run this long: a replacement that dies at once (a crash loop, a port

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s, _validate
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s_client, _k8s_pods, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
     MissingLibraryError,
@@ -42,7 +42,7 @@ SHARED = dict(
 def connection_spec():
     """The Docker and Kubernetes connection options of a probing module."""
     spec = dict(_docker.DOCKER_ARGUMENT_SPEC)
-    spec.update(_k8s.K8S_AUTH_ARGUMENT_SPEC)
+    spec.update(_k8s_client.K8S_AUTH_ARGUMENT_SPEC)
     spec.update(SHARED)
     return spec
 
@@ -96,9 +96,9 @@ def make_samplers(params, probes):
         samplers['containers'] = lambda probe: containers_sample(
             probe, lambda: _docker.container_candidates(client, ['running']))
     if 'k8s' in needed:
-        k8s = _k8s_client(params)
+        k8s = _connect_k8s(params)
         samplers['pods'] = lambda probe: pods_sample(
-            probe, lambda namespace, selector: k8s.list_pods(namespace, label_selector=selector), _k8s.pod_is_ready)
+            probe, lambda namespace, selector: k8s.list_pods(namespace, label_selector=selector), _k8s_pods.pod_is_ready)
 
         def http_or_service(probe):
             if probe.get('service') is None:
@@ -113,7 +113,7 @@ def get_service(k8s, namespace, name):
     """A Service object, None when there is none of that name."""
     try:
         return k8s.request('GET', '/api/v1/namespaces/%s/services/%s' % (quote(namespace, safe=''), quote(name, safe='')))
-    except _k8s.K8sApiError as exc:
+    except _k8s_client.K8sApiError as exc:
         if exc.status == 404:
             return None
         raise
@@ -125,15 +125,15 @@ def list_endpoint_slices(k8s, namespace, name):
                     label_selector='kubernetes.io/service-name=%s' % name)
 
 
-def _k8s_client(params):
-    lib = _k8s.kubernetes_lib()
+def _connect_k8s(params):
+    lib = _k8s_client.kubernetes_lib()
     if lib.error is not None:
-        raise ProbeConnectionError(missing_required_lib(_k8s.REQUIREMENT))
+        raise ProbeConnectionError(missing_required_lib(_k8s_client.REQUIREMENT))
     try:
-        return _k8s.make_client(_k8s.auth_params(params))
-    except _k8s.K8sApiError as exc:
+        return _k8s_client.make_client(_k8s_client.auth_params(params))
+    except _k8s_client.K8sApiError as exc:
         raise ProbeConnectionError(exc.message if exc.status == 401 else 'Kubernetes API error: %s' % exc)
-    except _k8s.K8sError as exc:
+    except _k8s_client.K8sError as exc:
         raise ProbeConnectionError(str(exc))
 
 

@@ -236,7 +236,7 @@ import time
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _kubelet, _ledger, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
-from ansible_collections.chaos.engineering.plugins.module_utils._recovery import wait_until_recovered
+from ansible_collections.chaos.engineering.plugins.module_utils._poll import wait_until_recovered
 
 FAULT = 'container_kill'
 # The documented ranges (see _validate.py), checked before anything connects.

@@ -383,7 +383,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.chaos.engineering.plugins.module_utils._k8s import (
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client import (
     K8S_AUTH_ARGUMENT_SPEC,
     K8sApiError,
     K8sError,

@@ -240,24 +240,28 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.chaos.engineering.plugins.module_utils._k8s import (
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client import (
     K8S_AUTH_ARGUMENT_SPEC,
-    K8S_POD_SELECTION_ARGUMENT_SPEC,
-    K8S_POD_SELECTION_MUTUALLY_EXCLUSIVE,
     K8sApiError,
     K8sError,
-    PdbPredictor,
     api_error_text,
     client_or_fail,
+)
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_pods import (
+    PdbPredictor,
     desired_replicas,
     is_pdb_block,
     plan_min_healthy,
     public_owner,
     ready_counts,
-    select_pods,
-    validate_pod_selection,
     wait_for_recovery,
     workload_id,
+)
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_selection import (
+    K8S_POD_SELECTION_ARGUMENT_SPEC,
+    K8S_POD_SELECTION_MUTUALLY_EXCLUSIVE,
+    select_pods,
+    validate_pod_selection,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils import _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult

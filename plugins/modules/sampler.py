@@ -306,7 +306,7 @@ samples:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.chaos.engineering.plugins.module_utils import (
-    _k8s,
+    _k8s_client,
     _ledger,
     _probe_clients,
     _sampler,
@@ -368,7 +368,7 @@ def start(module, root):
     owner = _sampler.find_owner()
     state, started = _sampler.start(root, params['run_id'], probes, _sample_maker(module.params),
                                     params['interval'], params['lease'], params['max_duration'], owner,
-                                    after_fork=_k8s.forget_config_files)
+                                    after_fork=_k8s_client.forget_config_files)
     if not started:
         _sampler.adopt(_sampler.run_dir(root, params['run_id']), owner)
     owner = state.get('owner')

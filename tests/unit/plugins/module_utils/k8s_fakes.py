@@ -1,12 +1,12 @@
 """A fake Kubernetes API for unit tests: pods, ReplicaSets and workloads in memory, with the same
-methods as _k8s.K8sClient, and errors the way the API server reports them."""
+methods as _k8s_client.K8sClient, and errors the way the API server reports them."""
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 import fnmatch
 
-from ansible_collections.chaos.engineering.plugins.module_utils._k8s import K8sApiError
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client import K8sApiError
 
 
 def forbidden(what):

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _k8s_agent as agent
-from ansible_collections.chaos.engineering.plugins.module_utils._k8s import (
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_selection import (
     DEFAULT_EXCLUDED_NAMESPACES,
     K8S_POD_SELECTION_ARGUMENT_SPEC,
 )

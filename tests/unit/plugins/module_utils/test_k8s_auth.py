@@ -12,22 +12,22 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _k8s
+from ansible_collections.chaos.engineering.plugins.module_utils import _k8s_client
 
 
 def no_params():
-    return dict((key, None) for key in _k8s.AUTH_KEYS)
+    return dict((key, None) for key in _k8s_client.AUTH_KEYS)
 
 
 def test_auth_options_have_kubernetes_core_names_aliases_and_no_log():
-    spec = _k8s.K8S_AUTH_ARGUMENT_SPEC
+    spec = _k8s_client.K8S_AUTH_ARGUMENT_SPEC
     assert spec['api_key']['no_log'] is True
     assert spec['kubeconfig']['type'] == 'raw'
     assert spec['validate_certs']['aliases'] == ['verify_ssl']
     assert spec['ca_cert']['aliases'] == ['ssl_ca_cert']
     assert spec['client_cert']['aliases'] == ['cert_file']
     assert spec['client_key']['aliases'] == ['key_file']
-    assert set(spec) == set(_k8s.AUTH_ENV)
+    assert set(spec) == set(_k8s_client.AUTH_ENV)
 
 
 def test_environment_fills_in_what_params_leave_out_with_awx_variable_names():
@@ -36,7 +36,7 @@ def test_environment_fills_in_what_params_leave_out_with_awx_variable_names():
            'K8S_AUTH_CERT_FILE': '/env/c.crt', 'K8S_AUTH_KEY_FILE': '/env/c.key', 'K8S_AUTH_CONTEXT': 'ctx'}
     params = no_params()
     params['host'] = 'https://param.example:6443'
-    auth = _k8s.auth_params(params, env)
+    auth = _k8s_client.auth_params(params, env)
     assert auth['host'] == 'https://param.example:6443'   # a param beats the environment
     assert auth['api_key'] == 'env-token'
     assert auth['validate_certs'] is False
@@ -49,26 +49,26 @@ def test_environment_fills_in_what_params_leave_out_with_awx_variable_names():
 @pytest.mark.parametrize('text, expected', [('0', False), ('false', False), ('No', False), ('off', False),
                                             ('1', True), ('true', True), ('yes', True)])
 def test_booleans_from_the_environment(text, expected):
-    assert _k8s.auth_params(no_params(), {'K8S_AUTH_VALIDATE_CERTS': text})['validate_certs'] is expected
+    assert _k8s_client.auth_params(no_params(), {'K8S_AUTH_VALIDATE_CERTS': text})['validate_certs'] is expected
 
 
 def test_option_named_variables_win_over_client_named_ones():
     env = {'K8S_AUTH_CA_CERT': '/a', 'K8S_AUTH_SSL_CA_CERT': '/b'}
-    assert _k8s.auth_params(no_params(), env)['ca_cert'] == '/a'
+    assert _k8s_client.auth_params(no_params(), env)['ca_cert'] == '/a'
 
 
 def test_a_false_param_is_not_replaced_by_the_environment():
     params = no_params()
     params['validate_certs'] = False
-    assert _k8s.auth_params(params, {'K8S_AUTH_VERIFY_SSL': 'true'})['validate_certs'] is False
+    assert _k8s_client.auth_params(params, {'K8S_AUTH_VERIFY_SSL': 'true'})['validate_certs'] is False
 
 
 def test_kubeconfig_paths_are_expanded_and_dicts_kept(monkeypatch):
     monkeypatch.setenv('HOME', '/home/tester')
-    assert _k8s.auth_params(no_params(), {'K8S_AUTH_KUBECONFIG': '~/kc'})['kubeconfig'] == '/home/tester/kc'
+    assert _k8s_client.auth_params(no_params(), {'K8S_AUTH_KUBECONFIG': '~/kc'})['kubeconfig'] == '/home/tester/kc'
     params = no_params()
     params['kubeconfig'] = {'apiVersion': 'v1'}
-    assert _k8s.auth_params(params, {})['kubeconfig'] == {'apiVersion': 'v1'}
+    assert _k8s_client.auth_params(params, {})['kubeconfig'] == {'apiVersion': 'v1'}
 
 
 def sa_dir(tmp_path):
@@ -82,16 +82,16 @@ def test_sources_follow_kubernetes_core_order(tmp_path):
     auth = no_params()
     inside = {'KUBERNETES_SERVICE_HOST': '10.0.0.1'}
     pod_sa = sa_dir(tmp_path)
-    assert _k8s.config_source(dict(auth, host='https://h', api_key='t'), inside, pod_sa) == ('explicit', None)
-    assert _k8s.config_source(dict(auth, kubeconfig='/kc'), inside, pod_sa) == ('kubeconfig', '/kc')
-    assert _k8s.config_source(dict(auth, kubeconfig={'a': 1}), {}, pod_sa) == ('kubeconfig', '<dict>')
+    assert _k8s_client.config_source(dict(auth, host='https://h', api_key='t'), inside, pod_sa) == ('explicit', None)
+    assert _k8s_client.config_source(dict(auth, kubeconfig='/kc'), inside, pod_sa) == ('kubeconfig', '/kc')
+    assert _k8s_client.config_source(dict(auth, kubeconfig={'a': 1}), {}, pod_sa) == ('kubeconfig', '<dict>')
     # Nothing given: the service account inside a pod...
-    assert _k8s.config_source(auth, inside, pod_sa) == ('in-cluster', None)
+    assert _k8s_client.config_source(auth, inside, pod_sa) == ('in-cluster', None)
     # ...but not when KUBECONFIG says otherwise, or when there is no token.
-    assert _k8s.config_source(auth, dict(inside, KUBECONFIG='/x'), pod_sa) == ('kubeconfig', '/x')
-    assert _k8s.config_source(auth, inside, str(tmp_path / 'none')) == ('kubeconfig', _k8s.default_kubeconfig({}))
+    assert _k8s_client.config_source(auth, dict(inside, KUBECONFIG='/x'), pod_sa) == ('kubeconfig', '/x')
+    assert _k8s_client.config_source(auth, inside, str(tmp_path / 'none')) == ('kubeconfig', _k8s_client.default_kubeconfig({}))
     # A context alone reads the default kubeconfig.
-    assert _k8s.config_source(dict(auth, context='c'), {'KUBECONFIG': '/y'}, pod_sa) == ('kubeconfig', '/y')
+    assert _k8s_client.config_source(dict(auth, context='c'), {'KUBECONFIG': '/y'}, pod_sa) == ('kubeconfig', '/y')
 
 
 def kubeconfig_dict(server='https://192.0.2.10:6443', token='kc-token', insecure=False):
@@ -112,11 +112,11 @@ def bearer(configuration):
 
 
 def test_kubeconfig_dict_and_context_are_loaded():
-    config, source = _k8s.build_configuration(dict(no_params(), kubeconfig=kubeconfig_dict()), {})
+    config, source = _k8s_client.build_configuration(dict(no_params(), kubeconfig=kubeconfig_dict()), {})
     assert source == ('kubeconfig', '<dict>')
     assert config.host == 'https://192.0.2.10:6443'
     assert bearer(config) == 'Bearer kc-token'
-    config, dummy = _k8s.build_configuration(dict(no_params(), kubeconfig=kubeconfig_dict(), context='two'), {})
+    config, dummy = _k8s_client.build_configuration(dict(no_params(), kubeconfig=kubeconfig_dict(), context='two'), {})
     assert bearer(config) == 'Bearer other-token'
 
 
@@ -125,7 +125,7 @@ def test_explicit_options_override_the_kubeconfig(tmp_path):
     ca.write_text('not checked here')
     auth = dict(no_params(), kubeconfig=kubeconfig_dict(insecure=True), host='https://203.0.113.5:443/',
                 api_key='explicit', validate_certs=True, ca_cert=str(ca), proxy='http://127.0.0.1:3128')
-    config, dummy = _k8s.build_configuration(auth, {})
+    config, dummy = _k8s_client.build_configuration(auth, {})
     assert config.host == 'https://203.0.113.5:443'
     assert bearer(config) == 'Bearer explicit'
     assert config.verify_ssl is True
@@ -136,34 +136,34 @@ def test_explicit_options_override_the_kubeconfig(tmp_path):
 def test_host_and_api_key_never_read_a_kubeconfig(tmp_path):
     env = {'KUBECONFIG': str(tmp_path / 'broken')}
     (tmp_path / 'broken').write_text('this: is: not: yaml')
-    config, source = _k8s.build_configuration(dict(no_params(), host='https://h:6443', api_key='tok'), env)
+    config, source = _k8s_client.build_configuration(dict(no_params(), host='https://h:6443', api_key='tok'), env)
     assert source == ('explicit', None)
     assert bearer(config) == 'Bearer tok'
 
 
 def test_missing_kubeconfig_message_names_the_file_and_the_alternatives(tmp_path):
     missing = str(tmp_path / 'nope')
-    with pytest.raises(_k8s.K8sConfigError) as err:
-        _k8s.build_configuration(no_params(), {'KUBECONFIG': missing}, sa_dir=str(tmp_path))
+    with pytest.raises(_k8s_client.K8sConfigError) as err:
+        _k8s_client.build_configuration(no_params(), {'KUBECONFIG': missing}, sa_dir=str(tmp_path))
     assert missing in str(err.value)
     assert 'host and api_key' in str(err.value)
 
 
 def test_unknown_context_message_names_the_source():
-    with pytest.raises(_k8s.K8sConfigError) as err:
-        _k8s.build_configuration(dict(no_params(), kubeconfig=kubeconfig_dict(), context='nope'), {})
+    with pytest.raises(_k8s_client.K8sConfigError) as err:
+        _k8s_client.build_configuration(dict(no_params(), kubeconfig=kubeconfig_dict(), context='nope'), {})
     assert 'kubeconfig=<dict>, context=nope' in str(err.value)
 
 
 def test_missing_certificate_files_are_named(tmp_path):
-    with pytest.raises(_k8s.K8sConfigError, match='ca_cert=/no/such/ca.crt'):
-        _k8s.build_configuration(dict(no_params(), host='https://h', api_key='t', ca_cert='/no/such/ca.crt'), {})
+    with pytest.raises(_k8s_client.K8sConfigError, match='ca_cert=/no/such/ca.crt'):
+        _k8s_client.build_configuration(dict(no_params(), host='https://h', api_key='t', ca_cert='/no/such/ca.crt'), {})
 
 
 def test_unreachable_api_message_names_host_and_source():
     auth = dict(no_params(), host='http://127.0.0.1:9', api_key='t')
-    with pytest.raises(_k8s.K8sConnectionError) as err:
-        _k8s.make_client(auth, {}, timeout=3)
+    with pytest.raises(_k8s_client.K8sConnectionError) as err:
+        _k8s_client.make_client(auth, {}, timeout=3)
     assert 'Cannot reach the Kubernetes API at http://127.0.0.1:9 (host=http://127.0.0.1:9)' in str(err.value)
 
 
@@ -214,7 +214,7 @@ def fake_api():
 
 
 def test_bearer_token_is_sent_and_lists_follow_continue_tokens(fake_api):
-    client = _k8s.make_client(dict(no_params(), host=fake_api, api_key='good'), {})
+    client = _k8s_client.make_client(dict(no_params(), host=fake_api, api_key='good'), {})
     pods = client.list_pods('a', label_selector='app=web', field_selector='status.phase=Running')
     assert len(pods) == 2
     assert all(r['auth'] == 'Bearer good' for r in FakeApiServer.seen)
@@ -223,23 +223,23 @@ def test_bearer_token_is_sent_and_lists_follow_continue_tokens(fake_api):
 
 
 def test_a_rejected_token_fails_at_connect_with_a_clear_message(fake_api):
-    with pytest.raises(_k8s.K8sApiError) as err:
-        _k8s.make_client(dict(no_params(), host=fake_api, api_key='bad'), {})
+    with pytest.raises(_k8s_client.K8sApiError) as err:
+        _k8s_client.make_client(dict(no_params(), host=fake_api, api_key='bad'), {})
     assert err.value.status == 401
     assert 'rejected the credentials from host=%s' % fake_api in err.value.message
 
 
 def test_forbidden_carries_the_servers_message(fake_api):
-    client = _k8s.make_client(dict(no_params(), host=fake_api, api_key='good'), {})
-    with pytest.raises(_k8s.K8sApiError) as err:
+    client = _k8s_client.make_client(dict(no_params(), host=fake_api, api_key='good'), {})
+    with pytest.raises(_k8s_client.K8sApiError) as err:
         client.list_pods('other')
     assert err.value.status == 403
-    text = _k8s.api_error_text(err.value, 'listing pods in namespace other')
+    text = _k8s_client.api_error_text(err.value, 'listing pods in namespace other')
     assert text.startswith('Permission denied listing pods in namespace other (403 Forbidden): pods is forbidden')
 
 
 def test_delete_and_evict_send_uid_preconditions_grace_and_dry_run(fake_api):
-    client = _k8s.make_client(dict(no_params(), host=fake_api, api_key='good'), {})
+    client = _k8s_client.make_client(dict(no_params(), host=fake_api, api_key='good'), {})
     client.delete_pod('a', 'web-1', uid='u-1', grace_period=0, dry_run=True)
     client.evict_pod('a', 'web-2', uid='u-2', dry_run=False)
     delete, evict = FakeApiServer.seen[-2:]

@@ -2,7 +2,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _k8s, _kubelet, _ledger
+from ansible_collections.chaos.engineering.plugins.module_utils import _k8s_selection, _kubelet, _ledger
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import (
     SelectionError,
     require_targets,
@@ -50,7 +50,7 @@ def engine_container(cid, labels, running=True, created=0, started_at='t1'):
 
 
 def test_protected_namespaces_are_the_k8s_modules_excluded_namespaces():
-    assert sorted(_kubelet.PROTECTED_NAMESPACES) == sorted(_k8s.DEFAULT_EXCLUDED_NAMESPACES)
+    assert sorted(_kubelet.PROTECTED_NAMESPACES) == sorted(_k8s_selection.DEFAULT_EXCLUDED_NAMESPACES)
 
 
 def test_pod_of_reads_the_kubelets_labels_and_ignores_other_containers():

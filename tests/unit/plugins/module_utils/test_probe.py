@@ -15,7 +15,7 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s_client, _k8s_pods
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
     ProbeError,
     ProbeRunner,
@@ -255,18 +255,18 @@ def test_pods_count_ready_not_terminating():
         calls.append((namespace, selector))
         return pods
     probe = validate_probes([dict(name='p', type='pods', namespace='shop', label_selector='app=web', min_ready=2)])[0]
-    ok, value, detail = pods_sample(probe, list_pods, _k8s.pod_is_ready)
+    ok, value, detail = pods_sample(probe, list_pods, _k8s_pods.pod_is_ready)
     assert (ok, value, detail) == (True, 2, '2 ready of 4 (min 2): web-0, web-3')
     assert calls == [('shop', 'app=web')]
     probe['min_ready'] = 3
-    assert pods_sample(probe, list_pods, _k8s.pod_is_ready)[0] is False
+    assert pods_sample(probe, list_pods, _k8s_pods.pod_is_ready)[0] is False
 
 
 def test_pods_listing_error_fails_the_sample():
     def list_pods(namespace, selector):
-        raise _k8s.K8sConnectionError('Cannot reach the Kubernetes API')
+        raise _k8s_client.K8sConnectionError('Cannot reach the Kubernetes API')
     probe = validate_probes([dict(name='p', type='pods')])[0]
-    assert pods_sample(probe, list_pods, _k8s.pod_is_ready) == (False, None, 'error listing pods: Cannot reach the Kubernetes API')
+    assert pods_sample(probe, list_pods, _k8s_pods.pod_is_ready) == (False, None, 'error listing pods: Cannot reach the Kubernetes API')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,7 +421,7 @@ def refuse(*args, **kwargs):
 def test_module_http_only_connects_to_nothing(server, run_module, monkeypatch):
     base, dummy = server
     monkeypatch.setattr(_docker, 'make_client', refuse)
-    monkeypatch.setattr(_k8s, 'make_client', refuse)
+    monkeypatch.setattr(_k8s_client, 'make_client', refuse)
     result = run_module(check_mode=True, phase='before',
                         probes=[dict(name='web', type='http', url=base + '/ok', latency_ms=5000)])
     assert result['changed'] is False and result['ok'] is True and not result.get('failed')
@@ -459,7 +459,7 @@ def test_module_containers_use_the_docker_connection(run_module, monkeypatch):
         seen['conn'] = conn
         return FakeClient()
     monkeypatch.setattr(_docker, 'make_client', make_client)
-    monkeypatch.setattr(_k8s, 'make_client', refuse)
+    monkeypatch.setattr(_k8s_client, 'make_client', refuse)
     monkeypatch.setenv('DOCKER_TLS_VERIFY', '1')
     result = run_module(docker_host='tcp://engine:2376', ledger_dir='/tmp/unused',
                         probes=[dict(name='web', type='containers', selection=dict(labels=dict(app='web')),
@@ -479,7 +479,7 @@ def test_module_pods_use_the_k8s_connection(run_module, monkeypatch):
             return [pod('web-0'), pod('web-1', ready=False)]
 
     monkeypatch.setattr(_docker, 'make_client', refuse)
-    monkeypatch.setattr(_k8s, 'make_client', lambda auth, **kwargs: (seen.setdefault('auth', auth), FakeK8s())[1])
+    monkeypatch.setattr(_k8s_client, 'make_client', lambda auth, **kwargs: (seen.setdefault('auth', auth), FakeK8s())[1])
     result = run_module(kubeconfig='/nowhere/kubeconfig', context='bed', verify_ssl=False,
                         probes=[dict(name='web', type='pods', namespace='shop', label_selector='app=web')])
     assert result['ok'] is True and result['samples'][0]['value'] == 1

@@ -15,7 +15,7 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s_client
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
     ProbeError,
     needed_clients,
@@ -282,14 +282,14 @@ def test_module_service_probe_uses_the_k8s_connection(server, run_module, monkey
             seen.append((method, path))
             if path == '/api/v1/namespaces/shop/services/hello':
                 return service_object(dict(name='web', port=80))
-            raise _k8s.K8sApiError(404, 'Not Found', 'services "%s" not found' % path.rsplit('/', 1)[1])
+            raise _k8s_client.K8sApiError(404, 'Not Found', 'services "%s" not found' % path.rsplit('/', 1)[1])
 
         def list(self, path, label_selector=None, field_selector=None):
             seen.append(('LIST', path, label_selector))
             return [endpoint_slice(port, endpoint('127.0.0.1', 'hello-a'), name='web')]
 
     monkeypatch.setattr(_docker, 'make_client', refuse)
-    monkeypatch.setattr(_k8s, 'make_client', lambda auth, **kwargs: FakeK8s())
+    monkeypatch.setattr(_k8s_client, 'make_client', lambda auth, **kwargs: FakeK8s())
     result = run_module(kubeconfig='/nowhere/kubeconfig', fail_fast=False, probes=[
         dict(name='web', type='http', service=dict(name='hello', namespace='shop', port='web', path='/ok')),
         dict(name='gone', type='http', service=dict(name='gone', namespace='shop')),

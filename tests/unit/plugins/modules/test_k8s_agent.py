@@ -12,7 +12,7 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.chaos.engineering.plugins.module_utils._k8s import K8sApiError
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client import K8sApiError
 from ansible_collections.chaos.engineering.plugins.modules import k8s_agent
 
 NODES = ('node-0', 'node-1', 'node-2')

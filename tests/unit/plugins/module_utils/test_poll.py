@@ -1,4 +1,4 @@
-"""_recovery.wait_until_recovered (shared by k8s_pod_chaos and container_kill) and the Docker side of
+"""_poll: the Waiter and wait_until_recovered (shared by k8s_pod_chaos, container_kill and k8s_agent) and the Docker side of
 container_kill's recovery: when a killed container counts as back."""
 from __future__ import absolute_import, division, print_function
 
@@ -9,7 +9,7 @@ import pytest
 from fake_clock import Clock
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _docker
-from ansible_collections.chaos.engineering.plugins.module_utils._recovery import wait_until_recovered
+from ansible_collections.chaos.engineering.plugins.module_utils._poll import Waiter, wait_until_recovered
 
 
 def test_each_entry_gets_the_seconds_until_it_was_seen_back():
@@ -48,6 +48,25 @@ def test_polls_fast_at_first_then_backs_off():
 
     wait_until_recovered([dict(since=clock.now)], lambda pending: [False], 1.5, clock=clock, sleep=sleep)
     assert naps[:6] == [0.05, 0.075, 0.1125, 0.1688, 0.25, 0.25]
+
+
+def test_the_waiter_keeps_a_steady_pace_and_returns_the_last_look():
+    clock = Clock()
+    naps = []
+    looks = []
+
+    def sleep(seconds):
+        naps.append(seconds)
+        clock.sleep(seconds)
+
+    def check():
+        looks.append(clock.now)
+        return clock.now >= 1001.0, len(looks)
+
+    assert Waiter(5, 0.5, clock=clock, sleep=sleep).wait(check) == (True, 3)
+    assert naps == [0.5, 0.5]
+    assert Waiter(0.75, 0.5, clock=clock, sleep=sleep).wait(lambda: (False, 'last')) == (False, 'last')
+    assert naps[2:] == [0.5, 0.25]
 
 
 class FakeAPIError(Exception):
