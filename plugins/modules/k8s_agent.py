@@ -390,40 +390,48 @@ from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client impo
     api_error_text,
     client_or_fail,
 )
-from ansible_collections.chaos.engineering.plugins.module_utils._k8s_agent import (
-    AGENT_ARGUMENT_SPEC,
-    AGENT_MUTUALLY_EXCLUSIVE,
-    EXPIRES_ANNOTATION,
-    AgentError,
-    agent_name,
-    agent_namespace,
-    comparable,
-    daemonset_manifest,
-    deadline_seconds,
-    describe_rollout,
-    differs,
-    ds_path,
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_agent_api import (
     dry,
+    ds_path,
     ensure_namespace,
-    expiry_in_the_past,
-    expiry_job_manifest,
     get_or_none,
-    image_warning,
-    is_expired,
-    is_ours,
-    job_expiry,
-    job_finished,
     job_path,
-    job_start,
     list_agent_pods,
     list_agents,
     list_expiry_jobs,
+)
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_agent_expiry import (
+    deadline_seconds,
+    is_expired,
+    job_expiry,
+    job_finished,
+    job_start,
     owned_by,
-    parse_time,
     plan_expiry,
+)
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_agent_manifest import (
+    EXPIRES_ANNOTATION,
+    comparable,
+    daemonset_manifest,
+    differs,
+    expiry_job_manifest,
+    image_warning,
+    is_ours,
+)
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_agent_options import (
+    AGENT_ARGUMENT_SPEC,
+    AGENT_MUTUALLY_EXCLUSIVE,
+    AgentError,
+    agent_name,
+    agent_namespace,
+    expiry_in_the_past,
+    parse_time,
+    validate_params,
+)
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_agent_rollout import (
+    describe_rollout,
     pod_summary,
     rollout,
-    validate_params,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils import _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult, utc_now
