@@ -26,7 +26,6 @@ from urllib.parse import quote, urlencode
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
 
 class _Kubernetes:
     """The kubernetes package, imported on first use: the probe module serves Docker-only probes too, and
@@ -452,22 +451,6 @@ def make_client(auth, environ=None, check=True, pool_size=10, timeout=DEFAULT_TI
                                   exc.details, exc.method, exc.path)
             raise
     return client
-
-
-def client_or_fail(module, pool_size=10):
-    """The module's K8sClient, or fail_json with a message naming the host and credentials tried."""
-    lib = kubernetes_lib()
-    if lib.error is not None:
-        module.fail_json(msg=missing_required_lib(REQUIREMENT), exception=lib.error)
-    # A host URL with user:pass@ (or a token as its userinfo): masked in all the module returns.
-    module.no_log_values.update(secret_values([module.params.get('host')]))
-    try:
-        return make_client(auth_params(module.params), pool_size=pool_size)
-    except K8sApiError as exc:
-        module.fail_json(msg=exc.message if exc.status == 401 else 'Kubernetes API error: %s' % exc)
-    except K8sError as exc:
-        module.fail_json(msg=str(exc))
-    return None  # not reached: fail_json exits
 
 
 def api_error_text(exc, what):

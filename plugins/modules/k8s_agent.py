@@ -379,20 +379,11 @@ chaos:
 '''
 
 import copy
-import time
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client import (
-    K8S_AUTH_ARGUMENT_SPEC,
-    K8sApiError,
-    K8sError,
-    api_error_text,
-    client_or_fail,
-)
+from ansible_collections.chaos.engineering.plugins.module_utils import _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_agent_api import (
-    dry,
     ds_path,
+    dry,
     ensure_namespace,
     get_or_none,
     job_path,
@@ -421,7 +412,6 @@ from ansible_collections.chaos.engineering.plugins.module_utils._k8s_agent_manif
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_agent_options import (
     AGENT_ARGUMENT_SPEC,
     AGENT_MUTUALLY_EXCLUSIVE,
-    AgentError,
     agent_name,
     agent_namespace,
     expiry_in_the_past,
@@ -433,7 +423,9 @@ from ansible_collections.chaos.engineering.plugins.module_utils._k8s_agent_rollo
     pod_summary,
     rollout,
 )
-from ansible_collections.chaos.engineering.plugins.module_utils import _validate
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client import K8sApiError, K8sError, api_error_text
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_fault import K8sFaultModule, api_failure
+from ansible_collections.chaos.engineering.plugins.module_utils._poll import Waiter
 from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult, utc_now
 
 # The documented ranges (see _validate.py), checked before anything connects.
@@ -463,43 +455,28 @@ def describe(obj):
 
 
 class Agent:
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.check_mode = module.check_mode
+    """Deploys (state=present) or removes (state=absent) chaos agents, and waits for the outcome."""
+
+    def __init__(self, fault):
+        self.fault = fault
+        self.params = fault.params
+        self.check_mode = fault.check_mode
         self.client = None
         self.result = FaultResult(FAULT, self.check_mode)
         self.now = utc_now()
-        self.diff = {'before': {}, 'after': {}}
         self.job_results = []  # what happened to each expiry Job touched
+        fault.changed = self.changed
+        fault.diff = {'before': {}, 'after': {}}
 
     # --- plumbing
 
-    @property
     def changed(self):
         return any(t['result'] in ('created', 'updated', 'deleted') for t in self.result.targets) \
             or any(r in ('created', 'updated', 'deleted') for r in self.job_results) \
             or bool(self.result.extra.get('namespace_created'))
 
-    def fail(self, msg):
-        self.module.fail_json(msg=msg, changed=self.changed, chaos=self.result.as_dict())
-
-    def exit(self):
-        extra = {}
-        if self.module._diff:
-            extra['diff'] = self.diff
-        self.module.exit_json(changed=self.changed, chaos=self.result.as_dict(), **extra)
-
-    def request(self, what, method, path, **kwargs):
-        try:
-            return self.client.request(method, path, **kwargs)
-        except K8sApiError as exc:
-            if exc.status == 422:
-                self.fail('The API server rejected %s (HTTP 422 Invalid): %s' % (what, exc.message))
-            self.fail(api_error_text(exc, what))
-        except K8sError as exc:
-            self.fail(str(exc))
-        return None  # not reached
+    def waiter(self):
+        return Waiter(self.params['wait_timeout'], POLL)
 
     def add_target(self, obj, action, result, namespace, name):
         meta = (obj or {}).get('metadata') or {}
@@ -520,10 +497,13 @@ class Agent:
         try:
             return list_agent_pods(self.client, namespace, name)
         except K8sApiError as exc:
-            self.fail(api_error_text(exc, 'listing the pods of agent %s/%s' % (namespace, name)))
-        except K8sError as exc:
-            self.fail(str(exc))
-        return []  # not reached
+            raise api_failure(exc, 'listing the pods of agent %s/%s' % (namespace, name))
+
+    def read(self, what, path):
+        try:
+            return get_or_none(self.client, path)
+        except K8sApiError as exc:
+            raise api_failure(exc, 'reading %s' % what)
 
     # --- entry
 
@@ -533,20 +513,15 @@ class Agent:
         if past:
             errors.append(past)
         if errors:
-            self.module.fail_json(msg=' '.join(errors))
-        self.client = client_or_fail(self.module)
-        try:
-            if self.params['state'] == 'present':
-                self.present()
-            elif self.params['all']:
-                self.remove_all()
-            else:
-                self.remove_one()
-        except AgentError as exc:
-            self.fail(str(exc))
-        except K8sError as exc:
-            self.fail(str(exc))
-        self.exit()
+            raise K8sError(' '.join(errors))
+        self.client = self.fault.connect()
+        self.fault.result = self.result
+        if self.params['state'] == 'present':
+            self.present()
+        elif self.params['all']:
+            self.remove_all()
+        else:
+            self.remove_one()
 
     # --- present
 
@@ -555,7 +530,7 @@ class Agent:
         what = 'DaemonSet %s/%s' % (namespace, name)
         warning = image_warning(self.params['image'])
         if warning:
-            self.module.warn(warning)
+            self.fault.warn(warning)
         ns_exists, ns_created = ensure_namespace(self.client, namespace, self.check_mode)
         self.result.extra['namespace_created'] = ns_created
         existing = job = None
@@ -563,13 +538,13 @@ class Agent:
             existing = self.read(what, ds_path(namespace, name))
             job = self.read('Job %s/%s' % (namespace, name), job_path(namespace, name))
         if existing is not None and not is_ours(existing):
-            self.fail('%s exists and is not a chaos.engineering agent (it lacks the labels '
-                      'app.kubernetes.io/managed-by=chaos.engineering and chaos.engineering/agent). Refusing to '
-                      'replace it: choose another name or namespace.' % what)
+            raise K8sError('%s exists and is not a chaos.engineering agent (it lacks the labels '
+                           'app.kubernetes.io/managed-by=chaos.engineering and chaos.engineering/agent). Refusing to '
+                           'replace it: choose another name or namespace.' % what)
         if job is not None and not is_ours(job):
-            self.fail('Job %s/%s exists and is not the expiry Job of a chaos.engineering agent: refusing to replace '
-                      'it (the agent needs that name for its expiry Job). Choose another name or namespace.'
-                      % (namespace, name))
+            raise K8sError('Job %s/%s exists and is not the expiry Job of a chaos.engineering agent: refusing to '
+                           'replace it (the agent needs that name for its expiry Job). Choose another name or '
+                           'namespace.' % (namespace, name))
         if job is not None and job_finished(job) and not self.check_mode:
             # Expired (or being deleted): the cluster is removing it and the agent it owns. Let it finish.
             job, existing = self.wait_reaped(namespace, name, job)
@@ -589,13 +564,11 @@ class Agent:
         except K8sApiError as exc:
             if job_result == 'created' and not self.check_mode:
                 self.delete_job(namespace, name, job, 'Background')  # no agent: its Job must not linger
-            if exc.status == 422:
-                self.fail('The API server rejected %s (HTTP 422 Invalid): %s' % (what, exc.message))
-            self.fail(api_error_text(exc, '%s %s' % ('creating' if existing is None else 'updating', what)))
+            raise api_failure(exc, '%s %s' % ('creating' if existing is None else 'updating', what), rejected=what)
         if job is not None and not expires_at:
             # No expiry any more: the DaemonSet no longer names the Job as owner; orphan-delete it all the same.
             job_result = self.delete_job(namespace, name, job, 'Orphan')
-        self.diff = {'before': comparable(existing), 'after': comparable(obj)}
+        self.fault.diff = {'before': comparable(existing), 'after': comparable(obj)}
         self.job_results.append(job_result)
         if expires_at:
             self.result.set_revert(parse_time(expires_at), 'cluster', armed=not self.check_mode)
@@ -609,15 +582,6 @@ class Agent:
                                              job_result)
         if not self.check_mode:
             entry['pods'] = [pod_summary(p) for p in self.pods(namespace, name)]
-
-    def read(self, what, path):
-        try:
-            return get_or_none(self.client, path)
-        except K8sApiError as exc:
-            self.fail(api_error_text(exc, 'reading %s' % what))
-        except K8sError as exc:
-            self.fail(str(exc))
-        return None  # not reached
 
     def ensure_job(self, namespace, name, job, expires_at, ns_exists):
         """(job, result): the expiry Job for ``expires_at`` (ISO), created, its deadline moved, or as it is.
@@ -639,8 +603,8 @@ class Agent:
             # the namespace is still to be created. Nothing to dry-run against.
             manifest['metadata']['uid'] = PREVIEW_UID
             return manifest, 'created'
-        created = self.request('creating %s' % what, 'POST', job_path(namespace), query=dry(self.check_mode),
-                               body=manifest)
+        created = self.fault.call('creating %s' % what, 'POST', job_path(namespace),
+                                  query=dry(self.check_mode), body=manifest)
         if not (created.get('metadata') or {}).get('uid'):
             created['metadata']['uid'] = PREVIEW_UID
         return created, 'created'
@@ -650,7 +614,8 @@ class Agent:
         on a running Job, and the job controller re-arms it. A conflict (the controller wrote its status
         meanwhile) reads the Job again, once."""
         path = job_path(namespace, name)
-        for attempt in (1, 2):
+        retried = False
+        while True:
             body = copy.deepcopy(job)
             body.pop('status', None)
             body['metadata']['annotations'] = dict(body['metadata'].get('annotations') or {})
@@ -659,13 +624,13 @@ class Agent:
             try:
                 return self.client.request('PUT', path, query=dry(self.check_mode), body=body)
             except K8sApiError as exc:
-                if exc.status != 409 or attempt == 2:
-                    self.fail(api_error_text(exc, 'updating %s' % what))
-            job = self.request('reading %s' % what, 'GET', path)
+                if exc.status != 409 or retried:
+                    raise api_failure(exc, 'updating %s' % what)
+            retried = True
+            job = self.fault.call('reading %s' % what, 'GET', path)
             if job_finished(job):
-                self.fail('%s expired while its deadline was being moved: run again to deploy the agent anew.'
-                          % what)
-        return job  # not reached
+                raise K8sError('%s expired while its deadline was being moved: run again to deploy the agent anew.'
+                               % what)
 
     def delete_job(self, namespace, name, job, propagation):
         """Delete the expiry Job; 'deleted' or 'absent'. Failing to is only a warning: the Job deletes itself at
@@ -679,7 +644,7 @@ class Agent:
         except K8sApiError as exc:
             if exc.status in (404, 409):
                 return 'absent'
-            self.module.warn('%s; the Job deletes itself at its deadline (%s).' % (
+            self.fault.warn('%s; the Job deletes itself at its deadline (%s).' % (
                 api_error_text(exc, 'deleting expiry Job %s/%s' % (namespace, name)), job_expiry(job)))
             return 'failed'
         return 'deleted'
@@ -694,26 +659,27 @@ class Agent:
 
     def wait_reaped(self, namespace, name, job):
         """Wait until an expired Job and the DaemonSet it owns are gone; (None, the DaemonSet or None)."""
-        deadline = time.monotonic() + self.params['wait_timeout']
-        while True:
+        def reaped():
             current = self.read('Job %s/%s' % (namespace, name), job_path(namespace, name))
             ds = self.read('DaemonSet %s/%s' % (namespace, name), ds_path(namespace, name))
             if current is not None and current['metadata'].get('uid') != job['metadata'].get('uid'):
-                self.fail('Job %s/%s was replaced meanwhile: another run deploys this agent.' % (namespace, name))
-            if current is None and (ds is None or not owned_by(ds, job)):
-                return None, ds
-            if time.monotonic() >= deadline:
-                self.fail('Agent %s/%s has expired and the cluster is removing it, but its %s not gone after %d s.'
-                          % (namespace, name, 'expiry Job is' if current is not None else 'DaemonSet is',
-                             self.params['wait_timeout']))
-            time.sleep(POLL)
+                raise K8sError('Job %s/%s was replaced meanwhile: another run deploys this agent.' % (namespace, name))
+            return current is None and (ds is None or not owned_by(ds, job)), (current, ds)
+
+        done, (current, ds) = self.waiter().wait(reaped)
+        if not done:
+            raise K8sError('Agent %s/%s has expired and the cluster is removing it, but its %s not gone after %d s.'
+                           % (namespace, name, 'expiry Job is' if current is not None else 'DaemonSet is',
+                              self.params['wait_timeout']))
+        return None, ds
 
     def update(self, existing, desired, what):
         """(object, result): a dry-run PUT tells whether anything would change; only then the real PUT."""
         path = ds_path(desired['metadata']['namespace'], desired['metadata']['name'])
-        for attempt in (1, 2):
+        retried = False
+        while True:
             desired['metadata']['resourceVersion'] = existing['metadata'].get('resourceVersion')
-            proposed = self.request('updating %s (dry run)' % what, 'PUT', path, query=dry(True), body=desired)
+            proposed = self.fault.call('updating %s (dry run)' % what, 'PUT', path, query=dry(True), body=desired)
             if not differs(existing, proposed):
                 return existing, 'unchanged'
             if self.check_mode:
@@ -721,41 +687,35 @@ class Agent:
             try:
                 return self.client.request('PUT', path, body=desired), 'updated'
             except K8sApiError as exc:
-                if exc.status != 409 or attempt == 2:
-                    if exc.status == 422:
-                        self.fail('The API server rejected %s (HTTP 422 Invalid): %s' % (what, exc.message))
-                    self.fail(api_error_text(exc, 'updating %s' % what))
+                if exc.status != 409 or retried:
+                    raise api_failure(exc, 'updating %s' % what, rejected=what)
+            retried = True
             # Changed meanwhile (the controller writes status, not the spec, but a user may): read it again.
-            existing = self.request('reading %s' % what, 'GET', path)
-        return existing, 'unchanged'  # not reached
+            existing = self.fault.call('reading %s' % what, 'GET', path)
 
     def wait_ready(self, namespace, name, what):
-        timeout = self.params['wait_timeout']
-        deadline = time.monotonic() + timeout
-        path = ds_path(namespace, name)
-        while True:
-            obj = self.read(what, path)
+        def ready():
+            obj = self.read(what, ds_path(namespace, name))
             if obj is None:
                 expiry = (self.result.revert or {}).get('deadline')
-                self.fail('%s was deleted while waiting for it to be ready%s.' % (what, (
+                raise K8sError('%s was deleted while waiting for it to be ready%s.' % (what, (
                     ' (its expiry Job removes it at %s; give a longer duration)' % expiry) if expiry else ''))
-            ready, counts = rollout(obj)
-            if ready:
-                if not counts['desired']:
-                    self.module.warn('%s is ready on 0 nodes: no node matches its node_selector and tolerations.'
-                                     % what)
-                return obj
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(POLL)
+            return rollout(obj)[0], obj
+
+        done, obj = self.waiter().wait(ready)
+        counts = rollout(obj)[1]
+        if done:
+            if not counts['desired']:
+                self.fault.warn('%s is ready on 0 nodes: no node matches its node_selector and tolerations.' % what)
+            return obj
         pending = [s for s in (pod_summary(p) for p in self.pods(namespace, name)) if not s['ready']]
         detail = '; '.join('%s on %s: %s (%s)' % (s['name'], s['node'] or 'no node', s['phase'],
                                                   s.get('reason') or 'not ready') for s in pending)
         entry = self.add_target(obj, 'deploy', 'unready', namespace, name)
         entry['pods'] = pending
-        self.fail('%s is not ready on every node after %d s: %s.%s' % (
-            what, timeout, describe_rollout(counts), (' Pods not ready: %s.' % detail) if detail else ''))
-        return obj  # not reached
+        raise K8sError('%s is not ready on every node after %d s: %s.%s' % (
+            what, self.params['wait_timeout'], describe_rollout(counts),
+            (' Pods not ready: %s.' % detail) if detail else ''))
 
     # --- absent
 
@@ -764,7 +724,7 @@ class Agent:
         what = 'DaemonSet %s/%s' % (namespace, name)
         existing = self.read(what, ds_path(namespace, name))
         if existing is not None and not is_ours(existing):
-            self.fail('%s exists and is not a chaos.engineering agent: refusing to delete it.' % what)
+            raise K8sError('%s exists and is not a chaos.engineering agent: refusing to delete it.' % what)
         job = self.read('Job %s/%s' % (namespace, name), job_path(namespace, name))
         if job is not None and not is_ours(job):
             job = None  # someone else's Job of that name: never ours to delete
@@ -779,13 +739,13 @@ class Agent:
             text = api_error_text(exc, 'listing agent DaemonSets %s' % where)
             if exc.status == 403 and not namespace:
                 text += ' Give namespace to search only where you may list DaemonSets.'
-            self.fail(text)
+            raise K8sError(text)
         try:
             jobs = [j for j in list_expiry_jobs(self.client, namespace) if is_ours(j)]
         except K8sApiError as exc:
             # The agents can still go; an expiry Job left behind deletes itself at its deadline.
-            self.module.warn('%s: expiry Jobs are left to delete themselves at their deadlines.'
-                             % api_error_text(exc, 'listing expiry Jobs %s' % where))
+            self.fault.warn('%s: expiry Jobs are left to delete themselves at their deadlines.'
+                            % api_error_text(exc, 'listing expiry Jobs %s' % where))
             jobs = []
         by_key = dict(((j['metadata']['namespace'], j['metadata']['name']), j) for j in jobs)
         agents = {}
@@ -821,12 +781,12 @@ class Agent:
                     result = 'deleted'
                 except K8sApiError as exc:
                     if exc.status not in (404, 409):
-                        self.add_target(obj, 'remove', 'failed', namespace, name)['error'] = api_error_text(
-                            exc, 'deleting %s' % what)
-                        self.fail(api_error_text(exc, 'deleting %s' % what))
+                        failure = api_failure(exc, 'deleting %s' % what)
+                        self.add_target(obj, 'remove', 'failed', namespace, name)['error'] = str(failure)
+                        raise failure
                     result = 'absent'  # deleted meanwhile (by its expiry, for example)
                 entry = self.add_target(obj, 'remove', result, namespace, name)
-                self.diff['before']['%s/%s' % (namespace, name)] = comparable(obj)
+                self.fault.diff['before']['%s/%s' % (namespace, name)] = comparable(obj)
             job_result = None
             if job is not None:
                 job_result = self.delete_job(namespace, name, job, 'Background')
@@ -837,10 +797,9 @@ class Agent:
             self.wait_gone(gone)
 
     def wait_gone(self, agents):
-        timeout = self.params['wait_timeout']
-        deadline = time.monotonic() + timeout
         left = list(agents)
-        while True:
+
+        def all_gone():
             still = []
             for namespace, name, with_job in left:
                 ds = self.read('DaemonSet %s/%s' % (namespace, name), ds_path(namespace, name))
@@ -848,12 +807,12 @@ class Agent:
                 pods = self.pods(namespace, name)
                 if ds is not None or job is not None or pods:
                     still.append((namespace, name, with_job, ds, job, pods))
-            if not still:
-                return
-            if time.monotonic() >= deadline:
-                break
-            left = [entry[:3] for entry in still]
-            time.sleep(POLL)
+            left[:] = [entry[:3] for entry in still]
+            return not still, still
+
+        done, still = self.waiter().wait(all_gone)
+        if done:
+            return
         parts = []
         for namespace, name, dummy, ds, job, pods in still:
             text = '%s/%s: %s%s%d pod%s left' % (namespace, name, 'DaemonSet still there, ' if ds is not None else '',
@@ -864,20 +823,13 @@ class Agent:
                                                             ' terminating' if p['metadata'].get('deletionTimestamp')
                                                             else '') for p in pods)
             parts.append(text)
-        self.fail('The agents were deleted, but not gone after %d s: %s.' % (timeout, '; '.join(parts)))
+        raise K8sError('The agents were deleted, but not gone after %d s: %s.' % (
+            self.params['wait_timeout'], '; '.join(parts)))
 
 
 def main():
-    spec = dict(K8S_AUTH_ARGUMENT_SPEC)
-    spec.update(AGENT_ARGUMENT_SPEC)
-    module = AnsibleModule(
-        argument_spec=spec,
-        mutually_exclusive=AGENT_MUTUALLY_EXCLUSIVE,
-        supports_check_mode=True,
-    )
-    _validate.fail_on_errors(module, _validate.validate_params(module.params, spec, BOUNDS,
-                                                               types=_validate.K8S_AUTH_TYPES))
-    Agent(module).run()
+    fault = K8sFaultModule(FAULT, AGENT_ARGUMENT_SPEC, mutually_exclusive=AGENT_MUTUALLY_EXCLUSIVE, bounds=BOUNDS)
+    fault.run(Agent(fault).run)
 
 
 if __name__ == '__main__':

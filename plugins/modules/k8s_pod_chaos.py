@@ -236,17 +236,10 @@ chaos:
 '''
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client import (
-    K8S_AUTH_ARGUMENT_SPEC,
-    K8sApiError,
-    K8sError,
-    api_error_text,
-    client_or_fail,
-)
+from ansible_collections.chaos.engineering.plugins.module_utils import _validate
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client import K8sApiError, K8sError, api_error_text
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_fault import K8sFaultModule, api_failure
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_pods import (
     PdbPredictor,
     desired_replicas,
@@ -263,14 +256,14 @@ from ansible_collections.chaos.engineering.plugins.module_utils._k8s_selection i
     select_pods,
     validate_pod_selection,
 )
-from ansible_collections.chaos.engineering.plugins.module_utils import _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import SelectionError
 
 FAULT = 'k8s_pod_chaos'
 DONE = {'delete': 'deleted', 'evict': 'evicted'}
 
-ARGUMENT_SPEC = dict(
+ARGUMENT_SPEC = dict(K8S_POD_SELECTION_ARGUMENT_SPEC)
+ARGUMENT_SPEC.update(
     action=dict(type='str', choices=['delete', 'evict'], default='delete'),
     grace_period=dict(type='int'),
     force=dict(type='bool', default=False),
@@ -320,25 +313,20 @@ def classify(action, exc):
 
 
 class PodChaos:
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.check_mode = module.check_mode
+    """Deletes or evicts the selected pods, within min_healthy and the budgets, then measures recovery."""
+
+    def __init__(self, fault):
+        self.fault = fault
+        self.params = fault.params
+        self.check_mode = fault.check_mode
         self.action = self.params['action']
         self.grace_period = 0 if self.params['force'] else self.params['grace_period']
         self.client = None
         self.result = None
+        fault.changed = self.changed
 
-    def fail(self, msg):
-        extra = {}
-        if self.result is not None:
-            extra['chaos'] = self.result.as_dict()
-            extra['changed'] = self.changed
-        self.module.fail_json(msg=msg, **extra)
-
-    @property
     def changed(self):
-        return any(t.get('result') in DONE.values() for t in self.result.targets) if self.result else False
+        return any(t.get('result') in DONE.values() for t in self.result.targets)
 
     def act(self, target):
         """Delete or evict one pod (server-side dry run in check mode); returns (result, note, acted_at)."""
@@ -358,25 +346,19 @@ class PodChaos:
     def run(self):
         errors = validate(self.params)
         if errors:
-            self.module.fail_json(msg=' '.join(errors))
-        self.client = client_or_fail(self.module, pool_size=self.params['parallelism'])
-        try:
-            selection, pods, resolver = select_pods(self.client, self.params)
-        except (SelectionError, K8sError) as exc:
-            self.module.fail_json(msg=str(exc))
-        self.result = FaultResult(FAULT, self.check_mode, selection)
+            raise K8sError(' '.join(errors))
+        self.client = self.fault.connect(pool_size=self.params['parallelism'])
+        selection, pods, resolver = select_pods(self.client, self.params)
+        self.result = self.fault.result = FaultResult(FAULT, self.check_mode, selection)
         if self.params['wait_for_recovery']:
             self.result.recovery = []
         targets = selection['selected']
-        try:
-            counts = self.ready_before(targets, pods, resolver)
-            plan = plan_min_healthy(targets, counts, self.params['min_healthy'])
-            outcomes = self.execute(plan)
-        except K8sError as exc:
-            self.fail(str(exc))
+        counts = self.ready_before(targets, pods, resolver)
+        plan = plan_min_healthy(targets, counts, self.params['min_healthy'])
+        outcomes = self.execute(plan)
         for namespace in resolver.unresolved_namespaces:
-            self.module.warn('Could not list ReplicaSets in namespace %s: its Deployment-owned pods are grouped by '
-                             'ReplicaSet for owner_kinds, min_healthy and recovery.' % namespace)
+            self.fault.warn('Could not list ReplicaSets in namespace %s: its Deployment-owned pods are grouped by '
+                            'ReplicaSet for owner_kinds, min_healthy and recovery.' % namespace)
 
         acted = []
         for (target, skip_reason), outcome in zip(plan, outcomes):
@@ -408,7 +390,7 @@ class PodChaos:
                 try:
                     pods.extend(self.client.list_pods(namespace, field_selector='status.phase=Running'))
                 except K8sApiError as exc:
-                    raise K8sError(api_error_text(exc, 'listing pods in namespace %s' % namespace))
+                    raise api_failure(exc, 'listing pods in namespace %s' % namespace)
         return ready_counts(pods, resolver.resolve)
 
     def execute(self, plan):
@@ -420,24 +402,23 @@ class PodChaos:
                 outcomes[index] = ('skipped', None, None)
             else:
                 todo.append(index)
-        if self.action == 'delete' and self.params['parallelism'] > 1 and len(todo) > 1:
-            with ThreadPoolExecutor(max_workers=min(self.params['parallelism'], len(todo))) as pool:
-                for index, outcome in zip(todo, pool.map(lambda i: self.act(plan[i][0]), todo)):
-                    outcomes[index] = outcome
-        else:
-            predictor = PdbPredictor(self.client) if self.check_mode and self.action == 'evict' else None
-            for index in todo:
-                outcome = self.act(plan[index][0])
-                if predictor is not None and outcome[0] == 'evicted':
-                    blocked = predictor.consume(plan[index][0])
-                    if blocked:
-                        outcome = ('blocked', blocked, None)
+        if self.action == 'delete':
+            for index, outcome in zip(todo, self.fault.run_each([plan[i][0] for i in todo], self.act)):
                 outcomes[index] = outcome
-            if predictor is not None:
-                for namespace in predictor.unavailable:
-                    self.module.warn('Could not list PodDisruptionBudgets in namespace %s: check mode cannot tell '
-                                     'which of several evictions under one budget a real run would see blocked.'
-                                     % namespace)
+            return outcomes
+        # Evictions one at a time, in order: each may use up what a budget allows the next.
+        predictor = PdbPredictor(self.client) if self.check_mode else None
+        for index in todo:
+            outcome = self.act(plan[index][0])
+            if predictor is not None and outcome[0] == 'evicted':
+                blocked = predictor.consume(plan[index][0])
+                if blocked:
+                    outcome = ('blocked', blocked, None)
+            outcomes[index] = outcome
+        if predictor is not None:
+            for namespace in predictor.unavailable:
+                self.fault.warn('Could not list PodDisruptionBudgets in namespace %s: check mode cannot tell which '
+                                'of several evictions under one budget a real run would see blocked.' % namespace)
         return outcomes
 
     def recover(self, acted, counts, resolver):
@@ -460,10 +441,8 @@ class PodChaos:
                     workload['kind'], workload['namespace'], workload['name']))
             except K8sApiError as exc:
                 if exc.status not in (401, 403, 404):
-                    self.fail(api_error_text(exc, 'reading %s %s/%s' % (
-                        workload['kind'], workload['namespace'], workload['name'])))
-            except K8sError as exc:
-                self.fail(str(exc))
+                    raise api_failure(exc, 'reading %s %s/%s' % (
+                        workload['kind'], workload['namespace'], workload['name']))
             if desired is None:
                 desired = counts.get(key, 0)
             entries.append(dict(workload=workload, since=entry['since'], desired=desired))
@@ -472,12 +451,9 @@ class PodChaos:
             wait_for_recovery(self.client, entries, self.params['recovery_timeout'], resolver.resolve,
                               ignore_uids=harmed)
         except K8sApiError as exc:
+            raise api_failure(exc, 'waiting for recovery')
+        finally:
             self.record_recovery(entries)
-            self.fail(api_error_text(exc, 'waiting for recovery'))
-        except K8sError as exc:
-            self.record_recovery(entries)
-            self.fail(str(exc))
-        self.record_recovery(entries)
         late = [e for e in entries if not e['recovered']]
         if not late:
             return None
@@ -496,6 +472,7 @@ class PodChaos:
         self.result.recovery = recovery
 
     def finish(self, late=None):
+        """Raises with every problem at once: failed pods, blocked evictions under fail_on_blocked, a late recovery."""
         problems = []
         failed = self.result.failed_targets
         if failed:
@@ -508,22 +485,13 @@ class PodChaos:
         if late:
             problems.append(late)
         if problems:
-            self.fail(' '.join(problems))
-        self.module.exit_json(changed=self.changed, chaos=self.result.as_dict())
+            raise K8sError(' '.join(problems))
 
 
 def main():
-    spec = dict(K8S_AUTH_ARGUMENT_SPEC)
-    spec.update(K8S_POD_SELECTION_ARGUMENT_SPEC)
-    spec.update(ARGUMENT_SPEC)
-    module = AnsibleModule(
-        argument_spec=spec,
-        mutually_exclusive=K8S_POD_SELECTION_MUTUALLY_EXCLUSIVE,
-        supports_check_mode=True,
-    )
-    _validate.fail_on_errors(module, _validate.validate_params(module.params, spec, BOUNDS,
-                                                               types=_validate.K8S_AUTH_TYPES))
-    PodChaos(module).run()
+    fault = K8sFaultModule(FAULT, ARGUMENT_SPEC, mutually_exclusive=K8S_POD_SELECTION_MUTUALLY_EXCLUSIVE,
+                           bounds=BOUNDS)
+    fault.run(PodChaos(fault).run)
 
 
 if __name__ == '__main__':

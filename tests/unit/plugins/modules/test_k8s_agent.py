@@ -12,6 +12,7 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.chaos.engineering.plugins.module_utils import _k8s_fault
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client import K8sApiError
 from ansible_collections.chaos.engineering.plugins.modules import k8s_agent
 
@@ -225,7 +226,7 @@ def run(monkeypatch, capsys):
     monkeypatch.setattr(k8s_agent, 'POLL', 0.01)
 
     def runner(api, check_mode=False, diff=False, **args):
-        monkeypatch.setattr(k8s_agent, 'client_or_fail', lambda module: api)
+        monkeypatch.setattr(_k8s_fault, 'make_client', lambda auth, pool_size=10: api)
         if check_mode:
             args['_ansible_check_mode'] = True
         if diff:

@@ -15,13 +15,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 
 from k8s_fakes import FakeCluster, deployment_pdb_blocked, deployment_pods, forbidden, pod  # noqa: E402  pylint: disable=wrong-import-position
 
+from ansible_collections.chaos.engineering.plugins.module_utils import _k8s_fault  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.chaos.engineering.plugins.modules import k8s_pod_chaos  # noqa: E402  pylint: disable=wrong-import-position
 
 
 @pytest.fixture
 def run(monkeypatch, capsys):
     def runner(cluster, check_mode=False, **args):
-        monkeypatch.setattr(k8s_pod_chaos, 'client_or_fail', lambda module, pool_size=10: cluster)
+        monkeypatch.setattr(_k8s_fault, 'make_client', lambda auth, pool_size=10: cluster)
         if check_mode:
             args['_ansible_check_mode'] = True
         with patch_module_args(args):
