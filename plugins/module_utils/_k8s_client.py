@@ -388,30 +388,31 @@ class K8sClient:
     def delete_pod(self, namespace, name, uid=None, grace_period=None, dry_run=False):
         """Delete a pod; ``uid`` is a precondition, so a pod recreated under the same name is never hit."""
         body = {'apiVersion': 'v1', 'kind': 'DeleteOptions'}
-        if uid:
-            body['preconditions'] = {'uid': uid}
-        if grace_period is not None:
-            body['gracePeriodSeconds'] = grace_period
-        if dry_run:
-            body['dryRun'] = ['All']
+        body.update(_delete_options(uid, grace_period, dry_run))
         return self.request('DELETE', '/api/v1/namespaces/%s/pods/%s' % (quote(namespace, safe=''), quote(name, safe='')),
                             query=[('dryRun', 'All' if dry_run else None)], body=body)
 
     def evict_pod(self, namespace, name, uid=None, grace_period=None, dry_run=False):
         """Evict a pod through policy/v1 Eviction: the API server enforces PodDisruptionBudgets."""
-        options = {}
-        if uid:
-            options['preconditions'] = {'uid': uid}
-        if grace_period is not None:
-            options['gracePeriodSeconds'] = grace_period
-        if dry_run:
-            options['dryRun'] = ['All']
+        options = _delete_options(uid, grace_period, dry_run)
         body = {'apiVersion': 'policy/v1', 'kind': 'Eviction',
                 'metadata': {'name': name, 'namespace': namespace}}
         if options:
             body['deleteOptions'] = options
         return self.request('POST', '/api/v1/namespaces/%s/pods/%s/eviction' % (
             quote(namespace, safe=''), quote(name, safe='')), query=[('dryRun', 'All' if dry_run else None)], body=body)
+
+
+def _delete_options(uid, grace_period, dry_run):
+    """The DeleteOptions fields of a pod deletion or eviction."""
+    options = {}
+    if uid:
+        options['preconditions'] = {'uid': uid}
+    if grace_period is not None:
+        options['gracePeriodSeconds'] = grace_period
+    if dry_run:
+        options['dryRun'] = ['All']
+    return options
 
 
 WORKLOAD_PATHS = {

@@ -327,7 +327,7 @@ def test_recovery_measures_seconds_until_desired_ready_pods_are_back():
 
     entries = [dict(workload=workload, since=clock.now - 0.5, desired=3)]
     _k8s_pods.wait_for_recovery(cluster, entries, 10, resolver.resolve, ignore_uids=[harmed['metadata']['uid']],
-                           poll=0.25, first_poll=0.25, clock=clock, sleep=sleep)
+                                poll=0.25, first_poll=0.25, clock=clock, sleep=sleep)
     assert entries[0]['recovered'] is True
     assert entries[0]['seconds'] == 1.5
     assert entries[0]['ready'] == 3
@@ -340,7 +340,7 @@ def test_the_harmed_pod_never_counts_as_recovered_and_a_timeout_keeps_partial_da
     clock = Clock()
     entries = [dict(workload=resolver.resolve(pods[0]), since=clock.now, desired=2)]
     _k8s_pods.wait_for_recovery(cluster, entries, 2, resolver.resolve, ignore_uids=[pods[0]['metadata']['uid']],
-                           poll=0.25, clock=clock, sleep=clock.sleep)
+                                poll=0.25, clock=clock, sleep=clock.sleep)
     assert entries[0]['recovered'] is False
     assert entries[0]['seconds'] is None
     assert entries[0]['ready'] == 1
