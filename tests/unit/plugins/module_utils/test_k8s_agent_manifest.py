@@ -393,7 +393,7 @@ def test_pod_summary_gives_the_reason_a_pod_is_not_ready():
                           'containerStatuses': [{'state': {'waiting': {'reason': 'ImagePullBackOff',
                                                                        'message': 'Back-off pulling image'}}}]}}
     assert _k8s_agent_rollout.pod_summary(waiting) == dict(name='a-1', node='n1', phase='Pending', ready=False, terminating=False,
-                                                            reason='ImagePullBackOff: Back-off pulling image')
+                                                           reason='ImagePullBackOff: Back-off pulling image')
     unscheduled = {'metadata': {'name': 'a-2'}, 'spec': {},
                    'status': {'phase': 'Pending', 'conditions': [
                        {'type': 'PodScheduled', 'status': 'False', 'reason': 'Unschedulable',
