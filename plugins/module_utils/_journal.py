@@ -23,16 +23,14 @@ import tempfile
 
 from ansible_collections.chaos.engineering.plugins.module_utils._journal_views import (
     SCHEMA,
-    TIME_MAX,
-    TIME_MIN,
     VERDICTS,
     JournalError,
-    parse_time,
     worst_verdict,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import redact
 from ansible_collections.chaos.engineering.plugins.module_utils._report_html import render_html
 from ansible_collections.chaos.engineering.plugins.module_utils._report_junit import render_junit
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import TIME_MAX, TIME_MIN, to_epoch
 
 JOURNAL_FILE = 'journal.json'
 JUNIT_FILE = 'junit.xml'
@@ -97,7 +95,7 @@ def normalize_record(record):
         raise JournalError('record.verdict must be one of %s, got %r.' % (', '.join(VERDICTS), verdict))
     for key in ('started_at', 'finished_at'):
         value = record.get(key)
-        if value is not None and parse_time(value) is None:
+        if value is not None and to_epoch(value) is None:
             raise JournalError('record.%s must be an ISO-8601 time, got %r.' % (key, value))
     faults = []
     for fault in _list_of_dicts(record.get('faults'), 'faults'):
@@ -133,7 +131,7 @@ def _time_field(item, key, where):
     value = item.get(key)
     if value is None or value == '':
         return None
-    if parse_time(value) is None:
+    if to_epoch(value) is None:
         raise JournalError('record.%s.%s must be an ISO-8601 time or null, got %r.' % (where, key, value))
     return value
 
@@ -271,7 +269,7 @@ def _environment(value):
 
 
 def _extreme_time(values, pick):
-    known = [(parse_time(v), v) for v in values if v is not None and parse_time(v) is not None]
+    known = [(to_epoch(v), v) for v in values if v is not None and to_epoch(v) is not None]
     if not known:
         return None
     return pick(known, key=lambda pair: pair[0])[1]

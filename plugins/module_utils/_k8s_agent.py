@@ -33,7 +33,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._k8s import (
     pod_is_ready,
     pod_is_terminating,
 )
-from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc as iso
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import PROTECTED_LABEL
 
 DEFAULT_NAME = 'chaos-agent'

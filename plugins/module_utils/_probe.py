@@ -33,7 +33,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._redact import (
     secret_values,
 )
 
-from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import (
     HELPER_LABEL,
     SelectionError,
@@ -780,7 +780,7 @@ class ProbeRunner:
         except Exception as exc:  # pylint: disable=broad-exception-caught
             ok, value, detail = False, None, 'error: %s' % (exc,)
         detail = scrub(str(detail), probe_secrets([probe])) if detail is not None else detail
-        return dict(probe=probe['name'], type=probe['type'], phase=self.phase, at=iso(at), ok=bool(ok),
+        return dict(probe=probe['name'], type=probe['type'], phase=self.phase, at=iso_utc(at), ok=bool(ok),
                     value=value, detail=detail)
 
     def run(self):

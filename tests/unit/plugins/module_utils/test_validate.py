@@ -15,7 +15,7 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _journal, _validate
+from ansible_collections.chaos.engineering.plugins.module_utils import _timefmt, _validate
 
 NOWHERE = 'unix:///nonexistent/chaos-test/docker.sock'
 K8S_NOWHERE = 'https://127.0.0.1:1'
@@ -140,5 +140,5 @@ def test_journal_huge_times_in_samples_render(tmp_path):
                   recovery=[dict(what='x', seconds=1e11, since='2026-12-01T10:00:01Z')])
     result = run('experiment_journal', path=str(tmp_path / 'run'), run_id='r', host='web-1', record=record)
     assert not result.get('failed'), result
-    assert _journal.parse_time(1e300) is None and _journal.parse_time(['x']) is None
-    assert _journal.parse_time('9999-12-31T23:59:59Z') == _journal.TIME_MAX
+    assert _timefmt.to_epoch(1e300) is None and _timefmt.to_epoch(['x']) is None
+    assert _timefmt.to_epoch('9999-12-31T23:59:59Z') == _timefmt.TIME_MAX
