@@ -21,6 +21,8 @@ import os
 import stat
 import tempfile
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.chaos.engineering.plugins.module_utils._journal_views import (
     SCHEMA,
     VERDICTS,
@@ -62,9 +64,8 @@ def _list_of_dicts(value, what, key_for_text=None):
 
 
 def _truthy(value):
-    if isinstance(value, str):
-        return value.strip().lower() in ('true', 'yes', 'on', '1', 'y')
-    return bool(value)
+    """A boolean from whatever templating made of one: Ansible's words for text, Python's truth for the rest."""
+    return boolean(value, strict=False) if isinstance(value, str) else bool(value)
 
 
 def _recovery_item(item):
