@@ -13,8 +13,6 @@ from xml.etree import ElementTree
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.chaos.engineering.plugins.module_utils import _journal
 from ansible_collections.chaos.engineering.plugins.module_utils._journal import (
     SCHEMA,
@@ -360,42 +358,30 @@ def test_html_with_no_fault_and_no_probe_still_renders():
 # The module
 
 
-@pytest.fixture
-def run_module(capsys):
-    def run(check_mode=False, **args):
-        if check_mode:
-            args['_ansible_check_mode'] = True
-        with patch_module_args(args):
-            with pytest.raises(SystemExit):
-                experiment_journal.main()
-        return json.loads(capsys.readouterr().out)
-    return run
-
-
 def test_module_writes_and_check_mode_does_not(run_module, tmp_path):
     path = str(tmp_path / 'out')
-    preview = run_module(check_mode=True, path=path, run_id='r', experiment=EXPERIMENT, host='h1', record=record())
+    preview = run_module(experiment_journal, check_mode=True, path=path, run_id='r', experiment=EXPERIMENT, host='h1', record=record())
     assert preview['changed'] is True and preview['verdict'] == 'passed' and not os.path.exists(path)
-    result = run_module(path=path, run_id='r', experiment=EXPERIMENT, host='h1', record=record())
+    result = run_module(experiment_journal, path=path, run_id='r', experiment=EXPERIMENT, host='h1', record=record())
     assert result['changed'] is True and os.path.exists(result['html'])
     assert (result['verdict'], result['host_verdict']) == ('passed', 'passed')
-    result = run_module(path=path, run_id='r', host='h2', record=record('aborted', 'x'))
+    result = run_module(experiment_journal, path=path, run_id='r', host='h2', record=record('aborted', 'x'))
     assert (result['verdict'], result['host_verdict'], result['hosts']) == ('aborted', 'aborted', ['h1', 'h2'])
-    again = run_module(check_mode=True, path=path, run_id='r', host='h2', record=record('aborted', 'x'))
+    again = run_module(experiment_journal, check_mode=True, path=path, run_id='r', host='h2', record=record('aborted', 'x'))
     assert again['changed'] is False
 
 
 def test_module_refuses_a_bad_record(run_module, tmp_path):
-    result = run_module(path=str(tmp_path), run_id='r', host='h', record=dict(verdict='ok'))
+    result = run_module(experiment_journal, path=str(tmp_path), run_id='r', host='h', record=dict(verdict='ok'))
     assert result['failed'] is True and 'record.verdict must be one of passed, inconclusive, deviated, aborted' in result['msg']
-    result = run_module(path=str(tmp_path), run_id=' ', host='h', record=dict(verdict='passed'))
+    result = run_module(experiment_journal, path=str(tmp_path), run_id=' ', host='h', record=dict(verdict='passed'))
     assert result['failed'] is True and result['msg'] == 'run_id must not be empty.'
 
 
 def test_module_reports_an_unwritable_path(run_module, tmp_path):
     blocker = tmp_path / 'file'
     blocker.write_text('x')
-    result = run_module(path=str(blocker / 'sub'), run_id='r', host='h', record=dict(verdict='passed'))
+    result = run_module(experiment_journal, path=str(blocker / 'sub'), run_id='r', host='h', record=dict(verdict='passed'))
     assert result['failed'] is True and result['msg'].startswith('Cannot write the journal in ')
 
 

@@ -10,8 +10,6 @@ import json
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s import K8sApiError
 from ansible_collections.chaos.engineering.plugins.modules import k8s_agent
 
@@ -221,19 +219,12 @@ class FakeApi:
 
 
 @pytest.fixture
-def run(monkeypatch, capsys):
+def run(monkeypatch, run_module):
     monkeypatch.setattr(k8s_agent, 'POLL', 0.01)
 
-    def runner(api, check_mode=False, diff=False, **args):
+    def runner(api, **args):
         monkeypatch.setattr(k8s_agent, 'client_or_fail', lambda module: api)
-        if check_mode:
-            args['_ansible_check_mode'] = True
-        if diff:
-            args['_ansible_diff'] = True
-        with patch_module_args(args):
-            with pytest.raises(SystemExit):
-                k8s_agent.main()
-        return json.loads(capsys.readouterr().out)
+        return run_module(k8s_agent, **args)
     return runner
 
 
