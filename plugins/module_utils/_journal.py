@@ -352,6 +352,28 @@ def journal_texts(journal, template=None):
     return dict(journal=journal_text(journal), junit=render_junit(journal), html=render_html(journal, template))
 
 
+def journal_files(path):
+    """The paths of the journal's three files in directory ``path``."""
+    return dict(journal=os.path.join(path, JOURNAL_FILE), junit=os.path.join(path, JUNIT_FILE),
+                html=os.path.join(path, HTML_FILE))
+
+
+def _read_journal(path):
+    """The journal written so far, or None (none yet, or unreadable: the run's journal starts anew)."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (IOError, ValueError):
+        return None
+
+
+def _outcome(files, journal, host, changed):
+    result = dict(files)
+    result.update(verdict=journal['verdict'], host_verdict=journal['hosts'][host]['verdict'], changed=changed,
+                  hosts=sorted(journal['hosts']))
+    return result
+
+
 def write_journal(path, run_id, experiment, host, record, mode=DEFAULT_MODE, template=None):
     """Merge ``host``'s record into the journal in directory ``path`` and rewrite the three files.
 
@@ -361,19 +383,12 @@ def write_journal(path, run_id, experiment, host, record, mode=DEFAULT_MODE, tem
     normalize_record(record)
     # Hosts write in parallel forks: another one may create the directory between a check and a mkdir.
     os.makedirs(path, exist_ok=True)
-    files = dict(journal=os.path.join(path, JOURNAL_FILE), junit=os.path.join(path, JUNIT_FILE),
-                 html=os.path.join(path, HTML_FILE))
+    files = journal_files(path)
     with os.fdopen(os.open(os.path.join(path, LOCK_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600),
                    'a') as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         try:
-            existing = None
-            try:
-                with open(files['journal']) as handle:
-                    existing = json.load(handle)
-            except (IOError, ValueError):
-                existing = None
-            journal = merge(existing, run_id, experiment, host, record)
+            journal = merge(_read_journal(files['journal']), run_id, experiment, host, record)
             # Everything is rendered before anything is written: a template that fails leaves the files as they were.
             texts = journal_texts(journal, template)
             changed = False
@@ -381,7 +396,15 @@ def write_journal(path, run_id, experiment, host, record, mode=DEFAULT_MODE, tem
                 changed |= _write_if_changed(files[key], texts[key], mode)
         finally:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-    result = dict(files)
-    result.update(verdict=journal['verdict'], host_verdict=journal['hosts'][host]['verdict'], changed=changed,
-                  hosts=sorted(journal['hosts']))
-    return result
+    return _outcome(files, journal, host, changed)
+
+
+def preview_journal(path, run_id, experiment, host, record, mode=DEFAULT_MODE, template=None):
+    """Check mode: what write_journal would return, and whether it would change a file; writes nothing."""
+    files = journal_files(path)
+    journal = merge(_read_journal(files['journal']), run_id, experiment, host, record)
+    texts = journal_texts(journal, template)
+    changed = False
+    for key, text in texts.items():
+        changed |= file_changed(files[key], text, mode)
+    return _outcome(files, journal, host, changed)
