@@ -18,7 +18,8 @@ import re
 TIME_MIN = -62135596800.0
 TIME_MAX = 253402300799.0
 
-_ISO = re.compile(r'^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$')
+# A date, optionally with a time (seconds and a fraction optional) and a zone: what datetime.fromisoformat reads too.
+_ISO = re.compile(r'^(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?([Zz]|[+-]\d\d:?\d\d)?)?$')
 
 
 def iso_utc(moment):
@@ -37,12 +38,12 @@ def within_range(seconds):
 
 
 def parse_iso(text):
-    """Epoch seconds from an ISO-8601 time (Z, an offset or none meaning UTC; a space for the T; any fraction),
-    or None for text that is not one, or a time outside the years 1 to 9999."""
+    """Epoch seconds from an ISO-8601 time (Z, an offset or none meaning UTC; a space for the T; any fraction; a
+    date alone is its midnight UTC), or None for text that is not one, or a time outside the years 1 to 9999."""
     match = _ISO.match(str(text).strip())
     if not match:
         return None
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    year, month, day, hour, minute, second = (int(g or 0) for g in match.groups()[:6])
     try:
         seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
     except (ValueError, OverflowError):
@@ -51,7 +52,7 @@ def parse_iso(text):
     if fraction:
         seconds += float('0.' + fraction)
     zone = match.group(8)
-    if zone and zone != 'Z':
+    if zone and zone not in 'Zz':
         sign = 1 if zone[0] == '+' else -1
         digits = zone[1:].replace(':', '')
         seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)

@@ -33,3 +33,9 @@ def test_offsets_and_fractions():
     assert parse_iso('2026-11-27T10:00:10.250000000Z') == T0
     assert parse_iso('2026-11-27T10:00:10') == T0 - 0.25
     assert parse_iso('tomorrow') is None and to_epoch(['x']) is None and to_epoch(True) is None
+
+
+def test_what_fromisoformat_reads_too():
+    assert parse_iso('2026-11-27T10:00z') == T0 - 10.25
+    assert parse_iso('2026-11-27') == T0 - 36010.25
+    assert parse_iso('2026-11-27T10') is None and parse_iso('2026-13-01') is None
