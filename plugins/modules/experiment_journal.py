@@ -310,8 +310,8 @@ def main():
     try:
         template = read_template(params['template'])
         if module.check_mode:
-            result = preview_journal(params['path'], params['run_id'], params['experiment'], params['host'], params['record'],
-                             mode, template)
+            result = preview_journal(params['path'], params['run_id'], params['experiment'], params['host'],
+                                     params['record'], mode, template)
         else:
             result = write_journal(params['path'], params['run_id'], params['experiment'], params['host'],
                                    params['record'], mode, template)
