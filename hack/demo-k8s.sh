@@ -63,21 +63,22 @@ PY
 }
 trap cleanup EXIT
 
-if bash tests/infra/k8s-bed.sh status >/dev/null 2>&1; then
-    log "using the control plane in ${CHAOS_K8S_BED_DIR}, which is up (and stays up)"
-else
-    log "control plane (tests/infra/k8s-bed.sh up; the first run builds it)"
-    started_k8s=1
-    bash tests/infra/k8s-bed.sh up >&2
-fi
+# bed_up BED WHAT DIR FIRST: use the bed (k8s or node) when it is up, and leave it up; else bring it up and set
+# started_BED=1, so that cleanup takes it down (even when up fails half-way).
+bed_up() {
+    local bed="$1" what="$2" dir="$3" first="$4"
+    if bash "tests/infra/${bed}-bed.sh" status >/dev/null 2>&1; then
+        log "using the ${what} in ${dir}, which is up (and stays up)"
+        return 0
+    fi
+    log "${what} (tests/infra/${bed}-bed.sh up; ${first})"
+    printf -v "started_${bed}" 1
+    bash "tests/infra/${bed}-bed.sh" up >&2
+}
+
+bed_up k8s "control plane" "${CHAOS_K8S_BED_DIR}" "the first run builds it"
 kubeconfig="${CHAOS_K8S_BED_DIR}/kubeconfig"
-if bash tests/infra/node-bed.sh status >/dev/null 2>&1; then
-    log "using the real node in ${CHAOS_NODE_BED_DIR}, which is up (and stays up)"
-else
-    log "real node (tests/infra/node-bed.sh up; the first run builds kubelet, cri-dockerd, Pumba: minutes)"
-    started_node=1
-    bash tests/infra/node-bed.sh up >&2
-fi
+bed_up node "real node" "${CHAOS_NODE_BED_DIR}" "the first run builds kubelet, cri-dockerd, Pumba: minutes"
 eval "$(bash tests/infra/node-bed.sh env)"
 
 # hello REPLICAS: the Deployment on the real node (tolerating its taint), at REPLICAS ready pods

@@ -21,18 +21,18 @@ import os
 import stat
 import tempfile
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.chaos.engineering.plugins.module_utils._journal_views import (
     SCHEMA,
-    TIME_MAX,
-    TIME_MIN,
     VERDICTS,
     JournalError,
-    parse_time,
     worst_verdict,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import redact
 from ansible_collections.chaos.engineering.plugins.module_utils._report_html import render_html
 from ansible_collections.chaos.engineering.plugins.module_utils._report_junit import render_junit
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import TIME_MAX, TIME_MIN, to_epoch
 
 JOURNAL_FILE = 'journal.json'
 JUNIT_FILE = 'junit.xml'
@@ -64,9 +64,8 @@ def _list_of_dicts(value, what, key_for_text=None):
 
 
 def _truthy(value):
-    if isinstance(value, str):
-        return value.strip().lower() in ('true', 'yes', 'on', '1', 'y')
-    return bool(value)
+    """A boolean from whatever templating made of one: Ansible's words for text, Python's truth for the rest."""
+    return boolean(value, strict=False) if isinstance(value, str) else bool(value)
 
 
 def _recovery_item(item):
@@ -97,7 +96,7 @@ def normalize_record(record):
         raise JournalError('record.verdict must be one of %s, got %r.' % (', '.join(VERDICTS), verdict))
     for key in ('started_at', 'finished_at'):
         value = record.get(key)
-        if value is not None and parse_time(value) is None:
+        if value is not None and to_epoch(value) is None:
             raise JournalError('record.%s must be an ISO-8601 time, got %r.' % (key, value))
     faults = []
     for fault in _list_of_dicts(record.get('faults'), 'faults'):
@@ -133,7 +132,7 @@ def _time_field(item, key, where):
     value = item.get(key)
     if value is None or value == '':
         return None
-    if parse_time(value) is None:
+    if to_epoch(value) is None:
         raise JournalError('record.%s.%s must be an ISO-8601 time or null, got %r.' % (where, key, value))
     return value
 
@@ -271,7 +270,7 @@ def _environment(value):
 
 
 def _extreme_time(values, pick):
-    known = [(parse_time(v), v) for v in values if v is not None and parse_time(v) is not None]
+    known = [(to_epoch(v), v) for v in values if v is not None and to_epoch(v) is not None]
     if not known:
         return None
     return pick(known, key=lambda pair: pair[0])[1]
@@ -353,6 +352,28 @@ def journal_texts(journal, template=None):
     return dict(journal=journal_text(journal), junit=render_junit(journal), html=render_html(journal, template))
 
 
+def journal_files(path):
+    """The paths of the journal's three files in directory ``path``."""
+    return dict(journal=os.path.join(path, JOURNAL_FILE), junit=os.path.join(path, JUNIT_FILE),
+                html=os.path.join(path, HTML_FILE))
+
+
+def _read_journal(path):
+    """The journal written so far, or None (none yet, or unreadable: the run's journal starts anew)."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (IOError, ValueError):
+        return None
+
+
+def _outcome(files, journal, host, changed):
+    result = dict(files)
+    result.update(verdict=journal['verdict'], host_verdict=journal['hosts'][host]['verdict'], changed=changed,
+                  hosts=sorted(journal['hosts']))
+    return result
+
+
 def write_journal(path, run_id, experiment, host, record, mode=DEFAULT_MODE, template=None):
     """Merge ``host``'s record into the journal in directory ``path`` and rewrite the three files.
 
@@ -362,19 +383,12 @@ def write_journal(path, run_id, experiment, host, record, mode=DEFAULT_MODE, tem
     normalize_record(record)
     # Hosts write in parallel forks: another one may create the directory between a check and a mkdir.
     os.makedirs(path, exist_ok=True)
-    files = dict(journal=os.path.join(path, JOURNAL_FILE), junit=os.path.join(path, JUNIT_FILE),
-                 html=os.path.join(path, HTML_FILE))
+    files = journal_files(path)
     with os.fdopen(os.open(os.path.join(path, LOCK_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600),
                    'a') as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         try:
-            existing = None
-            try:
-                with open(files['journal']) as handle:
-                    existing = json.load(handle)
-            except (IOError, ValueError):
-                existing = None
-            journal = merge(existing, run_id, experiment, host, record)
+            journal = merge(_read_journal(files['journal']), run_id, experiment, host, record)
             # Everything is rendered before anything is written: a template that fails leaves the files as they were.
             texts = journal_texts(journal, template)
             changed = False
@@ -382,7 +396,15 @@ def write_journal(path, run_id, experiment, host, record, mode=DEFAULT_MODE, tem
                 changed |= _write_if_changed(files[key], texts[key], mode)
         finally:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-    result = dict(files)
-    result.update(verdict=journal['verdict'], host_verdict=journal['hosts'][host]['verdict'], changed=changed,
-                  hosts=sorted(journal['hosts']))
-    return result
+    return _outcome(files, journal, host, changed)
+
+
+def preview_journal(path, run_id, experiment, host, record, mode=DEFAULT_MODE, template=None):
+    """Check mode: what write_journal would return, and whether it would change a file; writes nothing."""
+    files = journal_files(path)
+    journal = merge(_read_journal(files['journal']), run_id, experiment, host, record)
+    texts = journal_texts(journal, template)
+    changed = False
+    for key, text in texts.items():
+        changed |= file_changed(files[key], text, mode)
+    return _outcome(files, journal, host, changed)

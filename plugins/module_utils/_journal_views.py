@@ -12,12 +12,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import calendar
-import datetime
 import math
 import re
 
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import probe_threshold
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc, to_epoch, within_range
 
 SCHEMA = 'chaos.engineering/journal/v1'
 VERDICTS = ('passed', 'inconclusive', 'deviated', 'aborted')
@@ -32,56 +31,6 @@ class JournalError(Exception):
 
 # ---------------------------------------------------------------------------------------------
 # Times
-
-# Times a journal can show: the years 1 to 9999 (what datetime and ISO-8601 can write), in epoch seconds.
-TIME_MIN = -62135596800.0
-TIME_MAX = 253402300799.0
-
-_ISO = re.compile(r'^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$')
-
-
-def _time_or_none(seconds):
-    return seconds if seconds is not None and TIME_MIN <= seconds <= TIME_MAX else None
-
-
-def parse_time(text):
-    """Epoch seconds from an ISO-8601 time (Z, an offset or none meaning UTC; any fraction), or None.
-
-    None too for a time outside the years 1 to 9999, or anything else that is not a time (a list, NaN).
-    """
-    if text is None or isinstance(text, bool):
-        return None
-    if isinstance(text, (int, float)):
-        return _time_or_none(float(text))
-    if not isinstance(text, str):
-        return None
-    return _time_or_none(_parse_iso(text))
-
-
-def _parse_iso(text):
-    match = _ISO.match(str(text).strip())
-    if not match:
-        return None
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    try:
-        seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    except (ValueError, OverflowError):
-        return None
-    fraction = match.group(7)
-    if fraction:
-        seconds += float('0.' + fraction)
-    zone = match.group(8)
-    if zone and zone != 'Z':
-        sign = 1 if zone[0] == '+' else -1
-        digits = zone[1:].replace(':', '')
-        seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    return float(seconds)
-
-
-def iso_from_epoch(seconds):
-    moment = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
-    return moment.isoformat(timespec='milliseconds').replace('+00:00', 'Z')
-
 
 def number_or_none(value):
     """A finite float, or None for anything else (None, a bool, text that is no number, NaN)."""
@@ -135,21 +84,21 @@ def phase_spans(record):
     """[(phase, start, end)] in epoch seconds: record.phases, or else each phase's first to last sample."""
     spans = []
     for item in record.get('phases') or []:
-        start, end = parse_time(item.get('start')), parse_time(item.get('end'))
+        start, end = to_epoch(item.get('start')), to_epoch(item.get('end'))
         if start is None:
             continue
         spans.append((str(item.get('phase') or 'steady'), start, end if end is not None and end >= start else start))
     if spans:
         return spans
     for phase, samples in phases_of(record):
-        times = [t for t in (parse_time(s.get('at')) for s in samples) if t is not None]
+        times = [t for t in (to_epoch(s.get('at')) for s in samples) if t is not None]
         if times:
             spans.append((phase, min(times), max(times)))
     return spans
 
 
 def _phase_start(record, phase):
-    times = [parse_time(s.get('at')) for s in record.get('probes') or [] if s.get('phase') == phase]
+    times = [to_epoch(s.get('at')) for s in record.get('probes') or [] if s.get('phase') == phase]
     times = [t for t in times if t is not None]
     return min(times) if times else None
 
@@ -192,15 +141,15 @@ def target_names(fault, limit=None):
 def fault_span(fault):
     """(start, end) epoch seconds of a fault: from when it went in (applied_at, else its start) to when it was
     reverted, else its expiry, else its finish."""
-    start = parse_time(fault.get('applied_at'))
+    start = to_epoch(fault.get('applied_at'))
     if start is None:
-        start = parse_time(fault.get('started_at'))
-    finish = parse_time(fault.get('finished_at'))
-    end = parse_time(fault.get('reverted_at'))
+        start = to_epoch(fault.get('started_at'))
+    finish = to_epoch(fault.get('finished_at'))
+    end = to_epoch(fault.get('reverted_at'))
     if end is None:
-        end = parse_time(fault.get('expires_at'))
+        end = to_epoch(fault.get('expires_at'))
     if end is None and isinstance(fault.get('revert'), dict):
-        end = parse_time(fault['revert'].get('deadline'))
+        end = to_epoch(fault['revert'].get('deadline'))
     if start is None:
         start = finish
     if end is None:
@@ -239,13 +188,13 @@ def recovery_time(record, item):
     anchor is guessed: the first ``after`` sample for a steady-state recovery, the start of the (last)
     fault whose name, target or target's owner is in ``what``, else the start of the last fault.
     """
-    if parse_time(item.get('at')) is not None:
-        return parse_time(item.get('at'))
+    if to_epoch(item.get('at')) is not None:
+        return to_epoch(item.get('at'))
     seconds = number_or_none(item.get('seconds'))
     if seconds is None:
         return None
     what = str(item.get('what') or '')
-    anchor = parse_time(item.get('since') or item.get('started_at'))
+    anchor = to_epoch(item.get('since') or item.get('started_at'))
     if anchor is None and re.search(r'steady', what, re.I):
         anchor = _phase_start(record, 'after')
     if anchor is None:
@@ -258,8 +207,8 @@ def recovery_time(record, item):
     if anchor is None and record.get('faults'):
         anchor = fault_span(record['faults'][-1])[0]
     if anchor is None:
-        anchor = parse_time(record.get('started_at'))
-    return None if anchor is None else _time_or_none(anchor + seconds)
+        anchor = to_epoch(record.get('started_at'))
+    return None if anchor is None else within_range(anchor + seconds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,21 +308,21 @@ def format_number(value):
 
 def _window_probe_from_samples(samples, start, end):
     """The per-probe numbers of a window (what record.windows[].probes holds), from the samples inside it."""
-    inside = [s for s in samples if parse_time(s.get('at')) is not None and start <= parse_time(s.get('at'))
-              and (end is None or parse_time(s.get('at')) <= end)]
-    inside.sort(key=lambda s: parse_time(s.get('at')))
+    inside = [s for s in samples if to_epoch(s.get('at')) is not None and start <= to_epoch(s.get('at'))
+              and (end is None or to_epoch(s.get('at')) <= end)]
+    inside.sort(key=lambda s: to_epoch(s.get('at')))
     failed = [s for s in inside if not s.get('ok')]
-    detected = parse_time(failed[0].get('at')) if failed else None
+    detected = to_epoch(failed[0].get('at')) if failed else None
     recovered = None
     if detected is not None:
         for sample in samples:
-            moment = parse_time(sample.get('at'))
+            moment = to_epoch(sample.get('at'))
             if moment is not None and moment > detected and sample.get('ok'):
                 recovered = moment if recovered is None else min(recovered, moment)
     return dict(samples=len(inside), failed=len(failed), min_samples=None, held=not failed, conclusive=None,
-                detected_at=None if detected is None else iso_from_epoch(detected),
+                detected_at=iso_utc(detected),
                 time_to_detect=None if detected is None else round(detected - start, 3),
-                recovered_at=None if recovered is None else iso_from_epoch(recovered),
+                recovered_at=iso_utc(recovered),
                 time_to_recover=None if recovered is None else round(recovered - detected, 3))
 
 
@@ -388,8 +337,8 @@ def windows_of(record):
     faults = record.get('faults') or []
     given = record.get('windows') or []
     for item in given:
-        start = parse_time(item.get('applied_at'))
-        end = parse_time(item.get('ended_at'))
+        start = to_epoch(item.get('applied_at'))
+        end = to_epoch(item.get('ended_at'))
         probes = [dict(p) for p in item.get('probes') or []]
         errors = []
         for fault in faults:
@@ -416,8 +365,8 @@ def windows_of(record):
                 probes.append(dict(_window_probe_from_samples(samples, start, end), probe=name))
         windows.append(dict(
             name=label, fault=fault.get('fault'), iteration=iteration, targets=target_names(fault),
-            applied_at=None if start is None else iso_from_epoch(start),
-            ended_at=None if end is None else iso_from_epoch(end), end_by=None,
+            applied_at=iso_utc(start),
+            ended_at=iso_utc(end), end_by=None,
             seconds=None if start is None or end is None else round(end - start, 3), probes=probes, start=start,
             end=end, derived=True, errors=fault_errors(fault), dry_run=bool(fault.get('dry_run'))))
     return windows
@@ -431,15 +380,15 @@ def window_title(window):
 def skipped_time(record, item):
     """Where a skipped fault goes on the timeline (epoch seconds): its ``at``, else the start of its iteration's
     during phase, else the start of the experiment."""
-    moment = parse_time(item.get('at'))
+    moment = to_epoch(item.get('at'))
     if moment is not None:
         return moment
     iteration = item.get('iteration')
     during = [start for phase, start, dummy in phase_spans(record) if phase == 'during']
     if isinstance(iteration, int) and not isinstance(iteration, bool) and 1 <= iteration <= len(during):
         return during[iteration - 1]
-    started = parse_time(record.get('started_at'))
+    started = to_epoch(record.get('started_at'))
     if started is not None:
         return started
-    times = [t for t in (parse_time(s.get('at')) for s in record.get('probes') or []) if t is not None]
+    times = [t for t in (to_epoch(s.get('at')) for s in record.get('probes') or []) if t is not None]
     return min(times) if times else None

@@ -19,7 +19,7 @@ import math
 
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_agent_manifest import DURATION_ANNOTATION, EXPIRES_ANNOTATION
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_agent_options import parse_time
-from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc
 
 
 def agent_expiry(obj):
@@ -46,7 +46,7 @@ def plan_expiry(params, existing, now):
     has passed, or the duration changed, which start a new one.
     """
     if params.get('expires_at'):
-        return iso(parse_time(params['expires_at'])), None
+        return iso_utc(parse_time(params['expires_at'])), None
     duration = params.get('duration')
     if duration is None:
         return None, None
@@ -55,7 +55,7 @@ def plan_expiry(params, existing, now):
         expiry = agent_expiry(existing)
         if annotations.get(DURATION_ANNOTATION) == str(duration) and expiry is not None and expiry > now:
             return annotations[EXPIRES_ANNOTATION], duration
-    return iso(now + datetime.timedelta(seconds=duration)), duration
+    return iso_utc(now + datetime.timedelta(seconds=duration)), duration
 
 
 def deadline_seconds(expires_at, start):

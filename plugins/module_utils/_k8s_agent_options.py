@@ -14,7 +14,7 @@ import re
 
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client import K8sError
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_selection import AGENT_NAMESPACE
-from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc, parse_iso
 
 
 DEFAULT_NAME = 'chaos-agent'
@@ -204,16 +204,10 @@ def validate_params(params):
 
 def parse_time(text):
     """A timezone-aware datetime from an ISO-8601 time (Z or an offset; a naive time is taken as UTC)."""
-    value = str(text).strip()
-    if value.endswith('Z') or value.endswith('z'):
-        value = value[:-1] + '+00:00'
-    try:
-        moment = datetime.datetime.fromisoformat(value)
-    except ValueError:
+    seconds = parse_iso(text)
+    if seconds is None:
         raise ValueError('expires_at must be an ISO-8601 time such as 2026-11-27T18:00:00Z, got %r.' % (text,))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
 
 
 def expiry_in_the_past(params, now):
@@ -227,4 +221,4 @@ def expiry_in_the_past(params, now):
     if moment > now:
         return None
     return ('expires_at %s is not in the future (it is now %s): an agent that has already expired is never '
-            'deployed. Give a later time, or duration.' % (params['expires_at'], iso(now)))
+            'deployed. Give a later time, or duration.' % (params['expires_at'], iso_utc(now)))

@@ -61,7 +61,8 @@ def _marked(labels):
     """Does a sandbox's label set say the pod is protected (a pod label, or a pod annotation)?"""
     for key in PROTECTED_MARKS:
         for value in (labels.get(key), labels.get(ANNOTATION_PREFIX + key)):
-            if str(value or '').strip().lower() in ('true', 'yes', '1', 'on'):
+            # Ansible's true words (convert_bool.BOOLEANS_TRUE): the reverter runs this file without Ansible.
+            if str(value or '').strip().lower() in ('y', 'yes', 'on', '1', 'true', 't'):
                 return key
     return None
 

@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _ledger, _netem
-from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc as iso
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import SELECTOR_KEYS
 
 READ_STATE = (

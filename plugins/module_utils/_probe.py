@@ -26,6 +26,8 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit, urlunsplit
 from urllib.request import HTTPRedirectHandler, HTTPSHandler, Request, build_opener
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import (
     is_secret_header,
     redact,
@@ -33,15 +35,11 @@ from ansible_collections.chaos.engineering.plugins.module_utils._redact import (
     secret_values,
 )
 
-from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import (
-    HELPER_LABEL,
     SelectionError,
-    _is_true,
-    _labels_excluded,
-    _labels_match,
-    _match_name,
-    _name_matches,
+    is_helper,
+    matches_criteria,
     validate_criteria,
 )
 
@@ -124,14 +122,10 @@ def _integer(value, what, minimum=0):
 
 
 def _boolean(value, what):
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ('true', 'yes', 'on', '1', 'y'):
-        return True
-    if text in ('false', 'no', 'off', '0', 'n'):
-        return False
-    raise ProbeError('%s must be a boolean, got %r.' % (what, value))
+    try:
+        return boolean(value, strict=True)
+    except TypeError:
+        raise ProbeError('%s must be a boolean, got %r.' % (what, value))
 
 
 def _validate_http(probe, raw, what):
@@ -700,18 +694,7 @@ def _fmt(number):
 def container_matches(candidate, criteria):
     """A running container matches the probe's selection. The protected label does not matter
     (observation harms nothing), but the collection's own helper containers never count."""
-    labels = candidate.get('labels') or {}
-    if _is_true(labels.get(HELPER_LABEL, '')):
-        return False
-    if criteria.get('names') and not _name_matches(candidate, criteria['names']):
-        return False
-    if criteria.get('name_pattern') and not re.search(criteria['name_pattern'], _match_name(candidate)):
-        return False
-    if criteria.get('labels') and not _labels_match(labels, criteria['labels']):
-        return False
-    if criteria.get('exclude_labels') and _labels_excluded(labels, criteria['exclude_labels']):
-        return False
-    return True
+    return not is_helper(candidate) and matches_criteria(candidate, criteria)
 
 
 def _names_text(names, limit=5):
@@ -780,7 +763,7 @@ class ProbeRunner:
         except Exception as exc:  # pylint: disable=broad-exception-caught
             ok, value, detail = False, None, 'error: %s' % (exc,)
         detail = scrub(str(detail), probe_secrets([probe])) if detail is not None else detail
-        return dict(probe=probe['name'], type=probe['type'], phase=self.phase, at=iso(at), ok=bool(ok),
+        return dict(probe=probe['name'], type=probe['type'], phase=self.phase, at=iso_utc(at), ok=bool(ok),
                     value=value, detail=detail)
 
     def run(self):

@@ -25,9 +25,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._journal_views i
     JournalError,
     fault_errors,
     format_number,
-    iso_from_epoch,
     number_or_none,
-    parse_time,
     phase_spans,
     phases_of,
     probe_summaries,
@@ -38,6 +36,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._journal_views i
     window_title,
     windows_of,
 )
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc, to_epoch
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import redact
 from ansible_collections.chaos.engineering.plugins.module_utils._report_template import DEFAULT_TEMPLATE
 
@@ -78,7 +77,7 @@ def _tick_step(span):
 
 
 def _clock(seconds, step):
-    text = iso_from_epoch(seconds)
+    text = iso_utc(seconds)
     if step >= 86400:
         return text[:10]
     if step < 1:
@@ -103,12 +102,12 @@ def time_range(journal):
     """(first, last) epoch seconds of everything a journal shows, at least a second apart."""
     times = []
     for record in (journal.get('hosts') or {}).values():
-        times += [parse_time(record.get('started_at')), parse_time(record.get('finished_at'))]
+        times += [to_epoch(record.get('started_at')), to_epoch(record.get('finished_at'))]
         for window in windows_of(record):
             times += [window['start'], window['end']]
         for phase, start, end in phase_spans(record):
             times += [start, end]
-        times += [parse_time(s.get('at')) for s in record.get('probes') or []]
+        times += [to_epoch(s.get('at')) for s in record.get('probes') or []]
         times += [skipped_time(record, item) for item in record.get('skipped') or []]
         times += [recovery_time(record, item) for item in record.get('recovery') or []]
     times = [t for t in times if t is not None]
@@ -220,8 +219,8 @@ def _chart(record, summaries, t0, t1):
     y += 8
     for view in summaries:
         name = view['probe']
-        samples = sorted((s for s in samples_of.get(name, []) if parse_time(s.get('at')) is not None),
-                         key=lambda s: parse_time(s.get('at')))
+        samples = sorted((s for s in samples_of.get(name, []) if to_epoch(s.get('at')) is not None),
+                         key=lambda s: to_epoch(s.get('at')))
         values = [v for v in (sample_value(s) for s in samples) if v is not None]
         threshold = (view.get('threshold') or {}).get('value')
         top, step = _nice_top(max(values + ([threshold] if threshold is not None else [])) * 1.1
@@ -255,7 +254,7 @@ def _chart(record, summaries, t0, t1):
                     segments.append(' '.join(segment))
                 segment = []
             last_phase = sample.get('phase')
-            cx = x(parse_time(sample['at']))
+            cx = x(to_epoch(sample['at']))
             cy = y_of(value) if value is not None else area_bottom - 2
             if value is not None:
                 segment.append('%.1f,%.1f' % (cx, cy))
@@ -273,7 +272,7 @@ def _chart(record, summaries, t0, t1):
                     continue
                 for kind, key, seconds_key, word in (('ttd', 'detected_at', 'time_to_detect', 'TTD'),
                                                      ('ttr', 'recovered_at', 'time_to_recover', 'TTR')):
-                    moment = parse_time(probe.get(key))
+                    moment = to_epoch(probe.get(key))
                     if moment is None:
                         continue
                     seconds = number_or_none(probe.get(seconds_key))
@@ -300,7 +299,7 @@ def _chart(record, summaries, t0, t1):
                            width=max(2.0, round(x(end) - px, 1)),
                            fill=COLORS.get('phase_' + phase, COLORS['phase_other'])))
     return dict(width=WIDTH, height=height, left=LEFT, right=WIDTH - RIGHT, top=AXIS_H, bottom=height - AXIS_H,
-                clock=clock, clock_caption='UTC %s' % iso_from_epoch(t0)[:10], phases=phases, rows=rows, bars=bars,
+                clock=clock, clock_caption='UTC %s' % iso_utc(t0)[:10], phases=phases, rows=rows, bars=bars,
                 skipped=skipped_marks, recovery=recovery_marks, lanes=lanes)
 
 

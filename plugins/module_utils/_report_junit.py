@@ -21,7 +21,6 @@ from ansible_collections.chaos.engineering.plugins.module_utils._journal_views i
     PHASE_ORDER,
     SCHEMA,
     format_number,
-    parse_time,
     phase_spans,
     probe_summaries,
     fault_errors,
@@ -29,6 +28,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._journal_views i
     window_title,
     windows_of,
 )
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import to_epoch
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import redact
 
 _XML_BAD = re.compile(u'[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]')
@@ -75,7 +75,7 @@ def _probe_phase_cases(record, experiment):
         for phase in phases:
             counts = view['phases'].get(phase) or dict(samples=0, failed=0)
             mine = samples_of.get((name, phase), [])
-            times = [t for t in (parse_time(s.get('at')) for s in mine) if t is not None]
+            times = [t for t in (to_epoch(s.get('at')) for s in mine) if t is not None]
             seconds = _duration(min(times) if times else None, max(times) if times else None)
             judged = phase in view['judged_in']
             case = Case('%s %s' % (name, phase), seconds)
@@ -151,7 +151,7 @@ def host_testcases(host, record, experiment=None):
         cases.append(case)
     verdict = record.get('verdict')
     reason = record.get('reason') or ''
-    case = Case('verdict', _duration(parse_time(record.get('started_at')), parse_time(record.get('finished_at'))))
+    case = Case('verdict', _duration(to_epoch(record.get('started_at')), to_epoch(record.get('finished_at'))))
     if verdict == 'inconclusive':
         case.skipped = 'inconclusive: %s' % (reason or 'too few samples to judge')
     elif verdict != 'passed':
@@ -170,7 +170,7 @@ def render_junit(journal):
         cases.extend((host, case) for case in host_testcases(host, journal['hosts'][host], experiment))
     failures = sum(1 for dummy, case in cases if case.failure is not None)
     skipped = sum(1 for dummy, case in cases if case.skipped is not None)
-    total = _duration(parse_time(journal.get('started_at')), parse_time(journal.get('finished_at')))
+    total = _duration(to_epoch(journal.get('started_at')), to_epoch(journal.get('finished_at')))
     # <testsuites> takes no `skipped` in the schema; <testsuite> does.
     root = ElementTree.Element('testsuites', dict(
         name=_xml_text(suite_name), tests=str(len(cases)), failures=str(failures), errors='0', time='%.3f' % total))

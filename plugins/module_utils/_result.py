@@ -13,18 +13,11 @@ __metaclass__ = type
 import datetime
 import threading
 
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc
+
 
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc)
-
-
-def iso(moment):
-    """ISO-8601 UTC with a Z suffix, from a datetime or epoch seconds (None stays None)."""
-    if moment is None:
-        return None
-    if not isinstance(moment, datetime.datetime):
-        moment = datetime.datetime.fromtimestamp(moment, datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc).isoformat(timespec='milliseconds').replace('+00:00', 'Z')
 
 
 class FaultResult:
@@ -51,8 +44,8 @@ class FaultResult:
 
     def set_revert(self, deadline, method, armed):
         """A timed fault: when it expires and what will undo it."""
-        self.expires_at = iso(deadline)
-        self.revert = dict(armed=bool(armed), method=method, deadline=iso(deadline))
+        self.expires_at = iso_utc(deadline)
+        self.revert = dict(armed=bool(armed), method=method, deadline=iso_utc(deadline))
 
     def mark_applied(self, moment):
         """A target's fault went in at ``moment`` (epoch seconds): the fault's window starts at the first one.
@@ -71,8 +64,8 @@ class FaultResult:
         result = dict(
             fault=self.fault,
             targets=self.targets,
-            started_at=iso(self.started_at),
-            finished_at=iso(utc_now()),
+            started_at=iso_utc(self.started_at),
+            finished_at=iso_utc(utc_now()),
             dry_run=self.dry_run,
         )
         if self.selection is not None:
@@ -85,7 +78,7 @@ class FaultResult:
                 seed=self.selection['seed'],
             )
         if self.applied_at is not None:
-            result['applied_at'] = iso(self.applied_at)
+            result['applied_at'] = iso_utc(self.applied_at)
         result.update(self.extra)
         if self.recovery is not None:
             result['recovery'] = self.recovery

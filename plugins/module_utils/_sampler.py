@@ -27,7 +27,7 @@ import threading
 import time
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
-from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc
 
 RUN_ID_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$')
 SAMPLES_FILE = 'samples.jsonl'
@@ -269,7 +269,7 @@ class Sampler:
                 marker = _ledger.read_halt(self.root) or {}
                 _ledger._write_json_atomic(  # pylint: disable=protected-access
                     os.path.join(self.directory, HALT_FILE),
-                    dict(at=iso(now), by=marker.get('by'), reason=marker.get('reason') or 'halted'))
+                    dict(at=iso_utc(now), by=marker.get('by'), reason=marker.get('reason') or 'halted'))
             if not self.halted and self.lease and now - renewed >= self.lease_seconds / 4.0:
                 _ledger.renew_lease(self.root, self.lease, self.lease_seconds)
                 renewed = now
@@ -364,7 +364,7 @@ def start(root, run_id, probes, make_sample, interval, lease_seconds, max_second
                         pass
             me = os.getpid()
             state = dict(pid=me, start=_ledger._process_start(me), run_id=run_id,  # pylint: disable=protected-access
-                         started=started, started_at=iso(started), interval=interval, lease=lease, lease_seconds=lease_seconds,
+                         started=started, started_at=iso_utc(started), interval=interval, lease=lease, lease_seconds=lease_seconds,
                          owner=owner, probes=[p['name'] for p in probes])
             _ledger._write_json_atomic(os.path.join(directory, STATE_FILE), state)  # pylint: disable=protected-access
             sampler = Sampler(root, directory, probes, make_sample, interval, lease, lease_seconds, owner,

@@ -19,6 +19,8 @@ import math
 import random
 import re
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 PROTECTED_LABEL = 'chaos.engineering/protected'
 HELPER_LABEL = 'chaos.engineering/helper'
 
@@ -45,17 +47,13 @@ class SelectionError(Exception):
     """The criteria are invalid, or nothing may be harmed."""
 
 
-def _is_true(value):
-    return str(value).strip().lower() in ('true', 'yes', '1', 'on')
-
-
 def is_protected(candidate):
     """Protected targets and our own helpers are never harmed; nor is a candidate whose caller gave a
     ``protected_reason`` (a kubelet's sandbox or kube-system container, see _kubelet.py)."""
     if candidate.get('protected_reason'):
         return True
     for mapping in (candidate.get('labels') or {}, candidate.get('annotations') or {}):
-        if _is_true(mapping.get(PROTECTED_LABEL, '')) or _is_true(mapping.get(HELPER_LABEL, '')):
+        if boolean(mapping.get(PROTECTED_LABEL, ''), strict=False) or boolean(mapping.get(HELPER_LABEL, ''), strict=False):
             return True
     return False
 
@@ -92,6 +90,26 @@ def _name_matches(candidate, names):
         if len(name) >= 12 and cid.startswith(name):
             return True
     return False
+
+
+def is_helper(candidate):
+    """Is this one of the collection's own helper containers (by its label)?"""
+    return boolean((candidate.get('labels') or {}).get(HELPER_LABEL, ''), strict=False)
+
+
+def matches_criteria(candidate, criteria):
+    """Does a candidate meet the selectors of ``criteria`` (names, name_pattern, labels, exclude_labels)?
+    Protection is not looked at: select_targets skips protected matches, a probe only observes."""
+    labels = candidate.get('labels') or {}
+    if criteria.get('names') and not _name_matches(candidate, criteria['names']):
+        return False
+    if criteria.get('name_pattern') and not re.search(criteria['name_pattern'], _match_name(candidate)):
+        return False
+    if criteria.get('labels') and not _labels_match(labels, criteria['labels']):
+        return False
+    if criteria.get('exclude_labels') and _labels_excluded(labels, criteria['exclude_labels']):
+        return False
+    return True
 
 
 def validate_criteria(criteria, selector_keys=SELECTOR_KEYS):
@@ -143,21 +161,11 @@ def select_targets(candidates, criteria, rng_seed=None, selector_keys=SELECTOR_K
     """
     validate_criteria(criteria, selector_keys)
     names = criteria.get('names') or []
-    pattern = re.compile(criteria['name_pattern']) if criteria.get('name_pattern') else None
-    labels = criteria.get('labels') or {}
-    exclude_labels = criteria.get('exclude_labels') or {}
 
     matched = []
     protected = []
     for candidate in candidates:
-        cand_labels = candidate.get('labels') or {}
-        if names and not _name_matches(candidate, names):
-            continue
-        if pattern is not None and not pattern.search(_match_name(candidate)):
-            continue
-        if labels and not _labels_match(cand_labels, labels):
-            continue
-        if exclude_labels and _labels_excluded(cand_labels, exclude_labels):
+        if not matches_criteria(candidate, criteria):
             continue
         if is_protected(candidate):
             protected.append(candidate.get('name'))

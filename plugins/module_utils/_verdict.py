@@ -13,37 +13,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import datetime
-
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import probe_threshold
-from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc, to_epoch
 
 PHASES = ('before', 'during', 'after')
 VERDICTS = ('passed', 'inconclusive', 'deviated', 'aborted')
 # A fault family -> how its window ends when a ledger entry covering it is done.
 ENDED_BY_ENTRY = dict(container_kill='restarted')
-
-
-def epoch(value):
-    """ISO-8601 text (with Z or an offset) or epoch seconds -> epoch seconds; None when it is neither."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.timestamp()
 
 
 def judged_in(probe):
@@ -54,14 +30,14 @@ def judged_in(probe):
 def label_phases(samples, spans):
     """Each sample with the phase of the span it falls in (before the first span: before; between spans and
     after the last: after)."""
-    spans = sorted((s for s in spans if epoch(s.get('start')) is not None), key=lambda s: epoch(s['start']))
-    first = epoch(spans[0]['start']) if spans else None
+    spans = sorted((s for s in spans if to_epoch(s.get('start')) is not None), key=lambda s: to_epoch(s['start']))
+    first = to_epoch(spans[0]['start']) if spans else None
     labelled = []
     for sample in samples:
-        at = epoch(sample.get('at'))
+        at = to_epoch(sample.get('at'))
         phase = 'before' if first is None or (at is not None and at < first) else 'after'
         for span in spans:
-            start, end = epoch(span['start']), epoch(span.get('end'))
+            start, end = to_epoch(span['start']), to_epoch(span.get('end'))
             if at is not None and start <= at and (end is None or at <= end):
                 phase = span['phase']
         labelled.append(dict(sample, phase=phase))
@@ -76,7 +52,7 @@ def _done_at(fault, finished):
     (``finished_at``)."""
     ids = ((fault.get('revert') or {}).get('entries')) or []
     key = 'finished_at' if fault.get('fault') in ENDED_BY_ENTRY else 'began_at'
-    times = [epoch(finished[i].get(key) or finished[i].get('finished_at')) for i in ids if i in finished]
+    times = [to_epoch(finished[i].get(key) or finished[i].get('finished_at')) for i in ids if i in finished]
     times = [t for t in times if t is not None]
     return max(times) if len(times) == len(ids) and times else None
 
@@ -86,7 +62,7 @@ def _recovered_at(fault, start):
     items = fault.get('recovery') or []
     if not items or not all(item.get('recovered') for item in items):
         return None
-    seconds = [epoch(item.get('seconds')) for item in items]
+    seconds = [to_epoch(item.get('seconds')) for item in items]
     return None if None in seconds else start + max(seconds)
 
 
@@ -95,7 +71,7 @@ def _span_end(spans, iteration, at):
     for span in spans:
         if span.get('phase') != 'during':
             continue
-        start, end = epoch(span.get('start')), epoch(span.get('end'))
+        start, end = to_epoch(span.get('start')), to_epoch(span.get('end'))
         if span.get('iteration') == iteration or (start is not None and start <= at and (end is None or at <= end)):
             return end
     return None
@@ -103,7 +79,7 @@ def _span_end(spans, iteration, at):
 
 def fault_window(fault, finished, spans, observed_until):
     """(start, end, end_by) of one fault that went in."""
-    start = epoch(fault.get('applied_at')) or epoch(fault.get('finished_at'))
+    start = to_epoch(fault.get('applied_at')) or to_epoch(fault.get('finished_at'))
     if start is None:
         return None, None, None
     done = _done_at(fault, finished)
@@ -136,7 +112,7 @@ def windows(faults, samples, probes, finished, spans, min_samples, observed_unti
     """One window per fault that went in, with what each during-probe saw inside it."""
     by_probe = {}
     for sample in samples:
-        at = epoch(sample.get('at'))
+        at = to_epoch(sample.get('at'))
         if at is not None:
             by_probe.setdefault(sample.get('probe'), []).append(dict(sample, _at=at))
     for name in by_probe:
@@ -152,7 +128,7 @@ def windows(faults, samples, probes, finished, spans, min_samples, observed_unti
             continue
         result.append(dict(
             name=fault.get('name') or fault.get('fault'), fault=fault.get('fault'), iteration=fault.get('iteration'),
-            targets=[t.get('name') for t in targets], applied_at=iso(start), ended_at=iso(end), end_by=end_by,
+            targets=[t.get('name') for t in targets], applied_at=iso_utc(start), ended_at=iso_utc(end), end_by=end_by,
             seconds=round(end - start, 3),
             probes=[_window_probe(p, by_probe.get(p['name'], []), start, end, min_samples) for p in during]))
     return result
@@ -176,14 +152,14 @@ def probe_summary(probes, samples):
 def _after_problems(probes, samples, spans, min_samples):
     """(failed, short): the after-probes whose last min_samples samples after the last revert did not all pass, and
     those with fewer samples than that there (not observed long enough to say)."""
-    ends = [epoch(s.get('end')) for s in spans if s.get('phase') == 'during' and epoch(s.get('end')) is not None]
+    ends = [to_epoch(s.get('end')) for s in spans if s.get('phase') == 'during' and to_epoch(s.get('end')) is not None]
     since = max(ends) if ends else None
     failed, short = [], []
     for probe in probes:
         if 'after' not in judged_in(probe):
             continue
         tail = [s for s in samples if s.get('probe') == probe['name'] and s.get('phase') == 'after'
-                and (since is None or (epoch(s.get('at')) or 0) > since)][-min_samples:]
+                and (since is None or (to_epoch(s.get('at')) or 0) > since)][-min_samples:]
         if not all(s.get('ok') for s in tail):
             failed.append(probe['name'])
         elif len(tail) < min_samples:
@@ -209,7 +185,7 @@ def judge(state, samples, probes, faults, finished, spans, min_samples=2, observ
     """
     samples = label_phases(samples, spans)
     if observed_until is None:
-        times = [epoch(s.get('at')) for s in samples if epoch(s.get('at')) is not None]
+        times = [to_epoch(s.get('at')) for s in samples if to_epoch(s.get('at')) is not None]
         observed_until = max(times) if times else None
     observed = windows(faults, samples, probes, finished, spans, min_samples, observed_until or 0)
     summary = probe_summary(probes, samples)

@@ -130,7 +130,7 @@ import time
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _ledger, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
-from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc as iso
 
 FAULT = 'container_pause'
 # The documented ranges (see _validate.py), checked before anything connects.

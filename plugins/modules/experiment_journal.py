@@ -230,21 +230,14 @@ hosts:
   sample: [docker-1, docker-2]
 '''
 
-import json
-import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.chaos.engineering.plugins.module_utils._journal import (
     DEFAULT_MODE,
-    HTML_FILE,
-    JOURNAL_FILE,
-    JUNIT_FILE,
     JournalError,
-    file_changed,
-    journal_texts,
-    merge,
+    preview_journal,
     write_journal,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._report_html import (
@@ -288,27 +281,6 @@ def read_template(path):
     return text
 
 
-def preview(path, run_id, experiment, host, record, mode=DEFAULT_MODE, template=None):
-    """Check mode: what write_journal would report, and whether it would change a file."""
-    files = dict(journal=os.path.join(path, JOURNAL_FILE), junit=os.path.join(path, JUNIT_FILE),
-                 html=os.path.join(path, HTML_FILE))
-    existing = None
-    try:
-        with open(files['journal']) as handle:
-            existing = json.load(handle)
-    except (IOError, ValueError):
-        existing = None
-    journal = merge(existing, run_id, experiment, host, record)
-    texts = journal_texts(journal, template)
-    changed = False
-    for key, text in texts.items():
-        changed |= file_changed(files[key], text, mode)
-    result = dict(files)
-    result.update(verdict=journal['verdict'], host_verdict=journal['hosts'][host]['verdict'], changed=changed,
-                  hosts=sorted(journal['hosts']))
-    return result
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -338,8 +310,8 @@ def main():
     try:
         template = read_template(params['template'])
         if module.check_mode:
-            result = preview(params['path'], params['run_id'], params['experiment'], params['host'], params['record'],
-                             mode, template)
+            result = preview_journal(params['path'], params['run_id'], params['experiment'], params['host'],
+                                     params['record'], mode, template)
         else:
             result = write_journal(params['path'], params['run_id'], params['experiment'], params['host'],
                                    params['record'], mode, template)

@@ -164,7 +164,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
-from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc
 
 
 def done_entries(root, ids):
@@ -177,11 +177,11 @@ def done_entries(root, ids):
         if entry is None or reason is not None:
             continue
         item = dict(id=entry['id'], fault=entry.get('fault'), target=entry['target'], status=entry.get('status'),
-                    finished_at=iso(_number(entry.get('finished_at'))), error=entry.get('error'))
+                    finished_at=iso_utc(_number(entry.get('finished_at'))), error=entry.get('error'))
         for key, value in (('began_at', entry.get('began_at')),
                            ('fault_gone_at', (entry.get('details') or {}).get('fault_gone_at'))):
             if _number(value) is not None:
-                item[key] = iso(value)
+                item[key] = iso_utc(value)
         if entry.get('ended_by'):
             item['ended_by'] = entry['ended_by']
         done.append(item)
@@ -220,7 +220,7 @@ def main():
                 marker = _ledger.write_halt(root, module.params['reason'])
             except (_ledger.LedgerError, OSError) as exc:
                 module.fail_json(msg='Nothing was reverted: %s' % exc)
-            result['halt'] = dict(marker, at=iso(marker['at']))
+            result['halt'] = dict(marker, at=iso_utc(marker['at']))
     faults = module.params['faults']
     host = module.params['docker_host']
     ids = module.params['ids']

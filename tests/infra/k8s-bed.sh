@@ -33,6 +33,8 @@ readonly PROG=k8s-bed
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly HERE
 readonly ASSETS=$HERE/k8s
+# shellcheck source=tests/infra/kube-build.sh
+source "$HERE/kube-build.sh"
 STATE=${CHAOS_K8S_BED_DIR:-/tmp/chaos-engineering-k8s-bed}
 STATE=${STATE%/}
 readonly STATE
@@ -68,8 +70,6 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # ---------------------------------------------------------------- build
 
-k8s_minor() { local v=${K8S_VERSION#*.}; printf '%s\n' "${v%%.*}"; }
-k8s_major() { printf '%s\n' "${K8S_VERSION%%.*}"; }
 
 stamp_of() { # stamp_of NAME: what the binary NAME must have been built from
   case $1 in
@@ -89,58 +89,15 @@ all_built() {
   for c in "${COMPONENTS[@]}"; do have_binary "$c" || return 1; done
 }
 
-gobuild() { # gobuild ARGS...: go build/install, gently (nice, -p) and static
-  nice -n 10 env CGO_ENABLED=0 GOFLAGS=-buildvcs=false go "$@"
-}
-
-module_file() { # module_file MODULE@VERSION: path of its go.mod in the module cache (downloads it)
-  local out
-  out=$(cd "$VDIR" && GOFLAGS=-buildvcs=false go mod download -json "$1") || die "go mod download $1 failed"
-  printf '%s\n' "$out" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p'
-}
-
-write_kube_module() { # write_kube_module DIR
-  local dir=$1 kmod staging m goline
-  kmod=$(module_file "k8s.io/kubernetes@v$K8S_VERSION")
-  [[ -s $kmod ]] || die "no go.mod for k8s.io/kubernetes@v$K8S_VERSION"
-  # k8s.io/kubernetes replaces its staging modules with ./staging/src/k8s.io/*, which a dependent module
-  # cannot see: replace each with its published v0.<minor>.<patch>.
-  staging=$(sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._/-]*\) => \./staging/src/.*#\1#p' "$kmod")
-  [[ -n $staging ]] || die "found no staging modules in $kmod"
-  goline=$(grep -m1 -E '^go [0-9.]+$' "$kmod")
-  mkdir -p "$dir"
-  {
-    printf 'module chaos.engineering/k8s-bed/kube\n\n%s\n\n' "$goline"
-    grep -E '^godebug ' "$kmod" || true
-    printf '\nrequire k8s.io/kubernetes v%s\n\nreplace (\n' "$K8S_VERSION"
-    for m in $staging; do printf '\t%s => %s v0.%s\n' "$m" "$m" "${K8S_VERSION#*.}"; done
-    printf ')\n'
-  } >"$dir/go.mod"
-  cat >"$dir/tools.go" <<'EOF'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-)
-EOF
-}
-
 build_kube() {
   local src=$VDIR/src/kube out=$VDIR/tmp ldflags c t0
   t0=$(now)
   log "building Kubernetes v$K8S_VERSION (kube-apiserver, kube-controller-manager, kube-scheduler); cold: 15-25 min"
   rm -rf "$src" "$out"
-  write_kube_module "$src"
+  write_kube_module "$src" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler
   (cd "$src" && gobuild mod tidy >/dev/null) || die "go mod tidy for Kubernetes v$K8S_VERSION failed"
-  ldflags="-s -w"
-  for c in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags+=" -X $c.gitVersion=v$K8S_VERSION -X $c.gitMajor=$(k8s_major) -X $c.gitMinor=$(k8s_minor)"
-    ldflags+=" -X $c.gitTreeState=clean -X $c.buildDate=1970-01-01T00:00:00Z"
-  done
+  ldflags=$(kube_ldflags)
   mkdir -p "$out" "$BIN"
   (cd "$src" && gobuild build -p "$BUILD_JOBS" -trimpath -ldflags "$ldflags" -o "$out/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \

@@ -57,6 +57,8 @@ readonly PROG=node-bed
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly HERE
 readonly ASSETS=$HERE/node
+# shellcheck source=tests/infra/kube-build.sh
+source "$HERE/kube-build.sh"
 readonly REPO=$HERE/../..
 STATE=${CHAOS_NODE_BED_DIR:-/tmp/chaos-engineering-node-bed}
 STATE=${STATE%/}
@@ -152,40 +154,16 @@ resolve_bins() {
 
 built() { [[ -x $1 && -f $1.ok ]]; } # built BINARY: the build finished (the .ok marker is written last)
 
-gobuild() { # gobuild ARGS...: go build/install at the lowest priority (a CI run may share the machine), static
-  nice -n 19 env CGO_ENABLED=0 GOFLAGS=-buildvcs=false go "$@"
-}
-
-build_kubelet() { # the recipe of k8s-bed.sh (same module, flags and ldflags: the bed's packages come from the Go build cache)
-  local dir src kmod staging goline m ldflags c minor t0
+build_kubelet() { # the recipe of kube-build.sh, as k8s-bed.sh builds (the bed's packages come from the Go build cache)
+  local dir src ldflags t0
   dir=$(kubelet_dir)
   src=$dir/src
   t0=$(now)
   log "building kubelet v$K8S_VERSION (warm Go build cache from the bed: ~1-4 min; cold: 15-25 min)"
   rm -rf "$dir"
-  mkdir -p "$src"
-  kmod=$(cd "$src" && go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" |
-    sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p') || die "go mod download k8s.io/kubernetes@v$K8S_VERSION failed"
-  [[ -s $kmod ]] || die "no go.mod for k8s.io/kubernetes@v$K8S_VERSION"
-  staging=$(sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._/-]*\) => \./staging/src/.*#\1#p' "$kmod")
-  [[ -n $staging ]] || die "found no staging modules in $kmod"
-  goline=$(grep -m1 -E '^go [0-9.]+$' "$kmod")
-  {
-    printf 'module chaos.engineering/k8s-bed/kube\n\n%s\n\n' "$goline"
-    grep -E '^godebug ' "$kmod" || true
-    printf '\nrequire k8s.io/kubernetes v%s\n\nreplace (\n' "$K8S_VERSION"
-    for m in $staging; do printf '\t%s => %s v0.%s\n' "$m" "$m" "${K8S_VERSION#*.}"; done
-    printf ')\n'
-  } >"$src/go.mod"
-  printf '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kubelet"\n' >"$src/tools.go"
+  write_kube_module "$src" k8s.io/kubernetes/cmd/kubelet
   (cd "$src" && gobuild mod tidy >/dev/null) || die "go mod tidy for kubelet v$K8S_VERSION failed"
-  minor=${K8S_VERSION#*.}
-  minor=${minor%%.*}
-  ldflags="-s -w"
-  for c in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags+=" -X $c.gitVersion=v$K8S_VERSION -X $c.gitMajor=${K8S_VERSION%%.*} -X $c.gitMinor=$minor"
-    ldflags+=" -X $c.gitTreeState=clean -X $c.buildDate=1970-01-01T00:00:00Z"
-  done
+  ldflags=$(kube_ldflags)
   (cd "$src" && gobuild build -p 2 -trimpath -ldflags "$ldflags" -o "$dir/kubelet" k8s.io/kubernetes/cmd/kubelet) ||
     die "go build of kubelet v$K8S_VERSION failed"
   "$dir/kubelet" --version | grep -qx "Kubernetes v$K8S_VERSION" || die "kubelet --version: $("$dir/kubelet" --version 2>&1)"

@@ -40,6 +40,8 @@ set -euo pipefail
 readonly PROG=vm-bed
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly HERE
+# The role's helper-image builder, which the guest's chaos-build-images sources.
+readonly NETHELPER_BUILDER=$HERE/../../roles/nethelper_image/files/nethelper-image.sh
 STATE=${CHAOS_VM_BED_DIR:-/tmp/chaos-engineering-vm-bed}
 STATE=${STATE%/}
 readonly STATE
@@ -240,6 +242,7 @@ EOF
 
   # The guest's test-image builder.
   install -m 755 "$HERE/vm/guest-images.sh" "$root/usr/local/sbin/chaos-build-images"
+  install -D -m 644 "$NETHELPER_BUILDER" "$root/usr/local/lib/chaos-engineering/nethelper-image.sh"
 
   chroot "$root" systemctl enable systemd-networkd.service ssh.service containerd.service \
     docker.service docker.socket >/dev/null 2>&1 ||
@@ -286,6 +289,7 @@ cache_key() {
     printf 'ip %s gw %s host %s\n' "$GUEST_IP" "$GUEST_GW" "$GUEST_HOSTNAME"
     declare -f configure_rootfs debootstrap_rootfs make_disk provision
     sha256sum <"$HERE/vm/guest-images.sh"
+    sha256sum <"$NETHELPER_BUILDER"
     cat "$KEY.pub"
   } | sha256sum | cut -c1-16
 }

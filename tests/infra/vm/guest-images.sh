@@ -4,7 +4,8 @@
 # tests/infra/docker-bed.sh does on the host:
 #
 #   chaos-busybox:latest    FROM scratch + Debian's static /bin/busybox and its applet links (~2 MB)
-#   chaos-nethelper:latest  the guest's tc, ip, iptables (xtables-nft-multi) and their ldd libraries,
+#   chaos-nethelper:latest  the chaos.engineering.nethelper_image role's recipe (its nethelper-image.sh):
+#                           the guest's tc, ip, iptables (xtables-nft-multi), sleep and their ldd libraries,
 #                           the dlopen'ed xtables/tc plugin dirs, /bin/sh = dash, busybox for the rest
 #
 # Usage: chaos-build-images [--force]   prepare + import in one go; without --force, images that
@@ -24,6 +25,11 @@ readonly SYS_PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH=$SYS_PATH DOCKER_BUILDKIT=0 DOCKER_CLI_HINTS=false
 unset DOCKER_HOST DOCKER_CONTEXT
 
+# The role's image builder (vm-bed.sh installs it here): put_file, make_rootfs_base and build_nethelper_rootfs.
+readonly NETHELPER_BUILDER=/usr/local/lib/chaos-engineering/nethelper-image.sh
+# shellcheck source=roles/nethelper_image/files/nethelper-image.sh
+source "$NETHELPER_BUILDER"
+
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -33,40 +39,8 @@ cache_key() {
   {
     printf 'recipe %s\n' "$RECIPE_VERSION"
     dpkg-query -W -f='${Package} ${Version}\n' busybox-static iproute2 iptables dash libc6 2>/dev/null || true
-    sha256sum /bin/busybox "$(command -v tc)" "$(command -v ip)" "$multi" /bin/dash
+    sha256sum /bin/busybox "$(command -v tc)" "$(command -v ip)" "$multi" /bin/dash "$NETHELPER_BUILDER"
   } | sha256sum | cut -c1-16
-}
-
-# put_file ROOT PATH: copy PATH (dereferenced) into ROOT at the same path.
-put_file() {
-  local root=$1 path=$2
-  mkdir -p "$root$(dirname "$path")"
-  cp -L "$path" "$root$path"
-}
-
-libs_of() { ldd "$@" 2>/dev/null | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}' | sort -u; }
-
-make_rootfs_base() { # replicates the guest's merged-/usr top-level symlinks
-  local root=$1 top target
-  mkdir -p "$root"
-  for top in bin sbin lib lib64; do
-    if [[ -L /$top ]]; then
-      target=$(readlink "/$top")
-      ln -s "$target" "$root/$top"
-      if [[ $target != /* ]]; then target=$(dirname "/$top")/$target; fi
-      mkdir -p "$root/${target#/}"
-    fi
-  done
-  mkdir -p "$root/usr/bin" "$root/usr/sbin" "$root/bin" "$root/sbin" "$root/etc" "$root/tmp" \
-    "$root/run" "$root/var/www" "$root/root"
-  chmod 1777 "$root/tmp"
-  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
-  printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
-  local f
-  for f in /etc/protocols /etc/services; do
-    if [[ -f $f ]]; then cp -L "$f" "$root$f"; fi
-  done
-  return 0
 }
 
 build_busybox_rootfs() {
@@ -80,44 +54,6 @@ build_busybox_rootfs() {
     ln -s /bin/busybox "$root/$applet"
   done < <(/bin/busybox --list-full)
   printf 'chaos-busybox\n' >"$root/var/www/index.html"
-}
-
-build_nethelper_rootfs() {
-  local root=$1 multi name lib p
-  make_rootfs_base "$root"
-  multi=$(readlink -f "$(command -v iptables)")
-  local bins=(
-    "$(readlink -f "$(command -v tc)")"
-    "$(readlink -f "$(command -v ip)")"
-    "$multi" /bin/dash /bin/busybox
-  )
-  local so=()
-  for p in /usr/lib/x86_64-linux-gnu/xtables /usr/lib/x86_64-linux-gnu/tc; do
-    [[ -d $p ]] || continue
-    mkdir -p "$root$p"
-    cp -a "$p/." "$root$p/"
-    while IFS= read -r lib; do so+=("$lib"); done < <(find "$p" -name '*.so' -type f)
-  done
-  for p in "${bins[@]}"; do put_file "$root" "$p"; done
-  while IFS= read -r lib; do put_file "$root" "$lib"; done < <(libs_of "${bins[@]}" "${so[@]}")
-  for p in /etc/iproute2 /usr/share/iproute2; do
-    if [[ -d $p ]]; then mkdir -p "$root$p" && cp -a "$p/." "$root$p/"; fi
-  done
-  # One iptables backend, the guest's choice (the one its dockerd uses): iptables and ip6tables are
-  # both the guest's xtables-*-multi (nft on Debian 12).
-  for name in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
-    ln -sf "$(basename "$multi")" "$root$(dirname "$multi")/$name"
-  done
-  [[ $(dirname "$multi") == /usr/sbin ]] || ln -sf "$multi" "$root/usr/sbin/iptables"
-  # /bin/sh is dash, so `sh -c 'tc ...'` runs the real tc, not busybox's applet.
-  ln -sf dash "$root/usr/bin/sh"
-  [[ -L $root/bin ]] || ln -sf dash "$root/bin/sh"
-  # busybox for sleep, cat, ... but never shadowing the real ip/tc/iptables.
-  while IFS= read -r name; do
-    case $name in sh | ash | ip | tc | iptables* | ip6tables* | busybox) continue ;; esac
-    [[ -e $root/usr/sbin/$name || -e $root/usr/bin/$name || -L $root/usr/bin/$name ]] && continue
-    ln -s busybox "$root/usr/bin/$name"
-  done < <(/bin/busybox --list)
 }
 
 import_image() { # import_image ROOT NAME KEY

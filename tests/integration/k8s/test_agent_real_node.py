@@ -16,19 +16,12 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from helpers import ROOT, ansible_playbook_argv, playbook_env
-from k8s_helpers import pod_ready, pods, wait_for
+from k8s_helpers import pods, wait_for, wait_ready
 from node_helpers import hello_deployment, node_docker_socket, restarts, sandboxes_on_node, tolerations
 
 pytestmark = [pytest.mark.integration, pytest.mark.k8s, pytest.mark.node_bed]
 
 AGENT = 'chaos.engineering/agent'
-
-
-def wait_ready_on_node(api, namespace, selector, count):
-    def ready():
-        found = [p for p in pods(api, namespace, selector) if pod_ready(p)]
-        return found if len(found) == count else None
-    return wait_for('%d ready pods %s in %s' % (count, selector, namespace), ready, timeout=180)
 
 
 @pytest.fixture
@@ -52,13 +45,13 @@ def test_agent_kills_only_the_target_deployments_app_containers(api, real_node, 
     target, other = make_namespace(), make_namespace()
     api['apps'].create_namespaced_deployment(target, hello_deployment('hello', cfg, 2))
     api['apps'].create_namespaced_deployment(other, hello_deployment('hello', cfg, 1))
-    hello = wait_ready_on_node(api, target, 'app=hello', 2)
-    wait_ready_on_node(api, other, 'app=hello', 1)
-    wait_ready_on_node(api, 'kube-system', 'app=%s' % kube_system_bystander, 1)
+    wait_ready(api, target, 'app=hello', 2)
+    wait_ready(api, other, 'app=hello', 1)
+    wait_ready(api, 'kube-system', 'app=%s' % kube_system_bystander, 1)
     sandboxes_before = dict((ns, sandboxes_on_node(cfg, ns)) for ns in (target, other))
     bystander_sandbox = sandboxes_on_node(cfg, 'kube-system')[kube_system_bystander]
     assert len(sandboxes_before[target]) == 2 and all(len(v) == 1 for v in sandboxes_before[target].values())
-    ips_before = dict((p.metadata.name, p.status.pod_ip) for p in hello)
+    ips_before = dict((p.metadata.name, p.status.pod_ip) for p in pods(api, target, 'app=hello'))
 
     extra = str(tmp_path / 'agent-vars.yml')
     with open(extra, 'w') as handle:

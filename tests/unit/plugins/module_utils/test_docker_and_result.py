@@ -5,7 +5,8 @@ __metaclass__ = type
 import datetime
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _docker
-from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult, iso
+from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc
 from ansible_collections.chaos.engineering.plugins.modules.container_kill import normalize_signal, valid_signals
 
 
@@ -63,7 +64,7 @@ def test_result_schema_keys_and_iso_times():
     assert chaos['expires_at'].endswith('Z')
     assert datetime.datetime.strptime(chaos['expires_at'], '%Y-%m-%dT%H:%M:%S.%fZ')
     assert chaos['selection']['selected'] == 1
-    assert iso(None) is None
+    assert iso_utc(None) is None
 
 
 def test_applied_at_is_the_first_target_that_went_in_and_absent_otherwise():
@@ -72,7 +73,7 @@ def test_applied_at_is_the_first_target_that_went_in_and_absent_otherwise():
     result.mark_applied(1795773612.5)
     result.mark_applied(1795773610.25)  # a worker thread that finished later, with an earlier change
     result.mark_applied(1795773615.0)
-    assert result.as_dict()['applied_at'] == iso(1795773610.25) == '2026-11-27T10:00:10.250Z'
+    assert result.as_dict()['applied_at'] == iso_utc(1795773610.25) == '2026-11-27T10:00:10.250Z'
     dry = FaultResult('container_pause', dry_run=True)
     dry.mark_applied(1795773610.25)
     assert 'applied_at' not in dry.as_dict(), 'check mode changes nothing'

@@ -13,8 +13,6 @@ from xml.etree import ElementTree
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.chaos.engineering.plugins.module_utils import _journal
 from ansible_collections.chaos.engineering.plugins.module_utils._journal import (
     SCHEMA,
@@ -24,10 +22,10 @@ from ansible_collections.chaos.engineering.plugins.module_utils._journal import 
     write_journal,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._journal_views import (
-    parse_time,
     recovery_time,
     worst_verdict,
 )
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import to_epoch
 from ansible_collections.chaos.engineering.plugins.module_utils._report_html import render_html
 from ansible_collections.chaos.engineering.plugins.module_utils._report_junit import render_junit
 from ansible_collections.chaos.engineering.plugins.modules import experiment_journal
@@ -108,9 +106,9 @@ def test_a_journal_of_another_run_is_replaced():
 
 
 def test_times_in_any_iso_form():
-    assert parse_time('2026-11-27T10:00:00.000Z') == parse_time('2026-11-27T11:00:00+01:00')
-    assert parse_time('2026-11-27T10:00:00.123456789Z') - parse_time('2026-11-27T10:00:00Z') == pytest.approx(0.123456789)
-    assert parse_time('yesterday') is None and parse_time(None) is None
+    assert to_epoch('2026-11-27T10:00:00.000Z') == to_epoch('2026-11-27T11:00:00+01:00')
+    assert to_epoch('2026-11-27T10:00:00.123456789Z') - to_epoch('2026-11-27T10:00:00Z') == pytest.approx(0.123456789)
+    assert to_epoch('yesterday') is None and to_epoch(None) is None
     journal = merge(None, 'r', {}, 'a', dict(record(), started_at='2026-11-27T11:00:00+01:00'))
     journal = merge(journal, 'r', {}, 'b', dict(record(), started_at='2026-11-27T10:00:00.500Z'))
     assert journal['started_at'] == '2026-11-27T11:00:00+01:00'
@@ -144,25 +142,25 @@ def test_records_are_normalized():
 def test_recovery_marks_are_anchored():
     rec = normalize_record(record())
     # web-1 is the target of the kill at 10:00:05: back 3.5 s later.
-    assert recovery_time(rec, rec['recovery'][0]) == pytest.approx(parse_time('2026-11-27T10:00:08.500Z'))
+    assert recovery_time(rec, rec['recovery'][0]) == pytest.approx(to_epoch('2026-11-27T10:00:08.500Z'))
     assert recovery_time(rec, dict(what='steady state', seconds=1.0, recovered=True)) == \
-        pytest.approx(parse_time('2026-11-27T10:00:21.000Z'))  # first after sample + 1 s
+        pytest.approx(to_epoch('2026-11-27T10:00:21.000Z'))  # first after sample + 1 s
     assert recovery_time(rec, dict(what='x', seconds=9, at='2026-11-27T10:00:09.000Z')) == \
-        pytest.approx(parse_time('2026-11-27T10:00:09Z'))
+        pytest.approx(to_epoch('2026-11-27T10:00:09Z'))
     assert recovery_time(rec, dict(what='x', seconds=2, since='2026-11-27T10:00:10.000Z')) == \
-        pytest.approx(parse_time('2026-11-27T10:00:12Z'))
+        pytest.approx(to_epoch('2026-11-27T10:00:12Z'))
     assert recovery_time(rec, dict(what='x', seconds=None)) is None
     # The role's steady-state recovery names the probes, which may look like a target: steady state wins.
     assert recovery_time(rec, dict(what='steady state (shop, web-1)', seconds=2.0, recovered=True)) == \
-        pytest.approx(parse_time('2026-11-27T10:00:22.000Z'))
+        pytest.approx(to_epoch('2026-11-27T10:00:22.000Z'))
     # A Kubernetes workload's recovery is anchored on the fault that hit its pods (the last such fault).
     pod_fault = dict(fault='k8s_pod_chaos', started_at='2026-11-27T10:00:10.000Z', finished_at='2026-11-27T10:00:10.5Z',
                      targets=[dict(name='shop/web-abc-1', owner=dict(kind='Deployment', namespace='shop', name='web'))])
     rec = normalize_record(record(faults=[kill_fault(), pod_fault]))
     assert recovery_time(rec, dict(what='Deployment shop/web', seconds=4.0, recovered=True)) == \
-        pytest.approx(parse_time('2026-11-27T10:00:14.000Z'))
+        pytest.approx(to_epoch('2026-11-27T10:00:14.000Z'))
     assert recovery_time(rec, dict(what='web-1', seconds=1.0, recovered=True)) == \
-        pytest.approx(parse_time('2026-11-27T10:00:06.000Z'))
+        pytest.approx(to_epoch('2026-11-27T10:00:06.000Z'))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -360,42 +358,30 @@ def test_html_with_no_fault_and_no_probe_still_renders():
 # The module
 
 
-@pytest.fixture
-def run_module(capsys):
-    def run(check_mode=False, **args):
-        if check_mode:
-            args['_ansible_check_mode'] = True
-        with patch_module_args(args):
-            with pytest.raises(SystemExit):
-                experiment_journal.main()
-        return json.loads(capsys.readouterr().out)
-    return run
-
-
 def test_module_writes_and_check_mode_does_not(run_module, tmp_path):
     path = str(tmp_path / 'out')
-    preview = run_module(check_mode=True, path=path, run_id='r', experiment=EXPERIMENT, host='h1', record=record())
+    preview = run_module(experiment_journal, check_mode=True, path=path, run_id='r', experiment=EXPERIMENT, host='h1', record=record())
     assert preview['changed'] is True and preview['verdict'] == 'passed' and not os.path.exists(path)
-    result = run_module(path=path, run_id='r', experiment=EXPERIMENT, host='h1', record=record())
+    result = run_module(experiment_journal, path=path, run_id='r', experiment=EXPERIMENT, host='h1', record=record())
     assert result['changed'] is True and os.path.exists(result['html'])
     assert (result['verdict'], result['host_verdict']) == ('passed', 'passed')
-    result = run_module(path=path, run_id='r', host='h2', record=record('aborted', 'x'))
+    result = run_module(experiment_journal, path=path, run_id='r', host='h2', record=record('aborted', 'x'))
     assert (result['verdict'], result['host_verdict'], result['hosts']) == ('aborted', 'aborted', ['h1', 'h2'])
-    again = run_module(check_mode=True, path=path, run_id='r', host='h2', record=record('aborted', 'x'))
+    again = run_module(experiment_journal, check_mode=True, path=path, run_id='r', host='h2', record=record('aborted', 'x'))
     assert again['changed'] is False
 
 
 def test_module_refuses_a_bad_record(run_module, tmp_path):
-    result = run_module(path=str(tmp_path), run_id='r', host='h', record=dict(verdict='ok'))
+    result = run_module(experiment_journal, path=str(tmp_path), run_id='r', host='h', record=dict(verdict='ok'))
     assert result['failed'] is True and 'record.verdict must be one of passed, inconclusive, deviated, aborted' in result['msg']
-    result = run_module(path=str(tmp_path), run_id=' ', host='h', record=dict(verdict='passed'))
+    result = run_module(experiment_journal, path=str(tmp_path), run_id=' ', host='h', record=dict(verdict='passed'))
     assert result['failed'] is True and result['msg'] == 'run_id must not be empty.'
 
 
 def test_module_reports_an_unwritable_path(run_module, tmp_path):
     blocker = tmp_path / 'file'
     blocker.write_text('x')
-    result = run_module(path=str(blocker / 'sub'), run_id='r', host='h', record=dict(verdict='passed'))
+    result = run_module(experiment_journal, path=str(blocker / 'sub'), run_id='r', host='h', record=dict(verdict='passed'))
     assert result['failed'] is True and result['msg'].startswith('Cannot write the journal in ')
 
 

@@ -3,7 +3,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import re
 import socket
 import threading
@@ -12,8 +11,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s_client, _k8s_pods
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
@@ -402,18 +399,6 @@ def test_zero_interval_still_ends():
 # The module
 
 
-@pytest.fixture
-def run_module(monkeypatch, capsys):
-    def runner_(check_mode=False, **args):
-        if check_mode:
-            args['_ansible_check_mode'] = True
-        with patch_module_args(args):
-            with pytest.raises(SystemExit):
-                probe_module.main()
-        return json.loads(capsys.readouterr().out)
-    return runner_
-
-
 def refuse(*args, **kwargs):
     raise AssertionError('no connection should be made')
 
@@ -422,7 +407,7 @@ def test_module_http_only_connects_to_nothing(server, run_module, monkeypatch):
     base, dummy = server
     monkeypatch.setattr(_docker, 'make_client', refuse)
     monkeypatch.setattr(_k8s_client, 'make_client', refuse)
-    result = run_module(check_mode=True, phase='before',
+    result = run_module(probe_module, check_mode=True, phase='before',
                         probes=[dict(name='web', type='http', url=base + '/ok', latency_ms=5000)])
     assert result['changed'] is False and result['ok'] is True and not result.get('failed')
     assert result['rounds'] == 1 and result['failed_probes'] == [] and result['recovered_after'] is None
@@ -432,17 +417,17 @@ def test_module_http_only_connects_to_nothing(server, run_module, monkeypatch):
 def test_module_reports_or_raises_a_failed_probe(server, run_module):
     base, dummy = server
     probes = [dict(name='web', type='http', url=base + '/status/500')]
-    result = run_module(probes=probes)
+    result = run_module(probe_module, probes=probes)
     assert not result.get('failed') and result['ok'] is False and result['failed_probes'] == ['web']
-    result = run_module(probes=probes, fail_on_failure=True)
+    result = run_module(probe_module, probes=probes, fail_on_failure=True)
     assert result['failed'] is True and result['failed_probes'] == ['web']
     assert result['msg'] == 'Steady state not met (phase steady): web: HTTP 500, expected 200.'
 
 
 def test_module_bad_definition_fails_clearly(run_module):
-    result = run_module(probes=[dict(name='web', type='http')])
+    result = run_module(probe_module, probes=[dict(name='web', type='http')])
     assert result['failed'] is True and result['msg'] == "probe 'web': an http probe needs a url or a service."
-    result = run_module(probes=[dict(name='web', type='http', url='http://x/')], interval=0)
+    result = run_module(probe_module, probes=[dict(name='web', type='http', url='http://x/')], interval=0)
     assert result['failed'] is True and 'interval must be more than 0' in result['msg']
 
 
@@ -461,7 +446,7 @@ def test_module_containers_use_the_docker_connection(run_module, monkeypatch):
     monkeypatch.setattr(_docker, 'make_client', make_client)
     monkeypatch.setattr(_k8s_client, 'make_client', refuse)
     monkeypatch.setenv('DOCKER_TLS_VERIFY', '1')
-    result = run_module(docker_host='tcp://engine:2376', ledger_dir='/tmp/unused',
+    result = run_module(probe_module, docker_host='tcp://engine:2376', ledger_dir='/tmp/unused',
                         probes=[dict(name='web', type='containers', selection=dict(labels=dict(app='web')),
                                      min_running=2)])
     assert result['ok'] is True and result['samples'][0]['value'] == 2
@@ -480,7 +465,7 @@ def test_module_pods_use_the_k8s_connection(run_module, monkeypatch):
 
     monkeypatch.setattr(_docker, 'make_client', refuse)
     monkeypatch.setattr(_k8s_client, 'make_client', lambda auth, **kwargs: (seen.setdefault('auth', auth), FakeK8s())[1])
-    result = run_module(kubeconfig='/nowhere/kubeconfig', context='bed', verify_ssl=False,
+    result = run_module(probe_module, kubeconfig='/nowhere/kubeconfig', context='bed', verify_ssl=False,
                         probes=[dict(name='web', type='pods', namespace='shop', label_selector='app=web')])
     assert result['ok'] is True and result['samples'][0]['value'] == 1
     assert seen['list'] == ('shop', 'app=web')

@@ -14,8 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.chaos.engineering.plugins.module_utils import _probe
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
     MAX_BODY_BYTES,
@@ -286,18 +284,8 @@ def test_http_sample_the_status_comes_first(json_server):
     assert (ok, detail) == (True, 'HTTP 404, error = "not found"')
 
 
-@pytest.fixture
-def run_module(capsys):
-    def runner_(**args):
-        with patch_module_args(args):
-            with pytest.raises(SystemExit):
-                probe_module.main()
-        return json.loads(capsys.readouterr().out)
-    return runner_
-
-
 def test_module_reports_the_json_check(json_server, run_module):
-    result = run_module(probes=[
+    result = run_module(probe_module, probes=[
         dict(name='depth', type='http', url=json_server + '/health', json_query='queue.depth', json_range=[None, 10]),
         dict(name='status', type='http', url=json_server + '/health', json_query='status', json_equals='up')],
         fail_fast=False)
@@ -308,7 +296,7 @@ def test_module_reports_the_json_check(json_server, run_module):
 
 
 def test_module_bad_json_check_fails_clearly(run_module):
-    result = run_module(probes=[dict(name='api', type='http', url='http://x/', json_query='a[', json_equals=1)])
+    result = run_module(probe_module, probes=[dict(name='api', type='http', url='http://x/', json_query='a[', json_equals=1)])
     assert result['failed'] is True and result['msg'].startswith(
         "probe 'api': json_query 'a[' is not a valid JMESPath expression: ")
 
@@ -316,7 +304,7 @@ def test_module_bad_json_check_fails_clearly(run_module):
 def test_module_without_jmespath_fails_with_missing_required_lib(run_module, monkeypatch):
     monkeypatch.setattr(_probe, 'jmespath', None)
     monkeypatch.setattr(_probe, 'JMESPATH_IMPORT_ERROR', 'Traceback: No module named jmespath')
-    result = run_module(probes=[dict(name='api', type='http', url='http://x/', json_query='a', json_equals=1)])
+    result = run_module(probe_module, probes=[dict(name='api', type='http', url='http://x/', json_query='a', json_equals=1)])
     assert result['failed'] is True
     assert result['msg'].startswith('Failed to import the required Python library (jmespath) on ')
     assert "This is required for the json_query of probe 'api'." in result['msg']

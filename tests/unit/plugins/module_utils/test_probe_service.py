@@ -5,15 +5,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import socket
 import threading
 
 from http.server import ThreadingHTTPServer
 
 import pytest
-
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s_client
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
@@ -290,7 +287,7 @@ def test_module_service_probe_uses_the_k8s_connection(server, run_module, monkey
 
     monkeypatch.setattr(_docker, 'make_client', refuse)
     monkeypatch.setattr(_k8s_client, 'make_client', lambda auth, **kwargs: FakeK8s())
-    result = run_module(kubeconfig='/nowhere/kubeconfig', fail_fast=False, probes=[
+    result = run_module(probe_module, kubeconfig='/nowhere/kubeconfig', fail_fast=False, probes=[
         dict(name='web', type='http', service=dict(name='hello', namespace='shop', port='web', path='/ok')),
         dict(name='gone', type='http', service=dict(name='gone', namespace='shop')),
         dict(name='plain', type='http', url=base + '/ok')])
@@ -300,13 +297,3 @@ def test_module_service_probe_uses_the_k8s_connection(server, run_module, monkey
     assert plain['ok'] is True and plain['detail'] == 'HTTP 200'
     assert ('LIST', '/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices',
             'kubernetes.io/service-name=hello') in seen
-
-
-@pytest.fixture
-def run_module(capsys):
-    def runner_(**args):
-        with patch_module_args(args):
-            with pytest.raises(SystemExit):
-                probe_module.main()
-        return json.loads(capsys.readouterr().out)
-    return runner_

@@ -3,7 +3,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import os
 
 from html.parser import HTMLParser
@@ -11,8 +10,6 @@ from xml.etree import ElementTree
 
 import pytest
 import xmlschema
-
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.chaos.engineering.plugins.module_utils._journal import JournalError, merge, normalize_record
 from ansible_collections.chaos.engineering.plugins.module_utils._journal_views import probe_summaries, windows_of
@@ -235,22 +232,12 @@ def test_html_without_windows_has_no_fault_bar():
 # The template option
 
 
-@pytest.fixture
-def run_module(capsys):
-    def run(**args):
-        with patch_module_args(args):
-            with pytest.raises(SystemExit):
-                experiment_journal.main()
-        return json.loads(capsys.readouterr().out)
-    return run
-
-
 def test_template_option_overrides_the_report(run_module, tmp_path):
     template = tmp_path / 'mine.html.j2'
     template.write_text('<p id="v">{{ verdict.name }} / {{ hosts[0].name }} / {{ journal.run_id }} / '
                         '{{ hosts[0].reason }}</p>\n')
     out = str(tmp_path / 'out')
-    result = run_module(path=out, run_id='r1', host='h<1>', record=new_record(), experiment=EXPERIMENT,
+    result = run_module(experiment_journal, path=out, run_id='r1', host='h<1>', record=new_record(), experiment=EXPERIMENT,
                         template=str(template))
     assert not result.get('failed'), result
     with open(result['html']) as handle:
@@ -270,12 +257,12 @@ def test_a_bad_template_fails_clearly_and_writes_nothing(run_module, tmp_path, c
     elif content is not None:
         template.write_text(content)
     out = tmp_path / 'out'
-    result = run_module(path=str(out), run_id='r', host='h', record=new_record(), template=str(template))
+    result = run_module(experiment_journal, path=str(out), run_id='r', host='h', record=new_record(), template=str(template))
     assert result['failed'] is True and message in result['msg'], result['msg']
     assert not (out / 'journal.json').exists()
 
 
 def test_missing_jinja2_fails_with_missing_required_lib(run_module, tmp_path, monkeypatch):
     monkeypatch.setattr(experiment_journal, 'HAS_JINJA2', False)
-    result = run_module(path=str(tmp_path / 'out'), run_id='r', host='h', record=new_record())
+    result = run_module(experiment_journal, path=str(tmp_path / 'out'), run_id='r', host='h', record=new_record())
     assert result['failed'] is True and 'jinja2' in result['msg'] and 'required' in result['msg']

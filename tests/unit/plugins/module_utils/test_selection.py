@@ -89,6 +89,12 @@ def test_protected_annotation_counts_too():
     assert select_targets([pod], dict(allow_all=True))['selected'] == []
 
 
+@pytest.mark.parametrize('value', ['y', 'T', ' yes ', 'on', '1'])
+def test_protected_takes_ansible_words_for_true(value):
+    pod = dict(id='p1', name='pod-1', labels={PROTECTED_LABEL: value})
+    assert select_targets([pod], dict(allow_all=True))['protected'] == ['pod-1']
+
+
 def test_empty_selection_message_and_allow_no_targets():
     sel = select_targets(FLEET, dict(names=['ghost']))
     with pytest.raises(SelectionError, match='No container matched.*ghost.*allow_no_targets'):

@@ -6,28 +6,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import contextlib
-import importlib
-import io
-import json
-
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
-from ansible_collections.chaos.engineering.plugins.module_utils import _journal, _validate
+from ansible_collections.chaos.engineering.plugins.module_utils import _timefmt, _validate
 
 NOWHERE = 'unix:///nonexistent/chaos-test/docker.sock'
 K8S_NOWHERE = 'https://127.0.0.1:1'
-
-
-def run(name, **args):
-    module = importlib.import_module('ansible_collections.chaos.engineering.plugins.modules.' + name)
-    out = io.StringIO()
-    with patch_module_args(args), contextlib.redirect_stdout(out):
-        with pytest.raises(SystemExit):
-            module.main()
-    return json.loads(out.getvalue())
 
 
 @pytest.mark.parametrize('value, message', [
@@ -112,11 +96,11 @@ DOCKER = dict(docker_host=NOWHERE, labels={'app': 'none'})
     ('k8s_agent', dict(tolerations=[dict(key=['x'])], host=K8S_NOWHERE), 'tolerations[0]: key must be strings'),
     ('k8s_agent', dict(resources=dict(limits='x'), host=K8S_NOWHERE), 'resources.limits must map resource names'),
 ])
-def test_bad_input_fails_clearly_before_connecting(name, args, message):
+def test_bad_input_fails_clearly_before_connecting(run_module, name, args, message):
     full = dict(DOCKER, **args) if name.startswith('container_') else dict(docker_host=NOWHERE, **args)
     if name.startswith('k8s_'):
         full.pop('docker_host')
-    result = run(name, **full)
+    result = run_module(name, **full)
     assert result['failed'] is True
     assert message in result['msg']
     assert 'Cannot reach' not in result['msg']
@@ -127,18 +111,18 @@ def test_bad_input_fails_clearly_before_connecting(name, args, message):
     (dict(verdict='passed', recovery=[dict(what='x', seconds=float('inf'))]), 'seconds must be a finite number'),
     (dict(verdict='passed', recovery=[dict(what='x', seconds=-1)]), 'seconds must be a finite number'),
 ])
-def test_journal_records_that_cannot_be_shown_fail_and_create_nothing(tmp_path, record, message):
+def test_journal_records_that_cannot_be_shown_fail_and_create_nothing(run_module, tmp_path, record, message):
     target = tmp_path / 'run'
-    result = run('experiment_journal', path=str(target), run_id='r', host='web-1', record=record)
+    result = run_module('experiment_journal', path=str(target), run_id='r', host='web-1', record=record)
     assert result['failed'] is True and message in result['msg']
     assert not target.exists(), 'a failed run created the journal directory'
 
 
-def test_journal_huge_times_in_samples_render(tmp_path):
+def test_journal_huge_times_in_samples_render(run_module, tmp_path):
     record = dict(verdict='passed', started_at='2026-12-01T10:00:00Z',
                   probes=[dict(probe='a', ok=True, at=1e300, phase='before'), dict(probe=['b'], ok=True, at=5)],
                   recovery=[dict(what='x', seconds=1e11, since='2026-12-01T10:00:01Z')])
-    result = run('experiment_journal', path=str(tmp_path / 'run'), run_id='r', host='web-1', record=record)
+    result = run_module('experiment_journal', path=str(tmp_path / 'run'), run_id='r', host='web-1', record=record)
     assert not result.get('failed'), result
-    assert _journal.parse_time(1e300) is None and _journal.parse_time(['x']) is None
-    assert _journal.parse_time('9999-12-31T23:59:59Z') == _journal.TIME_MAX
+    assert _timefmt.to_epoch(1e300) is None and _timefmt.to_epoch(['x']) is None
+    assert _timefmt.to_epoch('9999-12-31T23:59:59Z') == _timefmt.TIME_MAX

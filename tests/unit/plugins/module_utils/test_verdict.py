@@ -1,7 +1,6 @@
 """_verdict: phases, fault windows, time to detect and recover, and the verdict, from made-up observations."""
-from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
+from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc, to_epoch
 from ansible_collections.chaos.engineering.plugins.module_utils._verdict import (
-    epoch,
     fault_window,
     judge,
     label_phases,
@@ -11,7 +10,7 @@ T0 = 1764583200.0  # 2025-12-01T10:00:00Z
 
 
 def at(seconds):
-    return iso(T0 + seconds)
+    return iso_utc(T0 + seconds)
 
 
 def sample(probe, seconds, ok=True, value=3):
@@ -42,10 +41,10 @@ def kill(applied, entry='e1', **extra):
 
 
 def test_epoch_reads_iso_and_numbers():
-    assert epoch(at(1.5)) == T0 + 1.5
-    assert epoch(T0) == T0 and epoch(str(T0)) == T0
-    assert epoch('2025-12-01T10:00:00+00:00') == T0
-    assert epoch(None) is None and epoch('') is None and epoch('soon') is None and epoch(True) is None
+    assert to_epoch(at(1.5)) == T0 + 1.5
+    assert to_epoch(T0) == T0 and to_epoch(str(T0)) == T0
+    assert to_epoch('2025-12-01T10:00:00+00:00') == T0
+    assert to_epoch(None) is None and to_epoch('') is None and to_epoch('soon') is None and to_epoch(True) is None
 
 
 def test_label_phases_before_during_after():

@@ -10,8 +10,6 @@ import json
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.chaos.engineering.plugins.module_utils import _k8s_fault
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client import K8sApiError
 from ansible_collections.chaos.engineering.plugins.modules import k8s_agent
@@ -222,19 +220,12 @@ class FakeApi:
 
 
 @pytest.fixture
-def run(monkeypatch, capsys):
+def run(monkeypatch, run_module):
     monkeypatch.setattr(k8s_agent, 'POLL', 0.01)
 
-    def runner(api, check_mode=False, diff=False, **args):
+    def runner(api, **args):
         monkeypatch.setattr(_k8s_fault, 'make_client', lambda auth, pool_size=10: api)
-        if check_mode:
-            args['_ansible_check_mode'] = True
-        if diff:
-            args['_ansible_diff'] = True
-        with patch_module_args(args):
-            with pytest.raises(SystemExit):
-                k8s_agent.main()
-        return json.loads(capsys.readouterr().out)
+        return run_module(k8s_agent, **args)
     return runner
 
 

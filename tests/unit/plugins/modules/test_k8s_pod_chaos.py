@@ -3,13 +3,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import os
 import sys
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'module_utils'))
 
@@ -20,15 +18,10 @@ from ansible_collections.chaos.engineering.plugins.modules import k8s_pod_chaos 
 
 
 @pytest.fixture
-def run(monkeypatch, capsys):
-    def runner(cluster, check_mode=False, **args):
+def run(monkeypatch, run_module):
+    def runner(cluster, **args):
         monkeypatch.setattr(_k8s_fault, 'make_client', lambda auth, pool_size=10: cluster)
-        if check_mode:
-            args['_ansible_check_mode'] = True
-        with patch_module_args(args):
-            with pytest.raises(SystemExit):
-                k8s_pod_chaos.main()
-        return json.loads(capsys.readouterr().out)
+        return run_module(k8s_pod_chaos, **args)
     return runner
 
 
