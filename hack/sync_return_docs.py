@@ -75,7 +75,7 @@ def _chunks(lines, indent):
             chunks[-1][1].append(line)
         elif line.strip():
             raise ValueError('text before the first key at indent %d: %r' % (indent, line))
-    return [(key, body) for key, body in chunks]
+    return [tuple(chunk) for chunk in chunks]
 
 
 def _block(lines, name):
@@ -136,7 +136,7 @@ def rewrite(text, module, source):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--check', action='store_true', help='only report the copies that differ')
     args = parser.parse_args(argv)
     source = load_source()
