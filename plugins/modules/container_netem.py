@@ -356,10 +356,10 @@ chaos:
   type: dict
   contains:
     fault:
-      description: The fault family, V(container_netem).
+      description: "The fault family: the module's name, V(container_netem)."
       type: str
       returned: always
-      sample: container_netem
+      sample: 'container_netem'
     spec:
       description: The normalised fault, with its V(fault_id), V(interface), V(faults), V(filters) and V(needs_netem).
       type: dict
@@ -376,10 +376,39 @@ chaos:
                netem, delay, 100ms]], revert: [[tc, qdisc, del, dev, eth0, root, handle, 'c4a0:']],
                revert_at: '2026-11-27T10:01:00.000Z'}]
     selection:
-      description: How the targets were chosen, with V(candidates), V(matched), V(selected), V(protected), V(missing)
-        and V(seed).
+      description: How the targets were chosen.
       type: dict
       returned: always
+      contains:
+        candidates:
+          description: How many targets were listed in an eligible state.
+          type: int
+          returned: always
+        matched:
+          description: How many candidates matched the selectors, minus the protected ones.
+          type: int
+          returned: always
+        selected:
+          description: How many were selected, after O(count) or O(percent).
+          type: int
+          returned: always
+        protected:
+          description: The names of candidates that matched but are protected, never touched.
+          type: list
+          elements: str
+          returned: always
+        missing:
+          description: The names asked for in O(names) that were not found.
+          type: list
+          elements: str
+          returned: always
+        seed:
+          description:
+            - The seed of the random choice for O(count) or O(percent). Reuse it to repeat the choice.
+            - Null when every match was selected and O(seed) was not given.
+          type: int
+          returned: always
+      sample: {candidates: 12, matched: 4, selected: 1, protected: [db-guard], missing: [], seed: 42}
     orphans_removed:
       description: Names of helpers removed because their container is gone (teardown with O(allow_all=true)).
       type: list
@@ -389,9 +418,10 @@ chaos:
       description: When the module started, ISO-8601 UTC.
       type: str
       returned: always
+      sample: '2026-11-27T10:00:00.000Z'
     applied_at:
       description:
-        - When the first container's network fault went in, ISO-8601 UTC. The fault's window starts there.
+        - When the first target's fault went in, ISO-8601 UTC. The fault's window starts there.
         - Absent in check mode and when nothing went in.
       type: str
       returned: when a fault went in
@@ -400,18 +430,57 @@ chaos:
       description: When the module finished, ISO-8601 UTC.
       type: str
       returned: always
+      sample: '2026-11-27T10:00:00.412Z'
     dry_run:
       description: Whether this was a check-mode run that changed nothing.
       type: bool
       returned: always
+      sample: false
     expires_at:
-      description: When the last revert is due, ISO-8601 UTC.
+      description: When the last target's revert is due, ISO-8601 UTC.
       type: str
       returned: with O(duration)
+      sample: '2026-11-27T10:00:30.401Z'
     revert:
-      description: The armed revert, with V(armed), V(method), V(deadline), and the V(ledger_dir) and V(entries).
+      description:
+        - What undoes the timed fault (a kill's restart, a pause's unpause, a network fault's removal), and when.
+        - M(chaos.engineering.ledger) with O(chaos.engineering.ledger#module:ids) set to V(entries) tells when each
+          revert was done.
       type: dict
       returned: with O(duration)
+      contains:
+        armed:
+          description: Whether a live reverter holds the entries (V(false) in check mode, where nothing was armed).
+          type: bool
+          returned: always
+        method:
+          description: What performs the revert, V(ledger-reverter).
+          type: str
+          returned: always
+        deadline:
+          description: When the last revert is due, ISO-8601 UTC.
+          type: str
+          returned: always
+        ledger_dir:
+          description: The ledger that holds the entries.
+          type: str
+          returned: when this run armed entries (not in check mode)
+        reverter_pid:
+          description: The process ID of the reverter that holds the ledger.
+          type: int
+          returned: when this run armed entries (not in check mode)
+        entries:
+          description: The IDs of the ledger entries this run armed.
+          type: list
+          elements: str
+          returned: when this run armed entries (not in check mode)
+      sample:
+        armed: true
+        method: ledger-reverter
+        deadline: '2026-11-27T10:00:30.401Z'
+        ledger_dir: /var/lib/chaos-engineering/ledger
+        reverter_pid: 4242
+        entries: [container_pause-3f9a0c1d2e4b]
 '''
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _validate

@@ -297,16 +297,15 @@ EXAMPLES = r'''
 RETURN = r'''
 chaos:
   description:
-    - The common result of the collection's modules (see the result schema in the collection docs), with one target
-      per agent DaemonSet.
+    - The common result of every chaos.engineering fault module. See the result schema in the collection docs.
   returned: always
   type: dict
   contains:
     fault:
-      description: Always V(k8s_agent).
+      description: "The fault family: the module's name, V(k8s_agent)."
       type: str
       returned: always
-      sample: k8s_agent
+      sample: 'k8s_agent'
     targets:
       description:
         - One entry per agent DaemonSet, with V(id) (its UID, null when it does not exist), V(name)
@@ -368,14 +367,17 @@ chaos:
       description: When the module started, ISO-8601 UTC.
       type: str
       returned: always
+      sample: '2026-11-27T10:00:00.000Z'
     finished_at:
       description: When the module finished, ISO-8601 UTC.
       type: str
       returned: always
+      sample: '2026-11-27T10:00:00.412Z'
     dry_run:
       description: Whether this was a check-mode run that changed nothing.
       type: bool
       returned: always
+      sample: false
 '''
 
 import copy

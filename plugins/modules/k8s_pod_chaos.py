@@ -165,10 +165,10 @@ chaos:
   type: dict
   contains:
     fault:
-      description: The fault family, V(k8s_pod_chaos).
+      description: "The fault family: the module's name, V(k8s_pod_chaos)."
       type: str
       returned: always
-      sample: k8s_pod_chaos
+      sample: 'k8s_pod_chaos'
     targets:
       description:
         - One entry per selected pod, in the order they were acted on, with V(id) (the pod UID), V(name)
@@ -192,10 +192,39 @@ chaos:
           result: blocked
           reason: Cannot evict pod as it would violate the pod's disruption budget.
     selection:
-      description: How the targets were chosen, with V(candidates), V(matched), V(selected), V(protected), V(missing)
-        and V(seed).
+      description: How the targets were chosen.
       type: dict
       returned: always
+      contains:
+        candidates:
+          description: How many targets were listed in an eligible state.
+          type: int
+          returned: always
+        matched:
+          description: How many candidates matched the selectors, minus the protected ones.
+          type: int
+          returned: always
+        selected:
+          description: How many were selected, after O(count) or O(percent).
+          type: int
+          returned: always
+        protected:
+          description: The names of candidates that matched but are protected, never touched.
+          type: list
+          elements: str
+          returned: always
+        missing:
+          description: The names asked for in O(names) that were not found.
+          type: list
+          elements: str
+          returned: always
+        seed:
+          description:
+            - The seed of the random choice for O(count) or O(percent). Reuse it to repeat the choice.
+            - Null when every match was selected and O(seed) was not given.
+          type: int
+          returned: always
+      sample: {candidates: 12, matched: 4, selected: 1, protected: [db-guard], missing: [], seed: 42}
     recovery:
       description:
         - With O(wait_for_recovery=true), one entry per workload that lost pods, with V(what) (for example
@@ -220,7 +249,7 @@ chaos:
       sample: '2026-11-27T10:00:00.000Z'
     applied_at:
       description:
-        - When the first pod was deleted or evicted, ISO-8601 UTC. The fault's window starts there.
+        - When the first target's fault went in, ISO-8601 UTC. The fault's window starts there.
         - Absent in check mode and when nothing went in.
       type: str
       returned: when a fault went in
@@ -229,10 +258,12 @@ chaos:
       description: When the module finished, ISO-8601 UTC.
       type: str
       returned: always
+      sample: '2026-11-27T10:00:00.412Z'
     dry_run:
       description: Whether this was a check-mode run that changed nothing.
       type: bool
       returned: always
+      sample: false
 '''
 
 import time

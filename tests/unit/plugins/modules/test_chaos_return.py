@@ -1,0 +1,214 @@
+"""The `chaos` RETURN docs: each module's copy agrees with docs/chaos_return.yml, and with what the module returns.
+
+ansible-core has no doc fragments for RETURN, so the shared text is copied into every module by
+hack/sync_return_docs.py. Here the copies are compared with the source, and the documented keys with real results:
+each module runs against the fakes of the other unit tests (a fake Docker engine here, the fake Kubernetes APIs of
+test_k8s_pod_chaos and test_k8s_agent) in the runs that between them return every key it may return.
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import importlib
+import json
+import os
+import sys
+
+import pytest
+import yaml
+
+from ansible.module_utils.testing import patch_module_args
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, '..', '..', '..', '..'))
+sys.path.insert(0, os.path.join(ROOT, 'hack'))
+sys.path.insert(0, os.path.join(HERE, '..', 'module_utils'))
+
+import sync_return_docs  # noqa: E402  pylint: disable=wrong-import-position,import-error
+from k8s_fakes import deployment_pods, FakeCluster  # noqa: E402  pylint: disable=wrong-import-position
+from test_k8s_agent import FakeApi  # noqa: E402  pylint: disable=wrong-import-position
+from test_network_fault import FakeEngine  # noqa: E402  pylint: disable=wrong-import-position
+
+from ansible_collections.chaos.engineering.plugins.module_utils import (  # noqa: E402  pylint: disable=wrong-import-position
+    _container_fault, _docker, _ledger)
+from ansible_collections.chaos.engineering.plugins.modules import (  # noqa: E402  pylint: disable=wrong-import-position
+    container_kill, container_netem, container_pause, k8s_agent, k8s_pod_chaos)
+
+SOURCE = sync_return_docs.load_source()
+SPEC = yaml.safe_load(SOURCE)
+MODULES = sorted(SPEC['modules'])
+PY_TYPES = dict(str=str, bool=bool, int=int, dict=dict, list=list)
+
+
+def chaos_doc(module):
+    return yaml.safe_load(importlib.import_module(
+        'ansible_collections.chaos.engineering.plugins.modules.' + module).RETURN)['chaos']
+
+
+# --- The copies agree with the source ------------------------------------------------------------------------------
+
+def test_every_module_that_returns_chaos_is_in_the_source():
+    returning = set()
+    for name in os.listdir(os.path.join(ROOT, 'plugins', 'modules')):
+        if name.endswith('.py') and not name.startswith('_'):
+            module = importlib.import_module('ansible_collections.chaos.engineering.plugins.modules.' + name[:-3])
+            if 'chaos' in (yaml.safe_load(module.RETURN) or {}):
+                returning.add(name[:-3])
+    assert returning == set(MODULES)
+
+
+@pytest.mark.parametrize('module', MODULES)
+def test_the_copy_of_the_shared_keys_is_the_source(module):
+    doc = chaos_doc(module)
+    assert dict((k, v) for k, v in doc.items() if k != 'contains') == SPEC['chaos']
+    declared = SPEC['modules'][module]
+    assert sorted(doc['contains']) == sorted(list(declared['shared']) + list(declared['own'])), (
+        'keys documented in %s but neither shared nor its own in docs/chaos_return.yml, or missing' % module)
+    for key, expected in sync_return_docs.expected_shared(SOURCE, module).items():
+        assert doc['contains'][key] == expected, (
+            '%s documents chaos.%s differently from docs/chaos_return.yml: run hack/sync_return_docs.py' % (module, key))
+    for key, types in declared['own'].items():
+        assert dict((k, doc['contains'][key].get(k)) for k in types) == types, (module, key)
+
+
+def test_the_rewrite_is_the_files_as_they_are():
+    for module in MODULES:
+        with open(sync_return_docs.module_path(module)) as handle:
+            text = handle.read()
+        assert sync_return_docs.rewrite(text, module, SOURCE) == text, (
+            '%s: run hack/sync_return_docs.py' % module)
+
+
+def test_a_drifted_copy_fails_and_is_rewritten():
+    with open(sync_return_docs.module_path('container_pause')) as handle:
+        text = handle.read()
+    drifted = text.replace('Whether this was a check-mode run that changed nothing.', 'Whether it was check mode.')
+    drifted = drifted.replace("      type: dict\n      returned: with O(state=paused)",
+                              "      type: list\n      returned: with O(state=paused)")
+    assert drifted.count('Whether it was check mode.') == 1 and drifted.count('type: list\n      returned: with') == 1
+    assert sync_return_docs.rewrite(drifted, 'container_pause', SOURCE) == text
+
+
+# --- The documented keys are the returned keys ------------------------------------------------------------------------
+
+class FakeDocker:
+    """The docker.APIClient calls of the container modules, on two running containers."""
+
+    def __init__(self):
+        self.listing = [dict(Id='c%d' % i * 8, Names=['/web-%d' % i], State='running', Labels={}, Image='web')
+                        for i in range(2)]
+        self.calls = []
+
+    def containers(self, all=False, filters=None):  # pylint: disable=redefined-builtin
+        if filters:  # our helpers: none but those the fake engine starts
+            return []
+        return [dict(c) for c in self.listing]
+
+    def inspect_container(self, container_id):
+        return dict(Id=container_id, State=dict(Running=True, Status='running', Pid=4242,
+                                                StartedAt='2026-11-27T10:00:00.000000000Z'),
+                    HostConfig=dict(NetworkMode='default'))
+
+    def inspect_image(self, image):
+        return dict(Id=image)
+
+    def __getattr__(self, name):  # kill, stop, pause, unpause: recorded, and done
+        if name in ('kill', 'stop', 'pause', 'unpause', 'start'):
+            return lambda *args, **kwargs: self.calls.append((name, args))
+        raise AttributeError(name)
+
+
+@pytest.fixture
+def run_main(monkeypatch, capsys, tmp_path):
+    """Run a module's main() with ``args``, and return its ``chaos``."""
+    def runner(module, check_mode=False, **args):
+        if check_mode:
+            args['_ansible_check_mode'] = True
+        with patch_module_args(args):
+            with pytest.raises(SystemExit):
+                module.main()
+        result = json.loads(capsys.readouterr().out)
+        assert 'chaos' in result, result
+        return result['chaos']
+    return runner
+
+
+@pytest.fixture
+def docker(monkeypatch, tmp_path):
+    client = FakeDocker()
+    monkeypatch.setattr(_container_fault, 'client_or_fail', lambda module, pool_size=10: client)
+    # A reverter that confirms at once, so that the real ledger in tmp_path arms the reverts.
+    monkeypatch.setattr(_ledger, 'ensure_reverter', lambda root, confirm_after=None, **kw: 4242)
+    engine = FakeEngine()
+    engine.revert_fault()  # the targets' namespaces start without faults
+    for name in ('exec_in', 'start_helper', 'remove_helper'):
+        monkeypatch.setattr(_docker, name, getattr(engine, name))
+    ledger = tmp_path / 'ledger'
+    ledger.mkdir(mode=0o700)
+    return dict(docker_host='unix:///fake.sock', ledger_dir=str(ledger), allow_all=True)
+
+
+def k8s_cluster():
+    rs, pods = deployment_pods('shop', 'web', 3)
+    return FakeCluster(pods, [rs], workloads={('Deployment', 'shop', 'web'): {'spec': {'replicas': 3}}})
+
+
+def results_of(module, run_main, docker, monkeypatch):
+    """The ``chaos`` results of the runs that between them return every key ``module`` may return."""
+    if module == 'container_kill':
+        return [run_main(container_kill, **docker),
+                run_main(container_kill, restart_after=30, **docker),
+                run_main(container_kill, check_mode=True, restart_after=30, wait_for_recovery=True, **docker)]
+    if module == 'container_pause':
+        return [run_main(container_pause, duration=30, **docker),
+                run_main(container_pause, check_mode=True, duration=30, **docker)]
+    if module == 'container_netem':
+        return [run_main(container_netem, duration=30, delay=dict(time='100ms'), **docker),
+                run_main(container_netem, check_mode=True, state='absent', **docker)]
+    if module == 'k8s_pod_chaos':
+        monkeypatch.setattr(k8s_pod_chaos, 'client_or_fail', lambda module, pool_size=10: cluster)
+        cluster = k8s_cluster()
+        return [run_main(k8s_pod_chaos, namespace='shop', label_selector='app=web'),
+                run_main(k8s_pod_chaos, check_mode=True, namespace='shop', label_selector='app=web',
+                         wait_for_recovery=True)]
+    assert module == 'k8s_agent'
+    api = FakeApi()
+    monkeypatch.setattr(k8s_agent, 'POLL', 0.01)
+    monkeypatch.setattr(k8s_agent, 'client_or_fail', lambda module: api)
+    return [run_main(k8s_agent, name='a1', namespace='chaos-x', duration=600),
+            run_main(k8s_agent, name='a1', namespace='chaos-x', state='absent')]
+
+
+def check_value(where, doc, value):
+    if value is None:
+        return  # a documented key may be null (for example an unknown seed)
+    assert isinstance(value, PY_TYPES[doc['type']]), '%s is %r, documented as %s' % (where, value, doc['type'])
+    if doc['type'] == 'list' and doc.get('elements') in PY_TYPES:
+        assert all(isinstance(v, PY_TYPES[doc['elements']]) for v in value), where
+
+
+@pytest.mark.parametrize('module', MODULES)
+def test_the_documented_keys_are_the_returned_keys(module, run_main, docker, monkeypatch):
+    doc = chaos_doc(module)['contains']
+    results = results_of(module, run_main, docker, monkeypatch)
+    returned = set()
+    for result in results:
+        undocumented = set(result) - set(doc)
+        assert not undocumented, '%s returns chaos.%s, which its RETURN does not document' % (
+            module, ', chaos.'.join(sorted(undocumented)))
+        returned.update(result)
+        for key, value in result.items():
+            check_value('%s: chaos.%s' % (module, key), doc[key], value)
+            if doc[key].get('contains') and isinstance(value, dict):
+                assert not set(value) - set(doc[key]['contains']), (
+                    '%s returns chaos.%s keys it does not document' % (module, key), sorted(value))
+                for sub, sub_value in value.items():
+                    check_value('%s: chaos.%s.%s' % (module, key, sub), doc[key]['contains'][sub], sub_value)
+    never = set(doc) - returned
+    assert not never, '%s documents chaos.%s, never returned in these runs' % (module, ', chaos.'.join(sorted(never)))
+    for key in doc:
+        if doc[key].get('contains'):
+            seen = set()
+            for result in results:
+                seen.update(result.get(key) or {})
+            assert seen == set(doc[key]['contains']), (module, key, sorted(seen))
