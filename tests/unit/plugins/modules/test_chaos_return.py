@@ -17,7 +17,6 @@ import sys
 import pytest
 import yaml
 
-from ansible.module_utils.testing import patch_module_args
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, '..', '..', '..', '..'))
@@ -30,7 +29,7 @@ from test_k8s_agent import FakeApi  # noqa: E402  pylint: disable=wrong-import-p
 from test_network_fault import FakeEngine  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.chaos.engineering.plugins.module_utils import (  # noqa: E402  pylint: disable=wrong-import-position
-    _container_fault, _docker, _ledger)
+    _container_fault, _docker, _k8s_fault, _ledger)
 from ansible_collections.chaos.engineering.plugins.modules import (  # noqa: E402  pylint: disable=wrong-import-position
     container_kill, container_netem, container_pause, k8s_agent, k8s_pod_chaos)
 
@@ -119,15 +118,10 @@ class FakeDocker:
 
 
 @pytest.fixture
-def run_main(monkeypatch, capsys, tmp_path):
+def run_main(run_module):
     """Run a module's main() with ``args``, and return its ``chaos``."""
-    def runner(module, check_mode=False, **args):
-        if check_mode:
-            args['_ansible_check_mode'] = True
-        with patch_module_args(args):
-            with pytest.raises(SystemExit):
-                module.main()
-        result = json.loads(capsys.readouterr().out)
+    def runner(module, **args):
+        result = run_module(module, **args)
         assert 'chaos' in result, result
         return result['chaos']
     return runner
@@ -166,15 +160,15 @@ def results_of(module, run_main, docker, monkeypatch):
         return [run_main(container_netem, duration=30, delay=dict(time='100ms'), **docker),
                 run_main(container_netem, check_mode=True, state='absent', **docker)]
     if module == 'k8s_pod_chaos':
-        monkeypatch.setattr(k8s_pod_chaos, 'client_or_fail', lambda module, pool_size=10: cluster)
         cluster = k8s_cluster()
+        monkeypatch.setattr(_k8s_fault, 'make_client', lambda auth, pool_size=10: cluster)
         return [run_main(k8s_pod_chaos, namespace='shop', label_selector='app=web'),
                 run_main(k8s_pod_chaos, check_mode=True, namespace='shop', label_selector='app=web',
                          wait_for_recovery=True)]
     assert module == 'k8s_agent'
     api = FakeApi()
     monkeypatch.setattr(k8s_agent, 'POLL', 0.01)
-    monkeypatch.setattr(k8s_agent, 'client_or_fail', lambda module: api)
+    monkeypatch.setattr(_k8s_fault, 'make_client', lambda auth, pool_size=10: api)
     return [run_main(k8s_agent, name='a1', namespace='chaos-x', duration=600),
             run_main(k8s_agent, name='a1', namespace='chaos-x', state='absent')]
 
