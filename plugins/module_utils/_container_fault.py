@@ -83,8 +83,8 @@ class ContainerFaultModule:
         """The ledger, checked (absolute, private, ours) on first use; a ledger we cannot trust fails the task."""
         if self._ledger_dir is None:
             try:
-                self._ledger_dir = _ledger_store.check_root(self.params.get('ledger_dir') or _ledger_store.default_ledger_dir(),
-                                                      create=not self.check_mode)
+                root = self.params.get('ledger_dir') or _ledger_store.default_ledger_dir()
+                self._ledger_dir = _ledger_store.check_root(root, create=not self.check_mode)
             except (_ledger_store.LedgerError, OSError) as exc:
                 self.fail('Nothing was changed: %s' % exc)
         return self._ledger_dir

@@ -148,7 +148,6 @@ def lease_expired(root, name, now=None):
 
 # --- The halt marker: stop the experiments that run on this host -----------------------------------------
 
-
 def _who():
     try:
         user = pwd.getpwuid(os.geteuid()).pw_name

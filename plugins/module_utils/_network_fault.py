@@ -560,11 +560,11 @@ class NetworkFault:
     def _ledger_entry(self, target, executor, deadline, steps):
         action = 'helper_exec' if self.method == 'helper' else 'nsenter_exec'
         return _ledger_store.new_entry(self.fault.fault, action, dict(id=target['id'], name=target['name']),
-                                 self.fault.connection, deadline,
-                                 steps=steps, ok_if=list(_netem.ALREADY_GONE),
-                                 helper_id=executor.helper_id, helper_image=self.params['helper_image'],
-                                 fault_id=self.plan.fault_id,
-                                 batches=_netem.batch_steps(steps) if executor.helper_id else None)
+                                       self.fault.connection, deadline,
+                                       steps=steps, ok_if=list(_netem.ALREADY_GONE),
+                                       helper_id=executor.helper_id, helper_image=self.params['helper_image'],
+                                       fault_id=self.plan.fault_id,
+                                       batches=_netem.batch_steps(steps) if executor.helper_id else None)
 
     # --- state=absent ---------------------------------------------------------------------------------------
 

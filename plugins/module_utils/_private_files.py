@@ -19,11 +19,11 @@ import os
 import stat
 import uuid
 
+
 class LedgerError(Exception):
     """The ledger cannot be used safely; the message says why and what to do."""
 
     user_facing = True
-
 
 
 def private_problem(path, st, kind):
@@ -155,4 +155,3 @@ def file_text(path):
         raise
     with os.fdopen(fd) as handle:
         return handle.read()
-

@@ -131,7 +131,6 @@ def revert_now(root, entries):
 
 # --- The runtime copy of the reverter's code -------------------------------------------------------------
 
-
 def _module_source(module):
     loader = getattr(module, '__loader__', None)
     if loader is not None and hasattr(loader, 'get_source'):
@@ -180,7 +179,6 @@ def _install_runtime(root):
 
 
 # --- The lock: one reverter per ledger -------------------------------------------------------------------
-
 
 def _lock_path(root):
     return os.path.join(root, 'reverter.lock')
@@ -235,7 +233,6 @@ def reverter_state(root):
 
 
 # --- Arming: starting the reverter and waiting for its word ----------------------------------------------
-
 
 def _spawn_detached(argv, env, log_path):
     """Start argv as a daemon: double fork, own session, no inherited descriptors; returns the daemon's pid.

@@ -321,10 +321,9 @@ def main():
     entries = {}
     if restart_after is not None:
         # A kubelet container's entry carries its pod: the reverter then never starts it (see _kubelet.py).
-        entries = dict((t['id'], _ledger_store.new_entry(FAULT, 'start', dict(id=t['id'], name=t['name']),
-                                                   fault.connection, time.time() + restart_after,
-                                                   pod=_kubelet.describe(pods[t['id']]) if pods[t['id']] else None))
-                       for t in targets)
+        entries = dict((t['id'], _ledger_store.new_entry(
+            FAULT, 'start', dict(id=t['id'], name=t['name']), fault.connection, time.time() + restart_after,
+            pod=_kubelet.describe(pods[t['id']]) if pods[t['id']] else None)) for t in targets)
 
     def act(target):
         if signal_name is not None:

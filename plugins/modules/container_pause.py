@@ -148,8 +148,8 @@ def pause(fault):
     ours = dict((e['target']['id'], e) for e in fault.pending_for([t['id'] for t in targets], 'unpause'))
     acting = [t for t in targets if t['state'] == 'running']
     # Write-ahead: each unpause is in the ledger, and a reverter has it, before its pause goes in.
-    entries = dict((t['id'], _ledger_store.new_entry(FAULT, 'unpause', dict(id=t['id'], name=t['name']), fault.connection,
-                                               time.time() + duration))
+    entries = dict((t['id'], _ledger_store.new_entry(FAULT, 'unpause', dict(id=t['id'], name=t['name']),
+                                                     fault.connection, time.time() + duration))
                    for t in acting if t['id'] not in ours)
 
     def act(target):

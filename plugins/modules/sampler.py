@@ -403,7 +403,7 @@ def main():
     try:
         _sampler.check_run_id(module.params['run_id'])
         root = _ledger_store.check_root(module.params['ledger_dir'] or _ledger_store.default_ledger_dir(),
-                                  create=module.params['state'] == 'started')
+                                        create=module.params['state'] == 'started')
         {'started': start, 'watched': watched, 'stopped': stopped}[module.params['state']](module, root)
     except (_sampler.SamplerError, _ledger_store.LedgerError) as exc:
         module.fail_json(msg=str(exc))

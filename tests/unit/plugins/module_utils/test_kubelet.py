@@ -2,7 +2,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _k8s, _kubelet, _ledger_store, _revert_client, _reverter
+from ansible_collections.chaos.engineering.plugins.module_utils import (
+    _k8s,
+    _kubelet,
+    _ledger_store,
+    _revert_client,
+    _reverter,
+)
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import (
     SelectionError,
     require_targets,
@@ -118,7 +124,7 @@ def test_the_reverter_never_starts_a_kubelets_container(monkeypatch):
                      engine_container('plain', {'app': 'web'}, running=False)])
     monkeypatch.setattr(_revert_client, 'docker_client', lambda conn: engine)
     written = _ledger_store.new_entry('container_kill', 'start', dict(id='old', name='old'), {}, 0,
-                                pod=_kubelet.describe(_kubelet.pod_of(pod_labels())))
+                                      pod=_kubelet.describe(_kubelet.pod_of(pod_labels())))
     assert _reverter.perform(written) == ('kubelet-owned', None)
     assert written['details']['replacement'] == dict(id='new', name='new', running=True)
     # An entry from before the pod was recorded: the reverter reads the labels itself.

@@ -39,7 +39,7 @@ def fake_actions(monkeypatch):
 
 def entry(target, deadline, action='fake'):
     return _ledger_store.new_entry('test_fault', action, dict(id=target, name=target), dict(docker_host='unix:///x'),
-                             deadline)
+                                   deadline)
 
 
 def run_reverter(root, idle_exit=0.3):
@@ -203,11 +203,11 @@ def helper_entry(deadline, batches=True):
     steps = [['tc', 'qdisc', 'del', 'dev', 'eth0', 'root', 'handle', 'c4a0:'],
              ['iptables', '-w', '5', '-D', 'INPUT', '-j', 'DROP']]
     return _ledger_store.new_entry('container_netem', 'helper_exec', dict(id='target', name='target'),
-                             dict(docker_host='unix:///x'), deadline, steps=steps, ok_if=['Bad rule'],
-                             helper_id='helper1', helper_image='img',
-                             batches=[[['tc', '-batch', '-'], 'qdisc del dev eth0 root handle c4a0:\n'],
-                                      [['iptables-restore', '--noflush'], '*filter\n-D INPUT -j DROP\nCOMMIT\n']]
-                             if batches else None)
+                                   dict(docker_host='unix:///x'), deadline, steps=steps, ok_if=['Bad rule'],
+                                   helper_id='helper1', helper_image='img',
+                                   batches=[[['tc', '-batch', '-'], 'qdisc del dev eth0 root handle c4a0:\n'],
+                                            [['iptables-restore', '--noflush'], '*filter\n-D INPUT -j DROP\nCOMMIT\n']]
+                                   if batches else None)
 
 
 def test_reverter_starts_batched_reverts_early_and_feeds_them_at_the_deadline(tmp_path, fake_engine):
