@@ -41,6 +41,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._private_files i
     private_dir,
     private_problem,
     read_json,
+    read_json_or_none,
     write_json_atomic,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._process_identity import still_running
@@ -171,10 +172,7 @@ def write_halt(root, reason):
 
 def read_halt(root):
     """The halt marker {at, by, reason}, or None when it is missing, not ours, a symlink or malformed."""
-    try:
-        marker = read_json(os.path.join(root, 'halt.json'))
-    except (OSError, ValueError, LedgerError):
-        return None
+    marker = read_json_or_none(os.path.join(root, 'halt.json'))
     if not isinstance(marker, dict):
         return None
     at = marker.get('at')

@@ -143,6 +143,14 @@ def read_json(path):
         return json.load(handle)
 
 
+def read_json_or_none(path):
+    """The JSON in a private file of ours, or None when it is missing, unreadable, not ours or not JSON."""
+    try:
+        return read_json(path)
+    except (OSError, ValueError, LedgerError):
+        return None
+
+
 def file_text(path):
     """The text of a private file of ours, or None when it is missing; raises LedgerError when it is not ours."""
     try:

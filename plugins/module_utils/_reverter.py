@@ -55,7 +55,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._private_files i
     file_text,
     open_private,
     private_dir,
-    read_json,
+    read_json_or_none,
     write_json_atomic,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._process_identity import (
@@ -211,21 +211,10 @@ def reverter_running(root):
     return False
 
 
-def reverter_pid(root):
-    try:
-        value = read_json(os.path.join(root, 'reverter.pid'))
-    except (OSError, ValueError, LedgerError):
-        return None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def reverter_state(root):
     """What the running reverter last said: pid, start (of its process) and listed_at (ns, when its last listing
     of pending/ began), or None."""
-    try:
-        state = read_json(os.path.join(root, 'reverter.state'))
-    except (OSError, ValueError, LedgerError):
-        return None
+    state = read_json_or_none(os.path.join(root, 'reverter.state'))
     if not isinstance(state, dict) or not isinstance(state.get('pid'), int) or \
             not isinstance(state.get('listed_at'), int):
         return None
@@ -340,6 +329,7 @@ class Reverter:
         self.lock_fd = None
         self.inflight = set()
         self.inflight_lock = threading.Lock()
+        # As many workers as each engine's client keeps connections (see _revert_client).
         self.pool = ThreadPoolExecutor(max_workers=_revert_client.REVERT_WORKERS)
         self.cache = {}  # file name -> (mtime_ns, entry): parse each entry once
         self.arming = {}  # entry id -> Future of its prearm

@@ -136,10 +136,7 @@ def run_dir(root, run_id, create=True):
 
 
 def read_state(directory):
-    try:
-        return _private_files.read_json(os.path.join(directory, STATE_FILE))
-    except (OSError, ValueError, _ledger_store.LedgerError):
-        return None
+    return _private_files.read_json_or_none(os.path.join(directory, STATE_FILE))
 
 
 def sampler_alive(state):
@@ -148,10 +145,7 @@ def sampler_alive(state):
 
 def read_halt(directory):
     """What the sampler recorded when it saw a halt: dict(at, reason) or None."""
-    try:
-        return _private_files.read_json(os.path.join(directory, HALT_FILE))
-    except (OSError, ValueError, _ledger_store.LedgerError):
-        return None
+    return _private_files.read_json_or_none(os.path.join(directory, HALT_FILE))
 
 
 class SampleReader:
@@ -286,10 +280,7 @@ class Sampler:
             return False
         if self.owner.get('kind') != 'ssh':
             return True
-        try:
-            adopted = _private_files.read_json(os.path.join(self.directory, OWNER_FILE))
-        except (OSError, ValueError, _ledger_store.LedgerError):
-            adopted = None
+        adopted = _private_files.read_json_or_none(os.path.join(self.directory, OWNER_FILE))
         if isinstance(adopted, dict) and owner_alive(adopted):
             self.owner = adopted
             self.owner_lost_at = None
