@@ -8,7 +8,7 @@ __metaclass__ = type
 
 
 class ModuleDocFragment:
-    # The revert ledger and the detached reverter on the host where the module runs.
+    # The revert ledger on the host where the module runs: every module that reads or writes it.
     DOCUMENTATION = r'''
 options:
   ledger_dir:
@@ -16,8 +16,6 @@ options:
       - Directory of the revert ledger on the host where the module runs.
       - Every timed fault records its revert there, and a detached reverter process, started on demand, performs
         it at the deadline, even if the controller is killed or the SSH connection drops.
-      - The revert is written there (and fsync'd), and a live reverter has confirmed it, B(before) the fault goes
-        in. If that cannot be done, the task fails and changes nothing.
       - Defaults to the E(CHAOS_ENGINEERING_LEDGER_DIR) environment variable, then C(/var/lib/chaos-engineering/ledger)
         for root and C(~/.local/state/chaos-engineering/ledger) for other users.
       - It must be an absolute path. Only the user running the module may own and use it. Every directory in it is
@@ -25,6 +23,11 @@ options:
         symlink). A ledger directory owned by another user, one with group or other access, or one under a
         directory that another user can write (other than a sticky one such as C(/tmp)) is refused.
     type: path
+'''
+
+    # The fault modules that arm timed reverts in the ledger: the lease that ends them early, and where they run.
+    TIMED_FAULTS = r'''
+options:
   lease:
     description:
       - The name of a lease in the ledger that the caller (the experiment role's sampler) keeps renewing, 1 to 128
@@ -37,13 +40,9 @@ options:
         M(chaos.engineering.container_kill) without C(restart_after) only checks the lease before the kill.
         Ignored when the task removes a fault (C(state=unpaused), C(state=absent)).
     type: str
-  parallelism:
-    description:
-      - How many containers to act on at the same time.
-      - From 1 to 256.
-    type: int
-    default: 8
 notes:
+  - The revert of a timed fault is written in the ledger (and fsync'd), and a live reverter has confirmed it,
+    B(before) the fault goes in. If that cannot be done, the task fails and changes nothing.
   - Timed reverts are armed on the host that runs the module. Run the module on the Docker host itself (over SSH)
     for the revert to survive the loss of the controller; with O(docker_host) pointing at a remote engine the
     reverter runs where the module runs.

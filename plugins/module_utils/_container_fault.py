@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _kubelet, _ledger, _validate
+from ansible_collections.chaos.engineering.plugins.module_utils import _kubelet, _ledger_store, _reverter, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._docker import (
     DOCKER_ARGUMENT_SPEC,
     client_or_fail,
@@ -70,7 +70,7 @@ class ContainerFaultModule:
             self.params, spec, dict(_validate.DOCKER_BOUNDS, **dict(_validate.PARALLELISM_BOUNDS, **(bounds or {}))),
             api_versions=_validate.DOCKER_API_VERSIONS, required_if=required_if))
         lease = self.params.get('lease')
-        if lease is not None and not _ledger.valid_lease_name(lease):
+        if lease is not None and not _ledger_store.valid_lease_name(lease):
             self.fail('lease must be 1 to 128 letters, digits, dots, dashes or underscores, starting with a letter '
                       'or a digit; got %r.' % (lease,))
 
@@ -83,9 +83,9 @@ class ContainerFaultModule:
         """The ledger, checked (absolute, private, ours) on first use; a ledger we cannot trust fails the task."""
         if self._ledger_dir is None:
             try:
-                self._ledger_dir = _ledger.check_root(self.params.get('ledger_dir') or _ledger.default_ledger_dir(),
-                                                      create=not self.check_mode)
-            except (_ledger.LedgerError, OSError) as exc:
+                root = self.params.get('ledger_dir') or _ledger_store.default_ledger_dir()
+                self._ledger_dir = _ledger_store.check_root(root, create=not self.check_mode)
+            except (_ledger_store.LedgerError, OSError) as exc:
                 self.fail('Nothing was changed: %s' % exc)
         return self._ledger_dir
 
@@ -150,7 +150,7 @@ class ContainerFaultModule:
         lease = self.params.get('lease')
         if lease is not None:
             # An experiment whose sampler stopped renewing (its controller is gone, or it was halted) injects nothing.
-            if _ledger.lease_expired(self.ledger_dir, lease):
+            if _ledger_store.lease_expired(self.ledger_dir, lease):
                 return 'Nothing was changed: the lease %s is not held (it expired or was never renewed).' % lease
             for entry in entries:
                 entry['lease'] = lease
@@ -158,15 +158,15 @@ class ContainerFaultModule:
             return None
         root = self.ledger_dir
         try:
-            armed, dummy = _ledger.arm(root, entries)
-            problem = None if armed else _ledger.arm_failure(root)
-        except (OSError, IOError, _ledger.LedgerError) as exc:
+            armed, dummy = _reverter.arm(root, entries)
+            problem = None if armed else _reverter.arm_failure(root)
+        except (OSError, IOError, _ledger_store.LedgerError) as exc:
             problem = 'could not arm the revert in the ledger at %s: %s' % (root, exc)
         if problem is None:
             return None
         try:
             self.close_unapplied(entries)
-        except (OSError, IOError, _ledger.LedgerError):
+        except (OSError, IOError, _ledger_store.LedgerError):
             pass
         return 'Nothing was changed: %s.' % problem.rstrip('.')
 
@@ -176,8 +176,8 @@ class ContainerFaultModule:
         if self.check_mode:
             return
         try:
-            _ledger.ensure_reverter(self.ledger_dir)
-        except (OSError, IOError, _ledger.LedgerError):
+            _reverter.ensure_reverter(self.ledger_dir)
+        except (OSError, IOError, _ledger_store.LedgerError):
             pass
 
     def arm_ahead(self, entries):
@@ -191,15 +191,15 @@ class ContainerFaultModule:
 
         If this fails, the entry keeps its provisional deadline, which is earlier: the revert still comes."""
         try:
-            _ledger.settle(self.ledger_dir, entry, deadline)
-        except (OSError, IOError, _ledger.LedgerError):
+            _ledger_store.settle(self.ledger_dir, entry, deadline)
+        except (OSError, IOError, _ledger_store.LedgerError):
             pass
 
     def close_unapplied(self, entries):
         """Close the written-ahead entries of faults that did not go in. Nothing is undone: a failed pause or kill
         may mean that someone else paused or stopped the container, which is theirs to undo."""
         if entries:
-            _ledger.discard(self.ledger_dir, entries, status='not-applied')
+            _ledger_store.discard(self.ledger_dir, entries, status='not-applied')
 
     def report_revert(self, entries, pid=None):
         """The result's revert block for armed entries (or the predicted one in check mode)."""
@@ -207,10 +207,10 @@ class ContainerFaultModule:
             return
         deadline = max(e['deadline'] for e in entries)
         if self.check_mode:
-            self.result.set_revert(deadline, _ledger.METHOD, armed=False)
+            self.result.set_revert(deadline, _reverter.METHOD, armed=False)
             return
-        state = _ledger.reverter_state(self.ledger_dir)
-        self.result.set_revert(deadline, _ledger.METHOD, armed=True)
+        state = _reverter.reverter_state(self.ledger_dir)
+        self.result.set_revert(deadline, _reverter.METHOD, armed=True)
         self.result.revert.update(ledger_dir=self.ledger_dir, reverter_pid=pid or (state or {}).get('pid'),
                                   entries=[e['id'] for e in entries])
 
@@ -218,7 +218,7 @@ class ContainerFaultModule:
         """Pending ledger entries of this fault for these containers (on this engine)."""
         wanted = set(target_ids)
         host = self.params['docker_host']
-        return [e for e in _ledger.list_entries(self.ledger_dir)
+        return [e for e in _ledger_store.list_entries(self.ledger_dir)
                 if e.get('fault') == self.fault and e['target']['id'] in wanted
                 and (action is None or e.get('action') == action)
                 and e.get('docker', {}).get('docker_host') == host]

@@ -14,7 +14,7 @@ path, and says when a killed one is back. Three facts drive it:
   the pod's own labels and annotations are on the sandbox only.
 - kube-system and the agent's namespace are protected, as in _k8s_selection.DEFAULT_EXCLUDED_NAMESPACES.
 
-Imports nothing from Ansible: the detached reverter runs it too (see _ledger.py).
+Imports nothing from Ansible: the detached reverter runs it too (see _reverter.py).
 """
 
 from __future__ import absolute_import, division, print_function

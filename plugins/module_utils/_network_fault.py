@@ -19,7 +19,7 @@ import time
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _ledger, _netem
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _ledger_store, _netem, _reverter
 from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc as iso
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import SELECTOR_KEYS
 
@@ -414,7 +414,7 @@ class NetworkFault:
         if armed:
             fault.report_revert(armed)
         elif kept:
-            fault.result.set_revert(max(kept), _ledger.METHOD, armed=_ledger.reverter_running(fault.ledger_dir))
+            fault.result.set_revert(max(kept), _reverter.METHOD, armed=_reverter.reverter_running(fault.ledger_dir))
 
     def _drop_executors(self, prepared):
         """Remove the helpers made for faults that will not go in."""
@@ -525,8 +525,8 @@ class NetworkFault:
             reader.transient = False  # a new helper made for this fault: it stays as the fault's helper
         # Our earlier fault's revert must not fire on the one we are about to put in: close it, and wait for
         # the reverter if it is performing it right now.
-        closed = set(e['id'] for e in _ledger.discard(self.fault.ledger_dir, pending, status='replaced'))
-        _ledger.wait_done(self.fault.ledger_dir, [e['id'] for e in pending if e['id'] not in closed])
+        closed = set(e['id'] for e in _ledger_store.discard(self.fault.ledger_dir, pending, status='replaced'))
+        _ledger_store.wait_done(self.fault.ledger_dir, [e['id'] for e in pending if e['id'] not in closed])
         cleared = self._clear(target, executor, steps, 'removing the previous fault',
                               self._labels(target, self.deadline), replace_root=plan.uses_tc, deadline=self.deadline)
         if cleared is not executor:
@@ -559,12 +559,12 @@ class NetworkFault:
 
     def _ledger_entry(self, target, executor, deadline, steps):
         action = 'helper_exec' if self.method == 'helper' else 'nsenter_exec'
-        return _ledger.new_entry(self.fault.fault, action, dict(id=target['id'], name=target['name']),
-                                 self.fault.connection, deadline,
-                                 steps=steps, ok_if=list(_netem.ALREADY_GONE),
-                                 helper_id=executor.helper_id, helper_image=self.params['helper_image'],
-                                 fault_id=self.plan.fault_id,
-                                 batches=_netem.batch_steps(steps) if executor.helper_id else None)
+        return _ledger_store.new_entry(self.fault.fault, action, dict(id=target['id'], name=target['name']),
+                                       self.fault.connection, deadline,
+                                       steps=steps, ok_if=list(_netem.ALREADY_GONE),
+                                       helper_id=executor.helper_id, helper_image=self.params['helper_image'],
+                                       fault_id=self.plan.fault_id,
+                                       batches=_netem.batch_steps(steps) if executor.helper_id else None)
 
     # --- state=absent ---------------------------------------------------------------------------------------
 
@@ -608,7 +608,7 @@ class NetworkFault:
                            helpers=[(h.get('Names') or [h['Id'][:12]])[0].lstrip('/') for h in helpers])
             if self.fault.check_mode:
                 return outcome
-            _ledger.discard(self.fault.ledger_dir, pending, status='reverted-by-module')
+            _ledger_store.discard(self.fault.ledger_dir, pending, status='reverted-by-module')
             reader = self._clear(target, reader, steps, 'removing the fault')
             if self.fault.module._diff:
                 outcome['diff'] = dict(before_header=target['name'], before=state_text(before),

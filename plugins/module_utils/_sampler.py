@@ -7,7 +7,7 @@ to the end of the after-window, while faults go in and out, and holds the experi
 One daemon per run, forked by the sampler module on the host where the fault modules run, so it shares their
 ledger directory (``<ledger>/samplers/<run_id>/``: ``state.json``, ``samples.jsonl``, ``halted.json``).
 
-The lease (``_ledger.renew_lease``) is renewed only while the process that drives the experiment lives: the
+The lease (``_ledger_store.renew_lease``) is renewed only while the process that drives the experiment lives: the
 topmost ``ansible-playbook`` (or ``ansible``) process when the controller runs on this host, else the SSH
 session that started us. When it is gone, or a halt marker newer than our start appears, the lease is dropped at
 once, so the reverter undoes every fault that holds it without waiting for its deadline.
@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
+from ansible_collections.chaos.engineering.plugins.module_utils import _ledger_store, _private_files, _process_identity
 from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc
 
 RUN_ID_PATTERN = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$')
@@ -89,7 +89,7 @@ def find_owner(pid=None, parent_of=_proc_parent, argv_of=_proc_argv, comm_of=_pr
 
     The topmost ansible-playbook/ansible ancestor (the controller itself: its workers die after every task), else
     the nearest SSH session (it ends when the controller's connection closes)."""
-    start_of = start_of or _ledger._process_start  # pylint: disable=protected-access
+    start_of = start_of or _process_identity.process_start
     chain = ancestors(os.getpid() if pid is None else pid, parent_of)
     controller = None
     for ancestor in chain:
@@ -108,13 +108,13 @@ def adopt(directory, owner):
     """A later task of the experiment over SSH names its own session as the owner: without a persistent SSH
     connection (ControlPersist off, paramiko) every task has a session of its own, and the first one ends at once."""
     if owner and owner.get('kind') == 'ssh':
-        _ledger._write_json_atomic(os.path.join(directory, OWNER_FILE), owner)  # pylint: disable=protected-access
+        _private_files.write_json_atomic(os.path.join(directory, OWNER_FILE), owner)
 
 
 def owner_alive(owner, start_of=None):
     if not owner:
         return True
-    start_of = start_of or _ledger._process_start  # pylint: disable=protected-access
+    start_of = start_of or _process_identity.process_start
     return owner.get('start') is not None and start_of(owner['pid']) == owner['start']
 
 
@@ -130,28 +130,22 @@ def check_run_id(run_id):
 def run_dir(root, run_id, create=True):
     path = os.path.join(root, 'samplers', check_run_id(run_id))
     if create:
-        _ledger._private_dir(os.path.join(root, 'samplers'))  # pylint: disable=protected-access
-        _ledger._private_dir(path)  # pylint: disable=protected-access
+        _private_files.private_dir(os.path.join(root, 'samplers'))
+        _private_files.private_dir(path)
     return path
 
 
 def read_state(directory):
-    try:
-        return _ledger._read_json(os.path.join(directory, STATE_FILE))  # pylint: disable=protected-access
-    except (OSError, ValueError, _ledger.LedgerError):
-        return None
+    return _private_files.read_json_or_none(os.path.join(directory, STATE_FILE))
 
 
 def sampler_alive(state):
-    return _ledger._state_alive(state)  # pylint: disable=protected-access
+    return _process_identity.still_running(state)
 
 
 def read_halt(directory):
     """What the sampler recorded when it saw a halt: dict(at, reason) or None."""
-    try:
-        return _ledger._read_json(os.path.join(directory, HALT_FILE))  # pylint: disable=protected-access
-    except (OSError, ValueError, _ledger.LedgerError):
-        return None
+    return _private_files.read_json_or_none(os.path.join(directory, HALT_FILE))
 
 
 class SampleReader:
@@ -165,8 +159,8 @@ class SampleReader:
 
     def read(self):
         try:
-            fd = _ledger._open_private(self.path, os.O_RDONLY)  # pylint: disable=protected-access
-        except (OSError, _ledger.LedgerError):
+            fd = _private_files.open_private(self.path, os.O_RDONLY)
+        except (OSError, _ledger_store.LedgerError):
             return self.samples
         with os.fdopen(fd, 'rb') as handle:
             handle.seek(self.offset)
@@ -251,7 +245,7 @@ class Sampler:
             self.stop.wait(next_at - now)
 
     def _halt_seen(self):
-        halted_at = _ledger.halted_at(self.root)
+        halted_at = _ledger_store.halted_at(self.root)
         return halted_at is not None and halted_at >= self.started
 
     def _keep_lease(self):
@@ -266,12 +260,12 @@ class Sampler:
             if not self.halted and self._halt_seen():
                 self.halted = True
                 self._drop_lease()
-                marker = _ledger.read_halt(self.root) or {}
-                _ledger._write_json_atomic(  # pylint: disable=protected-access
+                marker = _ledger_store.read_halt(self.root) or {}
+                _private_files.write_json_atomic(
                     os.path.join(self.directory, HALT_FILE),
                     dict(at=iso_utc(now), by=marker.get('by'), reason=marker.get('reason') or 'halted'))
             if not self.halted and self.lease and now - renewed >= self.lease_seconds / 4.0:
-                _ledger.renew_lease(self.root, self.lease, self.lease_seconds)
+                _ledger_store.renew_lease(self.root, self.lease, self.lease_seconds)
                 renewed = now
             if now - self.started >= self.max_seconds:
                 self.stop.set()
@@ -286,10 +280,7 @@ class Sampler:
             return False
         if self.owner.get('kind') != 'ssh':
             return True
-        try:
-            adopted = _ledger._read_json(os.path.join(self.directory, OWNER_FILE))  # pylint: disable=protected-access
-        except (OSError, ValueError, _ledger.LedgerError):
-            adopted = None
+        adopted = _private_files.read_json_or_none(os.path.join(self.directory, OWNER_FILE))
         if isinstance(adopted, dict) and owner_alive(adopted):
             self.owner = adopted
             self.owner_lost_at = None
@@ -299,12 +290,12 @@ class Sampler:
 
     def _drop_lease(self):
         if self.lease:
-            _ledger.drop_lease(self.root, self.lease)
+            _ledger_store.drop_lease(self.root, self.lease)
 
     def run(self):
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the controller's; we follow its death instead
-        self.out = _ledger._open_private(  # pylint: disable=protected-access
+        self.out = _private_files.open_private(
             os.path.join(self.directory, SAMPLES_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         threads = [threading.Thread(target=self._probe_loop, args=(probe,)) for probe in self.probes]
         for thread in threads:
@@ -339,7 +330,7 @@ def start(root, run_id, probes, make_sample, interval, lease_seconds, max_second
     lease = run_id if lease_seconds else None
     started = time.time()
     if lease:
-        _ledger.renew_lease(root, lease, lease_seconds)
+        _ledger_store.renew_lease(root, lease, lease_seconds)
     ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
@@ -349,7 +340,7 @@ def start(root, run_id, probes, make_sample, interval, lease_seconds, max_second
             if os.fork() != 0:
                 os._exit(0)  # pylint: disable=protected-access
             os.chdir('/')
-            tempfile.tempdir = _ledger._private_dir(os.path.join(directory, SCRATCH_DIR))  # pylint: disable=protected-access
+            tempfile.tempdir = _private_files.private_dir(os.path.join(directory, SCRATCH_DIR))
             if after_fork is not None:
                 after_fork()
             null_fd = os.open(os.devnull, os.O_RDWR)
@@ -363,10 +354,10 @@ def start(root, run_id, probes, make_sample, interval, lease_seconds, max_second
                     except OSError:
                         pass
             me = os.getpid()
-            state = dict(pid=me, start=_ledger._process_start(me), run_id=run_id,  # pylint: disable=protected-access
+            state = dict(pid=me, start=_process_identity.process_start(me), run_id=run_id,
                          started=started, started_at=iso_utc(started), interval=interval, lease=lease, lease_seconds=lease_seconds,
                          owner=owner, probes=[p['name'] for p in probes])
-            _ledger._write_json_atomic(os.path.join(directory, STATE_FILE), state)  # pylint: disable=protected-access
+            _private_files.write_json_atomic(os.path.join(directory, STATE_FILE), state)
             sampler = Sampler(root, directory, probes, make_sample, interval, lease, lease_seconds, owner,
                               max_seconds, started)
             os.write(ready_w, b'ok')
@@ -388,7 +379,7 @@ def start(root, run_id, probes, make_sample, interval, lease_seconds, max_second
     state = read_state(directory)
     if data != b'ok' or not sampler_alive(state):
         if lease:
-            _ledger.drop_lease(root, lease)
+            _ledger_store.drop_lease(root, lease)
         raise SamplerError('The sampler for run %s did not start.' % run_id)
     return state, True
 
@@ -409,7 +400,7 @@ def stop(root, run_id):
         if sampler_alive(state):
             os.kill(state['pid'], signal.SIGKILL)
     if state and state.get('lease'):
-        _ledger.drop_lease(root, state['lease'])
+        _ledger_store.drop_lease(root, state['lease'])
     samples = SampleReader(directory).read()
     halt = read_halt(directory)
     remove_scratch(directory)  # a daemon killed by SIGKILL leaves it
@@ -436,7 +427,7 @@ def watch(root, run_id, names, wait, until='elapsed', since=None, min_samples=1,
     while True:
         samples = reader.read()
         status = watch_status(samples, names, since, min_samples)
-        halted_at = _ledger.halted_at(root)
+        halted_at = _ledger_store.halted_at(root)
         halt = read_halt(directory) or (halted_at is not None and halted_at >= _started_epoch(directory))
         state = read_state(directory)
         alive = sampler_alive(state)

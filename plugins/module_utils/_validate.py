@@ -201,7 +201,8 @@ def fail_on_errors(module, errors):
 
 
 # The bounds of the option sets shared by several modules (documented in their doc fragments).
-# Not in _docker.py: the detached reverter carries a copy of that file alone (see _ledger.py).
+# Not in _docker.py: the detached reverter runs from a copy of a declared list of files (_reverter.RUNTIME_MODULES),
+# and this one, which imports Ansible, is not among them.
 DOCKER_BOUNDS = dict(timeout=seconds(TIMEOUT))
 DOCKER_API_VERSIONS = ('api_version',)
 PARALLELISM_BOUNDS = dict(parallelism=count(PARALLELISM))

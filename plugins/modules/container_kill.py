@@ -28,6 +28,8 @@ extends_documentation_fragment:
   - chaos.engineering.docker
   - chaos.engineering.selection
   - chaos.engineering.ledger
+  - chaos.engineering.ledger.timed_faults
+  - chaos.engineering.parallelism
 attributes:
   check_mode:
     support: full
@@ -302,7 +304,7 @@ chaos:
 import signal as signals
 import time
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _kubelet, _ledger, _validate
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _kubelet, _ledger_store, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
 from ansible_collections.chaos.engineering.plugins.module_utils._poll import wait_until_recovered
 
@@ -387,10 +389,9 @@ def main():
     entries = {}
     if restart_after is not None:
         # A kubelet container's entry carries its pod: the reverter then never starts it (see _kubelet.py).
-        entries = dict((t['id'], _ledger.new_entry(FAULT, 'start', dict(id=t['id'], name=t['name']),
-                                                   fault.connection, time.time() + restart_after,
-                                                   pod=_kubelet.describe(pods[t['id']]) if pods[t['id']] else None))
-                       for t in targets)
+        entries = dict((t['id'], _ledger_store.new_entry(
+            FAULT, 'start', dict(id=t['id'], name=t['name']), fault.connection, time.time() + restart_after,
+            pod=_kubelet.describe(pods[t['id']]) if pods[t['id']] else None)) for t in targets)
 
     def act(target):
         if signal_name is not None:

@@ -41,6 +41,8 @@ extends_documentation_fragment:
   - chaos.engineering.docker
   - chaos.engineering.selection
   - chaos.engineering.ledger
+  - chaos.engineering.ledger.timed_faults
+  - chaos.engineering.parallelism
 attributes:
   check_mode:
     support: full

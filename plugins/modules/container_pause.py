@@ -24,6 +24,8 @@ extends_documentation_fragment:
   - chaos.engineering.docker
   - chaos.engineering.selection
   - chaos.engineering.ledger
+  - chaos.engineering.ledger.timed_faults
+  - chaos.engineering.parallelism
 attributes:
   check_mode:
     support: full
@@ -197,7 +199,7 @@ chaos:
 
 import time
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _ledger, _validate
+from ansible_collections.chaos.engineering.plugins.module_utils import _ledger_store, _reverter, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
 from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc as iso
 
@@ -215,8 +217,8 @@ def pause(fault):
     ours = dict((e['target']['id'], e) for e in fault.pending_for([t['id'] for t in targets], 'unpause'))
     acting = [t for t in targets if t['state'] == 'running']
     # Write-ahead: each unpause is in the ledger, and a reverter has it, before its pause goes in.
-    entries = dict((t['id'], _ledger.new_entry(FAULT, 'unpause', dict(id=t['id'], name=t['name']), fault.connection,
-                                               time.time() + duration))
+    entries = dict((t['id'], _ledger_store.new_entry(FAULT, 'unpause', dict(id=t['id'], name=t['name']),
+                                                     fault.connection, time.time() + duration))
                    for t in acting if t['id'] not in ours)
 
     def act(target):
@@ -259,7 +261,7 @@ def pause(fault):
         fault.report_revert(armed)
     elif ours:
         latest = max(e['deadline'] for e in ours.values())
-        fault.result.set_revert(latest, _ledger.METHOD, armed=_ledger.reverter_running(fault.ledger_dir))
+        fault.result.set_revert(latest, _reverter.METHOD, armed=_reverter.reverter_running(fault.ledger_dir))
 
 
 def unpause(fault):
@@ -277,7 +279,7 @@ def unpause(fault):
         outcomes = fault.run_each(targets, act)
         # Cancel the armed unpause of the containers we just unpaused ourselves.
         unpaused = set(t['id'] for t, o in zip(targets, outcomes) if not o.get('error'))
-        _ledger.discard(fault.ledger_dir, [e for e in ours if e['target']['id'] in unpaused])
+        _ledger_store.discard(fault.ledger_dir, [e for e in ours if e['target']['id'] in unpaused])
     for target, outcome in zip(targets, outcomes):
         fault.result.add_target(target['id'], target['name'], 'unpause', **outcome)
 

@@ -23,6 +23,8 @@ description:
     reason V(halted).
 author:
   - chaos.engineering maintainers (@chaos-engineering)
+extends_documentation_fragment:
+  - chaos.engineering.ledger
 attributes:
   check_mode:
     support: full
@@ -31,13 +33,6 @@ attributes:
     support: none
     description: Nothing to diff.
 options:
-  ledger_dir:
-    description:
-      - Directory of the revert ledger, an absolute path. It is refused when another user owns it, when group or
-        others have access to it, or when it or a file in it is a symlink.
-      - Defaults to the E(CHAOS_ENGINEERING_LEDGER_DIR) environment variable, then C(/var/lib/chaos-engineering/ledger)
-        for root and C(~/.local/state/chaos-engineering/ledger) for other users.
-    type: path
   state:
     description:
       - V(listed) only lists the pending reverts.
@@ -163,7 +158,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
+from ansible_collections.chaos.engineering.plugins.module_utils import _ledger_store, _reverter
 from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc
 
 
@@ -173,7 +168,7 @@ def done_entries(root, ids):
     for entry_id in ids:
         if not entry_id or '/' in entry_id or entry_id.startswith('.'):
             continue  # not an id we make, and never a path out of done/
-        entry, reason = _ledger.load_entry(os.path.join(root, 'done', entry_id + '.json'))
+        entry, reason = _ledger_store.load_entry(os.path.join(root, 'done', entry_id + '.json'))
         if entry is None or reason is not None:
             continue
         item = dict(id=entry['id'], fault=entry.get('fault'), target=entry['target'], status=entry.get('status'),
@@ -206,8 +201,8 @@ def main():
     )
     state = module.params['state']
     try:
-        root = _ledger.check_root(module.params['ledger_dir'] or _ledger.default_ledger_dir(), create=False)
-    except (_ledger.LedgerError, OSError) as exc:
+        root = _ledger_store.check_root(module.params['ledger_dir'] or _ledger_store.default_ledger_dir(), create=False)
+    except (_ledger_store.LedgerError, OSError) as exc:
         module.fail_json(msg=str(exc))
     if module.params['reason'] is None:
         module.fail_json(msg='reason must be a string, got null.')
@@ -217,23 +212,23 @@ def main():
         result['changed'] = True
         if not module.check_mode:
             try:
-                marker = _ledger.write_halt(root, module.params['reason'])
-            except (_ledger.LedgerError, OSError) as exc:
+                marker = _ledger_store.write_halt(root, module.params['reason'])
+            except (_ledger_store.LedgerError, OSError) as exc:
                 module.fail_json(msg='Nothing was reverted: %s' % exc)
             result['halt'] = dict(marker, at=iso_utc(marker['at']))
     faults = module.params['faults']
     host = module.params['docker_host']
     ids = module.params['ids']
-    pending = [e for e in _ledger.list_entries(root)
+    pending = [e for e in _ledger_store.list_entries(root)
                if (not faults or e.get('fault') in faults)
                and (host is None or e.get('docker', {}).get('docker_host') == host)
                and (ids is None or e.get('id') in ids)]
-    result.update(pending=pending, reverter_running=_ledger.reverter_running(root),
-                  invalid=_ledger.list_invalid(root))
+    result.update(pending=pending, reverter_running=_reverter.reverter_running(root),
+                  invalid=_ledger_store.list_invalid(root))
     if state in ('reverted', 'halted') and pending:
         result['changed'] = True
         if not module.check_mode:
-            result['reverted'] = _ledger.revert_now(root, pending)
+            result['reverted'] = _reverter.revert_now(root, pending)
     if ids is not None:
         # Not "finished": ansible-core 2.21 turns that result key into the async job's boolean.
         result['done'] = done_entries(root, ids)

@@ -307,7 +307,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.chaos.engineering.plugins.module_utils import (
     _k8s_client,
-    _ledger,
+    _ledger_store,
     _probe_clients,
     _sampler,
     _validate,
@@ -402,10 +402,10 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=False)
     try:
         _sampler.check_run_id(module.params['run_id'])
-        root = _ledger.check_root(module.params['ledger_dir'] or _ledger.default_ledger_dir(),
-                                  create=module.params['state'] == 'started')
+        root = _ledger_store.check_root(module.params['ledger_dir'] or _ledger_store.default_ledger_dir(),
+                                        create=module.params['state'] == 'started')
         {'started': start, 'watched': watched, 'stopped': stopped}[module.params['state']](module, root)
-    except (_sampler.SamplerError, _ledger.LedgerError) as exc:
+    except (_sampler.SamplerError, _ledger_store.LedgerError) as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg='Sampler for run %s: %s' % (module.params['run_id'], exc))

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
+from ansible_collections.chaos.engineering.plugins.module_utils import _ledger_store
 
 from helpers import engine_events, parse_iso, start_containers, status_of, wait_until
 
@@ -35,7 +35,7 @@ class Renewer:
 
     def _run(self):
         while not self.stopped.is_set():
-            self.last = _ledger.renew_lease(self.root, self.name, LEASE_SECONDS)['renewed_at']
+            self.last = _ledger_store.renew_lease(self.root, self.name, LEASE_SECONDS)['renewed_at']
             self.stopped.wait(RENEW_EVERY)
 
     def __enter__(self):
@@ -102,9 +102,9 @@ def test_a_lease_that_was_never_renewed_lets_nothing_in(engine, run_id, run_modu
                              'renewed).' % run_id), result['msg']
     assert status_of(engine, target) == 'running'
     assert 'applied_at' not in result.get('chaos', {})
-    assert _ledger.list_entries(ledger_dir) == []
+    assert _ledger_store.list_entries(ledger_dir) == []
     # An expired lease is refused the same way.
-    _ledger.renew_lease(ledger_dir, 'old-' + run_id, 0.1)
+    _ledger_store.renew_lease(ledger_dir, 'old-' + run_id, 0.1)
     time.sleep(0.3)
     expired = run_module('container_kill', dict(names=[target.name], restart_after=60, lease='old-' + run_id))
     assert expired['failed'] is True and 'the lease old-%s is not held' % run_id in expired['msg'], expired['msg']
@@ -156,7 +156,7 @@ def test_halted_leaves_the_marker_and_reverts_at_once(engine, run_id, run_module
     entry_ids = paused['chaos']['revert']['entries']
     preview = run_module('ledger', dict(ledger_dir=ledger_dir, state='halted'), check=True)
     assert preview['changed'] is True and 'halt' not in preview
-    assert _ledger.halted_at(ledger_dir) is None, 'check mode writes no marker'
+    assert _ledger_store.halted_at(ledger_dir) is None, 'check mode writes no marker'
     assert status_of(engine, frozen) == 'paused'
 
     before = time.time()
@@ -166,7 +166,7 @@ def test_halted_leaves_the_marker_and_reverts_at_once(engine, run_id, run_module
     assert [e['id'] for e in halted['reverted']] == entry_ids
     marker = halted['halt']
     assert marker['reason'] == 'stop the test run' and '@' in marker['by']
-    at = _ledger.halted_at(ledger_dir)
+    at = _ledger_store.halted_at(ledger_dir)
     assert before <= at <= time.time() and abs(parse_iso(marker['at']) - at) < 0.01
     assert oct(os.stat(os.path.join(ledger_dir, 'halt.json')).st_mode & 0o777) == '0o600'
 

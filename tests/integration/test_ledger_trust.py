@@ -118,7 +118,7 @@ def test_a_planted_entry_and_a_swapped_runtime_copy_never_run(bed, engine, run_i
     runtime = os.path.join(ledger, 'runtime')
     for top, dummy, files in os.walk(runtime):
         for name in files:
-            if name == '_ledger.py':
+            if name == '_reverter.py':
                 with open(os.path.join(top, name), 'a') as handle:
                     handle.write('\nopen(%r, "w").close()\n' % marker)
     # The next fault starts a reverter (the first one has idled out or is about to).

@@ -2,7 +2,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _k8s_selection, _kubelet, _ledger
+from ansible_collections.chaos.engineering.plugins.module_utils import (
+    _k8s_selection,
+    _kubelet,
+    _ledger_store,
+    _revert_client,
+    _reverter,
+)
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import (
     SelectionError,
     require_targets,
@@ -116,14 +122,14 @@ def test_the_reverter_never_starts_a_kubelets_container(monkeypatch):
     engine = Engine([engine_container('old', pod_labels(), running=False, created=1),
                      engine_container('new', pod_labels(), created=2),
                      engine_container('plain', {'app': 'web'}, running=False)])
-    monkeypatch.setattr(_ledger, 'docker_client', lambda conn: engine)
-    written = _ledger.new_entry('container_kill', 'start', dict(id='old', name='old'), {}, 0,
-                                pod=_kubelet.describe(_kubelet.pod_of(pod_labels())))
-    assert _ledger.perform(written) == ('kubelet-owned', None)
+    monkeypatch.setattr(_revert_client, 'docker_client', lambda conn: engine)
+    written = _ledger_store.new_entry('container_kill', 'start', dict(id='old', name='old'), {}, 0,
+                                      pod=_kubelet.describe(_kubelet.pod_of(pod_labels())))
+    assert _reverter.perform(written) == ('kubelet-owned', None)
     assert written['details']['replacement'] == dict(id='new', name='new', running=True)
     # An entry from before the pod was recorded: the reverter reads the labels itself.
-    legacy = _ledger.new_entry('container_kill', 'start', dict(id='old', name='old'), {}, 0)
-    assert _ledger.perform(legacy)[0] == 'kubelet-owned'
-    plain = _ledger.new_entry('container_kill', 'start', dict(id='plain', name='plain'), {}, 0, pod=None)
-    assert _ledger.perform(plain) == ('reverted', None)
+    legacy = _ledger_store.new_entry('container_kill', 'start', dict(id='old', name='old'), {}, 0)
+    assert _reverter.perform(legacy)[0] == 'kubelet-owned'
+    plain = _ledger_store.new_entry('container_kill', 'start', dict(id='plain', name='plain'), {}, 0, pod=None)
+    assert _reverter.perform(plain) == ('reverted', None)
     assert engine.started == ['plain']

@@ -10,7 +10,13 @@ import time
 
 import pytest
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _ledger
+from ansible_collections.chaos.engineering.plugins.module_utils import (
+    _docker,
+    _ledger_store,
+    _process_identity,
+    _revert_client,
+    _reverter,
+)
 
 
 @pytest.fixture
@@ -26,18 +32,18 @@ def fake_actions(monkeypatch):
             raise RuntimeError('engine unreachable')
         return 'reverted'
 
-    monkeypatch.setitem(_ledger.REVERT_ACTIONS, 'fake', record)
-    monkeypatch.setattr(_ledger, 'RETRY_BACKOFF_SECONDS', (0.05,))
+    monkeypatch.setitem(_reverter.REVERT_ACTIONS, 'fake', record)
+    monkeypatch.setattr(_reverter, 'RETRY_BACKOFF_SECONDS', (0.05,))
     return calls, failures
 
 
 def entry(target, deadline, action='fake'):
-    return _ledger.new_entry('test_fault', action, dict(id=target, name=target), dict(docker_host='unix:///x'),
-                             deadline)
+    return _ledger_store.new_entry('test_fault', action, dict(id=target, name=target), dict(docker_host='unix:///x'),
+                                   deadline)
 
 
 def run_reverter(root, idle_exit=0.3):
-    reverter = _ledger.Reverter(str(root), idle_exit=idle_exit)
+    reverter = _reverter.Reverter(str(root), idle_exit=idle_exit)
     thread = threading.Thread(target=reverter.run)
     thread.start()
     return reverter, thread
@@ -45,14 +51,14 @@ def run_reverter(root, idle_exit=0.3):
 
 def test_entries_round_trip_and_claim_is_exclusive(tmp_path):
     e = entry('a', time.time() + 60)
-    _ledger.record(str(tmp_path), [e])
-    assert [x['id'] for x in _ledger.list_entries(str(tmp_path))] == [e['id']]
-    assert _ledger.claim(str(tmp_path), e['id']) is True
-    assert _ledger.claim(str(tmp_path), e['id']) is False
-    done = _ledger.finish(str(tmp_path), e, 'reverted')
+    _ledger_store.record(str(tmp_path), [e])
+    assert [x['id'] for x in _ledger_store.list_entries(str(tmp_path))] == [e['id']]
+    assert _ledger_store.claim(str(tmp_path), e['id']) is True
+    assert _ledger_store.claim(str(tmp_path), e['id']) is False
+    done = _ledger_store.finish(str(tmp_path), e, 'reverted')
     assert done['status'] == 'reverted'
-    assert _ledger.list_entries(str(tmp_path)) == []
-    assert [x['status'] for x in _ledger.list_entries(str(tmp_path), 'done')] == ['reverted']
+    assert _ledger_store.list_entries(str(tmp_path)) == []
+    assert [x['status'] for x in _ledger_store.list_entries(str(tmp_path), 'done')] == ['reverted']
     assert oct(os.stat(os.path.join(str(tmp_path), 'done')).st_mode & 0o777) == '0o700'
 
 
@@ -60,7 +66,7 @@ def test_reverter_performs_each_entry_once_at_its_deadline(tmp_path, fake_action
     calls, dummy = fake_actions
     now = time.time()
     entries = [entry('t%d' % i, now + 0.2 + i * 0.1) for i in range(5)]
-    _ledger.record(str(tmp_path), entries)
+    _ledger_store.record(str(tmp_path), entries)
     reverter, thread = run_reverter(tmp_path)
     thread.join(10)
     assert not thread.is_alive(), 'the reverter must exit once nothing is pending'
@@ -69,17 +75,17 @@ def test_reverter_performs_each_entry_once_at_its_deadline(tmp_path, fake_action
     for e in entries:
         lateness = by_target[e['target']['id']] - e['deadline']
         assert lateness >= 0, 'never early'
-    done = _ledger.list_entries(str(tmp_path), 'done')
+    done = _ledger_store.list_entries(str(tmp_path), 'done')
     assert sorted(d['status'] for d in done) == ['reverted'] * 5
     assert reverter.lock_fd is None
 
 
 def test_entry_added_while_running_is_picked_up(tmp_path, fake_actions):
     calls, dummy = fake_actions
-    _ledger.record(str(tmp_path), [entry('first', time.time() + 0.5)])
+    _ledger_store.record(str(tmp_path), [entry('first', time.time() + 0.5)])
     dummy_reverter, thread = run_reverter(tmp_path)
     time.sleep(0.1)
-    _ledger.record(str(tmp_path), [entry('second', time.time() + 0.1)])
+    _ledger_store.record(str(tmp_path), [entry('second', time.time() + 0.1)])
     thread.join(10)
     assert [t for t, dummy in calls] == ['second', 'first']
 
@@ -87,29 +93,29 @@ def test_entry_added_while_running_is_picked_up(tmp_path, fake_actions):
 def test_failed_revert_is_retried_then_recorded(tmp_path, fake_actions):
     calls, failures = fake_actions
     failures['flaky'] = 2
-    _ledger.record(str(tmp_path), [entry('flaky', time.time())])
+    _ledger_store.record(str(tmp_path), [entry('flaky', time.time())])
     dummy_reverter, thread = run_reverter(tmp_path)
     thread.join(10)
     assert [t for t, dummy in calls] == ['flaky'] * 3
-    done = _ledger.list_entries(str(tmp_path), 'done')
+    done = _ledger_store.list_entries(str(tmp_path), 'done')
     assert done[0]['status'] == 'reverted' and done[0]['attempts'] == 2
 
 
 def test_second_reverter_on_the_same_ledger_stands_down(tmp_path, fake_actions):
-    _ledger.record(str(tmp_path), [entry('x', time.time() + 0.5)])
+    _ledger_store.record(str(tmp_path), [entry('x', time.time() + 0.5)])
     first, thread = run_reverter(tmp_path)
     time.sleep(0.1)
-    assert _ledger.reverter_running(str(tmp_path))
-    assert _ledger.Reverter(str(tmp_path)).run() == 0  # returns at once: lock held
+    assert _reverter.reverter_running(str(tmp_path))
+    assert _reverter.Reverter(str(tmp_path)).run() == 0  # returns at once: lock held
     thread.join(10)
-    assert not _ledger.reverter_running(str(tmp_path))
+    assert not _reverter.reverter_running(str(tmp_path))
     assert len(fake_actions[0]) == 1
 
 
 def test_claimed_entries_of_a_dead_reverter_go_back_to_pending(tmp_path, fake_actions):
     e = entry('orphan', time.time())
-    _ledger.record(str(tmp_path), [e])
-    assert _ledger.claim(str(tmp_path), e['id'])  # claimed, then the reverter "died"
+    _ledger_store.record(str(tmp_path), [e])
+    assert _ledger_store.claim(str(tmp_path), e['id'])  # claimed, then the reverter "died"
     dummy_reverter, thread = run_reverter(tmp_path)
     thread.join(10)
     assert [t for t, dummy in fake_actions[0]] == ['orphan']
@@ -117,34 +123,34 @@ def test_claimed_entries_of_a_dead_reverter_go_back_to_pending(tmp_path, fake_ac
 
 def test_unknown_action_fails_without_retry(tmp_path):
     e = entry('z', time.time(), action='no-such-action')
-    _ledger.record(str(tmp_path), [e])
-    finished = _ledger.revert_now(str(tmp_path), [e])
+    _ledger_store.record(str(tmp_path), [e])
+    finished = _reverter.revert_now(str(tmp_path), [e])
     assert finished[0]['status'] == 'failed' and 'unknown revert action' in finished[0]['error']
 
 
 def test_discard_closes_entries_the_module_reverted_itself(tmp_path):
     e = entry('y', time.time() + 60)
-    _ledger.record(str(tmp_path), [e])
-    closed = _ledger.discard(str(tmp_path), [e])
+    _ledger_store.record(str(tmp_path), [e])
+    closed = _ledger_store.discard(str(tmp_path), [e])
     assert closed[0]['status'] == 'reverted-by-module'
-    assert _ledger.list_entries(str(tmp_path)) == []
+    assert _ledger_store.list_entries(str(tmp_path)) == []
 
 
 def test_default_ledger_dir_honours_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv(_ledger.ENV_LEDGER_DIR, str(tmp_path))
-    assert _ledger.default_ledger_dir() == str(tmp_path)
+    monkeypatch.setenv(_ledger_store.ENV_LEDGER_DIR, str(tmp_path))
+    assert _ledger_store.default_ledger_dir() == str(tmp_path)
 
 
 def test_runtime_copy_is_importable_without_ansible(tmp_path):
-    runtime = _ledger._install_runtime(str(tmp_path))
-    module = os.path.join(runtime, *_ledger.REVERTER_MODULE.split('.')) + '.py'
+    runtime = _reverter._install_runtime(str(tmp_path))
+    module = os.path.join(runtime, *_reverter.REVERTER_MODULE.split('.')) + '.py'
     assert os.path.exists(module)
     assert os.path.exists(os.path.join(os.path.dirname(module), '_docker.py'))
     # Installing again with the same code reuses the copy.
-    assert _ledger._install_runtime(str(tmp_path)) == runtime
+    assert _reverter._install_runtime(str(tmp_path)) == runtime
     # The copy imports with Ansible unavailable, as on a managed host.
     code = ('import sys; sys.modules["ansible"] = None; '
-            'import %s as m; print(m.__file__)' % _ledger.REVERTER_MODULE)
+            'import %s as m; print(m.__file__)' % _reverter.REVERTER_MODULE)
     out = subprocess.check_output([sys.executable, '-c', code], env=dict(os.environ, PYTHONPATH=runtime), cwd='/')
     assert out.decode().strip().startswith(runtime)
 
@@ -181,33 +187,33 @@ def fake_engine(monkeypatch):
         def remove_container(self, container_id, force=False):
             removed.append(container_id)
 
-    monkeypatch.setattr(_ledger, 'docker_client', lambda conn: Client())
-    monkeypatch.setattr(_ledger._docker.StdinExec, 'start',
+    monkeypatch.setattr(_revert_client, 'docker_client', lambda conn: Client())
+    monkeypatch.setattr(_docker.StdinExec, 'start',
                         classmethod(lambda cls, client, cid, argv: FakeStdinExec(argv, rcs.get(argv[0], 0))))
 
     def exec_in(client, cid, argv):
         execs.append((argv, time.time()))
-        return _ledger._docker.ExecResult(argv, 0, '', '')
+        return _docker.ExecResult(argv, 0, '', '')
 
-    monkeypatch.setattr(_ledger._docker, 'exec_in', exec_in)
+    monkeypatch.setattr(_docker, 'exec_in', exec_in)
     return rcs, execs, removed
 
 
 def helper_entry(deadline, batches=True):
     steps = [['tc', 'qdisc', 'del', 'dev', 'eth0', 'root', 'handle', 'c4a0:'],
              ['iptables', '-w', '5', '-D', 'INPUT', '-j', 'DROP']]
-    return _ledger.new_entry('container_netem', 'helper_exec', dict(id='target', name='target'),
-                             dict(docker_host='unix:///x'), deadline, steps=steps, ok_if=['Bad rule'],
-                             helper_id='helper1', helper_image='img',
-                             batches=[[['tc', '-batch', '-'], 'qdisc del dev eth0 root handle c4a0:\n'],
-                                      [['iptables-restore', '--noflush'], '*filter\n-D INPUT -j DROP\nCOMMIT\n']]
-                             if batches else None)
+    return _ledger_store.new_entry('container_netem', 'helper_exec', dict(id='target', name='target'),
+                                   dict(docker_host='unix:///x'), deadline, steps=steps, ok_if=['Bad rule'],
+                                   helper_id='helper1', helper_image='img',
+                                   batches=[[['tc', '-batch', '-'], 'qdisc del dev eth0 root handle c4a0:\n'],
+                                            [['iptables-restore', '--noflush'], '*filter\n-D INPUT -j DROP\nCOMMIT\n']]
+                                   if batches else None)
 
 
 def test_reverter_starts_batched_reverts_early_and_feeds_them_at_the_deadline(tmp_path, fake_engine):
     rcs, execs, removed = fake_engine
     e = helper_entry(time.time() + 1.0)
-    _ledger.record(str(tmp_path), [e])
+    _ledger_store.record(str(tmp_path), [e])
     dummy_reverter, thread = run_reverter(tmp_path)
     thread.join(10)
     starts = [t for what, dummy, t in FakeStdinExec.log if what == 'start']
@@ -217,7 +223,7 @@ def test_reverter_starts_batched_reverts_early_and_feeds_them_at_the_deadline(tm
     assert min(sends) >= e['deadline'], 'and get their input no earlier than it'
     assert execs == [], 'no exec is started at the deadline'
     assert removed == ['helper1']
-    done = _ledger.list_entries(str(tmp_path), 'done')[0]
+    done = _ledger_store.list_entries(str(tmp_path), 'done')[0]
     assert done['status'] == 'reverted' and done['details']['revert_path'] == 'batched'
     assert done['details']['fault_gone_at'] >= e['deadline']
 
@@ -226,12 +232,12 @@ def test_a_failed_batch_falls_back_to_the_steps(tmp_path, fake_engine):
     rcs, execs, removed = fake_engine
     rcs['iptables-restore'] = 1  # e.g. a rule already removed by hand: the whole commit fails
     e = helper_entry(time.time() + 0.5)
-    _ledger.record(str(tmp_path), [e])
+    _ledger_store.record(str(tmp_path), [e])
     dummy_reverter, thread = run_reverter(tmp_path)
     thread.join(10)
     assert [argv for argv, dummy in execs] == e['details']['steps']
     assert min(t for dummy, t in execs) >= e['deadline']
-    done = _ledger.list_entries(str(tmp_path), 'done')[0]
+    done = _ledger_store.list_entries(str(tmp_path), 'done')[0]
     assert done['status'] == 'reverted' and done['details']['revert_path'] == 'steps'
     assert removed == ['helper1']
 
@@ -239,7 +245,7 @@ def test_a_failed_batch_falls_back_to_the_steps(tmp_path, fake_engine):
 def test_entries_without_batches_are_not_prearmed(tmp_path, fake_engine):
     rcs, execs, removed = fake_engine
     e = helper_entry(time.time() + 0.3, batches=False)
-    _ledger.record(str(tmp_path), [e])
+    _ledger_store.record(str(tmp_path), [e])
     dummy_reverter, thread = run_reverter(tmp_path)
     thread.join(10)
     assert FakeStdinExec.log == []
@@ -251,13 +257,13 @@ def test_entries_without_batches_are_not_prearmed(tmp_path, fake_engine):
 def test_an_unsettled_entry_waits_for_its_live_module_then_counts_from_the_apply(tmp_path, fake_actions):
     calls, dummy = fake_actions
     e = entry('slow-apply', time.time() + 0.2)
-    e['armed_by'] = _ledger.arming_owner()  # this process: alive, and not settled yet
-    _ledger.record(str(tmp_path), [e])
+    e['armed_by'] = _process_identity.this_process()  # this process: alive, and not settled yet
+    _ledger_store.record(str(tmp_path), [e])
     dummy_reverter, thread = run_reverter(tmp_path)
     time.sleep(0.6)
     assert calls == [], 'the fault may be going in right now: the revert waits for the live module'
     applied_at = time.time()
-    _ledger.settle(str(tmp_path), e, applied_at + 0.3)
+    _ledger_store.settle(str(tmp_path), e, applied_at + 0.3)
     thread.join(10)
     assert [t for t, dummy in calls] == ['slow-apply']
     assert calls[0][1] >= applied_at + 0.3, 'the deadline counts from the apply'
@@ -266,11 +272,11 @@ def test_an_unsettled_entry_waits_for_its_live_module_then_counts_from_the_apply
 def test_an_unsettled_entry_of_a_dead_module_is_performed_at_its_provisional_deadline(tmp_path, fake_actions):
     calls, dummy = fake_actions
     dead = subprocess.Popen([sys.executable, '-c', 'pass'])
-    owner = dict(pid=dead.pid, start=_ledger._process_start(dead.pid))
+    owner = dict(pid=dead.pid, start=_process_identity.process_start(dead.pid))
     dead.wait()
     e = entry('killed-mid-apply', time.time() + 0.2)
     e['armed_by'] = owner
-    _ledger.record(str(tmp_path), [e])
+    _ledger_store.record(str(tmp_path), [e])
     dummy_reverter, thread = run_reverter(tmp_path)
     thread.join(10)
     assert [t for t, dummy in calls] == ['killed-mid-apply']
@@ -280,9 +286,9 @@ def test_an_unsettled_entry_of_a_dead_module_is_performed_at_its_provisional_dea
 def test_settling_an_entry_the_reverter_already_performed_arms_it_again(tmp_path, fake_actions):
     calls, dummy = fake_actions
     e = entry('late-settle', time.time())
-    _ledger.record(str(tmp_path), [e])
-    assert _ledger.revert_now(str(tmp_path), [dict(e)])[0]['status'] == 'reverted'
-    _ledger.settle(str(tmp_path), e, time.time() + 0.2)  # the fault went in after that revert
+    _ledger_store.record(str(tmp_path), [e])
+    assert _reverter.revert_now(str(tmp_path), [dict(e)])[0]['status'] == 'reverted'
+    _ledger_store.settle(str(tmp_path), e, time.time() + 0.2)  # the fault went in after that revert
     dummy_reverter, thread = run_reverter(tmp_path)
     thread.join(10)
     assert [t for t, dummy in calls] == ['late-settle', 'late-settle']
@@ -290,56 +296,56 @@ def test_settling_an_entry_the_reverter_already_performed_arms_it_again(tmp_path
 
 def test_arm_waits_until_a_real_reverter_has_listed_the_entries(tmp_path):
     root = str(tmp_path / 'ledger')
-    _ledger.check_root(root)
+    _ledger_store.check_root(root)
     e = entry('confirmed', time.time() + 60, action='start')
     # A module probing the lock all the time must not make the starting reverter give up.
     stop = threading.Event()
 
     def probe():
         while not stop.is_set():
-            _ledger.reverter_running(root)
+            _reverter.reverter_running(root)
     prober = threading.Thread(target=probe)
     prober.start()
     try:
-        armed, pid = _ledger.arm(root, [e])
+        armed, pid = _reverter.arm(root, [e])
     finally:
         stop.set()
         prober.join()
     try:
         assert armed and pid
-        state = _ledger.reverter_state(root)
+        state = _reverter.reverter_state(root)
         assert state['pid'] == pid and state['listed_at'] > e['created_at'] * 1e9
         assert os.path.exists(os.path.join(root, 'pending', e['id'] + '.json'))
     finally:
-        _ledger.discard(root, [e])
+        _ledger_store.discard(root, [e])
         os.kill(pid, 15)
 
 
 # --- trust and malformed entries ---------------------------------------------------------------------------
 
 def test_relative_and_foreign_ledger_dirs_are_refused(tmp_path):
-    with pytest.raises(_ledger.LedgerError, match='absolute'):
-        _ledger.check_root('relative/ledger')
+    with pytest.raises(_ledger_store.LedgerError, match='absolute'):
+        _ledger_store.check_root('relative/ledger')
     loose = tmp_path / 'loose'
     loose.mkdir()
     os.chmod(str(loose), 0o755)
-    with pytest.raises(_ledger.LedgerError, match='mode 0755'):
-        _ledger.check_root(str(loose))
+    with pytest.raises(_ledger_store.LedgerError, match='mode 0755'):
+        _ledger_store.check_root(str(loose))
     os.symlink(str(loose), str(tmp_path / 'link'))
-    with pytest.raises(_ledger.LedgerError, match='symlink'):
-        _ledger.check_root(str(tmp_path / 'link'))
+    with pytest.raises(_ledger_store.LedgerError, match='symlink'):
+        _ledger_store.check_root(str(tmp_path / 'link'))
     open_dir = tmp_path / 'open'
     open_dir.mkdir()
     os.chmod(str(open_dir), 0o777)  # writable by anyone, not sticky
-    with pytest.raises(_ledger.LedgerError, match='can be changed by another user'):
-        _ledger.check_root(str(open_dir / 'ledger'))
+    with pytest.raises(_ledger_store.LedgerError, match='can be changed by another user'):
+        _ledger_store.check_root(str(open_dir / 'ledger'))
 
 
 def test_missing_parents_are_made_private_whatever_the_umask(tmp_path):
     old = os.umask(0)
     try:
-        root = _ledger.check_root(str(tmp_path / 'a' / 'b' / 'ledger'))
-        _ledger.record(root, [entry('m', time.time())])
+        root = _ledger_store.check_root(str(tmp_path / 'a' / 'b' / 'ledger'))
+        _ledger_store.record(root, [entry('m', time.time())])
     finally:
         os.umask(old)
     for path in (tmp_path / 'a', tmp_path / 'a' / 'b', tmp_path / 'a' / 'b' / 'ledger',
@@ -354,33 +360,33 @@ def test_a_malformed_entry_is_quarantined_and_blocks_nothing(tmp_path, fake_acti
     calls, dummy = fake_actions
     root = str(tmp_path)
     good = entry('good', time.time() + 0.2)
-    _ledger.record(root, [good])
+    _ledger_store.record(root, [good])
     bad = os.path.join(root, 'pending', 'bad.json')
     with open(bad, 'w') as handle:
         handle.write(text)
-    assert [os.path.basename(i['file']) for i in _ledger.list_invalid(root)] == ['bad.json']
-    assert [e['id'] for e in _ledger.list_entries(root)] == [good['id']]
+    assert [os.path.basename(i['file']) for i in _ledger_store.list_invalid(root)] == ['bad.json']
+    assert [e['id'] for e in _ledger_store.list_entries(root)] == [good['id']]
     dummy_reverter, thread = run_reverter(tmp_path)
     thread.join(10)
     assert [t for t, dummy in calls] == ['good']
     assert os.path.exists(os.path.join(root, 'quarantine', 'bad.json'))
-    assert [i['reason'] for i in _ledger.list_invalid(root)] != ['quarantined']
+    assert [i['reason'] for i in _ledger_store.list_invalid(root)] != ['quarantined']
 
 
 def test_a_symlinked_entry_lock_or_runtime_file_is_refused(tmp_path):
-    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    root = _ledger_store.check_root(str(tmp_path / 'ledger'))
     victim = tmp_path / 'victim'
     victim.write_text('precious')
     os.symlink(str(victim), os.path.join(root, 'reverter.lock'))
-    assert _ledger.reverter_running(root) is False
-    with pytest.raises(_ledger.LedgerError, match='symlink'):
-        _ledger.Reverter(root).acquire()
+    assert _reverter.reverter_running(root) is False
+    with pytest.raises(_ledger_store.LedgerError, match='symlink'):
+        _reverter.Reverter(root).acquire()
     assert victim.read_text() == 'precious'
-    runtime = _ledger._install_runtime(str(tmp_path / 'other'))
-    module = os.path.join(runtime, *_ledger.REVERTER_MODULE.split('.')) + '.py'
+    runtime = _reverter._install_runtime(str(tmp_path / 'other'))
+    module = os.path.join(runtime, *_reverter.REVERTER_MODULE.split('.')) + '.py'
     with open(module, 'a') as handle:
         handle.write('\nraise SystemExit("swapped")\n')
-    _ledger._install_runtime(str(tmp_path / 'other'))
+    _reverter._install_runtime(str(tmp_path / 'other'))
     with open(module) as handle:
         assert 'swapped' not in handle.read(), 'a changed runtime copy is rewritten before it runs'
 
@@ -389,32 +395,32 @@ def test_a_symlinked_entry_lock_or_runtime_file_is_refused(tmp_path):
 
 @pytest.mark.parametrize('name', ['a', 'run-42', 'exp_1.2', 'A' * 128, '9lives'])
 def test_valid_lease_names(name):
-    assert _ledger.valid_lease_name(name) is True
+    assert _ledger_store.valid_lease_name(name) is True
 
 
 @pytest.mark.parametrize('name', ['', '.hidden', '-x', '_x', 'a/b', '../up', 'a b', 'a\n', 'é', 'A' * 129, None, 7])
 def test_invalid_lease_names(name):
-    assert _ledger.valid_lease_name(name) is False
+    assert _ledger_store.valid_lease_name(name) is False
 
 
 def test_a_lease_is_held_while_renewed_and_expires_after_its_seconds(tmp_path):
     root = str(tmp_path / 'ledger')
-    assert _ledger.lease_expired(root, 'run-1') is True, 'missing means expired'
-    lease = _ledger.renew_lease(root, 'run-1', 2)
+    assert _ledger_store.lease_expired(root, 'run-1') is True, 'missing means expired'
+    lease = _ledger_store.renew_lease(root, 'run-1', 2)
     assert lease['name'] == 'run-1' and lease['seconds'] == 2.0
     path = os.path.join(root, 'leases', 'run-1.json')
     assert oct(os.stat(path).st_mode & 0o777) == '0o600'
     assert oct(os.stat(os.path.dirname(path)).st_mode & 0o777) == '0o700'
     now = lease['renewed_at']
-    assert _ledger.lease_expired(root, 'run-1', now=now + 1.9) is False
-    assert _ledger.lease_expired(root, 'run-1', now=now + 2.1) is True
-    renewed = _ledger.renew_lease(root, 'run-1', 2)
-    assert _ledger.lease_expired(root, 'run-1', now=renewed['renewed_at'] + 1.9) is False
-    assert _ledger.lease_expired(root, 'other') is True
-    _ledger.drop_lease(root, 'run-1')
+    assert _ledger_store.lease_expired(root, 'run-1', now=now + 1.9) is False
+    assert _ledger_store.lease_expired(root, 'run-1', now=now + 2.1) is True
+    renewed = _ledger_store.renew_lease(root, 'run-1', 2)
+    assert _ledger_store.lease_expired(root, 'run-1', now=renewed['renewed_at'] + 1.9) is False
+    assert _ledger_store.lease_expired(root, 'other') is True
+    _ledger_store.drop_lease(root, 'run-1')
     assert not os.path.exists(path)
-    assert _ledger.lease_expired(root, 'run-1') is True
-    _ledger.drop_lease(root, 'run-1')  # missing: no error
+    assert _ledger_store.lease_expired(root, 'run-1') is True
+    _ledger_store.drop_lease(root, 'run-1')  # missing: no error
 
 
 @pytest.mark.parametrize('name, seconds, match', [('a/b', 5, 'Invalid lease name'), ('', 5, 'Invalid lease name'),
@@ -422,39 +428,39 @@ def test_a_lease_is_held_while_renewed_and_expires_after_its_seconds(tmp_path):
                                                   ('ok', float('inf'), 'positive'), ('ok', True, 'positive'),
                                                   ('ok', '5', 'positive')])
 def test_renew_refuses_bad_names_and_seconds(tmp_path, name, seconds, match):
-    with pytest.raises(_ledger.LedgerError, match=match):
-        _ledger.renew_lease(str(tmp_path / 'ledger'), name, seconds)
+    with pytest.raises(_ledger_store.LedgerError, match=match):
+        _ledger_store.renew_lease(str(tmp_path / 'ledger'), name, seconds)
     assert not os.path.exists(str(tmp_path / 'ledger' / 'leases'))
 
 
 def test_drop_refuses_a_bad_name(tmp_path):
-    with pytest.raises(_ledger.LedgerError, match='Invalid lease name'):
-        _ledger.drop_lease(str(tmp_path), '../pending/x')
+    with pytest.raises(_ledger_store.LedgerError, match='Invalid lease name'):
+        _ledger_store.drop_lease(str(tmp_path), '../pending/x')
 
 
 def test_a_lease_that_is_not_ours_counts_as_expired(tmp_path):
     root = str(tmp_path / 'ledger')
-    _ledger.renew_lease(root, 'mine', 600)
+    _ledger_store.renew_lease(root, 'mine', 600)
     path = os.path.join(root, 'leases', 'mine.json')
-    assert _ledger.lease_expired(root, 'mine') is False
+    assert _ledger_store.lease_expired(root, 'mine') is False
     # A symlink to a lease that would be held is never followed.
     os.rename(path, os.path.join(root, 'leases', 'real.json'))
     os.symlink(os.path.join(root, 'leases', 'real.json'), path)
-    assert _ledger.lease_expired(root, 'mine') is True
+    assert _ledger_store.lease_expired(root, 'mine') is True
     os.unlink(path)
     os.rename(os.path.join(root, 'leases', 'real.json'), path)
     os.chmod(path, 0o644)  # others may read it: not private
-    assert _ledger.lease_expired(root, 'mine') is True
+    assert _ledger_store.lease_expired(root, 'mine') is True
     os.chmod(path, 0o600)
-    assert _ledger.lease_expired(root, 'mine') is False
+    assert _ledger_store.lease_expired(root, 'mine') is False
     if os.geteuid() == 0:
         os.chown(path, 4242, 4242)  # another owner
-        assert _ledger.lease_expired(root, 'mine') is True
+        assert _ledger_store.lease_expired(root, 'mine') is True
         os.chown(path, 0, 0)
-        assert _ledger.lease_expired(root, 'mine') is False
+        assert _ledger_store.lease_expired(root, 'mine') is False
     # A leases directory others can enter is not trusted either.
     os.chmod(os.path.join(root, 'leases'), 0o755)
-    assert _ledger.lease_expired(root, 'mine') is True
+    assert _ledger_store.lease_expired(root, 'mine') is True
 
 
 @pytest.mark.parametrize('text', ['garbage', '[]', '{"name": "mine", "seconds": 600}',
@@ -463,55 +469,55 @@ def test_a_lease_that_is_not_ours_counts_as_expired(tmp_path):
                                   '{"name": "mine", "seconds": 600, "renewed_at": true}',
                                   '{"name": "mine", "seconds": 0, "renewed_at": 9e18}'])
 def test_a_malformed_lease_counts_as_expired(tmp_path, text):
-    root = _ledger.check_root(str(tmp_path / 'ledger'))
-    leases = _ledger._subdir(root, 'leases')
+    root = _ledger_store.check_root(str(tmp_path / 'ledger'))
+    leases = _ledger_store._subdir(root, 'leases')
     fd = os.open(os.path.join(leases, 'mine.json'), os.O_WRONLY | os.O_CREAT, 0o600)
     with os.fdopen(fd, 'w') as handle:
         handle.write(text)
-    assert _ledger.lease_expired(root, 'mine') is True
+    assert _ledger_store.lease_expired(root, 'mine') is True
 
 
 def test_renewing_replaces_a_symlink_instead_of_writing_through_it(tmp_path):
-    root = _ledger.check_root(str(tmp_path / 'ledger'))
-    leases = _ledger._subdir(root, 'leases')
+    root = _ledger_store.check_root(str(tmp_path / 'ledger'))
+    leases = _ledger_store._subdir(root, 'leases')
     victim = tmp_path / 'victim'
     victim.write_text('precious')
     os.symlink(str(victim), os.path.join(leases, 'mine.json'))
-    _ledger.renew_lease(root, 'mine', 5)
+    _ledger_store.renew_lease(root, 'mine', 5)
     assert victim.read_text() == 'precious'
     assert not os.path.islink(os.path.join(leases, 'mine.json'))
-    assert _ledger.lease_expired(root, 'mine') is False
+    assert _ledger_store.lease_expired(root, 'mine') is False
 
 
 def test_a_symlinked_leases_directory_is_refused(tmp_path):
-    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    root = _ledger_store.check_root(str(tmp_path / 'ledger'))
     elsewhere = tmp_path / 'elsewhere'
     elsewhere.mkdir(mode=0o700)
     os.symlink(str(elsewhere), os.path.join(root, 'leases'))
-    with pytest.raises(_ledger.LedgerError, match='symlink'):
-        _ledger.renew_lease(root, 'mine', 5)
+    with pytest.raises(_ledger_store.LedgerError, match='symlink'):
+        _ledger_store.renew_lease(root, 'mine', 5)
     assert os.listdir(str(elsewhere)) == []
-    assert _ledger.lease_expired(root, 'mine') is True
+    assert _ledger_store.lease_expired(root, 'mine') is True
 
 
 def test_entry_validation_checks_the_lease():
     good = entry('t', time.time() + 60)
     good['lease'] = 'run-1'
-    assert _ledger.invalid_reason(good) is None
+    assert _ledger_store.invalid_reason(good) is None
     for bad in ('../x', '', 42, ['run-1']):
         wrong = dict(good, lease=bad)
-        assert 'lease' in _ledger.invalid_reason(wrong), bad
-    assert _ledger.invalid_reason(dict(good, lease=None)) is None, 'no lease'
+        assert 'lease' in _ledger_store.invalid_reason(wrong), bad
+    assert _ledger_store.invalid_reason(dict(good, lease=None)) is None, 'no lease'
 
 
 def test_due_is_now_when_the_lease_expired_and_the_deadline_otherwise(tmp_path):
     root = str(tmp_path / 'ledger')
-    reverter = _ledger.Reverter(_ledger.check_root(root))
+    reverter = _reverter.Reverter(_ledger_store.check_root(root))
     now = time.time()
     e = entry('t', now + 600)
     e['lease'] = 'run-1'
     assert reverter._due(e, now) == now, 'never renewed: at once'
-    _ledger.renew_lease(root, 'run-1', 30)
+    _ledger_store.renew_lease(root, 'run-1', 30)
     assert reverter._due(e, time.time()) == e['deadline'], 'held: at the deadline'
     assert reverter._due(e, time.time() + 31) <= time.time() + 31, 'expired: at once'
     # A failed attempt keeps its backoff, lease or not: a failing revert is not retried every poll.
@@ -521,28 +527,28 @@ def test_due_is_now_when_the_lease_expired_and_the_deadline_otherwise(tmp_path):
 
 
 def test_due_with_an_expired_lease_still_waits_for_a_live_arming_module(tmp_path):
-    root = _ledger.check_root(str(tmp_path / 'ledger'))
-    reverter = _ledger.Reverter(root)
+    root = _ledger_store.check_root(str(tmp_path / 'ledger'))
+    reverter = _reverter.Reverter(root)
     now = time.time()
     e = entry('t', now + 600)
-    e.update(lease='gone', armed_by=_ledger.arming_owner())  # this process: alive and not settled
+    e.update(lease='gone', armed_by=_process_identity.this_process())  # this process: alive and not settled
     assert reverter._due(e, now) > now, 'the fault may be going in right now'
     assert reverter._due(dict(e, applied=True), now) == now, 'settled: at once'
-    late = now + _ledger.ARMING_PATIENCE_SECONDS + 1
+    late = now + _reverter.ARMING_PATIENCE_SECONDS + 1
     assert reverter._due(e, late) == late, 'the patience counts from the entry, not from the far deadline'
 
 
 def test_each_lease_is_read_once_per_step(tmp_path, monkeypatch, fake_actions):
-    root = _ledger.check_root(str(tmp_path / 'ledger'))
-    _ledger.renew_lease(root, 'shared', 60)
+    root = _ledger_store.check_root(str(tmp_path / 'ledger'))
+    _ledger_store.renew_lease(root, 'shared', 60)
     entries = [entry('t%d' % i, time.time() + 600) for i in range(5)]
     for e in entries:
         e['lease'] = 'shared'
-    _ledger.record(root, entries)
+    _ledger_store.record(root, entries)
     reads = []
-    real = _ledger.lease_expired
-    monkeypatch.setattr(_ledger, 'lease_expired', lambda *args, **kwargs: reads.append(args[1]) or real(*args, **kwargs))
-    reverter = _ledger.Reverter(root)
+    real = _ledger_store.lease_expired
+    monkeypatch.setattr(_reverter, 'lease_expired', lambda *args, **kwargs: reads.append(args[1]) or real(*args, **kwargs))
+    reverter = _reverter.Reverter(root)
     reverter.step()
     assert reads == ['shared']
     reverter.step()
@@ -551,12 +557,12 @@ def test_each_lease_is_read_once_per_step(tmp_path, monkeypatch, fake_actions):
 
 def test_the_reverter_performs_an_entry_at_once_when_its_lease_expires(tmp_path, fake_actions):
     calls, dummy = fake_actions
-    root = _ledger.check_root(str(tmp_path / 'ledger'))
-    _ledger.renew_lease(root, 'run-1', 0.5)
+    root = _ledger_store.check_root(str(tmp_path / 'ledger'))
+    _ledger_store.renew_lease(root, 'run-1', 0.5)
     held = entry('held', time.time() + 600)
     held['lease'] = 'run-1'
     other = entry('no-lease', time.time() + 600)
-    _ledger.record(root, [held, other])
+    _ledger_store.record(root, [held, other])
     reverter, thread = run_reverter(root)
     try:
         time.sleep(0.2)
@@ -564,12 +570,12 @@ def test_the_reverter_performs_an_entry_at_once_when_its_lease_expires(tmp_path,
         assert wait_for(lambda: calls, 10), 'the lease expired: the revert comes long before the deadline'
         assert [t for t, dummy in calls] == ['held']
         # The done record is written once the action returns: a look in between sees none yet.
-        assert wait_for(lambda: _ledger.list_entries(root, 'done'), 10), 'the revert was never recorded'
-        done = _ledger.list_entries(root, 'done')
+        assert wait_for(lambda: _ledger_store.list_entries(root, 'done'), 10), 'the revert was never recorded'
+        done = _ledger_store.list_entries(root, 'done')
         assert [(d['id'], d['status'], d['ended_by']) for d in done] == [(held['id'], 'reverted', 'lease')]
-        assert [e['id'] for e in _ledger.list_entries(root)] == [other['id']]
+        assert [e['id'] for e in _ledger_store.list_entries(root)] == [other['id']]
     finally:
-        _ledger.revert_now(root, _ledger.list_entries(root))
+        _reverter.revert_now(root, _ledger_store.list_entries(root))
         thread.join(10)
 
 
@@ -586,38 +592,38 @@ def wait_for(condition, timeout):
 
 def test_the_halt_marker_is_written_private_and_read_back(tmp_path):
     root = str(tmp_path / 'ledger')
-    assert _ledger.halted_at(root) is None
+    assert _ledger_store.halted_at(root) is None
     before = time.time()
-    marker = _ledger.write_halt(root, 'stop now')
+    marker = _ledger_store.write_halt(root, 'stop now')
     assert marker['reason'] == 'stop now' and '@' in marker['by']
     assert before <= marker['at'] <= time.time()
-    assert _ledger.halted_at(root) == marker['at']
+    assert _ledger_store.halted_at(root) == marker['at']
     path = os.path.join(root, 'halt.json')
     assert oct(os.stat(path).st_mode & 0o777) == '0o600'
-    later = _ledger.write_halt(root, 'again')
-    assert _ledger.halted_at(root) == later['at'] >= marker['at']
-    with pytest.raises(_ledger.LedgerError, match='reason'):
-        _ledger.write_halt(root, None)
+    later = _ledger_store.write_halt(root, 'again')
+    assert _ledger_store.halted_at(root) == later['at'] >= marker['at']
+    with pytest.raises(_ledger_store.LedgerError, match='reason'):
+        _ledger_store.write_halt(root, None)
 
 
 def test_a_halt_marker_that_is_not_ours_is_ignored(tmp_path):
-    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    root = _ledger_store.check_root(str(tmp_path / 'ledger'))
     path = os.path.join(root, 'halt.json')
     real = tmp_path / 'real.json'
     real.write_text('{"at": 1, "by": "x@y", "reason": "r"}')
     os.chmod(str(real), 0o600)
     os.symlink(str(real), path)
-    assert _ledger.halted_at(root) is None
+    assert _ledger_store.halted_at(root) is None
     os.unlink(path)
     for text in ('garbage', '[]', '{"reason": "r"}', '{"at": "now"}', '{"at": true}'):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, 'w') as handle:
             handle.write(text)
-        assert _ledger.halted_at(root) is None, text
-    _ledger.write_halt(root, 'ok')
+        assert _ledger_store.halted_at(root) is None, text
+    _ledger_store.write_halt(root, 'ok')
     os.chmod(path, 0o644)
-    assert _ledger.halted_at(root) is None
+    assert _ledger_store.halted_at(root) is None
     if os.geteuid() == 0:
         os.chmod(path, 0o600)
         os.chown(path, 4242, 4242)
-        assert _ledger.halted_at(root) is None
+        assert _ledger_store.halted_at(root) is None

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _ledger, _sampler
+from ansible_collections.chaos.engineering.plugins.module_utils import _ledger_store, _process_identity, _sampler
 
 
 def test_find_owner_takes_the_topmost_ansible_process():
@@ -61,7 +61,7 @@ def test_watch_status_counts_failures_and_holding_since_a_time():
 
 
 def test_sample_reader_takes_only_complete_lines(tmp_path):
-    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    root = _ledger_store.check_root(str(tmp_path / 'ledger'))
     directory = _sampler.run_dir(root, 'run-1')
     path = os.path.join(directory, _sampler.SAMPLES_FILE)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -77,7 +77,7 @@ OWNER_SCRIPT = r'''
 import sys, time
 sys.path[:0] = %(path)r
 from ansible_collections.chaos.engineering.plugins.module_utils import _sampler
-owner = dict(kind='controller', pid=%(pid)d, start=_sampler._ledger._process_start(%(pid)d))
+owner = dict(kind='controller', pid=%(pid)d, start=_sampler._process_identity.process_start(%(pid)d))
 counter = {'n': 0}
 def make(probe):
     def take():
@@ -105,43 +105,43 @@ def _wait(predicate, timeout):
 
 
 def test_a_real_daemon_samples_renews_and_stops(tmp_path):
-    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    root = _ledger_store.check_root(str(tmp_path / 'ledger'))
     pid = _start_daemon(root, os.getpid())
     try:
         assert _wait(lambda: len(_sampler.SampleReader(_sampler.run_dir(root, 'run-x')).read()) >= 5, 10)
-        assert not _ledger.lease_expired(root, 'run-x')
+        assert not _ledger_store.lease_expired(root, 'run-x')
         time.sleep(1.5)  # longer than the lease: only renewals keep it
-        assert not _ledger.lease_expired(root, 'run-x')
+        assert not _ledger_store.lease_expired(root, 'run-x')
     finally:
         samples, halt, running = _sampler.stop(root, 'run-x')
     assert running and halt is None and len(samples) >= 5
-    assert _ledger.lease_expired(root, 'run-x')
+    assert _ledger_store.lease_expired(root, 'run-x')
     assert _wait(lambda: not os.path.exists('/proc/%d' % pid) or open('/proc/%d/stat' % pid).read().split()[2] == 'Z', 5)
 
 
 def test_a_halt_drops_the_lease_and_is_reported(tmp_path):
-    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    root = _ledger_store.check_root(str(tmp_path / 'ledger'))
     _start_daemon(root, os.getpid())
     try:
-        _ledger.write_halt(root, 'stop it')
+        _ledger_store.write_halt(root, 'stop it')
         status = _sampler.watch(root, 'run-x', ['p'], wait=5)
         assert status['halted'] is True and status['reached'] is False
         # The lease keeper sees the marker within a tick, and drops the lease.
-        assert _wait(lambda: _ledger.lease_expired(root, 'run-x'), 2)
+        assert _wait(lambda: _ledger_store.lease_expired(root, 'run-x'), 2)
     finally:
         samples, halt, running = _sampler.stop(root, 'run-x')
     assert halt['reason'] == 'stop it'
 
 
 def test_the_owner_s_death_drops_the_lease_and_ends_the_daemon(tmp_path):
-    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    root = _ledger_store.check_root(str(tmp_path / 'ledger'))
     owner = subprocess.Popen(['sleep', '60'])
     try:
         pid = _start_daemon(root, owner.pid)
-        assert not _ledger.lease_expired(root, 'run-x')
+        assert not _ledger_store.lease_expired(root, 'run-x')
         owner.send_signal(signal.SIGKILL)
         owner.wait()
-        assert _wait(lambda: _ledger.lease_expired(root, 'run-x'), 3)
+        assert _wait(lambda: _ledger_store.lease_expired(root, 'run-x'), 3)
         state = _sampler.read_state(_sampler.run_dir(root, 'run-x'))
         assert state['pid'] == pid
         assert _wait(lambda: not _sampler.sampler_alive(state), 5)
@@ -152,7 +152,7 @@ def test_the_owner_s_death_drops_the_lease_and_ends_the_daemon(tmp_path):
 
 
 def test_a_dead_ssh_session_may_be_replaced_by_the_next_task_s_within_the_grace(tmp_path):
-    root = _ledger.check_root(str(tmp_path / 'ledger'))
+    root = _ledger_store.check_root(str(tmp_path / 'ledger'))
     directory = _sampler.run_dir(root, 'run-ssh')
     gone = subprocess.Popen(['true'])
     gone.wait()
@@ -161,7 +161,7 @@ def test_a_dead_ssh_session_may_be_replaced_by_the_next_task_s_within_the_grace(
     assert not sampler._owner_gone(100.0)       # the grace starts
     assert not sampler._owner_gone(104.9)
     assert sampler._owner_gone(105.0)           # 5 s (at least) without a new session
-    me = dict(kind='ssh', pid=os.getpid(), start=_ledger._process_start(os.getpid()))
+    me = dict(kind='ssh', pid=os.getpid(), start=_process_identity.process_start(os.getpid()))
     sampler.owner, sampler.owner_lost_at = dead, None
     assert not sampler._owner_gone(200.0)
     _sampler.adopt(directory, me)

@@ -29,7 +29,7 @@ from test_k8s_agent import FakeApi  # noqa: E402  pylint: disable=wrong-import-p
 from test_network_fault import FakeEngine  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.chaos.engineering.plugins.module_utils import (  # noqa: E402  pylint: disable=wrong-import-position
-    _container_fault, _docker, _k8s_fault, _ledger)
+    _container_fault, _docker, _k8s_fault, _reverter)
 from ansible_collections.chaos.engineering.plugins.modules import (  # noqa: E402  pylint: disable=wrong-import-position
     container_kill, container_netem, container_pause, k8s_agent, k8s_pod_chaos)
 
@@ -132,7 +132,7 @@ def docker(monkeypatch, tmp_path):
     client = FakeDocker()
     monkeypatch.setattr(_container_fault, 'client_or_fail', lambda module, pool_size=10: client)
     # A reverter that confirms at once, so that the real ledger in tmp_path arms the reverts.
-    monkeypatch.setattr(_ledger, 'ensure_reverter', lambda root, confirm_after=None, **kw: 4242)
+    monkeypatch.setattr(_reverter, 'ensure_reverter', lambda root, confirm_after=None, **kw: 4242)
     engine = FakeEngine()
     engine.revert_fault()  # the targets' namespaces start without faults
     for name in ('exec_in', 'start_helper', 'remove_helper'):

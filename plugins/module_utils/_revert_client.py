@@ -1,0 +1,38 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Docker clients the revert actions share, one per engine, cached: one reverter serves faults on many engines.
+
+Imports nothing from Ansible: the detached reverter runs it (see _reverter.py).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import threading
+
+from ansible_collections.chaos.engineering.plugins.module_utils._docker import build_api_client
+
+# The reverter's worker threads, and so the connections each engine's client keeps.
+REVERT_WORKERS = 32
+
+_CLIENTS = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def docker_client(conn):
+    """A cached client per connection: one reverter serves faults on many engines."""
+    key = json.dumps(conn, sort_keys=True)
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            client = _CLIENTS[key] = build_api_client(conn, pool_size=REVERT_WORKERS)
+        return client
+
+
+def api_status(exc):
+    """The HTTP status of a Docker API error, or None."""
+    response = getattr(exc, 'response', None)
+    return getattr(response, 'status_code', None)
