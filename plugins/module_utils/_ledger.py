@@ -30,8 +30,8 @@ checked, and the runtime copy of the code is verified before it is executed.
 An entry that is not what we write is moved to ``quarantine/`` with its reason.
 
 This file runs both inside modules and as the reverter (``python -m ...``), so it
-and the module_utils files it needs (_docker.py, _kubelet.py) import nothing from Ansible
-unguarded. Revert actions are looked up by name in
+and the module_utils files it needs (_docker.py, _docker_helpers.py, _host_exec.py, _kubelet.py) import nothing
+from Ansible unguarded. Revert actions are looked up by name in
 REVERT_ACTIONS; a new fault family adds its own action there.
 """
 
@@ -57,7 +57,7 @@ import uuid
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _kubelet
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _docker_helpers, _host_exec, _kubelet
 from ansible_collections.chaos.engineering.plugins.module_utils._docker import build_api_client
 
 ENV_LEDGER_DIR = 'CHAOS_ENGINEERING_LEDGER_DIR'
@@ -71,7 +71,7 @@ RETRY_BACKOFF_SECONDS = (1, 2, 5, 10, 30)
 GIVE_UP_AFTER_SECONDS = 3600
 REVERT_WORKERS = 32
 # A helper_exec entry with batches gets its revert processes started this long before its deadline,
-# so that at the deadline only their input is written (see _docker.StdinExec).
+# so that at the deadline only their input is written (see _docker_helpers.StdinExec).
 PREARM_SECONDS = 3.0
 METHOD = 'ledger-reverter'
 # How long a module waits for a reverter to confirm a written-ahead entry; longer while a reverter process lives.
@@ -643,7 +643,7 @@ def prearm(entry):
     started = []
     try:
         for argv, text in details['batches']:
-            proc = _docker.StdinExec.start(client, details['helper_id'], argv)
+            proc = _docker_helpers.StdinExec.start(client, details['helper_id'], argv)
             if proc is None:
                 break
             started.append((proc, text))
@@ -695,7 +695,7 @@ def _revert_in_helper(entry):
     if helper_id and _revert_armed(entry, client):
         details['fault_gone_at'] = time.time()
         details['revert_path'] = 'batched'
-        _docker.remove_helper(client, helper_id)
+        _docker_helpers.remove_helper(client, helper_id)
         return 'reverted'
     details['revert_path'] = 'steps'
     try:
@@ -713,13 +713,13 @@ def _revert_in_helper(entry):
                 raise
             running = False
         if details.get('helper_id'):
-            _docker.remove_helper(client, details['helper_id'])
+            _docker_helpers.remove_helper(client, details['helper_id'])
         if not running:
             return 'target-gone'  # the namespace died with the target: nothing is left to revert
         try:
-            helper_id = _docker.start_helper(client, details['helper_image'], entry['target']['id'],
-                                             {_docker.FAULT_LABEL: entry['fault'] + '-revert'},
-                                             expires_at=time.time() + _docker.READ_HELPER_SECONDS)
+            helper_id = _docker_helpers.start_helper(client, details['helper_image'], entry['target']['id'],
+                                             {_docker_helpers.FAULT_LABEL: entry['fault'] + '-revert'},
+                                             expires_at=time.time() + _docker_helpers.READ_HELPER_SECONDS)
         except Exception as exc:  # pylint: disable=broad-exception-caught
             # No helper can be made (its image was removed, say): a root reverter on the Docker host
             # undoes the fault with the host's own tools in the target's namespace instead.
@@ -730,11 +730,11 @@ def _revert_in_helper(entry):
         try:
             failed = _run_revert_steps(client, helper_id, details)
         except Exception:
-            _docker.remove_helper(client, helper_id)
+            _docker_helpers.remove_helper(client, helper_id)
             raise
     if failed is None:
         details['fault_gone_at'] = time.time()
-    _docker.remove_helper(client, helper_id)
+    _docker_helpers.remove_helper(client, helper_id)
     if failed is not None:
         raise RuntimeError('%s failed (rc %s): %s' % (' '.join(failed.argv), failed.rc, failed.stderr.strip()))
     return 'reverted'
@@ -747,16 +747,16 @@ def _run_revert_steps(client, helper_id, details):
         return None
 
     def run(argv):
-        return _docker.exec_in(client, helper_id, argv)
+        return _docker_helpers.exec_in(client, helper_id, argv)
 
     ok_if = details.get('ok_if', ())
     ordered = [argv for argv in details['steps'] if argv[0] == 'tc']
     independent = [argv for argv in details['steps'] if argv[0] != 'tc']
-    dummy, failed = _docker.run_steps(run, ordered, ok_if)
+    dummy, failed = _host_exec.run_steps(run, ordered, ok_if)
     if failed is not None or not independent:
         return failed
     with ThreadPoolExecutor(max_workers=min(8, len(independent))) as pool:
-        outcomes = list(pool.map(lambda argv: _docker.run_steps(run, [argv], ok_if)[1], independent))
+        outcomes = list(pool.map(lambda argv: _host_exec.run_steps(run, [argv], ok_if)[1], independent))
     return next((f for f in outcomes if f is not None), None)
 
 
@@ -764,7 +764,7 @@ def nsenter_possible(conn):
     """Can this process undo a fault with the host's own tools: root, on the Docker host (a local socket), with
     nsenter on PATH? (The tools must also be there, which the steps' failure would tell.)"""
     host = (conn or {}).get('docker_host') or _docker.DEFAULT_DOCKER_HOST
-    return os.geteuid() == 0 and host.startswith('unix://') and _docker.find_tool('nsenter') is not None
+    return os.geteuid() == 0 and host.startswith('unix://') and _host_exec.find_tool('nsenter') is not None
 
 
 def _revert_with_nsenter(entry):
@@ -779,7 +779,7 @@ def _revert_with_nsenter(entry):
         raise
     if not state.get('Running') or not state.get('Pid'):
         return 'target-gone'
-    dummy, failed = _docker.run_steps(lambda argv: _docker.nsenter_run(state['Pid'], argv),
+    dummy, failed = _host_exec.run_steps(lambda argv: _host_exec.nsenter_run(state['Pid'], argv),
                                       details['steps'], details.get('ok_if', ()))
     if failed is None:
         details['fault_gone_at'] = time.time()
@@ -842,11 +842,11 @@ def _module_source(module):
 
 
 def _runtime_files():
-    """(relative path, text) of every file the reverter runs from: this file, _docker.py, _kubelet.py, their
-    packages."""
+    """(relative path, text) of every file the reverter runs from: this file, _docker.py, _docker_helpers.py,
+    _host_exec.py, _kubelet.py, their packages."""
     parts = REVERTER_MODULE.split('.')[:-1]
     files = [(os.path.join(*(parts[:depth] + ['__init__.py'])), '') for depth in range(1, len(parts) + 1)]
-    for module in (sys.modules[__name__], _docker, _kubelet):
+    for module in (sys.modules[__name__], _docker, _docker_helpers, _host_exec, _kubelet):
         files.append((os.path.join(*module.__name__.split('.')) + '.py', _module_source(module)))
     return files
 
@@ -1017,7 +1017,7 @@ def ensure_reverter(root, confirm_after=None, wait_seconds=START_WAIT_SECONDS):
         running = reverter_running(root)
         if not running and not _alive(spawned):
             runtime = runtime or _install_runtime(root)
-            path = os.pathsep.join([os.environ.get('PATH', '')] + list(_docker.TOOL_DIRS))
+            path = os.pathsep.join([os.environ.get('PATH', '')] + list(_host_exec.TOOL_DIRS))
             spawned = _spawn_detached([sys.executable, '-m', REVERTER_MODULE, '--ledger-dir', root],
                                       dict(os.environ, PYTHONPATH=runtime, PYTHONDONTWRITEBYTECODE='1', PATH=path),
                                       os.path.join(root, 'reverter.log'))

@@ -19,8 +19,10 @@ import math
 import random
 import re
 
+from ansible_collections.chaos.engineering.plugins.module_utils._docker_helpers import HELPER_LABEL
+
+# Containers and pods carrying it are never chosen (HELPER_LABEL marks our own helpers).
 PROTECTED_LABEL = 'chaos.engineering/protected'
-HELPER_LABEL = 'chaos.engineering/helper'
 
 # Shared by every module that selects targets; documented once in the
 # chaos.engineering.selection doc fragment.

@@ -416,14 +416,14 @@ chaos:
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
-from ansible_collections.chaos.engineering.plugins.module_utils._netem import FaultSpecError, FAULT_KEYS
-from ansible_collections.chaos.engineering.plugins.module_utils._network_fault import NetworkFault
+from ansible_collections.chaos.engineering.plugins.module_utils._netem_plan import FaultSpecError, FAULT_KEYS
+from ansible_collections.chaos.engineering.plugins.module_utils._netem_apply import NetworkFault
 
 FAULT = 'container_netem'
 
 
 # The documented ranges (see _validate.py), checked before anything connects. Ports are checked once, with the
-# rest of the fault spec, by _netem.Plan (also before connecting).
+# rest of the fault spec, by _netem_plan.Plan (also before connecting).
 BOUNDS = dict(duration=_validate.seconds(_validate.DURATION))
 
 

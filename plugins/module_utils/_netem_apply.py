@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """container_netem's work on one engine: preflight, then apply, replace or remove our faults per container.
 
-The argv comes from _netem.Plan; it runs in a helper container joined to the
+The argv comes from _netem_plan.Plan; it runs in a helper container joined to the
 target's network namespace, or through nsenter. Whether a fault of ours is in
 place is read from the kernel (our qdisc handle, our rule comments) and from our
 helpers' labels, never from memory of an earlier run.
@@ -19,14 +19,14 @@ import time
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _ledger, _netem
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker_helpers, _host_exec, _ledger, _netem_plan
 from ansible_collections.chaos.engineering.plugins.module_utils._result import iso
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import SELECTOR_KEYS
 
 READ_STATE = (
     ('qdiscs', ['tc', 'qdisc', 'show']),
-    ('iptables', ['iptables'] + _netem.IPTABLES_WAIT + ['-S']),
-    ('ip6tables', ['ip6tables'] + _netem.IPTABLES_WAIT + ['-S']),
+    ('iptables', ['iptables'] + _netem_plan.IPTABLES_WAIT + ['-S']),
+    ('ip6tables', ['ip6tables'] + _netem_plan.IPTABLES_WAIT + ['-S']),
 )
 NO_PERMISSION = ('Operation not permitted', 'Permission denied')
 
@@ -47,7 +47,7 @@ class HelperExecutor:
         self.transient = transient
 
     def run(self, argv):
-        return _docker.exec_in(self.client, self.helper_id, argv)
+        return _docker_helpers.exec_in(self.client, self.helper_id, argv)
 
 
 class NsenterExecutor:
@@ -60,14 +60,14 @@ class NsenterExecutor:
         self.pid = pid
 
     def run(self, argv):
-        return _docker.nsenter_run(self.pid, argv)
+        return _host_exec.nsenter_run(self.pid, argv)
 
 
 def _explain(result, interface):
     """A clear message for a failed tc/iptables command."""
     text = (result.stderr or result.stdout).strip()
-    if _netem.lacks_netem(text):
-        return _netem.NO_NETEM_MESSAGE
+    if _netem_plan.lacks_netem(text):
+        return _netem_plan.NO_NETEM_MESSAGE
     if any(marker in text for marker in NO_PERMISSION):
         return ('%s was refused the NET_ADMIN capability (%s). The helper needs cap_add NET_ADMIN, which a '
                 'rootless or restricted engine may not grant.' % (result.argv[0], text))
@@ -91,10 +91,10 @@ def read_state(executor, interface):
             else:
                 raise TargetError('Reading the network state failed: ' + _explain(result, interface))
         state['text'][key] = result.stdout
-    state['qdiscs'] = _netem.parse_qdiscs(state['text']['qdiscs'])
-    state['rules'] = (_netem.parse_rules(state['text']['iptables'], 'iptables')
-                      + _netem.parse_rules(state['text']['ip6tables'], 'ip6tables'))
-    state['root'] = _netem.root_qdisc(state['qdiscs'], interface)
+    state['qdiscs'] = _netem_plan.parse_qdiscs(state['text']['qdiscs'])
+    state['rules'] = (_netem_plan.parse_rules(state['text']['iptables'], 'iptables')
+                      + _netem_plan.parse_rules(state['text']['ip6tables'], 'ip6tables'))
+    state['root'] = _netem_plan.root_qdisc(state['qdiscs'], interface)
     return state
 
 
@@ -133,8 +133,8 @@ class NetworkFault:
                        'can bring forward.')
         if params['state'] == 'present':
             # Validate the whole spec before connecting: names in destinations are resolved later.
-            _netem.Plan(self._spec(), self.interface,
-                        [d for d in params.get('destinations') or [] if _netem.is_ip_or_cidr(d)],
+            _netem_plan.Plan(self._spec(), self.interface,
+                        [d for d in params.get('destinations') or [] if _netem_plan.is_ip_or_cidr(d)],
                         params.get('ports'), params.get('source_ports'), params.get('protocol'))
         if self.method == 'nsenter':
             if os.geteuid() != 0:
@@ -144,7 +144,7 @@ class NetworkFault:
                     fault.fail('method=nsenter needs %s on the host running the module; it is not in PATH.' % tool)
 
     def _spec(self):
-        return dict((k, self.params.get(k)) for k in _netem.FAULT_KEYS)
+        return dict((k, self.params.get(k)) for k in _netem_plan.FAULT_KEYS)
 
     @property
     def client(self):
@@ -155,7 +155,7 @@ class NetworkFault:
     def _resolve_destinations(self):
         resolved = []
         for value in self.params.get('destinations') or []:
-            if _netem.is_ip_or_cidr(value):
+            if _netem_plan.is_ip_or_cidr(value):
                 resolved.append(value)
                 continue
             try:
@@ -191,7 +191,7 @@ class NetworkFault:
     def preflight(self, targets, need_netem):
         """Everything that must hold before anything changes; fails the task with a clear message if not."""
         modes, names, owner = self._network_modes()
-        helpers = set(h['Id'] for h in _docker.list_helpers(self.client))
+        helpers = set(h['Id'] for h in _docker_helpers.list_helpers(self.client))
         for target in targets:
             mode = modes.get(target['id'], 'default')
             if mode == 'host' and not self.params['allow_host_network']:
@@ -218,14 +218,14 @@ class NetworkFault:
         """Try netem on a throwaway namespace's loopback: the target is never touched by the probe."""
         argv = ['tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms']
         if self.method == 'nsenter':
-            result = _docker.run_argv(['unshare', '--net', '--'] + argv)
+            result = _host_exec.run_argv(['unshare', '--net', '--'] + argv)
         else:
-            probe = _docker.start_helper(self.client, self.params['helper_image'], 'none',
-                                         {_docker.FAULT_LABEL: 'container_netem-probe'}, network_mode='none')
+            probe = _docker_helpers.start_helper(self.client, self.params['helper_image'], 'none',
+                                         {_docker_helpers.FAULT_LABEL: 'container_netem-probe'}, network_mode='none')
             try:
-                result = _docker.exec_in(self.client, probe, argv)
+                result = _docker_helpers.exec_in(self.client, probe, argv)
             finally:
-                _docker.remove_helper(self.client, probe)
+                _docker_helpers.remove_helper(self.client, probe)
         if not result.ok:
             self.fault.fail('Preflight on docker_host=%s: %s' % (self.params['docker_host'], _explain(result, 'lo')))
 
@@ -233,34 +233,34 @@ class NetworkFault:
 
     def _helpers_by_target(self):
         found = {}
-        for helper in _docker.list_helpers(self.client):
+        for helper in _docker_helpers.list_helpers(self.client):
             labels = helper.get('Labels') or {}
             # Our fault helpers, and read/revert helpers a killed run may have left behind.
-            if not labels.get(_docker.FAULT_LABEL, '').startswith(self.fault.fault):
+            if not labels.get(_docker_helpers.FAULT_LABEL, '').startswith(self.fault.fault):
                 continue
-            target_id = labels.get(_docker.TARGET_LABEL)
+            target_id = labels.get(_docker_helpers.TARGET_LABEL)
             found.setdefault(target_id, []).append(helper)
         return found
 
     def _labels(self, target, deadline):
         return {
-            _docker.FAULT_LABEL: self.fault.fault,
-            _docker.FAULT_ID_LABEL: self.plan.fault_id,
-            _docker.TARGET_NAME_LABEL: target['name'],
-            _docker.EXPIRES_LABEL: iso(deadline) if deadline else 'never',
+            _docker_helpers.FAULT_LABEL: self.fault.fault,
+            _docker_helpers.FAULT_ID_LABEL: self.plan.fault_id,
+            _docker_helpers.TARGET_NAME_LABEL: target['name'],
+            _docker_helpers.EXPIRES_LABEL: iso(deadline) if deadline else 'never',
         }
 
     def _new_helper(self, target, labels, transient=False, deadline=None):
         """A helper in the target's namespace. One that may become a fault's helper lives until the fault's
         ``deadline`` plus the reverter's grace (an untimed fault's: HELPER_SLEEP_SECONDS); a mere reader expires
         after READ_HELPER_SECONDS. Past that, the engine removes it by itself."""
-        if labels.get(_docker.FAULT_ID_LABEL) is None:
-            expires_at = time.time() + _docker.READ_HELPER_SECONDS
+        if labels.get(_docker_helpers.FAULT_ID_LABEL) is None:
+            expires_at = time.time() + _docker_helpers.READ_HELPER_SECONDS
         elif deadline:
-            expires_at = deadline + _docker.HELPER_GRACE_SECONDS
+            expires_at = deadline + _docker_helpers.HELPER_GRACE_SECONDS
         else:
             expires_at = None
-        helper_id = _docker.start_helper(self.client, self.params['helper_image'], target['id'], labels,
+        helper_id = _docker_helpers.start_helper(self.client, self.params['helper_image'], target['id'], labels,
                                          expires_at=expires_at)
         return HelperExecutor(self.client, helper_id, labels, transient=transient)
 
@@ -280,7 +280,7 @@ class NetworkFault:
 
     def _new_reader(self, target, labels=None, deadline=None):
         """A new transient helper in the target's namespace: with ``labels``, or marked as a mere reader."""
-        return self._new_helper(target, labels or {_docker.FAULT_LABEL: self.fault.fault + '-read'}, transient=True,
+        return self._new_helper(target, labels or {_docker_helpers.FAULT_LABEL: self.fault.fault + '-read'}, transient=True,
                                 deadline=deadline)
 
     def _lost(self, reader, exc):
@@ -301,7 +301,7 @@ class NetworkFault:
         try:
             return reader, read_state(reader, self.interface)
         except Exception:
-            _docker.remove_helper(self.client, reader.helper_id)
+            _docker_helpers.remove_helper(self.client, reader.helper_id)
             raise
 
     def _read(self, target, helpers, labels=None, deadline=None):
@@ -312,7 +312,7 @@ class NetworkFault:
             return reader, read_state(reader, self.interface)
         except Exception as exc:  # pylint: disable=broad-exception-caught
             if reader.transient:
-                _docker.remove_helper(self.client, reader.helper_id)
+                _docker_helpers.remove_helper(self.client, reader.helper_id)
             if not self._lost(reader, exc):
                 raise
         return self._fresh_read(target, labels, deadline)
@@ -333,16 +333,16 @@ class NetworkFault:
         try:
             self._run(reader, self._clearing_steps(state, replace_root), what)
         except Exception:
-            _docker.remove_helper(self.client, reader.helper_id)
+            _docker_helpers.remove_helper(self.client, reader.helper_id)
             raise
         return reader
 
     def _clearing_steps(self, state, replace_root):
         """The argv removing everything of ours in ``state``; with ``replace_root`` (a fault with tc is going
         in), also a root qdisc that is not ours, which only ``force`` allows."""
-        steps = _netem.cleanup_argv(state['qdiscs'], state['rules'])
+        steps = _netem_plan.cleanup_argv(state['qdiscs'], state['rules'])
         root = state['root']
-        if replace_root and root is not None and not root['ours'] and not _netem.is_default_root(root):
+        if replace_root and root is not None and not root['ours'] and not _netem_plan.is_default_root(root):
             if not self.params['force']:
                 raise TargetError('its root qdisc on %s is not ours (%s); it is left alone. Set force=true to '
                                   'replace it.' % (self.interface, root['line']))
@@ -350,14 +350,14 @@ class NetworkFault:
         return steps
 
     def _run(self, executor, steps, what):
-        dummy, failed = _docker.run_steps(executor.run, steps, _netem.ALREADY_GONE)
+        dummy, failed = _host_exec.run_steps(executor.run, steps, _netem_plan.ALREADY_GONE)
         if failed is not None:
             raise TargetError('%s: %s' % (what, _explain(failed, self.interface)))
 
     # --- state=present --------------------------------------------------------------------------------------
 
     def _plan(self, deadline=None):
-        return _netem.Plan(self._spec(), self.interface, self.destinations, self.params.get('ports'),
+        return _netem_plan.Plan(self._spec(), self.interface, self.destinations, self.params.get('ports'),
                            self.params.get('source_ports'), self.params.get('protocol'), expires_at=deadline,
                            duration=self.duration)
 
@@ -367,7 +367,7 @@ class NetworkFault:
         self.destinations = self._resolve_destinations()
         try:
             self.plan = self._plan()
-        except _netem.FaultSpecError as exc:
+        except _netem_plan.FaultSpecError as exc:
             fault.fail(str(exc))
         fault.result.extra['spec'] = self.plan.describe()
         self.preflight(targets, self.plan.needs_netem)
@@ -421,13 +421,13 @@ class NetworkFault:
         for work in prepared:
             executor = work.get('executor')
             if executor is not None and executor.helper_id and executor is not work.get('reader'):
-                _docker.remove_helper(self.client, executor.helper_id)
+                _docker_helpers.remove_helper(self.client, executor.helper_id)
 
     def _drop_transient_readers(self, inspected):
         for work in inspected:
             reader = work.get('reader')
             if reader is not None and reader.transient:
-                _docker.remove_helper(self.client, reader.helper_id)
+                _docker_helpers.remove_helper(self.client, reader.helper_id)
 
     def _add(self, target, outcome):
         diff = outcome.pop('diff', None)
@@ -440,12 +440,12 @@ class NetworkFault:
         """Is exactly this fault of ours in place already?"""
         plan = self.plan
         if self.method == 'helper':
-            if helper_labels.get(_docker.FAULT_ID_LABEL) != plan.fault_id:
+            if helper_labels.get(_docker_helpers.FAULT_ID_LABEL) != plan.fault_id:
                 return False
         elif not any(e['details'].get('fault_id') == plan.fault_id for e in pending):
             return False  # nsenter leaves no label: only a pending revert of this fault id vouches for the tc tree
         root = state['root']
-        tc_ok = (root is not None and root['handle'] == _netem.ROOT_HANDLE) if plan.uses_tc else \
+        tc_ok = (root is not None and root['handle'] == _netem_plan.ROOT_HANDLE) if plan.uses_tc else \
             not (root is not None and root['ours'])
         rules = state['rules']
         return tc_ok and len(rules) == len(plan.iptables_rules) and all(r['fault_id'] == plan.fault_id for r in rules)
@@ -461,7 +461,7 @@ class NetworkFault:
             return self._decide(work)
         except Exception:
             if reader.transient:
-                _docker.remove_helper(self.client, reader.helper_id)
+                _docker_helpers.remove_helper(self.client, reader.helper_id)
             raise
 
     def _decide(self, work):
@@ -489,7 +489,7 @@ class NetworkFault:
         work['executor'] = executor
         if self.deadline:
             steps = []
-            for argv in _netem.cleanup_argv(work['before']['qdiscs'], work['before']['rules']) + plan.revert_argv:
+            for argv in _netem_plan.cleanup_argv(work['before']['qdiscs'], work['before']['rules']) + plan.revert_argv:
                 if argv not in steps:
                     steps.append(argv)
             work['entry'] = self._ledger_entry(work['target'], executor, self.deadline, steps)
@@ -535,14 +535,14 @@ class NetworkFault:
         if self.method == 'helper':
             for helper in work['helpers']:
                 if helper['Id'] != executor.helper_id:
-                    _docker.remove_helper(self.client, helper['Id'])
+                    _docker_helpers.remove_helper(self.client, helper['Id'])
         try:
             self._run(executor, plan.apply_argv, 'applying the fault')
         except TargetError:
             # Leave nothing half-applied behind.
-            _docker.run_steps(executor.run, plan.revert_argv, _netem.ALREADY_GONE)
+            _host_exec.run_steps(executor.run, plan.revert_argv, _netem_plan.ALREADY_GONE)
             if executor.helper_id:
-                _docker.remove_helper(self.client, executor.helper_id)
+                _docker_helpers.remove_helper(self.client, executor.helper_id)
             raise
         outcome['acted_at'] = time.time()
         self.fault.result.mark_applied(outcome['acted_at'])
@@ -561,10 +561,10 @@ class NetworkFault:
         action = 'helper_exec' if self.method == 'helper' else 'nsenter_exec'
         return _ledger.new_entry(self.fault.fault, action, dict(id=target['id'], name=target['name']),
                                  self.fault.connection, deadline,
-                                 steps=steps, ok_if=list(_netem.ALREADY_GONE),
+                                 steps=steps, ok_if=list(_netem_plan.ALREADY_GONE),
                                  helper_id=executor.helper_id, helper_image=self.params['helper_image'],
                                  fault_id=self.plan.fault_id,
-                                 batches=_netem.batch_steps(steps) if executor.helper_id else None)
+                                 batches=_netem_plan.batch_steps(steps) if executor.helper_id else None)
 
     # --- state=absent ---------------------------------------------------------------------------------------
 
@@ -592,7 +592,7 @@ class NetworkFault:
                 for helper in found:
                     orphans.append((helper.get('Names') or [helper['Id'][:12]])[0].lstrip('/'))
                     if not fault.check_mode:
-                        _docker.remove_helper(self.client, helper['Id'])
+                        _docker_helpers.remove_helper(self.client, helper['Id'])
             if orphans:
                 fault.result.targets.append(dict(id=None, name='(orphaned helpers)', action='remove',
                                                  changed=True, removed=orphans))
@@ -601,7 +601,7 @@ class NetworkFault:
     def _absent_one(self, target, helpers, pending):
         reader, before = self._read(target, helpers)
         try:
-            steps = _netem.cleanup_argv(before['qdiscs'], before['rules'])
+            steps = _netem_plan.cleanup_argv(before['qdiscs'], before['rules'])
             if not steps and not helpers and not pending:
                 return dict(action='none', changed=False, note='no fault of ours here')
             outcome = dict(action='remove', changed=True, revert=steps,
@@ -618,7 +618,7 @@ class NetworkFault:
         finally:
             if self.method == 'helper':
                 if reader.transient:
-                    _docker.remove_helper(self.client, reader.helper_id)
+                    _docker_helpers.remove_helper(self.client, reader.helper_id)
                 if not self.fault.check_mode:
                     for helper in helpers:
-                        _docker.remove_helper(self.client, helper['Id'])
+                        _docker_helpers.remove_helper(self.client, helper['Id'])
