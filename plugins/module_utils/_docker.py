@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) chaos.engineering contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Docker client factory and the connection options (named as community.docker names them), the candidates
-an engine lists, and whether a killed container is back."""
+"""The connection to a Docker engine: the client factory and its options (named as community.docker names them,
+TLS included), and the engine's containers as selection candidates."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -282,27 +282,3 @@ def container_candidates(client, states):
             image=summary.get('Image'),
         ))
     return candidates
-
-
-# --- Recovery of a killed container ------------------------------------------------------------------------------
-
-def recovery_baseline(client, container_id):
-    """What a container's recovery is measured against: when it last started."""
-    return dict(started_at=(client.inspect_container(container_id).get('State') or {}).get('StartedAt'))
-
-
-def container_back(client, entry):
-    """Has the container of ``entry`` started again since ``entry['started_at']``, and does it run (and pass its
-    health check, when it has one)? Notes the ``state`` and ``health`` seen in the entry."""
-    try:
-        state = client.inspect_container(entry['id']).get('State') or {}
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        if getattr(getattr(exc, 'response', None), 'status_code', None) != 404:
-            raise
-        entry.update(state='removed', health=None)
-        return False
-    health = (state.get('Health') or {}).get('Status')
-    entry.update(state=state.get('Status'), health=health)
-    restarted = state.get('StartedAt') != entry['started_at']
-    running = state.get('Running') and not state.get('Restarting') and not state.get('Paused')
-    return bool(restarted and running and health in (None, 'healthy'))

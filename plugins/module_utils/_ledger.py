@@ -30,8 +30,8 @@ checked, and the runtime copy of the code is verified before it is executed.
 An entry that is not what we write is moved to ``quarantine/`` with its reason.
 
 This file runs both inside modules and as the reverter (``python -m ...``), so it
-and the module_utils files it needs (_docker.py, _docker_helpers.py, _host_exec.py, _kubelet.py) import nothing
-from Ansible unguarded. Revert actions are looked up by name in
+and the module_utils files it needs (_docker.py, _docker_helpers.py, _errors.py, _host_exec.py, _kubelet.py)
+import nothing from Ansible unguarded. Revert actions are looked up by name in
 REVERT_ACTIONS; a new fault family adds its own action there.
 """
 
@@ -57,7 +57,7 @@ import uuid
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _docker_helpers, _host_exec, _kubelet
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _docker_helpers, _errors, _host_exec, _kubelet
 from ansible_collections.chaos.engineering.plugins.module_utils._docker import build_api_client
 
 ENV_LEDGER_DIR = 'CHAOS_ENGINEERING_LEDGER_DIR'
@@ -83,10 +83,8 @@ ACQUIRE_SECONDS = 5.0
 ARMING_PATIENCE_SECONDS = 120.0
 
 
-class LedgerError(Exception):
+class LedgerError(_errors.FaultError):
     """The ledger cannot be used safely; the message says why and what to do."""
-
-    user_facing = True
 
 
 def default_ledger_dir():
@@ -843,10 +841,10 @@ def _module_source(module):
 
 def _runtime_files():
     """(relative path, text) of every file the reverter runs from: this file, _docker.py, _docker_helpers.py,
-    _host_exec.py, _kubelet.py, their packages."""
+    _errors.py, _host_exec.py, _kubelet.py, their packages."""
     parts = REVERTER_MODULE.split('.')[:-1]
     files = [(os.path.join(*(parts[:depth] + ['__init__.py'])), '') for depth in range(1, len(parts) + 1)]
-    for module in (sys.modules[__name__], _docker, _docker_helpers, _host_exec, _kubelet):
+    for module in (sys.modules[__name__], _docker, _docker_helpers, _errors, _host_exec, _kubelet):
         files.append((os.path.join(*module.__name__.split('.')) + '.py', _module_source(module)))
     return files
 

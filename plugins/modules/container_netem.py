@@ -416,7 +416,7 @@ chaos:
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
-from ansible_collections.chaos.engineering.plugins.module_utils._netem_plan import FaultSpecError, FAULT_KEYS
+from ansible_collections.chaos.engineering.plugins.module_utils._netem_plan import FAULT_KEYS
 from ansible_collections.chaos.engineering.plugins.module_utils._netem_apply import NetworkFault
 
 FAULT = 'container_netem'
@@ -468,15 +468,14 @@ def main():
         required_if=[('state', 'present', FAULT_KEYS, True)],
         bounds=BOUNDS,
     )
-    try:
+
+    def act():
         netem = NetworkFault(fault)
-    except FaultSpecError as exc:
-        fault.fail(str(exc))
-    if fault.params['state'] == 'present':
-        netem.present()
-    else:
-        netem.absent()
-    fault.exit()
+        if fault.params['state'] == 'present':
+            netem.present()
+        else:
+            netem.absent()
+    fault.run(act)
 
 
 if __name__ == '__main__':

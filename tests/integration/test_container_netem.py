@@ -511,7 +511,8 @@ class _InProcessFault:
     def __init__(self, engine, ledger_dir):
         self.params = dict(state='absent', interface='eth0', method='helper', duration=None, force=False,
                            helper_image=NETHELPER)
-        self.client = engine.api
+        from ansible_collections.chaos.engineering.plugins.module_utils._runtime_docker import DockerRuntime
+        self.runtime = DockerRuntime(engine.api)
         self.ledger_dir = ledger_dir
         self.module = type('Module', (), dict(_diff=False))()
 

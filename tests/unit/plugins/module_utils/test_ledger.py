@@ -140,7 +140,7 @@ def test_runtime_copy_is_importable_without_ansible(tmp_path):
     module = os.path.join(runtime, *_ledger.REVERTER_MODULE.split('.')) + '.py'
     assert os.path.exists(module)
     assert os.path.exists(os.path.join(os.path.dirname(module), '_docker.py'))
-    for name in ('_docker_helpers.py', '_host_exec.py', '_kubelet.py'):
+    for name in ('_docker_helpers.py', '_errors.py', '_host_exec.py', '_kubelet.py'):
         assert os.path.exists(os.path.join(os.path.dirname(module), name))
     # Installing again with the same code reuses the copy.
     assert _ledger._install_runtime(str(tmp_path)) == runtime

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker_helpers, _host_exec, _netem_apply, _netem_plan
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker_helpers, _host_exec, _netem_apply, _netem_plan, _runtime_docker
 from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
@@ -81,7 +81,7 @@ class FakeFault:
         self.params = dict(state='absent', interface='eth0', method='helper', duration=None, force=False,
                            helper_image='chaos-nethelper:latest')
         self.params.update(params)
-        self.client = object()
+        self.runtime = _runtime_docker.DockerRuntime(object())
         self.ledger_dir = str(tmp_path)
         self.module = type('Module', (), dict(_diff=False))()
         self.result = FaultResult(self.fault, self.check_mode)
@@ -142,7 +142,7 @@ def test_force_replacement_recomputed_after_the_reverter_still_needs_force(engin
     engine.revert_fault = lambda: (FakeEngine.revert_fault(engine, tc=FOREIGN_ROOT_TC))
     fault = _netem_apply.NetworkFault(FakeFault(tmp_path))
     with pytest.raises(_netem_apply.TargetError, match='root qdisc on eth0 is not ours'):
-        fault._clear(TARGET, _netem_apply.HelperExecutor(None, 'old-helper'),
+        fault._clear(TARGET, _netem_apply.HelperExecutor(fault.runtime, 'old-helper'),
                      [['tc', 'qdisc', 'del', 'dev', 'eth0', 'root', 'handle', 'c4a0:']], 'removing the previous fault',
                      replace_root=True)
     assert engine.running == set()
@@ -152,12 +152,12 @@ def test_replacing_our_fault_goes_on_through_a_new_helper_when_the_reverter_remo
     fault = _netem_apply.NetworkFault(FakeFault(tmp_path, state='present', bandwidth=dict(rate='1mbit')))
     fault.plan = _netem_plan.Plan(fault._spec(), 'eth0', [], None, None, None)
     work = fault._inspect_one(TARGET, OLD_HELPERS, [])
-    assert work['reader'].helper_id == 'old-helper' and work['steps']
+    assert work.reader.helper_id == 'old-helper' and work.steps
     outcome = fault._apply_one(fault._prepare_one(work))
     assert outcome['changed'] is True
     # The new fault went in through the helper made for the retry, which stays as the fault's helper.
     assert outcome['helper'] == 'new-helper-1' and engine.running == {'new-helper-1'}
     applied = [(c, argv) for c, argv in engine.execs if argv[:3] == ['tc', 'qdisc', 'add']]
     assert applied and set(c for c, argv in applied) == {'new-helper-1'}
-    fault._drop_transient_readers([work])
+    fault._release([work])
     assert engine.running == {'new-helper-1'}
