@@ -57,7 +57,8 @@ import uuid
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _docker_helpers, _errors, _host_exec, _kubelet
+from ansible_collections.chaos.engineering.plugins.module_utils import (
+    _docker, _docker_helpers, _errors, _host_exec, _kubelet)
 from ansible_collections.chaos.engineering.plugins.module_utils._docker import build_api_client
 
 ENV_LEDGER_DIR = 'CHAOS_ENGINEERING_LEDGER_DIR'
@@ -716,8 +717,8 @@ def _revert_in_helper(entry):
             return 'target-gone'  # the namespace died with the target: nothing is left to revert
         try:
             helper_id = _docker_helpers.start_helper(client, details['helper_image'], entry['target']['id'],
-                                             {_docker_helpers.FAULT_LABEL: entry['fault'] + '-revert'},
-                                             expires_at=time.time() + _docker_helpers.READ_HELPER_SECONDS)
+                                                     {_docker_helpers.FAULT_LABEL: entry['fault'] + '-revert'},
+                                                     expires_at=time.time() + _docker_helpers.READ_HELPER_SECONDS)
         except Exception as exc:  # pylint: disable=broad-exception-caught
             # No helper can be made (its image was removed, say): a root reverter on the Docker host
             # undoes the fault with the host's own tools in the target's namespace instead.
@@ -778,7 +779,7 @@ def _revert_with_nsenter(entry):
     if not state.get('Running') or not state.get('Pid'):
         return 'target-gone'
     dummy, failed = _host_exec.run_steps(lambda argv: _host_exec.nsenter_run(state['Pid'], argv),
-                                      details['steps'], details.get('ok_if', ()))
+                                         details['steps'], details.get('ok_if', ()))
     if failed is None:
         details['fault_gone_at'] = time.time()
     if failed is not None:

@@ -182,19 +182,21 @@ class NetworkFault:
         if self.duration is not None and self.duration < 1:
             raise FaultError('duration must be at least 1 second, got %d.' % self.duration)
         if params.get('lease') is not None and params['state'] == 'present' and self.duration is None:
-            raise FaultError('lease needs duration: only a timed network fault has a revert in the ledger that the lease '
-                       'can bring forward.')
+            raise FaultError('lease needs duration: only a timed network fault has a revert in the ledger that the '
+                             'lease can bring forward.')
         if params['state'] == 'present':
             # Validate the whole spec before connecting: names in destinations are resolved later.
             _netem_plan.Plan(self._spec(), self.interface,
-                        [d for d in params.get('destinations') or [] if _netem_plan.is_ip_or_cidr(d)],
-                        params.get('ports'), params.get('source_ports'), params.get('protocol'))
+                             [d for d in params.get('destinations') or [] if _netem_plan.is_ip_or_cidr(d)],
+                             params.get('ports'), params.get('source_ports'), params.get('protocol'))
         if self.method == 'nsenter':
             if os.geteuid() != 0:
-                raise FaultError('method=nsenter needs root on the Docker host; the module runs as uid %d.' % os.geteuid())
+                raise FaultError('method=nsenter needs root on the Docker host; the module runs as uid %d.'
+                                 % os.geteuid())
             for tool in ('nsenter', 'tc', 'iptables'):
                 if not fault.module.get_bin_path(tool):
-                    raise FaultError('method=nsenter needs %s on the host running the module; it is not in PATH.' % tool)
+                    raise FaultError('method=nsenter needs %s on the host running the module; it is not in PATH.'
+                                     % tool)
 
     def _spec(self):
         return dict((k, self.params.get(k)) for k in _netem_plan.FAULT_KEYS)
@@ -245,7 +247,7 @@ class NetworkFault:
             mode = modes.get(target['id'], 'default')
             if mode == 'host' and not self.params['allow_host_network']:
                 raise FaultError('%s uses the host\'s network (network_mode host): a network fault would hit the whole '
-                                'Docker host. Set allow_host_network=true to do it anyway.' % target['name'])
+                                 'Docker host. Set allow_host_network=true to do it anyway.' % target['name'])
             if mode == 'none':
                 raise FaultError('%s has no network (network_mode none).' % target['name'])
             namespace = owner.get(target['id'], target['id'])
@@ -255,9 +257,9 @@ class NetworkFault:
         if self.method == 'helper':
             if not self.runtime.has_image(self.params['helper_image']):
                 raise FaultError('The helper image %r is not on docker_host=%s, and no image is ever pulled. Build it '
-                                'from the Docker host\'s own iproute2 and iptables with the '
-                                'chaos.engineering.nethelper_image role, or set helper_image.'
-                                % (self.params['helper_image'], self.params['docker_host']))
+                                 'from the Docker host\'s own iproute2 and iptables with the '
+                                 'chaos.engineering.nethelper_image role, or set helper_image.'
+                                 % (self.params['helper_image'], self.params['docker_host']))
         if need_netem:
             self._probe_netem()
 
@@ -546,7 +548,8 @@ class NetworkFault:
         closed = set(e['id'] for e in _ledger.discard(self.fault.ledger_dir, work.pending, status='replaced'))
         _ledger.wait_done(self.fault.ledger_dir, [e['id'] for e in work.pending if e['id'] not in closed])
         executor = self._clear(target, work.executor, steps, 'removing the previous fault',
-                               self._labels(target, self.deadline), replace_root=plan.uses_tc, deadline=self.deadline, holder=True)
+                               self._labels(target, self.deadline), replace_root=plan.uses_tc, deadline=self.deadline,
+                               holder=True)
         if executor is not work.executor:
             work.executor = executor  # ours vanished under us: the new one holds the fault
         if self.method == 'helper':

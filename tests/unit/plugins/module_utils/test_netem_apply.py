@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker_helpers, _host_exec, _netem_apply, _netem_plan, _runtime_docker
+from ansible_collections.chaos.engineering.plugins.module_utils import (
+    _docker_helpers, _host_exec, _netem_apply, _netem_plan, _runtime_docker)
 from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
