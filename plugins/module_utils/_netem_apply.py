@@ -44,13 +44,15 @@ class HelperLease:
         self.runtime = runtime
         self.helper_id = helper_id
         self.adopted = False
+        self.released = False
 
     def adopt(self):
         self.adopted = True
 
     def release(self):
-        if not self.adopted:
+        if not self.adopted and not self.released:
             self.runtime.remove_helper(self.helper_id)
+            self.released = True
 
 
 class HelperExecutor:

@@ -162,3 +162,30 @@ def test_replacing_our_fault_goes_on_through_a_new_helper_when_the_reverter_remo
     assert applied and set(c for c, argv in applied) == {'new-helper-1'}
     fault._release([work])
     assert engine.running == {'new-helper-1'}
+
+
+def test_a_lease_removes_its_helper_once_unless_the_fault_adopted_it(engine, monkeypatch):
+    runtime = _runtime_docker.DockerRuntime(object())
+    engine.running.update({'read-only', 'kept'})
+    removed = []
+    monkeypatch.setattr(_docker_helpers, 'remove_helper', lambda client, helper_id: (
+        removed.append(helper_id), engine.remove_helper(client, helper_id)))
+    reader = _netem_apply.HelperLease(runtime, 'read-only')
+    reader.release()
+    reader.release()
+    kept = _netem_apply.HelperLease(runtime, 'kept')
+    kept.adopt()
+    kept.release()
+    assert engine.running == {'old-helper', 'kept'} and removed == ['read-only']
+    # A helper found in the namespace has no lease: it is the earlier fault's, never removed by release().
+    found = _netem_apply.HelperExecutor(runtime, 'old-helper')
+    found.release()
+    assert not found.transient and 'old-helper' in engine.running and removed == ['read-only']
+
+
+def test_target_and_ledger_errors_read_as_they_are():
+    from ansible_collections.chaos.engineering.plugins.module_utils import _errors, _ledger
+    assert _errors.error_text(_netem_apply.TargetError('its root qdisc is not ours')) == 'its root qdisc is not ours'
+    assert _errors.error_text(_ledger.LedgerError('ledger not private')) == 'ledger not private'
+    assert _errors.error_text(_netem_plan.FaultSpecError('bad delay')) == 'bad delay'
+    assert _errors.error_text(KeyError('x')) == "KeyError: 'x'"
