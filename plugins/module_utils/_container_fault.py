@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What every container fault module does the same way.
 
-Argument spec (connection + selection + ledger), client, candidates, selection,
+Argument spec (connection + selection + ledger), the runtime, candidates, selection,
 concurrent actions and the ``chaos`` result, so each module only says what its
-fault does to one container.
+fault does to one container. The fault code raises _errors.FaultError; ``run``
+reports it once.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,9 +23,10 @@ from ansible_collections.chaos.engineering.plugins.module_utils._docker import (
     DOCKER_ARGUMENT_SPEC,
     client_or_fail,
     connection_params,
-    container_candidates,
 )
+from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError, error_text
 from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult
+from ansible_collections.chaos.engineering.plugins.module_utils._runtime_docker import DockerRuntime
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import (
     SELECTION_ARGUMENT_SPEC,
     SELECTION_MUTUALLY_EXCLUSIVE,
@@ -61,7 +63,7 @@ class ContainerFaultModule:
         )
         self.fault = fault
         self.params = self.module.params
-        self.client = None
+        self.runtime = None  # a _runtime.ContainerRuntime, once select() connected
         self.result = None
         self.diffs = []  # diff mode: one before/after per target
         self._ledger_dir = None
@@ -101,10 +103,9 @@ class ContainerFaultModule:
     def select(self, states, what='running container'):
         """Connect, list containers in ``states`` and apply the selection; fails clearly on bad input."""
         # Up to three requests per target at once (container_netem reads tc, iptables and ip6tables together).
-        self.client = client_or_fail(self.module, pool_size=3 * self.params['parallelism'])
+        self.runtime = DockerRuntime(client_or_fail(self.module, pool_size=3 * self.params['parallelism']))
         try:
-            # On a Kubernetes node's engine: kube-system, the agent, protected pods and sandboxes are never harmed.
-            candidates = _kubelet.mark_protected(self.client, container_candidates(self.client, states))
+            candidates = self.runtime.candidates(states)
             selection = select_targets(candidates, criteria_from_params(self.params))
             require_targets(selection, self.params['allow_no_targets'], what=what, reasons=dict(
                 (c['name'], c['protected_reason']) for c in candidates if c.get('protected_reason')))
@@ -114,6 +115,22 @@ class ContainerFaultModule:
             self.fail('Listing containers on docker_host=%s failed: %s' % (self.params['docker_host'], exc))
         self.result = FaultResult(self.fault, self.check_mode, selection)
         return selection['selected']
+
+    def run(self, action):
+        """Call ``action()``, then exit with the result; a FaultError it raises fails the task, reported here
+        once."""
+        try:
+            action()
+        except FaultError as exc:
+            self.fail(exc.msg, **exc.extra)
+        self.exit()
+
+    def _each(self, items, call):
+        workers = min(self.params['parallelism'], max(1, len(items)))
+        if workers == 1:
+            return [call(item) for item in items]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(call, items))
 
     def run_each(self, targets, action):
         """Call ``action(target)`` for each target, ``parallelism`` at a time.
@@ -125,20 +142,21 @@ class ContainerFaultModule:
             try:
                 extra = action(target) or {}
             except Exception as exc:  # pylint: disable=broad-exception-caught
-                # Errors we raise on purpose already read well; others get their type for context.
-                text = str(exc) if getattr(exc, 'user_facing', False) else '%s: %s' % (type(exc).__name__, exc)
-                extra = dict(error=text)
+                extra = dict(error=error_text(exc))
             # When the fault took effect: timed reverts count their duration from here.
             extra.setdefault('acted_at', time.time())
             return extra
+        return self._each(targets, guarded)
 
-        workers = min(self.params['parallelism'], max(1, len(targets)))
-        if workers == 1:
-            outcomes = [guarded(t) for t in targets]
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                outcomes = list(pool.map(guarded, targets))
-        return outcomes
+    def map_each(self, items, action):
+        """``action(item)`` for each item, ``parallelism`` at a time: (value, None), or (None, error text) when
+        it raised, in the order of ``items``."""
+        def guarded(item):
+            try:
+                return action(item), None
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                return None, error_text(exc)
+        return self._each(items, guarded)
 
     def try_arm(self, entries):
         """Write-ahead: record the reverts of faults about to go in, and wait until a live reverter has them.

@@ -19,11 +19,11 @@ import os
 import stat
 import uuid
 
+from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError
 
-class LedgerError(Exception):
+
+class LedgerError(FaultError):
     """The ledger cannot be used safely; the message says why and what to do."""
-
-    user_facing = True
 
 
 def private_problem(path, st, kind):

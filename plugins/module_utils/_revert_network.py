@@ -18,7 +18,7 @@ import time
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _revert_client
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _docker_helpers, _host_exec, _revert_client
 
 # entry id -> [(StdinExec, input text)]: revert processes started ahead of their deadline.
 _ARMED = {}
@@ -43,7 +43,7 @@ def prearm(entry):
     started = []
     try:
         for argv, text in details['batches']:
-            proc = _docker.StdinExec.start(client, details['helper_id'], argv)
+            proc = _docker_helpers.StdinExec.start(client, details['helper_id'], argv)
             if proc is None:
                 break
             started.append((proc, text))
@@ -95,7 +95,7 @@ def _revert_in_helper(entry):
     if helper_id and _revert_armed(entry, client):
         details['fault_gone_at'] = time.time()
         details['revert_path'] = 'batched'
-        _docker.remove_helper(client, helper_id)
+        _docker_helpers.remove_helper(client, helper_id)
         return 'reverted'
     details['revert_path'] = 'steps'
     try:
@@ -113,13 +113,13 @@ def _revert_in_helper(entry):
                 raise
             running = False
         if details.get('helper_id'):
-            _docker.remove_helper(client, details['helper_id'])
+            _docker_helpers.remove_helper(client, details['helper_id'])
         if not running:
             return 'target-gone'  # the namespace died with the target: nothing is left to revert
         try:
-            helper_id = _docker.start_helper(client, details['helper_image'], entry['target']['id'],
-                                             {_docker.FAULT_LABEL: entry['fault'] + '-revert'},
-                                             expires_at=time.time() + _docker.READ_HELPER_SECONDS)
+            helper_id = _docker_helpers.start_helper(client, details['helper_image'], entry['target']['id'],
+                                                     {_docker_helpers.FAULT_LABEL: entry['fault'] + '-revert'},
+                                                     expires_at=time.time() + _docker_helpers.READ_HELPER_SECONDS)
         except Exception as exc:  # pylint: disable=broad-exception-caught
             # No helper can be made (its image was removed, say): a root reverter on the Docker host
             # undoes the fault with the host's own tools in the target's namespace instead.
@@ -130,11 +130,11 @@ def _revert_in_helper(entry):
         try:
             failed = _run_revert_steps(client, helper_id, details)
         except Exception:
-            _docker.remove_helper(client, helper_id)
+            _docker_helpers.remove_helper(client, helper_id)
             raise
     if failed is None:
         details['fault_gone_at'] = time.time()
-    _docker.remove_helper(client, helper_id)
+    _docker_helpers.remove_helper(client, helper_id)
     if failed is not None:
         raise RuntimeError('%s failed (rc %s): %s' % (' '.join(failed.argv), failed.rc, failed.stderr.strip()))
     return 'reverted'
@@ -147,16 +147,16 @@ def _run_revert_steps(client, helper_id, details):
         return None
 
     def run(argv):
-        return _docker.exec_in(client, helper_id, argv)
+        return _docker_helpers.exec_in(client, helper_id, argv)
 
     ok_if = details.get('ok_if', ())
     ordered = [argv for argv in details['steps'] if argv[0] == 'tc']
     independent = [argv for argv in details['steps'] if argv[0] != 'tc']
-    dummy, failed = _docker.run_steps(run, ordered, ok_if)
+    dummy, failed = _host_exec.run_steps(run, ordered, ok_if)
     if failed is not None or not independent:
         return failed
     with ThreadPoolExecutor(max_workers=min(8, len(independent))) as pool:
-        outcomes = list(pool.map(lambda argv: _docker.run_steps(run, [argv], ok_if)[1], independent))
+        outcomes = list(pool.map(lambda argv: _host_exec.run_steps(run, [argv], ok_if)[1], independent))
     return next((f for f in outcomes if f is not None), None)
 
 
@@ -164,7 +164,7 @@ def nsenter_possible(conn):
     """Can this process undo a fault with the host's own tools: root, on the Docker host (a local socket), with
     nsenter on PATH? (The tools must also be there, which the steps' failure would tell.)"""
     host = (conn or {}).get('docker_host') or _docker.DEFAULT_DOCKER_HOST
-    return os.geteuid() == 0 and host.startswith('unix://') and _docker.find_tool('nsenter') is not None
+    return os.geteuid() == 0 and host.startswith('unix://') and _host_exec.find_tool('nsenter') is not None
 
 
 def _revert_with_nsenter(entry):
@@ -179,8 +179,8 @@ def _revert_with_nsenter(entry):
         raise
     if not state.get('Running') or not state.get('Pid'):
         return 'target-gone'
-    dummy, failed = _docker.run_steps(lambda argv: _docker.nsenter_run(state['Pid'], argv),
-                                      details['steps'], details.get('ok_if', ()))
+    dummy, failed = _host_exec.run_steps(lambda argv: _host_exec.nsenter_run(state['Pid'], argv),
+                                         details['steps'], details.get('ok_if', ()))
     if failed is None:
         details['fault_gone_at'] = time.time()
     if failed is not None:

@@ -32,7 +32,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.chaos.engineering.plugins.module_utils import (
-    _docker,
+    _host_exec,
     _revert_client,
     _revert_container_state,
     _revert_network,
@@ -77,7 +77,11 @@ RUNTIME_MODULES = (
     '_revert_container_state',
     '_revert_network',
     '_docker',
+    '_docker_helpers',
+    '_errors',
+    '_host_exec',
     '_kubelet',
+    '_timefmt',
 )
 # The fault families' revert actions; a new family adds its file here (and to RUNTIME_MODULES).
 FAMILIES = (_revert_container_state, _revert_network)
@@ -90,7 +94,7 @@ MTIME_MARGIN_NS = 50 * 1000 * 1000
 RETRY_BACKOFF_SECONDS = (1, 2, 5, 10, 30)
 GIVE_UP_AFTER_SECONDS = 3600
 # A helper_exec entry with batches gets its revert processes started this long before its deadline,
-# so that at the deadline only their input is written (see _docker.StdinExec).
+# so that at the deadline only their input is written (see _docker_helpers.StdinExec).
 PREARM_SECONDS = 3.0
 METHOD = 'ledger-reverter'
 # How long a module waits for a reverter to confirm a written-ahead entry; longer while a reverter process lives.
@@ -288,7 +292,7 @@ def ensure_reverter(root, confirm_after=None, wait_seconds=START_WAIT_SECONDS):
         running = reverter_running(root)
         if not running and not pid_alive(spawned):
             runtime = runtime or _install_runtime(root)
-            path = os.pathsep.join([os.environ.get('PATH', '')] + list(_docker.TOOL_DIRS))
+            path = os.pathsep.join([os.environ.get('PATH', '')] + list(_host_exec.TOOL_DIRS))
             spawned = _spawn_detached([sys.executable, '-m', REVERTER_MODULE, '--ledger-dir', root],
                                       dict(os.environ, PYTHONPATH=runtime, PYTHONDONTWRITEBYTECODE='1', PATH=path),
                                       os.path.join(root, 'reverter.log'))

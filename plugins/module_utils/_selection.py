@@ -21,8 +21,10 @@ import re
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.chaos.engineering.plugins.module_utils._docker_helpers import HELPER_LABEL
+
+# Containers and pods carrying it are never chosen (HELPER_LABEL marks our own helpers).
 PROTECTED_LABEL = 'chaos.engineering/protected'
-HELPER_LABEL = 'chaos.engineering/helper'
 
 # Shared by every module that selects targets; documented once in the
 # chaos.engineering.selection doc fragment.

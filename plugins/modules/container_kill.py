@@ -369,7 +369,7 @@ def main():
                        'again only then.' % (params['recovery_timeout'], restart_after))
 
     targets = fault.select(['running'])
-    client = fault.client
+    runtime = fault.runtime
     # The kubelet's containers: it replaces them when they die, and nobody else may start them again.
     pods = dict((t['id'], _kubelet.pod_of(t['labels'])) for t in targets)
     if wait_for_recovery and restart_after is None:
@@ -395,15 +395,15 @@ def main():
 
     def act(target):
         if signal_name is not None:
-            client.kill(target['id'], signal=signal_name)
+            runtime.kill(target['id'], signal_name)
         else:
-            client.stop(target['id'], timeout=stop_timeout)
+            runtime.stop(target['id'], stop_timeout)
         acted_at = time.time()
         fault.result.mark_applied(acted_at)
         if target['id'] in entries:
             fault.settle(entries[target['id']], acted_at + restart_after)
         if params['remove']:
-            client.remove_container(target['id'], v=params['remove_volumes'], force=True)
+            runtime.remove(target['id'], volumes=params['remove_volumes'])
         return dict(changed=True, acted_at=acted_at)
 
     if fault.check_mode:
@@ -435,18 +435,11 @@ def main():
 def recovery_baselines(fault, targets):
     """Per target id, when it last started, to tell its restart from it (read before anything is killed)."""
     baselines = dict(zip([t['id'] for t in targets], fault.run_each(
-        targets, lambda target: _docker.recovery_baseline(fault.client, target['id']))))
+        targets, lambda target: fault.runtime.recovery_baseline(target['id']))))
     unreadable = ['%s: %s' % (t['name'], baselines[t['id']]['error']) for t in targets if baselines[t['id']].get('error')]
     if unreadable:
         fault.fail('Nothing was killed: reading the containers for wait_for_recovery failed: %s.' % '; '.join(unreadable))
     return baselines
-
-
-def _back(client, entry):
-    """A kubelet's container is back when its replacement runs (and stayed up); any other when it runs again."""
-    if entry.get('pod'):
-        return _kubelet.replacement_back(client, entry)
-    return _docker.container_back(client, entry)
 
 
 def _recovery_item(entry):
@@ -471,7 +464,7 @@ def measure_recovery(fault, targets, outcomes, baselines, pods):
                for t, o in zip(targets, outcomes) if not o.get('error')]
     failure = None
     try:
-        wait_until_recovered(entries, lambda pending: [_back(fault.client, e) for e in pending],
+        wait_until_recovered(entries, lambda pending: [fault.runtime.container_back(e) for e in pending],
                              fault.params['recovery_timeout'])
     except Exception as exc:  # pylint: disable=broad-exception-caught
         failure = 'Waiting for recovery failed (the kill was done): %s' % exc

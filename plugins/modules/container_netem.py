@@ -487,14 +487,14 @@ chaos:
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
-from ansible_collections.chaos.engineering.plugins.module_utils._netem import FaultSpecError, FAULT_KEYS
-from ansible_collections.chaos.engineering.plugins.module_utils._network_fault import NetworkFault
+from ansible_collections.chaos.engineering.plugins.module_utils._netem_plan import FAULT_KEYS
+from ansible_collections.chaos.engineering.plugins.module_utils._netem_apply import NetworkFault
 
 FAULT = 'container_netem'
 
 
 # The documented ranges (see _validate.py), checked before anything connects. Ports are checked once, with the
-# rest of the fault spec, by _netem.Plan (also before connecting).
+# rest of the fault spec, by _netem_plan.Plan (also before connecting).
 BOUNDS = dict(duration=_validate.seconds(_validate.DURATION))
 
 
@@ -539,15 +539,14 @@ def main():
         required_if=[('state', 'present', FAULT_KEYS, True)],
         bounds=BOUNDS,
     )
-    try:
+
+    def act():
         netem = NetworkFault(fault)
-    except FaultSpecError as exc:
-        fault.fail(str(exc))
-    if fault.params['state'] == 'present':
-        netem.present()
-    else:
-        netem.absent()
-    fault.exit()
+        if fault.params['state'] == 'present':
+            netem.present()
+        else:
+            netem.absent()
+    fault.run(act)
 
 
 if __name__ == '__main__':

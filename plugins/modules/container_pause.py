@@ -213,7 +213,7 @@ def pause(fault):
     if duration < 1:
         fault.fail('duration must be at least 1 second, got %d.' % duration)
     targets = fault.select(['running', 'paused'])
-    client = fault.client
+    runtime = fault.runtime
     ours = dict((e['target']['id'], e) for e in fault.pending_for([t['id'] for t in targets], 'unpause'))
     acting = [t for t in targets if t['state'] == 'running']
     # Write-ahead: each unpause is in the ledger, and a reverter has it, before its pause goes in.
@@ -222,7 +222,7 @@ def pause(fault):
                    for t in acting if t['id'] not in ours)
 
     def act(target):
-        client.pause(target['id'])
+        runtime.pause(target['id'])
         acted_at = time.time()
         fault.result.mark_applied(acted_at)
         if target['id'] in entries:
@@ -266,11 +266,11 @@ def pause(fault):
 
 def unpause(fault):
     targets = fault.select(['paused'], what='paused container')
-    client = fault.client
+    runtime = fault.runtime
     ours = fault.pending_for([t['id'] for t in targets], 'unpause')
 
     def act(target):
-        client.unpause(target['id'])
+        runtime.unpause(target['id'])
         return dict(changed=True)
 
     if fault.check_mode:

@@ -504,14 +504,15 @@ def test_absent_removes_faults_from_a_paused_container(engine, run_id, run_modul
 
 
 class _InProcessFault:
-    """Just enough of the module's ContainerFaultModule to drive _network_fault on the real engine in-process."""
+    """Just enough of the module's ContainerFaultModule to drive _netem_apply on the real engine in-process."""
     fault = 'container_netem'
     check_mode = False
 
     def __init__(self, engine, ledger_dir):
         self.params = dict(state='absent', interface='eth0', method='helper', duration=None, force=False,
                            helper_image=NETHELPER)
-        self.client = engine.api
+        from ansible_collections.chaos.engineering.plugins.module_utils._runtime_docker import DockerRuntime
+        self.runtime = DockerRuntime(engine.api)
         self.ledger_dir = ledger_dir
         self.module = type('Module', (), dict(_diff=False))()
 
@@ -522,14 +523,14 @@ def test_cleanup_goes_on_when_our_helper_is_gone_between_read_and_cleanup(engine
     # The race the VM fleet test hit in CI: the reverter takes our helper away at the deadline after the
     # module (state=absent, or a replacement) read through it. Here the helper goes and the fault stays, so the
     # retry through a new helper has real work; the engine gives its own 409 (stopped) or 404 (removed).
-    from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _netem, _network_fault
+    from ansible_collections.chaos.engineering.plugins.module_utils import _docker_helpers, _netem_apply, _netem_plan
     target = start_containers(engine, run_id, ['racy'])['racy']
     run_module('container_netem', dict(names=[target.name], drop=dict(probability=0.5), bandwidth=dict(rate='8mbit')))
-    fault = _network_fault.NetworkFault(_InProcessFault(engine, ledger_dir))
+    fault = _netem_apply.NetworkFault(_InProcessFault(engine, ledger_dir))
     helpers = fault._helpers_by_target()[target.id]
     reader, before = fault._read(dict(id=target.id, name=target.name), helpers)
     assert reader.helper_id == helpers[0]['Id'] and not reader.transient
-    steps = _netem.cleanup_argv(before['qdiscs'], before['rules'])
+    steps = _netem_plan.cleanup_argv(before['qdiscs'], before['rules'])
     assert steps
     if how == 'stop':
         engine.api.stop(reader.helper_id, timeout=0)
@@ -537,8 +538,8 @@ def test_cleanup_goes_on_when_our_helper_is_gone_between_read_and_cleanup(engine
         engine.api.remove_container(reader.helper_id, force=True)
     finisher = fault._clear(dict(id=target.id, name=target.name), reader, steps, 'removing the fault')
     assert finisher.helper_id != reader.helper_id and finisher.transient
-    _docker.remove_helper(engine.api, finisher.helper_id)
+    _docker_helpers.remove_helper(engine.api, finisher.helper_id)
     if how == 'stop':
-        _docker.remove_helper(engine.api, reader.helper_id)
+        _docker_helpers.remove_helper(engine.api, reader.helper_id)
     assert not has_ours(netns_state(engine, target))
     assert our_helpers(engine, target) == []

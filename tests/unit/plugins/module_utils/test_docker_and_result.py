@@ -81,7 +81,7 @@ def test_applied_at_is_the_first_target_that_went_in_and_absent_otherwise():
 
 def test_exec_stream_frames_are_split_into_stdout_and_stderr():
     import struct
-    from ansible_collections.chaos.engineering.plugins.module_utils._docker import _demux
+    from ansible_collections.chaos.engineering.plugins.module_utils._docker_helpers import _demux
     data = struct.pack('>BxxxL', 1, 3) + b'out' + struct.pack('>BxxxL', 2, 4) + b'err\n' + struct.pack('>BxxxL', 1, 1)
     assert _demux(data + b'!') == ('out!', 'err\n')
     assert _demux(b'') == ('', '')

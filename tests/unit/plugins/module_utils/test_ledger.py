@@ -12,6 +12,8 @@ import pytest
 
 from ansible_collections.chaos.engineering.plugins.module_utils import (
     _docker,
+    _docker_helpers,
+    _host_exec,
     _ledger_store,
     _process_identity,
     _revert_client,
@@ -146,6 +148,8 @@ def test_runtime_copy_is_importable_without_ansible(tmp_path):
     module = os.path.join(runtime, *_reverter.REVERTER_MODULE.split('.')) + '.py'
     assert os.path.exists(module)
     assert os.path.exists(os.path.join(os.path.dirname(module), '_docker.py'))
+    for name in ('_docker_helpers.py', '_errors.py', '_host_exec.py', '_kubelet.py'):
+        assert os.path.exists(os.path.join(os.path.dirname(module), name))
     # Installing again with the same code reuses the copy.
     assert _reverter._install_runtime(str(tmp_path)) == runtime
     # The copy imports with Ansible unavailable, as on a managed host.
@@ -156,7 +160,7 @@ def test_runtime_copy_is_importable_without_ansible(tmp_path):
 
 
 class FakeStdinExec:
-    """Stands in for _docker.StdinExec: records when it was started and fed."""
+    """Stands in for _docker_helpers.StdinExec: records when it was started and fed."""
     log = []
 
     def __init__(self, argv, rc):
@@ -168,7 +172,7 @@ class FakeStdinExec:
         FakeStdinExec.log.append(('send', self.argv[0], time.time()))
 
     def result(self, timeout=30.0):
-        from ansible_collections.chaos.engineering.plugins.module_utils._docker import ExecResult
+        from ansible_collections.chaos.engineering.plugins.module_utils._host_exec import ExecResult
         return ExecResult(self.argv, self.rc, '', '' if self.rc == 0 else 'Bad rule')
 
     def close(self):
@@ -188,14 +192,14 @@ def fake_engine(monkeypatch):
             removed.append(container_id)
 
     monkeypatch.setattr(_revert_client, 'docker_client', lambda conn: Client())
-    monkeypatch.setattr(_docker.StdinExec, 'start',
+    monkeypatch.setattr(_docker_helpers.StdinExec, 'start',
                         classmethod(lambda cls, client, cid, argv: FakeStdinExec(argv, rcs.get(argv[0], 0))))
 
     def exec_in(client, cid, argv):
         execs.append((argv, time.time()))
-        return _docker.ExecResult(argv, 0, '', '')
+        return _host_exec.ExecResult(argv, 0, '', '')
 
-    monkeypatch.setattr(_docker, 'exec_in', exec_in)
+    monkeypatch.setattr(_docker_helpers, 'exec_in', exec_in)
     return rcs, execs, removed
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from fake_clock import Clock
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker
+from ansible_collections.chaos.engineering.plugins.module_utils import _runtime_docker
 from ansible_collections.chaos.engineering.plugins.module_utils._poll import Waiter, wait_until_recovered
 
 
@@ -101,17 +101,17 @@ AFTER = '2026-11-27T10:00:01.500000000Z'
 ])
 def test_a_killed_container_is_back_when_started_again_running_and_healthy(state, back):
     entry = dict(id='c1', started_at=BEFORE)
-    assert _docker.container_back(FakeClient(state), entry) is back
+    assert _runtime_docker.container_back(FakeClient(state), entry) is back
     assert entry['state'] == state['Status']
 
 
 def test_a_removed_container_is_not_back_and_other_errors_surface():
     entry = dict(id='c1', started_at=BEFORE)
-    assert _docker.container_back(FakeClient(error=FakeAPIError(404)), entry) is False
+    assert _runtime_docker.container_back(FakeClient(error=FakeAPIError(404)), entry) is False
     assert entry['state'] == 'removed'
     with pytest.raises(FakeAPIError):
-        _docker.container_back(FakeClient(error=FakeAPIError(500)), entry)
+        _runtime_docker.container_back(FakeClient(error=FakeAPIError(500)), entry)
 
 
 def test_recovery_baseline_is_when_the_container_last_started():
-    assert _docker.recovery_baseline(FakeClient(dict(StartedAt=BEFORE)), 'c1') == dict(started_at=BEFORE)
+    assert _runtime_docker.recovery_baseline(FakeClient(dict(StartedAt=BEFORE)), 'c1') == dict(started_at=BEFORE)

@@ -26,10 +26,10 @@ sys.path.insert(0, os.path.join(HERE, '..', 'module_utils'))
 import sync_return_docs  # noqa: E402  pylint: disable=wrong-import-position,import-error
 from k8s_fakes import deployment_pods, FakeCluster  # noqa: E402  pylint: disable=wrong-import-position
 from test_k8s_agent import FakeApi  # noqa: E402  pylint: disable=wrong-import-position
-from test_network_fault import FakeEngine  # noqa: E402  pylint: disable=wrong-import-position
+from test_netem_apply import FakeEngine  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.chaos.engineering.plugins.module_utils import (  # noqa: E402  pylint: disable=wrong-import-position
-    _container_fault, _docker, _k8s_fault, _reverter)
+    _container_fault, _docker_helpers, _k8s_fault, _reverter)
 from ansible_collections.chaos.engineering.plugins.modules import (  # noqa: E402  pylint: disable=wrong-import-position
     container_kill, container_netem, container_pause, k8s_agent, k8s_pod_chaos)
 
@@ -136,7 +136,7 @@ def docker(monkeypatch, tmp_path):
     engine = FakeEngine()
     engine.revert_fault()  # the targets' namespaces start without faults
     for name in ('exec_in', 'start_helper', 'remove_helper'):
-        monkeypatch.setattr(_docker, name, getattr(engine, name))
+        monkeypatch.setattr(_docker_helpers, name, getattr(engine, name))
     ledger = tmp_path / 'ledger'
     ledger.mkdir(mode=0o700)
     return dict(docker_host='unix:///fake.sock', ledger_dir=str(ledger), allow_all=True)

@@ -3,10 +3,11 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """container_netem's work on one engine: preflight, then apply, replace or remove our faults per container.
 
-The argv comes from _netem.Plan; it runs in a helper container joined to the
+The argv comes from _netem_plan.Plan; it runs in a helper container joined to the
 target's network namespace, or through nsenter. Whether a fault of ours is in
 place is read from the kernel (our qdisc handle, our rule comments) and from our
-helpers' labels, never from memory of an earlier run.
+helpers' labels, never from memory of an earlier run. The engine is reached
+through the runtime seam (_runtime); failures are raised as FaultError.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,55 +20,118 @@ import time
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _ledger_store, _netem, _reverter
+from ansible_collections.chaos.engineering.plugins.module_utils import (
+    _docker_helpers, _host_exec, _ledger_store, _netem_plan, _reverter)
+from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError
 from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc as iso
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import SELECTOR_KEYS
 
 READ_STATE = (
     ('qdiscs', ['tc', 'qdisc', 'show']),
-    ('iptables', ['iptables'] + _netem.IPTABLES_WAIT + ['-S']),
-    ('ip6tables', ['ip6tables'] + _netem.IPTABLES_WAIT + ['-S']),
+    ('iptables', ['iptables'] + _netem_plan.IPTABLES_WAIT + ['-S']),
+    ('ip6tables', ['ip6tables'] + _netem_plan.IPTABLES_WAIT + ['-S']),
 )
 NO_PERMISSION = ('Operation not permitted', 'Permission denied')
 
 
-class TargetError(Exception):
+class TargetError(FaultError):
     """This target cannot get the fault; the message says why."""
 
-    user_facing = True
+
+class HelperLease:
+    """A helper this run started: ``release()`` removes it, unless the fault ``adopt()``-ed it as its helper."""
+
+    def __init__(self, runtime, helper_id):
+        self.runtime = runtime
+        self.helper_id = helper_id
+        self.adopted = False
+        self.released = False
+
+    def adopt(self):
+        self.adopted = True
+
+    def release(self):
+        if not self.adopted and not self.released:
+            self.runtime.remove_helper(self.helper_id)
+            self.released = True
 
 
 class HelperExecutor:
-    """Runs argv in a helper container that shares the target's network namespace."""
+    """Runs argv in a helper container that shares the target's network namespace.
 
-    def __init__(self, client, helper_id, labels=None, transient=False):
-        self.client = client
+    ``lease`` is None for a helper found there (it is the earlier fault's, not this run's to remove).
+    """
+
+    def __init__(self, runtime, helper_id, labels=None, lease=None):
+        self.runtime = runtime
         self.helper_id = helper_id
         self.labels = labels or {}
-        self.transient = transient
+        self.lease = lease
+
+    @property
+    def transient(self):
+        """Started by this run and not adopted: ``release()`` removes it."""
+        return self.lease is not None and not self.lease.adopted
+
+    def adopt(self):
+        if self.lease is not None:
+            self.lease.adopt()
+
+    def release(self):
+        if self.lease is not None:
+            self.lease.release()
 
     def run(self, argv):
-        return _docker.exec_in(self.client, self.helper_id, argv)
+        return self.runtime.exec(self.helper_id, argv)
 
 
 class NsenterExecutor:
-    """Runs the host's own tools in the target's network namespace (method nsenter)."""
+    """Runs the host's own tools in the target's network namespace (method nsenter): nothing to release."""
+
+    transient = False
 
     def __init__(self, pid):
         self.helper_id = None
         self.labels = {}
-        self.transient = False
         self.pid = pid
 
+    def adopt(self):
+        pass
+
+    def release(self):
+        pass
+
     def run(self, argv):
-        return _docker.nsenter_run(self.pid, argv)
+        return _host_exec.nsenter_run(self.pid, argv)
+
+
+class TargetWork:
+    """One target between the phases of ``present``: what was read, what will run, and through what."""
+
+    def __init__(self, target, helpers, pending, fault_id):
+        self.target = target
+        self.helpers = helpers      # our helpers found in its namespace
+        self.pending = pending      # our pending ledger entries for it
+        self.outcome = dict(fault_id=fault_id)
+        self.reader = None          # the executor that read it
+        self.before = None          # the state read
+        self.same = False           # exactly this fault of ours is in place already
+        self.steps = None           # the argv removing what of ours is there
+        self.executor = None        # the executor that will hold the fault
+        self.entry = None           # the ledger entry written ahead of the fault
+
+    def release(self):
+        """Remove the helpers this run made for the target that hold no fault."""
+        for executor in (self.reader, self.executor):
+            if executor is not None:
+                executor.release()
 
 
 def _explain(result, interface):
     """A clear message for a failed tc/iptables command."""
     text = (result.stderr or result.stdout).strip()
-    if _netem.lacks_netem(text):
-        return _netem.NO_NETEM_MESSAGE
+    if _netem_plan.lacks_netem(text):
+        return _netem_plan.NO_NETEM_MESSAGE
     if any(marker in text for marker in NO_PERMISSION):
         return ('%s was refused the NET_ADMIN capability (%s). The helper needs cap_add NET_ADMIN, which a '
                 'rootless or restricted engine may not grant.' % (result.argv[0], text))
@@ -91,10 +155,10 @@ def read_state(executor, interface):
             else:
                 raise TargetError('Reading the network state failed: ' + _explain(result, interface))
         state['text'][key] = result.stdout
-    state['qdiscs'] = _netem.parse_qdiscs(state['text']['qdiscs'])
-    state['rules'] = (_netem.parse_rules(state['text']['iptables'], 'iptables')
-                      + _netem.parse_rules(state['text']['ip6tables'], 'ip6tables'))
-    state['root'] = _netem.root_qdisc(state['qdiscs'], interface)
+    state['qdiscs'] = _netem_plan.parse_qdiscs(state['text']['qdiscs'])
+    state['rules'] = (_netem_plan.parse_rules(state['text']['iptables'], 'iptables')
+                      + _netem_plan.parse_rules(state['text']['ip6tables'], 'ip6tables'))
+    state['root'] = _netem_plan.root_qdisc(state['qdiscs'], interface)
     return state
 
 
@@ -105,14 +169,6 @@ def state_text(state):
         lines.append('# %s -S' % key)
         lines += [ln for ln in state['text'][key].splitlines() if ln.startswith('-A ')]
     return '\n'.join(lines) + '\n'
-
-
-def _helper_gone(exc):
-    """Did an exec fail because our helper stopped or was removed meanwhile?"""
-    status = getattr(getattr(exc, 'response', None), 'status_code', None)
-    text = str(exc)
-    return status in (404, 409) or any(marker in text for marker in (
-        'stopped state', 'is not running', 'No such container', 'removal of container', 'is restarting'))
 
 
 class NetworkFault:
@@ -127,55 +183,53 @@ class NetworkFault:
         self.deadline = None
         self.duration = params.get('duration')
         if self.duration is not None and self.duration < 1:
-            fault.fail('duration must be at least 1 second, got %d.' % self.duration)
+            raise FaultError('duration must be at least 1 second, got %d.' % self.duration)
         if params.get('lease') is not None and params['state'] == 'present' and self.duration is None:
-            fault.fail('lease needs duration: only a timed network fault has a revert in the ledger that the lease '
-                       'can bring forward.')
+            raise FaultError('lease needs duration: only a timed network fault has a revert in the ledger that the '
+                             'lease can bring forward.')
         if params['state'] == 'present':
             # Validate the whole spec before connecting: names in destinations are resolved later.
-            _netem.Plan(self._spec(), self.interface,
-                        [d for d in params.get('destinations') or [] if _netem.is_ip_or_cidr(d)],
-                        params.get('ports'), params.get('source_ports'), params.get('protocol'))
+            _netem_plan.Plan(self._spec(), self.interface,
+                             [d for d in params.get('destinations') or [] if _netem_plan.is_ip_or_cidr(d)],
+                             params.get('ports'), params.get('source_ports'), params.get('protocol'))
         if self.method == 'nsenter':
             if os.geteuid() != 0:
-                fault.fail('method=nsenter needs root on the Docker host; the module runs as uid %d.' % os.geteuid())
+                raise FaultError('method=nsenter needs root on the Docker host; the module runs as uid %d.'
+                                 % os.geteuid())
             for tool in ('nsenter', 'tc', 'iptables'):
                 if not fault.module.get_bin_path(tool):
-                    fault.fail('method=nsenter needs %s on the host running the module; it is not in PATH.' % tool)
+                    raise FaultError('method=nsenter needs %s on the host running the module; it is not in PATH.'
+                                     % tool)
 
     def _spec(self):
-        return dict((k, self.params.get(k)) for k in _netem.FAULT_KEYS)
+        return dict((k, self.params.get(k)) for k in _netem_plan.FAULT_KEYS)
 
     @property
-    def client(self):
-        return self.fault.client
+    def runtime(self):
+        return self.fault.runtime
 
     # --- preflight ------------------------------------------------------------------------------------
 
     def _resolve_destinations(self):
         resolved = []
         for value in self.params.get('destinations') or []:
-            if _netem.is_ip_or_cidr(value):
+            if _netem_plan.is_ip_or_cidr(value):
                 resolved.append(value)
                 continue
-            try:
-                info = self.client.inspect_container(value)
-            except Exception:  # pylint: disable=broad-exception-caught
-                self.fault.fail('destination %r is not an IP address or CIDR, and no container of that name exists '
-                                'on docker_host=%s.' % (value, self.params['docker_host']))
-            addresses = []
-            for network in (info.get('NetworkSettings', {}).get('Networks') or {}).values():
-                addresses += [a for a in (network.get('IPAddress'), network.get('GlobalIPv6Address')) if a]
+            addresses = self.runtime.addresses(value)
+            if addresses is None:
+                raise FaultError('destination %r is not an IP address or CIDR, and no container of that name exists '
+                                 'on docker_host=%s.' % (value, self.params['docker_host']))
             if not addresses:
-                self.fault.fail('destination container %r has no IP address.' % value)
+                raise FaultError('destination container %r has no IP address.' % value)
             resolved += addresses
         return resolved
 
     def _network_modes(self):
         """id -> network mode, and each network namespace's members, from one listing."""
-        listing = self.client.containers()
-        modes = dict((c['Id'], (c.get('HostConfig') or {}).get('NetworkMode') or 'default') for c in listing)
-        names = dict((c['Id'], (c.get('Names') or ['/' + c['Id'][:12]])[0].lstrip('/')) for c in listing)
+        listing = self.runtime.running_containers()
+        modes = dict((c['id'], c['network_mode']) for c in listing)
+        names = dict((c['id'], c['name']) for c in listing)
         by_ref = {}
         for cid in modes:
             by_ref[cid] = cid
@@ -189,28 +243,26 @@ class NetworkFault:
         return modes, names, owner
 
     def preflight(self, targets, need_netem):
-        """Everything that must hold before anything changes; fails the task with a clear message if not."""
+        """Everything that must hold before anything changes; raises FaultError with a clear message if not."""
         modes, names, owner = self._network_modes()
-        helpers = set(h['Id'] for h in _docker.list_helpers(self.client))
+        helpers = set(h['Id'] for h in self.runtime.list_helpers())
         for target in targets:
             mode = modes.get(target['id'], 'default')
             if mode == 'host' and not self.params['allow_host_network']:
-                self.fault.fail('%s uses the host\'s network (network_mode host): a network fault would hit the whole '
-                                'Docker host. Set allow_host_network=true to do it anyway.' % target['name'])
+                raise FaultError('%s uses the host\'s network (network_mode host): a network fault would hit the whole '
+                                 'Docker host. Set allow_host_network=true to do it anyway.' % target['name'])
             if mode == 'none':
-                self.fault.fail('%s has no network (network_mode none).' % target['name'])
+                raise FaultError('%s has no network (network_mode none).' % target['name'])
             namespace = owner.get(target['id'], target['id'])
             target['shares_network_with'] = sorted(
                 names[c] for c in modes
                 if owner.get(c) == namespace and c != target['id'] and c not in helpers)
         if self.method == 'helper':
-            try:
-                self.client.inspect_image(self.params['helper_image'])
-            except Exception:  # pylint: disable=broad-exception-caught
-                self.fault.fail('The helper image %r is not on docker_host=%s, and no image is ever pulled. Build it '
-                                'from the Docker host\'s own iproute2 and iptables with the '
-                                'chaos.engineering.nethelper_image role, or set helper_image.'
-                                % (self.params['helper_image'], self.params['docker_host']))
+            if not self.runtime.has_image(self.params['helper_image']):
+                raise FaultError('The helper image %r is not on docker_host=%s, and no image is ever pulled. Build it '
+                                 'from the Docker host\'s own iproute2 and iptables with the '
+                                 'chaos.engineering.nethelper_image role, or set helper_image.'
+                                 % (self.params['helper_image'], self.params['docker_host']))
         if need_netem:
             self._probe_netem()
 
@@ -218,90 +270,85 @@ class NetworkFault:
         """Try netem on a throwaway namespace's loopback: the target is never touched by the probe."""
         argv = ['tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms']
         if self.method == 'nsenter':
-            result = _docker.run_argv(['unshare', '--net', '--'] + argv)
+            result = _host_exec.run_argv(['unshare', '--net', '--'] + argv)
         else:
-            probe = _docker.start_helper(self.client, self.params['helper_image'], 'none',
-                                         {_docker.FAULT_LABEL: 'container_netem-probe'}, network_mode='none')
+            probe = self.runtime.start_helper(self.params['helper_image'], 'none',
+                                              {_docker_helpers.FAULT_LABEL: 'container_netem-probe'},
+                                              network_mode='none')
             try:
-                result = _docker.exec_in(self.client, probe, argv)
+                result = self.runtime.exec(probe, argv)
             finally:
-                _docker.remove_helper(self.client, probe)
+                self.runtime.remove_helper(probe)
         if not result.ok:
-            self.fault.fail('Preflight on docker_host=%s: %s' % (self.params['docker_host'], _explain(result, 'lo')))
+            raise FaultError('Preflight on docker_host=%s: %s' % (self.params['docker_host'], _explain(result, 'lo')))
 
     # --- executors ------------------------------------------------------------------------------------------
 
     def _helpers_by_target(self):
         found = {}
-        for helper in _docker.list_helpers(self.client):
+        for helper in self.runtime.list_helpers():
             labels = helper.get('Labels') or {}
             # Our fault helpers, and read/revert helpers a killed run may have left behind.
-            if not labels.get(_docker.FAULT_LABEL, '').startswith(self.fault.fault):
+            if not labels.get(_docker_helpers.FAULT_LABEL, '').startswith(self.fault.fault):
                 continue
-            target_id = labels.get(_docker.TARGET_LABEL)
+            target_id = labels.get(_docker_helpers.TARGET_LABEL)
             found.setdefault(target_id, []).append(helper)
         return found
 
     def _labels(self, target, deadline):
         return {
-            _docker.FAULT_LABEL: self.fault.fault,
-            _docker.FAULT_ID_LABEL: self.plan.fault_id,
-            _docker.TARGET_NAME_LABEL: target['name'],
-            _docker.EXPIRES_LABEL: iso(deadline) if deadline else 'never',
+            _docker_helpers.FAULT_LABEL: self.fault.fault,
+            _docker_helpers.FAULT_ID_LABEL: self.plan.fault_id,
+            _docker_helpers.TARGET_NAME_LABEL: target['name'],
+            _docker_helpers.EXPIRES_LABEL: iso(deadline) if deadline else 'never',
         }
 
-    def _new_helper(self, target, labels, transient=False, deadline=None):
-        """A helper in the target's namespace. One that may become a fault's helper lives until the fault's
-        ``deadline`` plus the reverter's grace (an untimed fault's: HELPER_SLEEP_SECONDS); a mere reader expires
-        after READ_HELPER_SECONDS. Past that, the engine removes it by itself."""
-        if labels.get(_docker.FAULT_ID_LABEL) is None:
-            expires_at = time.time() + _docker.READ_HELPER_SECONDS
+    def _new_helper(self, target, labels, deadline=None):
+        """A helper in the target's namespace, leased to this run. One that may become a fault's helper lives
+        until the fault's ``deadline`` plus the reverter's grace (an untimed fault's: HELPER_SLEEP_SECONDS); a mere
+        reader expires after READ_HELPER_SECONDS. Past that, the engine removes it by itself."""
+        if labels.get(_docker_helpers.FAULT_ID_LABEL) is None:
+            expires_at = time.time() + _docker_helpers.READ_HELPER_SECONDS
         elif deadline:
-            expires_at = deadline + _docker.HELPER_GRACE_SECONDS
+            expires_at = deadline + _docker_helpers.HELPER_GRACE_SECONDS
         else:
             expires_at = None
-        helper_id = _docker.start_helper(self.client, self.params['helper_image'], target['id'], labels,
-                                         expires_at=expires_at)
-        return HelperExecutor(self.client, helper_id, labels, transient=transient)
+        helper_id = self.runtime.start_helper(self.params['helper_image'], target['id'], labels,
+                                              expires_at=expires_at)
+        return HelperExecutor(self.runtime, helper_id, labels, lease=HelperLease(self.runtime, helper_id))
 
     def _reader(self, target, helpers, labels=None, deadline=None):
         """An executor to read (and clean) the target's namespace: a running helper of ours, or a new one.
 
-        A new one carries ``labels`` (the fault's own, when putting a fault in) and stays ``transient``, to be
-        removed at the end, unless the fault adopts it as its helper: one container per target, not two.
+        A new one carries ``labels`` (the fault's own, when putting a fault in) and is released at the end,
+        unless the fault adopts it as its helper: one container per target, not two.
         """
         if self.method == 'nsenter':
-            pid = self.client.inspect_container(target['id'])['State'].get('Pid')
-            return NsenterExecutor(pid)
+            return NsenterExecutor(self.runtime.netns_pid(target['id']))
         for helper in helpers:
             if helper.get('State') == 'running':
-                return HelperExecutor(self.client, helper['Id'], helper.get('Labels') or {})
+                return HelperExecutor(self.runtime, helper['Id'], helper.get('Labels') or {})
         return self._new_reader(target, labels, deadline)
 
     def _new_reader(self, target, labels=None, deadline=None):
-        """A new transient helper in the target's namespace: with ``labels``, or marked as a mere reader."""
-        return self._new_helper(target, labels or {_docker.FAULT_LABEL: self.fault.fault + '-read'}, transient=True,
+        """A new leased helper in the target's namespace: with ``labels``, or marked as a mere reader."""
+        return self._new_helper(target, labels or {_docker_helpers.FAULT_LABEL: self.fault.fault + '-read'},
                                 deadline=deadline)
 
-    def _lost(self, reader, exc):
+    def _lost(self, reader, exc, holder=False):
         """Did ``exc`` come from our fault's helper stopping or vanishing under us? The reverter removes it at
         the fault's deadline, which may fall between our read and our cleanup: that is no error of ours."""
-        if reader.transient or self.method != 'helper':
-            return False
-        if _helper_gone(exc):
-            return True
-        try:  # an exec cut short by the helper's removal fails with no such message: ask the engine
-            return not self.client.inspect_container(reader.helper_id)['State'].get('Running')
-        except Exception as inspect_exc:  # pylint: disable=broad-exception-caught
-            return _helper_gone(inspect_exc)
+        if self.method != 'helper' or (reader.transient and not holder):
+            return False  # a reader this run made is no fault's helper: nobody removes it under us
+        return self.runtime.helper_lost(reader.helper_id, exc)
 
     def _fresh_read(self, target, labels, deadline=None):
-        """(reader, state) through a new transient helper; the helper is removed again if the read fails."""
+        """(reader, state) through a new leased helper; the helper is released again if the read fails."""
         reader = self._new_reader(target, labels, deadline)
         try:
             return reader, read_state(reader, self.interface)
         except Exception:
-            _docker.remove_helper(self.client, reader.helper_id)
+            reader.release()
             raise
 
     def _read(self, target, helpers, labels=None, deadline=None):
@@ -311,38 +358,38 @@ class NetworkFault:
         try:
             return reader, read_state(reader, self.interface)
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            if reader.transient:
-                _docker.remove_helper(self.client, reader.helper_id)
+            reader.release()
             if not self._lost(reader, exc):
                 raise
         return self._fresh_read(target, labels, deadline)
 
-    def _clear(self, target, reader, steps, what, labels=None, replace_root=False, deadline=None):
+    def _clear(self, target, reader, steps, what, labels=None, replace_root=False, deadline=None, holder=False):
         """Run ``steps`` (removing what of ours ``reader`` read) and return the reader that finished the job.
 
         When our helper stops or vanishes under us (see ``_lost``), the namespace is read again through a new
-        transient helper, and whatever of ours is still there is removed through that one.
+        leased helper, and whatever of ours is still there is removed through that one. With ``holder``,
+        ``reader`` is to hold the new fault (its armed revert may remove it at the deadline).
         """
         try:
             self._run(reader, steps, what)
             return reader
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            if not self._lost(reader, exc):
+            if not self._lost(reader, exc, holder):
                 raise
         reader, state = self._fresh_read(target, labels, deadline)
         try:
             self._run(reader, self._clearing_steps(state, replace_root), what)
         except Exception:
-            _docker.remove_helper(self.client, reader.helper_id)
+            reader.release()
             raise
         return reader
 
     def _clearing_steps(self, state, replace_root):
         """The argv removing everything of ours in ``state``; with ``replace_root`` (a fault with tc is going
         in), also a root qdisc that is not ours, which only ``force`` allows."""
-        steps = _netem.cleanup_argv(state['qdiscs'], state['rules'])
+        steps = _netem_plan.cleanup_argv(state['qdiscs'], state['rules'])
         root = state['root']
-        if replace_root and root is not None and not root['ours'] and not _netem.is_default_root(root):
+        if replace_root and root is not None and not root['ours'] and not _netem_plan.is_default_root(root):
             if not self.params['force']:
                 raise TargetError('its root qdisc on %s is not ours (%s); it is left alone. Set force=true to '
                                   'replace it.' % (self.interface, root['line']))
@@ -350,25 +397,22 @@ class NetworkFault:
         return steps
 
     def _run(self, executor, steps, what):
-        dummy, failed = _docker.run_steps(executor.run, steps, _netem.ALREADY_GONE)
+        dummy, failed = _host_exec.run_steps(executor.run, steps, _netem_plan.ALREADY_GONE)
         if failed is not None:
             raise TargetError('%s: %s' % (what, _explain(failed, self.interface)))
 
     # --- state=present --------------------------------------------------------------------------------------
 
     def _plan(self, deadline=None):
-        return _netem.Plan(self._spec(), self.interface, self.destinations, self.params.get('ports'),
-                           self.params.get('source_ports'), self.params.get('protocol'), expires_at=deadline,
-                           duration=self.duration)
+        return _netem_plan.Plan(self._spec(), self.interface, self.destinations, self.params.get('ports'),
+                                self.params.get('source_ports'), self.params.get('protocol'), expires_at=deadline,
+                                duration=self.duration)
 
     def present(self):
         fault = self.fault
         targets = fault.select(['running'])
         self.destinations = self._resolve_destinations()
-        try:
-            self.plan = self._plan()
-        except _netem.FaultSpecError as exc:
-            fault.fail(str(exc))
+        self.plan = self._plan()
         fault.result.extra['spec'] = self.plan.describe()
         self.preflight(targets, self.plan.needs_netem)
         helpers = self._helpers_by_target()
@@ -378,36 +422,37 @@ class NetworkFault:
         # A helper made while reading may become the fault's helper: it lives until about the deadline.
         self.deadline = time.time() + self.duration if self.duration else None
         # Phase 1 reads every target first, so a refusal anywhere changes nothing anywhere.
-        inspected = fault.run_each(
+        inspected = fault.map_each(
             targets, lambda t: self._inspect_one(t, helpers.get(t['id'], []), pending.get(t['id'], [])))
-        refused = ['%s: %s' % (t['name'], w['error']) for t, w in zip(targets, inspected) if w.get('error')]
+        works = [work for work, dummy in inspected if work is not None]
         try:
+            refused = ['%s: %s' % (t['name'], error) for t, (dummy, error) in zip(targets, inspected) if error]
             if refused:
-                fault.fail('Nothing was changed: %s' % '; '.join(refused))
+                raise FaultError('Nothing was changed: %s' % '; '.join(refused))
             # The deadline counts from now, after preflight and reads: on a whole second, so that a timed drop
             # also expires in the kernel by itself.
             if self.duration:
                 fault.start_reverter()
             self.deadline = math.ceil(time.time() + self.duration) if self.duration else None
             self.plan = self._plan(self.deadline)
-            prepared = fault.run_each(inspected, self._prepare_one)
-            failed = ['%s: %s' % (t['name'], w['error']) for t, w in zip(targets, prepared) if w.get('error')]
-            entries = [w['entry'] for w in prepared if w.get('entry')]
+            prepared = fault.map_each(works, self._prepare_one)
+            failed = ['%s: %s' % (t['name'], error) for t, (dummy, error) in zip(targets, prepared) if error]
+            entries = [work.entry for work in works if work.entry is not None]
             problem = 'Nothing was changed: %s' % '; '.join(failed) if failed else fault.try_arm(entries)
             if problem:
-                self._drop_executors(prepared)
-                fault.fail(problem)
-            outcomes = fault.run_each(prepared, self._apply_one)
+                raise FaultError(problem)
+            outcomes = fault.run_each(works, self._apply_one)
         finally:
-            self._drop_transient_readers(inspected)
+            # Every helper this run made that holds no fault (readers, and helpers of faults that did not go in).
+            self._release(works)
         armed = []
         kept = []
-        for target, work, outcome in zip(targets, prepared, outcomes):
-            if work.get('entry') is not None:
+        for target, work, outcome in zip(targets, works, outcomes):
+            if work.entry is not None:
                 if outcome.get('error'):
-                    fault.close_unapplied([work['entry']])
+                    fault.close_unapplied([work.entry])
                 else:
-                    armed.append(work['entry'])
+                    armed.append(work.entry)
             if outcome.get('kept_deadline'):
                 kept.append(outcome.pop('kept_deadline'))
             self._add(target, outcome)
@@ -416,18 +461,9 @@ class NetworkFault:
         elif kept:
             fault.result.set_revert(max(kept), _reverter.METHOD, armed=_reverter.reverter_running(fault.ledger_dir))
 
-    def _drop_executors(self, prepared):
-        """Remove the helpers made for faults that will not go in."""
-        for work in prepared:
-            executor = work.get('executor')
-            if executor is not None and executor.helper_id and executor is not work.get('reader'):
-                _docker.remove_helper(self.client, executor.helper_id)
-
-    def _drop_transient_readers(self, inspected):
-        for work in inspected:
-            reader = work.get('reader')
-            if reader is not None and reader.transient:
-                _docker.remove_helper(self.client, reader.helper_id)
+    def _release(self, works):
+        for work in works:
+            work.release()
 
     def _add(self, target, outcome):
         diff = outcome.pop('diff', None)
@@ -440,37 +476,28 @@ class NetworkFault:
         """Is exactly this fault of ours in place already?"""
         plan = self.plan
         if self.method == 'helper':
-            if helper_labels.get(_docker.FAULT_ID_LABEL) != plan.fault_id:
+            if helper_labels.get(_docker_helpers.FAULT_ID_LABEL) != plan.fault_id:
                 return False
         elif not any(e['details'].get('fault_id') == plan.fault_id for e in pending):
             return False  # nsenter leaves no label: only a pending revert of this fault id vouches for the tc tree
         root = state['root']
-        tc_ok = (root is not None and root['handle'] == _netem.ROOT_HANDLE) if plan.uses_tc else \
+        tc_ok = (root is not None and root['handle'] == _netem_plan.ROOT_HANDLE) if plan.uses_tc else \
             not (root is not None and root['ours'])
         rules = state['rules']
         return tc_ok and len(rules) == len(plan.iptables_rules) and all(r['fault_id'] == plan.fault_id for r in rules)
 
     def _inspect_one(self, target, helpers, pending):
         """Phase 1, read only: what is in the target's namespace, and what we would do there."""
-        plan = self.plan
-        work = dict(target=target, helpers=helpers, pending=pending, outcome=dict(fault_id=plan.fault_id))
-        work['reader'], work['before'] = self._read(target, helpers, self._labels(target, self.deadline),
-                                                    self.deadline)
-        reader = work['reader']
+        work = TargetWork(target, helpers, pending, self.plan.fault_id)
+        work.reader, work.before = self._read(target, helpers, self._labels(target, self.deadline), self.deadline)
         try:
-            return self._decide(work)
+            if self._same(work.before, work.reader.labels, pending):
+                work.same = True
+            else:
+                work.steps = self._clearing_steps(work.before, replace_root=self.plan.uses_tc)
         except Exception:
-            if reader.transient:
-                _docker.remove_helper(self.client, reader.helper_id)
+            work.reader.release()
             raise
-
-    def _decide(self, work):
-        plan = self.plan
-        before = work['before']
-        if self._same(before, work['reader'].labels, work['pending']):
-            work['same'] = True
-            return work
-        work['steps'] = self._clearing_steps(before, replace_root=plan.uses_tc)
         return work
 
     def _prepare_one(self, work):
@@ -478,38 +505,37 @@ class NetworkFault:
         ahead of the fault by ``present``). The entry also removes whatever of ours is there now: once the old
         fault's entry is closed, this one covers it."""
         plan = self.plan
-        work['outcome'].update(apply=plan.apply_argv, revert=plan.revert_argv)
-        if work.get('same') or self.fault.check_mode:
+        work.outcome.update(apply=plan.apply_argv, revert=plan.revert_argv)
+        if work.same or self.fault.check_mode:
             return work
-        reader = work['reader']
-        executor = reader
-        if self.method == 'helper' and not reader.transient:
-            executor = self._new_helper(work['target'], self._labels(work['target'], self.deadline),
+        executor = work.reader
+        if self.method == 'helper' and not work.reader.transient:
+            # The reader is the earlier fault's helper, whose labels name that fault: a new one holds this one.
+            executor = self._new_helper(work.target, self._labels(work.target, self.deadline),
                                         deadline=self.deadline)
-        work['executor'] = executor
+        work.executor = executor
         if self.deadline:
             steps = []
-            for argv in _netem.cleanup_argv(work['before']['qdiscs'], work['before']['rules']) + plan.revert_argv:
+            for argv in _netem_plan.cleanup_argv(work.before['qdiscs'], work.before['rules']) + plan.revert_argv:
                 if argv not in steps:
                     steps.append(argv)
-            work['entry'] = self._ledger_entry(work['target'], executor, self.deadline, steps)
+            work.entry = self._ledger_entry(work.target, executor, self.deadline, steps)
         return work
 
     def _apply_one(self, work):
         """Phase 2: replace whatever of ours is there by this fault (its revert is armed already)."""
         plan = self.plan
-        target, reader, before, outcome = work['target'], work['reader'], work['before'], work['outcome']
-        pending = work['pending']
-        if work.get('same'):
-            if reader.transient and not self.fault.check_mode:
-                reader.transient = False  # our rules were there without their helper: it marks them again
+        target, reader, before, outcome = work.target, work.reader, work.before, work.outcome
+        if work.same:
+            if not self.fault.check_mode:
+                reader.adopt()  # our rules were there without their helper: a new one marks them again
             outcome.update(action='unchanged', changed=False, helper=reader.helper_id,
                            note='this fault of ours is already in place; deadline unchanged')
-            if pending:
-                outcome['kept_deadline'] = max(e['deadline'] for e in pending)
+            if work.pending:
+                outcome['kept_deadline'] = max(e['deadline'] for e in work.pending)
                 outcome['revert_at'] = iso(outcome['kept_deadline'])
             return outcome
-        steps = work['steps']
+        steps = work.steps
         outcome.update(action='netem', changed=True, removes=steps)
         if self.fault.check_mode:
             if self.deadline:
@@ -520,34 +546,30 @@ class NetworkFault:
                                        after='# would run:\n' + '\n'.join(
                                            ' '.join(a) for a in steps + plan.apply_argv) + '\n')
             return outcome
-        executor = work['executor']
-        if reader is executor:
-            reader.transient = False  # a new helper made for this fault: it stays as the fault's helper
         # Our earlier fault's revert must not fire on the one we are about to put in: close it, and wait for
         # the reverter if it is performing it right now.
-        closed = set(e['id'] for e in _ledger_store.discard(self.fault.ledger_dir, pending, status='replaced'))
-        _ledger_store.wait_done(self.fault.ledger_dir, [e['id'] for e in pending if e['id'] not in closed])
-        cleared = self._clear(target, executor, steps, 'removing the previous fault',
-                              self._labels(target, self.deadline), replace_root=plan.uses_tc, deadline=self.deadline)
-        if cleared is not executor:
-            executor = work['executor'] = cleared  # ours vanished under us: the new one holds the fault
-            executor.transient = False
+        closed = set(e['id'] for e in _ledger_store.discard(self.fault.ledger_dir, work.pending, status='replaced'))
+        _ledger_store.wait_done(self.fault.ledger_dir, [e['id'] for e in work.pending if e['id'] not in closed])
+        executor = self._clear(target, work.executor, steps, 'removing the previous fault',
+                               self._labels(target, self.deadline), replace_root=plan.uses_tc, deadline=self.deadline,
+                               holder=True)
+        if executor is not work.executor:
+            work.executor = executor  # ours vanished under us: the new one holds the fault
         if self.method == 'helper':
-            for helper in work['helpers']:
+            for helper in work.helpers:
                 if helper['Id'] != executor.helper_id:
-                    _docker.remove_helper(self.client, helper['Id'])
+                    self.runtime.remove_helper(helper['Id'])
         try:
             self._run(executor, plan.apply_argv, 'applying the fault')
         except TargetError:
-            # Leave nothing half-applied behind.
-            _docker.run_steps(executor.run, plan.revert_argv, _netem.ALREADY_GONE)
-            if executor.helper_id:
-                _docker.remove_helper(self.client, executor.helper_id)
+            # Leave nothing half-applied behind; the helper, never adopted, is released by ``present``.
+            _host_exec.run_steps(executor.run, plan.revert_argv, _netem_plan.ALREADY_GONE)
             raise
+        executor.adopt()  # the fault's helper now: it stays
         outcome['acted_at'] = time.time()
         self.fault.result.mark_applied(outcome['acted_at'])
-        if work.get('entry') is not None:
-            self.fault.settle(work['entry'])
+        if work.entry is not None:
+            self.fault.settle(work.entry)
         outcome['helper'] = executor.helper_id
         if self.fault.module._diff:
             outcome['diff'] = dict(before_header=target['name'], before=state_text(before),
@@ -561,10 +583,10 @@ class NetworkFault:
         action = 'helper_exec' if self.method == 'helper' else 'nsenter_exec'
         return _ledger_store.new_entry(self.fault.fault, action, dict(id=target['id'], name=target['name']),
                                        self.fault.connection, deadline,
-                                       steps=steps, ok_if=list(_netem.ALREADY_GONE),
+                                       steps=steps, ok_if=list(_netem_plan.ALREADY_GONE),
                                        helper_id=executor.helper_id, helper_image=self.params['helper_image'],
                                        fault_id=self.plan.fault_id,
-                                       batches=_netem.batch_steps(steps) if executor.helper_id else None)
+                                       batches=_netem_plan.batch_steps(steps) if executor.helper_id else None)
 
     # --- state=absent ---------------------------------------------------------------------------------------
 
@@ -585,14 +607,14 @@ class NetworkFault:
         teardown = self.params['allow_all'] and not any(self.params.get(k) for k in SELECTOR_KEYS)
         orphans = []
         if teardown:
-            alive = set(c['Id'] for c in self.client.containers())  # running and paused
+            alive = set(c['id'] for c in self.runtime.running_containers())  # running and paused
             for target_id, found in helpers.items():
                 if target_id in alive:
                     continue
                 for helper in found:
                     orphans.append((helper.get('Names') or [helper['Id'][:12]])[0].lstrip('/'))
                     if not fault.check_mode:
-                        _docker.remove_helper(self.client, helper['Id'])
+                        self.runtime.remove_helper(helper['Id'])
             if orphans:
                 fault.result.targets.append(dict(id=None, name='(orphaned helpers)', action='remove',
                                                  changed=True, removed=orphans))
@@ -601,7 +623,7 @@ class NetworkFault:
     def _absent_one(self, target, helpers, pending):
         reader, before = self._read(target, helpers)
         try:
-            steps = _netem.cleanup_argv(before['qdiscs'], before['rules'])
+            steps = _netem_plan.cleanup_argv(before['qdiscs'], before['rules'])
             if not steps and not helpers and not pending:
                 return dict(action='none', changed=False, note='no fault of ours here')
             outcome = dict(action='remove', changed=True, revert=steps,
@@ -617,8 +639,7 @@ class NetworkFault:
             return outcome
         finally:
             if self.method == 'helper':
-                if reader.transient:
-                    _docker.remove_helper(self.client, reader.helper_id)
+                reader.release()
                 if not self.fault.check_mode:
                     for helper in helpers:
-                        _docker.remove_helper(self.client, helper['Id'])
+                        self.runtime.remove_helper(helper['Id'])

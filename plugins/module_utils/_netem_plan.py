@@ -32,6 +32,8 @@ import json
 import re
 import shlex
 
+from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError
+
 ROOT_HANDLE = 'c4a0:'
 LEAF_HANDLE = 'c4a1:'
 CHILD_HANDLE = 'c4a2:'
@@ -69,7 +71,7 @@ _SIZE_RE = re.compile(r'^\d+([kmg]?b?|[kmg]bit)$', re.I)
 _IFACE_RE = re.compile(r'^[A-Za-z][A-Za-z0-9.:_@-]{0,14}$')
 
 
-class FaultSpecError(Exception):
+class FaultSpecError(FaultError):
     """The fault spec is invalid; the message says which option and why."""
 
 

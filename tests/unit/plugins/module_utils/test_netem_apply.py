@@ -1,4 +1,4 @@
-"""_network_fault: the reverter removing our helper between our read and our cleanup is no error.
+"""_netem_apply: the reverter removing our helper between our read and our cleanup is no error.
 
 The fake engine holds one target namespace (tc and iptables text) and helper containers. Its "reverter"
 fires on the first cleanup exec into the fault's helper: it reverts the fault and removes that helper, as
@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _netem, _network_fault
+from ansible_collections.chaos.engineering.plugins.module_utils import (
+    _docker_helpers, _host_exec, _netem_apply, _netem_plan, _runtime_docker)
 from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
@@ -51,17 +52,17 @@ class FakeEngine:
             raise FakeAPIError(409, 'Container %s is not running' % container_id)
         self.execs.append((container_id, argv))
         if argv[:3] == ['tc', 'qdisc', 'show']:
-            return _docker.ExecResult(argv, 0, self.tc, '')
+            return _host_exec.ExecResult(argv, 0, self.tc, '')
         if argv[0] == 'iptables':
             if '-S' in argv:
-                return _docker.ExecResult(argv, 0, self.iptables, '')
+                return _host_exec.ExecResult(argv, 0, self.iptables, '')
             self.iptables = EMPTY_RULES
-            return _docker.ExecResult(argv, 0, '', '')
+            return _host_exec.ExecResult(argv, 0, '', '')
         if argv[0] == 'ip6tables':
-            return _docker.ExecResult(argv, 0, EMPTY_RULES, '')
+            return _host_exec.ExecResult(argv, 0, EMPTY_RULES, '')
         if cleanup:
             self.tc = DEFAULT_TC
-        return _docker.ExecResult(argv, 0, '', '')
+        return _host_exec.ExecResult(argv, 0, '', '')
 
     def start_helper(self, client, image, target_id, labels, network_mode=None, name=None, expires_at=None):
         self.started += 1
@@ -81,7 +82,7 @@ class FakeFault:
         self.params = dict(state='absent', interface='eth0', method='helper', duration=None, force=False,
                            helper_image='chaos-nethelper:latest')
         self.params.update(params)
-        self.client = object()
+        self.runtime = _runtime_docker.DockerRuntime(object())
         self.ledger_dir = str(tmp_path)
         self.module = type('Module', (), dict(_diff=False))()
         self.result = FaultResult(self.fault, self.check_mode)
@@ -91,7 +92,7 @@ class FakeFault:
 def engine(monkeypatch):
     fake = FakeEngine()
     for name in ('exec_in', 'start_helper', 'remove_helper'):
-        monkeypatch.setattr(_docker, name, getattr(fake, name))
+        monkeypatch.setattr(_docker_helpers, name, getattr(fake, name))
     return fake
 
 
@@ -100,7 +101,7 @@ OLD_HELPERS = [dict(Id='old-helper', State='running', Names=['/old'], Labels={})
 
 
 def test_absent_finishes_through_a_new_helper_when_the_reverter_removed_ours_meanwhile(engine, tmp_path):
-    fault = _network_fault.NetworkFault(FakeFault(tmp_path))
+    fault = _netem_apply.NetworkFault(FakeFault(tmp_path))
     outcome = fault._absent_one(TARGET, OLD_HELPERS, [])
     assert outcome['changed'] is True and outcome['action'] == 'remove'
     # It read through the old helper, found it gone at the cleanup, read again through a new one and found
@@ -113,7 +114,7 @@ def test_absent_finishes_through_a_new_helper_when_the_reverter_removed_ours_mea
 def test_absent_removes_what_the_reverter_left_through_the_new_helper(engine, tmp_path):
     # The reverter removed the helper but not (yet) every rule: the new helper removes the rest.
     engine.revert_fault = lambda: engine.running.discard('old-helper')
-    fault = _network_fault.NetworkFault(FakeFault(tmp_path))
+    fault = _netem_apply.NetworkFault(FakeFault(tmp_path))
     fault._absent_one(TARGET, OLD_HELPERS, [])
     cleanups = [c for c, argv in engine.execs if argv[:3] == ['tc', 'qdisc', 'del'] or '-D' in argv]
     assert cleanups and set(cleanups) == {'new-helper-1'}
@@ -127,11 +128,11 @@ def test_a_real_cleanup_failure_is_still_an_error(engine, tmp_path, monkeypatch)
 
     def exec_in(client, container_id, argv):
         if argv[:3] == ['tc', 'qdisc', 'del']:
-            return _docker.ExecResult(argv, 2, '', 'RTNETLINK answers: Operation not supported')
+            return _host_exec.ExecResult(argv, 2, '', 'RTNETLINK answers: Operation not supported')
         return failing(client, container_id, argv)
-    monkeypatch.setattr(_docker, 'exec_in', exec_in)
-    fault = _network_fault.NetworkFault(FakeFault(tmp_path))
-    with pytest.raises(_network_fault.TargetError, match='removing the fault: tc qdisc del'):
+    monkeypatch.setattr(_docker_helpers, 'exec_in', exec_in)
+    fault = _netem_apply.NetworkFault(FakeFault(tmp_path))
+    with pytest.raises(_netem_apply.TargetError, match='removing the fault: tc qdisc del'):
         fault._absent_one(TARGET, OLD_HELPERS, [])
     assert engine.started == 0  # the helper was still running: no second reader was tried
 
@@ -140,24 +141,51 @@ def test_force_replacement_recomputed_after_the_reverter_still_needs_force(engin
     # Our fault was reverted under us, and a foreign root qdisc shows up in the fresh read: without force it
     # is left alone with a clear message, and the reader made for the retry is removed again.
     engine.revert_fault = lambda: (FakeEngine.revert_fault(engine, tc=FOREIGN_ROOT_TC))
-    fault = _network_fault.NetworkFault(FakeFault(tmp_path))
-    with pytest.raises(_network_fault.TargetError, match='root qdisc on eth0 is not ours'):
-        fault._clear(TARGET, _network_fault.HelperExecutor(None, 'old-helper'),
+    fault = _netem_apply.NetworkFault(FakeFault(tmp_path))
+    with pytest.raises(_netem_apply.TargetError, match='root qdisc on eth0 is not ours'):
+        fault._clear(TARGET, _netem_apply.HelperExecutor(fault.runtime, 'old-helper'),
                      [['tc', 'qdisc', 'del', 'dev', 'eth0', 'root', 'handle', 'c4a0:']], 'removing the previous fault',
                      replace_root=True)
     assert engine.running == set()
 
 
 def test_replacing_our_fault_goes_on_through_a_new_helper_when_the_reverter_removed_ours_meanwhile(engine, tmp_path):
-    fault = _network_fault.NetworkFault(FakeFault(tmp_path, state='present', bandwidth=dict(rate='1mbit')))
-    fault.plan = _netem.Plan(fault._spec(), 'eth0', [], None, None, None)
+    fault = _netem_apply.NetworkFault(FakeFault(tmp_path, state='present', bandwidth=dict(rate='1mbit')))
+    fault.plan = _netem_plan.Plan(fault._spec(), 'eth0', [], None, None, None)
     work = fault._inspect_one(TARGET, OLD_HELPERS, [])
-    assert work['reader'].helper_id == 'old-helper' and work['steps']
+    assert work.reader.helper_id == 'old-helper' and work.steps
     outcome = fault._apply_one(fault._prepare_one(work))
     assert outcome['changed'] is True
     # The new fault went in through the helper made for the retry, which stays as the fault's helper.
     assert outcome['helper'] == 'new-helper-1' and engine.running == {'new-helper-1'}
     applied = [(c, argv) for c, argv in engine.execs if argv[:3] == ['tc', 'qdisc', 'add']]
     assert applied and set(c for c, argv in applied) == {'new-helper-1'}
-    fault._drop_transient_readers([work])
+    fault._release([work])
     assert engine.running == {'new-helper-1'}
+
+
+def test_a_lease_removes_its_helper_once_unless_the_fault_adopted_it(engine, monkeypatch):
+    runtime = _runtime_docker.DockerRuntime(object())
+    engine.running.update({'read-only', 'kept'})
+    removed = []
+    monkeypatch.setattr(_docker_helpers, 'remove_helper', lambda client, helper_id: (
+        removed.append(helper_id), engine.remove_helper(client, helper_id)))
+    reader = _netem_apply.HelperLease(runtime, 'read-only')
+    reader.release()
+    reader.release()
+    kept = _netem_apply.HelperLease(runtime, 'kept')
+    kept.adopt()
+    kept.release()
+    assert engine.running == {'old-helper', 'kept'} and removed == ['read-only']
+    # A helper found in the namespace has no lease: it is the earlier fault's, never removed by release().
+    found = _netem_apply.HelperExecutor(runtime, 'old-helper')
+    found.release()
+    assert not found.transient and 'old-helper' in engine.running and removed == ['read-only']
+
+
+def test_target_and_ledger_errors_read_as_they_are():
+    from ansible_collections.chaos.engineering.plugins.module_utils import _errors, _ledger_store
+    assert _errors.error_text(_netem_apply.TargetError('its root qdisc is not ours')) == 'its root qdisc is not ours'
+    assert _errors.error_text(_ledger_store.LedgerError('ledger not private')) == 'ledger not private'
+    assert _errors.error_text(_netem_plan.FaultSpecError('bad delay')) == 'bad delay'
+    assert _errors.error_text(KeyError('x')) == "KeyError: 'x'"

@@ -1,10 +1,10 @@
-"""_netem: exact argv for every fault and filter, IPv4 and IPv6; parsing of real `tc qdisc show` / `iptables -S`."""
+"""_netem_plan: exact argv for every fault and filter, IPv4 and IPv6; parsing of real `tc qdisc show` / `iptables -S`."""
 import os
 
 import pytest
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _netem
-from ansible_collections.chaos.engineering.plugins.module_utils._netem import FaultSpecError, Plan
+from ansible_collections.chaos.engineering.plugins.module_utils import _netem_plan
+from ansible_collections.chaos.engineering.plugins.module_utils._netem_plan import FaultSpecError, Plan
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
 ROOT = ['tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'handle', 'c4a0:']
@@ -190,26 +190,26 @@ def test_bad_specs_say_what_is_wrong(kwargs, message):
 
 
 def test_rate_units():
-    assert _netem.rate_bits_per_second('8mbit') == 8e6
-    assert _netem.rate_bits_per_second('1mbps') == 8e6
-    assert _netem.rate_bits_per_second('1kibit') == 1024
+    assert _netem_plan.rate_bits_per_second('8mbit') == 8e6
+    assert _netem_plan.rate_bits_per_second('1mbps') == 8e6
+    assert _netem_plan.rate_bits_per_second('1kibit') == 1024
 
 
 # --- parsing real captured output (from the private engines, kernel 6.18, iproute2 6.1, iptables-nft 1.8.9) ---
 
 def test_parse_our_filtered_tree():
-    qdiscs = _netem.parse_qdiscs(fixture('netem_filtered_tc_qdisc_show.txt'))
-    root = _netem.root_qdisc(qdiscs, 'eth0')
+    qdiscs = _netem_plan.parse_qdiscs(fixture('netem_filtered_tc_qdisc_show.txt'))
+    root = _netem_plan.root_qdisc(qdiscs, 'eth0')
     assert root['kind'] == 'htb' and root['handle'] == 'c4a0:' and root['ours'] and root['dev'] == 'eth0'
     leaf = [q for q in qdiscs if q['kind'] == 'tbf'][0]
     assert leaf['parent'] == 'c4a0:1' and leaf['ours'] and not leaf['root']
-    lo = _netem.root_qdisc(qdiscs, 'lo')
-    assert lo['dev'] == 'lo' and _netem.is_default_root(lo)
+    lo = _netem_plan.root_qdisc(qdiscs, 'lo')
+    assert lo['dev'] == 'lo' and _netem_plan.is_default_root(lo)
 
 
 def test_parse_our_rules_v4_and_v6():
-    rules = (_netem.parse_rules(fixture('netem_filtered_iptables_-S.txt'), 'iptables')
-             + _netem.parse_rules(fixture('netem_filtered_ip6tables_-S.txt'), 'ip6tables'))
+    rules = (_netem_plan.parse_rules(fixture('netem_filtered_iptables_-S.txt'), 'iptables')
+             + _netem_plan.parse_rules(fixture('netem_filtered_ip6tables_-S.txt'), 'ip6tables'))
     assert [(r['binary'], r['chain'], r['fault_id']) for r in rules] == [
         ('iptables', 'INPUT', '2bf1b9b94244'), ('iptables', 'OUTPUT', '2bf1b9b94244'),
         ('ip6tables', 'INPUT', '2bf1b9b94244'), ('ip6tables', 'OUTPUT', '2bf1b9b94244')]
@@ -219,31 +219,31 @@ def test_parse_our_rules_v4_and_v6():
 
 
 def test_foreign_state_is_told_apart_from_ours():
-    qdiscs = _netem.parse_qdiscs(fixture('foreign_tc_qdisc_show.txt'))
-    root = _netem.root_qdisc(qdiscs, 'eth0')
-    assert root['handle'] == '1:' and not root['ours'] and not _netem.is_default_root(root)
+    qdiscs = _netem_plan.parse_qdiscs(fixture('foreign_tc_qdisc_show.txt'))
+    root = _netem_plan.root_qdisc(qdiscs, 'eth0')
+    assert root['handle'] == '1:' and not root['ours'] and not _netem_plan.is_default_root(root)
     text = fixture('foreign_iptables_-S.txt')
-    ours = _netem.parse_rules(text)
+    ours = _netem_plan.parse_rules(text)
     assert len(ours) == 1 and ours[0]['fault_id'] == '5ca60b25c0a6'
-    assert _netem.foreign_rule_count(text) == 1
+    assert _netem_plan.foreign_rule_count(text) == 1
 
 
 def test_cleanup_removes_only_ours():
-    qdiscs = _netem.parse_qdiscs(fixture('foreign_tc_qdisc_show.txt'))
-    rules = _netem.parse_rules(fixture('foreign_iptables_-S.txt'))
-    steps = _netem.cleanup_argv(qdiscs, rules)
+    qdiscs = _netem_plan.parse_qdiscs(fixture('foreign_tc_qdisc_show.txt'))
+    rules = _netem_plan.parse_rules(fixture('foreign_iptables_-S.txt'))
+    steps = _netem_plan.cleanup_argv(qdiscs, rules)
     assert steps == [['iptables', '-w', '5', '-D', 'INPUT', '-i', 'eth0', '-p', 'udp', '-m', 'udp', '--sport', '53',
                       '-m', 'comment', '--comment', 'chaos.engineering:netem:5ca60b25c0a6', '-m', 'statistic',
                       '--mode', 'nth', '--every', '4', '--packet', '1', '-j', 'DROP']]
-    ours = _netem.parse_qdiscs(fixture('netem_filtered_tc_qdisc_show.txt'))
-    assert _netem.cleanup_argv(ours, []) == [['tc', 'qdisc', 'del', 'dev', 'eth0', 'root', 'handle', 'c4a0:']]
+    ours = _netem_plan.parse_qdiscs(fixture('netem_filtered_tc_qdisc_show.txt'))
+    assert _netem_plan.cleanup_argv(ours, []) == [['tc', 'qdisc', 'del', 'dev', 'eth0', 'root', 'handle', 'c4a0:']]
 
 
 def test_error_classification():
-    assert _netem.lacks_netem('Error: Specified qdisc kind is unknown.\n')
-    assert _netem.is_already_gone('Error: Invalid handle.\n')
-    assert _netem.is_already_gone('iptables: Bad rule (does a matching rule exist in that chain?).\n')
-    assert not _netem.is_already_gone('RTNETLINK answers: Operation not permitted\n')
+    assert _netem_plan.lacks_netem('Error: Specified qdisc kind is unknown.\n')
+    assert _netem_plan.is_already_gone('Error: Invalid handle.\n')
+    assert _netem_plan.is_already_gone('iptables: Bad rule (does a matching rule exist in that chain?).\n')
+    assert not _netem_plan.is_already_gone('RTNETLINK answers: Operation not permitted\n')
 
 
 def test_timed_drop_expires_in_the_kernel_at_the_deadline():
@@ -268,7 +268,7 @@ def test_duration_is_part_of_the_fault_identity():
 def test_revert_batches_one_process_per_tool_in_the_same_order():
     plan = Plan(dict(bandwidth=dict(rate='8mbit'), drop=dict(probability=0.3, direction='both')), 'eth0',
                 expires_at=2000000000, duration=10)
-    batches = _netem.batch_steps(plan.revert_argv)
+    batches = _netem_plan.batch_steps(plan.revert_argv)
     assert [argv for argv, dummy in batches] == [['tc', '-batch', '-'], ['iptables-restore', '--noflush'],
                                                  ['ip6tables-restore', '--noflush']]
     assert batches[0][1] == 'qdisc del dev eth0 root handle c4a0:\n'
@@ -283,8 +283,8 @@ def test_revert_batches_one_process_per_tool_in_the_same_order():
 
 
 def test_revert_batches_refuse_what_a_batch_cannot_carry():
-    assert _netem.batch_steps([['tc', 'qdisc', 'del', 'dev', 'eth 0', 'root']]) is None  # a space splits
-    assert _netem.batch_steps([['ip', 'link', 'set', 'eth0', 'up']]) is None  # no batch for this tool
-    assert _netem.batch_steps([['iptables', '-t', 'mangle', '-D', 'OUTPUT', '-j', 'DROP']]) == [
+    assert _netem_plan.batch_steps([['tc', 'qdisc', 'del', 'dev', 'eth 0', 'root']]) is None  # a space splits
+    assert _netem_plan.batch_steps([['ip', 'link', 'set', 'eth0', 'up']]) is None  # no batch for this tool
+    assert _netem_plan.batch_steps([['iptables', '-t', 'mangle', '-D', 'OUTPUT', '-j', 'DROP']]) == [
         [['iptables-restore', '--noflush'], '*mangle\n-D OUTPUT -j DROP\nCOMMIT\n']]
-    assert _netem.batch_steps([]) == []
+    assert _netem_plan.batch_steps([]) == []

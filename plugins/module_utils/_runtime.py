@@ -1,0 +1,92 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The runtime seam (Pumba's pkg/runtime): what the container fault code asks of a container engine.
+
+The fault code (ContainerFaultModule, container_kill, container_pause, container_netem and _netem_apply) talks
+only to a ContainerRuntime; _runtime_docker.DockerRuntime is the first implementation. A new runtime (containerd,
+Podman) implements these methods and nothing in the fault code changes. Containers are named by their id.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ContainerRuntime:
+    """The operations of one engine. Methods raise the engine's own errors; the callers say what failed."""
+
+    # --- candidates and lifecycle ---
+
+    def candidates(self, states):
+        """Containers in one of ``states`` (running, paused, exited...) as selection candidates: dicts with
+        id, name, labels, state, image, and protected_reason for what the engine's orchestrator guards."""
+        raise NotImplementedError
+
+    def kill(self, container_id, signal):
+        """Send ``signal`` (a name such as SIGKILL) to the container's main process."""
+        raise NotImplementedError
+
+    def stop(self, container_id, timeout):
+        """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+        raise NotImplementedError
+
+    def remove(self, container_id, volumes=False):
+        """Remove the container (forcibly), and its anonymous volumes with ``volumes``."""
+        raise NotImplementedError
+
+    def pause(self, container_id):
+        raise NotImplementedError
+
+    def unpause(self, container_id):
+        raise NotImplementedError
+
+    # --- recovery of a killed container ---
+
+    def recovery_baseline(self, container_id):
+        """What a container's recovery is measured against (a dict kept in the recovery entry)."""
+        raise NotImplementedError
+
+    def container_back(self, entry):
+        """Is the container of a recovery ``entry`` back (or its pod's replacement, with ``entry['pod']``)?
+        Notes what it saw (state, health) in ``entry``."""
+        raise NotImplementedError
+
+    # --- network namespaces: what container_netem needs ---
+
+    def running_containers(self):
+        """The running and paused containers: dicts with id, name and network_mode (``container:<ref>`` when
+        it joins another container's namespace)."""
+        raise NotImplementedError
+
+    def addresses(self, name):
+        """The IP addresses of the container ``name``, or None when there is no such container."""
+        raise NotImplementedError
+
+    def netns_pid(self, container_id):
+        """A host pid in the container's network namespace (for nsenter)."""
+        raise NotImplementedError
+
+    def has_image(self, image):
+        raise NotImplementedError
+
+    def start_helper(self, image, target_id, labels, expires_at=None, network_mode=None):
+        """Start a helper of ours from ``image`` in ``target_id``'s network namespace (or ``network_mode``), with
+        only NET_ADMIN, that removes itself at ``expires_at``; returns its id."""
+        raise NotImplementedError
+
+    def list_helpers(self):
+        """Our helpers, running or not, as dicts with Id, State, Names and Labels."""
+        raise NotImplementedError
+
+    def exec(self, container_id, argv):
+        """Run argv (never a shell string) in a running container; returns an _host_exec.ExecResult."""
+        raise NotImplementedError
+
+    def remove_helper(self, helper_id):
+        """Remove a helper; one that is gone already is fine."""
+        raise NotImplementedError
+
+    def helper_lost(self, helper_id, exc):
+        """Did ``exc`` (from exec in the helper) come from the helper stopping or vanishing meanwhile?"""
+        raise NotImplementedError

@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Docker implementation of the runtime seam (_runtime.ContainerRuntime), over a docker.APIClient.
+
+The client comes from _docker (connection options, TLS); helper containers from _docker_helpers; a Kubernetes
+node's containers are marked and measured through _kubelet.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker_helpers, _kubelet
+from ansible_collections.chaos.engineering.plugins.module_utils._docker import container_candidates
+from ansible_collections.chaos.engineering.plugins.module_utils._runtime import ContainerRuntime
+
+# Messages of an exec into a helper that stopped, or was removed, under us.
+HELPER_GONE_MARKERS = ('stopped state', 'is not running', 'No such container', 'removal of container', 'is restarting')
+
+
+def _status(exc):
+    return getattr(getattr(exc, 'response', None), 'status_code', None)
+
+
+def recovery_baseline(client, container_id):
+    """What a container's recovery is measured against: when it last started."""
+    return dict(started_at=(client.inspect_container(container_id).get('State') or {}).get('StartedAt'))
+
+
+def container_back(client, entry):
+    """Has the container of ``entry`` started again since ``entry['started_at']``, and does it run (and pass its
+    health check, when it has one)? Notes the ``state`` and ``health`` seen in the entry."""
+    try:
+        state = client.inspect_container(entry['id']).get('State') or {}
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        if _status(exc) != 404:
+            raise
+        entry.update(state='removed', health=None)
+        return False
+    health = (state.get('Health') or {}).get('Status')
+    entry.update(state=state.get('Status'), health=health)
+    restarted = state.get('StartedAt') != entry['started_at']
+    running = state.get('Running') and not state.get('Restarting') and not state.get('Paused')
+    return bool(restarted and running and health in (None, 'healthy'))
+
+
+def helper_gone(exc):
+    """Did an exec fail because our helper stopped or was removed meanwhile?"""
+    return _status(exc) in (404, 409) or any(marker in str(exc) for marker in HELPER_GONE_MARKERS)
+
+
+class DockerRuntime(ContainerRuntime):
+    """A Docker engine, through a checked docker.APIClient (see _docker.make_client)."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def candidates(self, states):
+        # On a Kubernetes node's engine: kube-system, the agent, protected pods and sandboxes are never harmed.
+        return _kubelet.mark_protected(self.client, container_candidates(self.client, states))
+
+    def kill(self, container_id, signal):
+        self.client.kill(container_id, signal=signal)
+
+    def stop(self, container_id, timeout):
+        self.client.stop(container_id, timeout=timeout)
+
+    def remove(self, container_id, volumes=False):
+        self.client.remove_container(container_id, v=volumes, force=True)
+
+    def pause(self, container_id):
+        self.client.pause(container_id)
+
+    def unpause(self, container_id):
+        self.client.unpause(container_id)
+
+    def recovery_baseline(self, container_id):
+        return recovery_baseline(self.client, container_id)
+
+    def container_back(self, entry):
+        # A kubelet's container is back when its replacement runs (and stayed up); any other when it runs again.
+        if entry.get('pod'):
+            return _kubelet.replacement_back(self.client, entry)
+        return container_back(self.client, entry)
+
+    def running_containers(self):
+        return [dict(id=c['Id'], name=(c.get('Names') or ['/' + c['Id'][:12]])[0].lstrip('/'),
+                     network_mode=(c.get('HostConfig') or {}).get('NetworkMode') or 'default')
+                for c in self.client.containers()]
+
+    def addresses(self, name):
+        try:
+            info = self.client.inspect_container(name)
+        except Exception:  # pylint: disable=broad-exception-caught
+            return None
+        addresses = []
+        for network in (info.get('NetworkSettings', {}).get('Networks') or {}).values():
+            addresses += [a for a in (network.get('IPAddress'), network.get('GlobalIPv6Address')) if a]
+        return addresses
+
+    def netns_pid(self, container_id):
+        return self.client.inspect_container(container_id)['State'].get('Pid')
+
+    def has_image(self, image):
+        try:
+            self.client.inspect_image(image)
+        except Exception:  # pylint: disable=broad-exception-caught
+            return False
+        return True
+
+    def start_helper(self, image, target_id, labels, expires_at=None, network_mode=None):
+        return _docker_helpers.start_helper(self.client, image, target_id, labels, network_mode=network_mode,
+                                            expires_at=expires_at)
+
+    def list_helpers(self):
+        return _docker_helpers.list_helpers(self.client)
+
+    def exec(self, container_id, argv):
+        return _docker_helpers.exec_in(self.client, container_id, argv)
+
+    def remove_helper(self, helper_id):
+        _docker_helpers.remove_helper(self.client, helper_id)
+
+    def helper_lost(self, helper_id, exc):
+        if helper_gone(exc):
+            return True
+        try:  # an exec cut short by the helper's removal fails with no such message: ask the engine
+            return not self.client.inspect_container(helper_id)['State'].get('Running')
+        except Exception as inspect_exc:  # pylint: disable=broad-exception-caught
+            return helper_gone(inspect_exc)
