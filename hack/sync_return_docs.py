@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) chaos.engineering contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Rewrite the modules' copies of the `chaos` RETURN documentation from docs/chaos_return.yml.

@@ -14,17 +14,17 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _kubelet, _ledger_store, _reverter, _validate
+from ansible_collections.chaos.engineering.plugins.module_utils import _ledger_store, _reverter, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._docker import (
     DOCKER_ARGUMENT_SPEC,
     client_or_fail,
     connection_params,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError, error_text
+from ansible_collections.chaos.engineering.plugins.module_utils._parallel import map_parallel
 from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult
 from ansible_collections.chaos.engineering.plugins.module_utils._runtime_docker import DockerRuntime
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import (
@@ -126,11 +126,7 @@ class ContainerFaultModule:
         self.exit()
 
     def _each(self, items, call):
-        workers = min(self.params['parallelism'], max(1, len(items)))
-        if workers == 1:
-            return [call(item) for item in items]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(call, items))
+        return map_parallel(call, items, self.params['parallelism'])
 
     def run_each(self, targets, action):
         """Call ``action(target)`` for each target, ``parallelism`` at a time.

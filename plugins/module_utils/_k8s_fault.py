@@ -12,8 +12,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from concurrent.futures import ThreadPoolExecutor
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _validate
@@ -27,6 +25,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client impo
     kubernetes_lib,
     make_client,
 )
+from ansible_collections.chaos.engineering.plugins.module_utils._parallel import map_parallel
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import SelectionError
 
@@ -87,11 +86,7 @@ class K8sFaultModule:
 
     def run_each(self, targets, action):
         """``action(target)`` for each target, ``parallelism`` at a time; the results in the targets' order."""
-        workers = min(self.params['parallelism'], max(1, len(targets)))
-        if workers == 1:
-            return [action(t) for t in targets]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(action, targets))
+        return map_parallel(action, targets, self.params['parallelism'])
 
     def fail(self, msg):
         extra = {}

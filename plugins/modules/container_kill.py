@@ -304,7 +304,7 @@ chaos:
 import signal as signals
 import time
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _kubelet, _ledger_store, _validate
+from ansible_collections.chaos.engineering.plugins.module_utils import _kubelet, _ledger_store, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
 from ansible_collections.chaos.engineering.plugins.module_utils._poll import wait_until_recovered
 

@@ -11,7 +11,6 @@ import time
 import pytest
 
 from ansible_collections.chaos.engineering.plugins.module_utils import (
-    _docker,
     _docker_helpers,
     _host_exec,
     _ledger_store,

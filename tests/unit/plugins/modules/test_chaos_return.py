@@ -10,7 +10,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import importlib
-import json
 import os
 import sys
 
@@ -65,7 +64,7 @@ def test_the_copy_of_the_shared_keys_is_the_source(module):
         'keys documented in %s but neither shared nor its own in docs/chaos_return.yml, or missing' % module)
     for key, expected in sync_return_docs.expected_shared(SOURCE, module).items():
         assert doc['contains'][key] == expected, (
-            '%s documents chaos.%s differently from docs/chaos_return.yml: run hack/sync_return_docs.py' % (module, key))
+            '%s documents chaos.%s differently from docs/chaos_return.yml: run python hack/sync_return_docs.py' % (module, key))
     for key, types in declared['own'].items():
         assert dict((k, doc['contains'][key].get(k)) for k in types) == types, (module, key)
 
@@ -75,7 +74,7 @@ def test_the_rewrite_is_the_files_as_they_are():
         with open(sync_return_docs.module_path(module)) as handle:
             text = handle.read()
         assert sync_return_docs.rewrite(text, module, SOURCE) == text, (
-            '%s: run hack/sync_return_docs.py' % module)
+            '%s: run python hack/sync_return_docs.py' % module)
 
 
 def test_a_drifted_copy_fails_and_is_rewritten():
