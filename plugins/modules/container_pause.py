@@ -194,7 +194,7 @@ chaos:
         deadline: '2026-11-27T10:00:30.401Z'
         ledger_dir: /var/lib/chaos-engineering/ledger
         reverter_pid: 4242
-        entries: [container_pause-3f9a0c1d2e4b]
+        entries: ['container_pause-3f9a0c1d2e4b']
 '''
 
 import time
