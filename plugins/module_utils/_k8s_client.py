@@ -26,6 +26,8 @@ from urllib.parse import quote, urlencode
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError
+
 
 class _Kubernetes:
     """The kubernetes package, imported on first use: the probe module serves Docker-only probes too, and
@@ -101,8 +103,8 @@ AUTH_ENV = dict(
 AUTH_KEYS = tuple(K8S_AUTH_ARGUMENT_SPEC)
 
 
-class K8sError(Exception):
-    """Anything that stops a Kubernetes module, with a message fit for fail_json."""
+class K8sError(FaultError):
+    """Anything that stops a Kubernetes module, with a message fit for fail_json (the house's FaultError)."""
 
 
 class K8sConfigError(K8sError):

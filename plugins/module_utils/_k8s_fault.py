@@ -4,8 +4,8 @@
 """What every Kubernetes fault module does the same way, as ContainerFaultModule does it for Docker.
 
 The auth options merged into the module's spec, the checks before anything connects, one client, API errors turned
-into messages, concurrent actions, and one report: the module's work raises K8sError (or SelectionError) with a
-message fit for the user, and ``run`` fails with it and the ``chaos`` result so far, or exits with the result.
+into messages, concurrent actions, and one report: the module's work raises a FaultError (K8sError, SelectionError)
+with a message fit for the user, and ``run`` fails with it and the ``chaos`` result so far, or exits with the result.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,6 +15,7 @@ __metaclass__ = type
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _validate
+from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client import (
     K8S_AUTH_ARGUMENT_SPEC,
     REQUIREMENT,
@@ -27,7 +28,6 @@ from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client impo
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._parallel import map_parallel
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
-from ansible_collections.chaos.engineering.plugins.module_utils._selection import SelectionError
 
 
 class K8sFaultModule:
@@ -98,7 +98,7 @@ class K8sFaultModule:
         """Do ``work()``, then report once: exit with the result, or fail with what ``work`` raised."""
         try:
             work()
-        except (K8sError, SelectionError) as exc:
+        except FaultError as exc:
             self.fail(str(exc))
         extra = dict(diff=self.diff) if self.diff is not None and self.module._diff else {}
         self.module.exit_json(changed=self.changed(), chaos=self.result.as_dict(), **extra)

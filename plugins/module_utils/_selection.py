@@ -22,6 +22,7 @@ import re
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.chaos.engineering.plugins.module_utils._docker_helpers import HELPER_LABEL
+from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError
 
 # Containers and pods carrying it are never chosen (HELPER_LABEL marks our own helpers).
 PROTECTED_LABEL = 'chaos.engineering/protected'
@@ -45,7 +46,7 @@ SELECTION_MUTUALLY_EXCLUSIVE = [('count', 'percent')]
 SELECTOR_KEYS = ('names', 'name_pattern', 'labels')
 
 
-class SelectionError(Exception):
+class SelectionError(FaultError):
     """The criteria are invalid, or nothing may be harmed."""
 
 
