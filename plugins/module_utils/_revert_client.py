@@ -14,6 +14,7 @@ import json
 import threading
 
 from ansible_collections.chaos.engineering.plugins.module_utils._docker import build_api_client
+from ansible_collections.chaos.engineering.plugins.module_utils._runtime_docker import DockerRuntime
 
 # The reverter's worker threads, and so the connections each engine's client keeps.
 REVERT_WORKERS = 32
@@ -30,6 +31,11 @@ def docker_client(conn):
         if client is None:
             client = _CLIENTS[key] = build_api_client(conn, pool_size=REVERT_WORKERS)
         return client
+
+
+def runtime_for(conn):
+    """The runtime (see _runtime) of the engine an entry names, over its cached client."""
+    return DockerRuntime(docker_client(conn))
 
 
 def api_status(exc):

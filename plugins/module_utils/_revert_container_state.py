@@ -11,39 +11,38 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _kubelet, _revert_client
+from ansible_collections.chaos.engineering.plugins.module_utils import _revert_client
 
 
 def _revert_unpause(entry):
-    client = _revert_client.docker_client(entry['docker'])
+    runtime = _revert_client.runtime_for(entry['docker'])
     try:
-        client.unpause(entry['target']['id'])
+        runtime.unpause(entry['target']['id'])
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        status = _revert_client.api_status(exc)
-        if status == 404:
+        kind = runtime.error_kind(exc)
+        if kind == 'gone':
             return 'target-gone'
-        if status == 409:
+        if kind == 'wrong-state':
             return 'already-reverted'  # not paused any more: someone unpaused it
         raise
     return 'reverted'
 
 
 def _revert_start(entry):
-    client = _revert_client.docker_client(entry['docker'])
+    runtime = _revert_client.runtime_for(entry['docker'])
     details = entry.setdefault('details', {})
     try:
         if 'pod' not in details:  # an entry written before container_kill said whether the kubelet owns it
-            details['pod'] = _kubelet.pod_of((client.inspect_container(entry['target']['id']).get('Config')
-                                              or {}).get('Labels'))
+            details['pod'] = runtime.owner_pod(entry['target']['id'])
         if details['pod']:
             # The kubelet replaces a dead container with a new one: starting the old one would run it outside
             # the kubelet's control (and fail on the ports the replacement holds). Nothing is ours to do.
-            status, seen = _kubelet.restart_verdict(client, details['pod'], entry['target']['id'])
+            status, seen = runtime.kubelet_restart_verdict(details['pod'], entry['target']['id'])
             details.update(seen)
             return status
-        client.start(entry['target']['id'])
+        runtime.start(entry['target']['id'])
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        if _revert_client.api_status(exc) == 404:
+        if runtime.error_kind(exc) == 'gone':
             return 'target-gone'
         raise
     return 'reverted'

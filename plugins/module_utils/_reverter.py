@@ -81,6 +81,8 @@ RUNTIME_MODULES = (
     '_errors',
     '_host_exec',
     '_kubelet',
+    '_runtime',
+    '_runtime_docker',
     '_timefmt',
 )
 # The fault families' revert actions; a new family adds its file here (and to RUNTIME_MODULES).

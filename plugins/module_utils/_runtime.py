@@ -35,10 +35,30 @@ class ContainerRuntime:
         """Remove the container (forcibly), and its anonymous volumes with ``volumes``."""
         raise NotImplementedError
 
+    def start(self, container_id):
+        """Start a stopped container again (the reverter's undo of a kill with restart_after)."""
+        raise NotImplementedError
+
     def pause(self, container_id):
         raise NotImplementedError
 
     def unpause(self, container_id):
+        raise NotImplementedError
+
+    def error_kind(self, exc):
+        """What an error of this engine means: ``gone`` (no such container), ``wrong-state`` (the container is not
+        in the state the call needs: not paused, say), or None for anything else."""
+        raise NotImplementedError
+
+    # --- containers the kubelet owns (a Kubernetes node's engine) ---
+
+    def owner_pod(self, container_id):
+        """The pod whose kubelet manages this container (a dict, see _kubelet.pod_of), or None."""
+        raise NotImplementedError
+
+    def kubelet_restart_verdict(self, pod, container_id):
+        """(status, details) for "start this killed container again" when the kubelet owns it: never start it,
+        and note the replacement the kubelet made, if any (see _kubelet.restart_verdict)."""
         raise NotImplementedError
 
     # --- recovery of a killed container ---

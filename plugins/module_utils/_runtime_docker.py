@@ -19,6 +19,10 @@ from ansible_collections.chaos.engineering.plugins.module_utils._runtime import 
 HELPER_GONE_MARKERS = ('stopped state', 'is not running', 'No such container', 'removal of container', 'is restarting')
 
 
+# The Docker API's statuses for "no such container" and "not in the state this call needs".
+ERROR_KINDS = {404: 'gone', 409: 'wrong-state'}
+
+
 def _status(exc):
     return getattr(getattr(exc, 'response', None), 'status_code', None)
 
@@ -69,11 +73,23 @@ class DockerRuntime(ContainerRuntime):
     def remove(self, container_id, volumes=False):
         self.client.remove_container(container_id, v=volumes, force=True)
 
+    def start(self, container_id):
+        self.client.start(container_id)
+
     def pause(self, container_id):
         self.client.pause(container_id)
 
     def unpause(self, container_id):
         self.client.unpause(container_id)
+
+    def error_kind(self, exc):
+        return ERROR_KINDS.get(_status(exc))
+
+    def owner_pod(self, container_id):
+        return _kubelet.pod_of((self.client.inspect_container(container_id).get('Config') or {}).get('Labels'))
+
+    def kubelet_restart_verdict(self, pod, container_id):
+        return _kubelet.restart_verdict(self.client, pod, container_id)
 
     def recovery_baseline(self, container_id):
         return recovery_baseline(self.client, container_id)
