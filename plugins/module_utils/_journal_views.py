@@ -15,7 +15,7 @@ __metaclass__ = type
 import math
 import re
 
-from ansible_collections.chaos.engineering.plugins.module_utils._probe import probe_threshold
+from ansible_collections.chaos.engineering.plugins.module_utils._probe_spec import probe_threshold
 from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc, to_epoch, within_range
 
 SCHEMA = 'chaos.engineering/journal/v1'

@@ -17,15 +17,13 @@ from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s_client, _k8s_pods, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
-from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
+from ansible_collections.chaos.engineering.plugins.module_utils._probe import containers_sample, pods_sample
+from ansible_collections.chaos.engineering.plugins.module_utils._probe_http import http_sample, service_sample
+from ansible_collections.chaos.engineering.plugins.module_utils._probe_spec import (
     MissingLibraryError,
-    ProbeError,
-    containers_sample,
-    http_sample,
     needed_clients,
-    pods_sample,
-    service_sample,
     probe_secrets,
+    ProbeError,
     validate_probes,
 )
 

@@ -13,7 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.chaos.engineering.plugins.module_utils._probe import probe_threshold
+from ansible_collections.chaos.engineering.plugins.module_utils._probe_spec import probe_threshold
 from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc, to_epoch
 
 PHASES = ('before', 'during', 'after')

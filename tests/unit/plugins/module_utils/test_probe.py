@@ -14,13 +14,15 @@ import pytest
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s_client, _k8s_pods
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
-    ProbeError,
-    ProbeRunner,
     container_matches,
     containers_sample,
-    http_sample,
-    needed_clients,
     pods_sample,
+    ProbeRunner,
+)
+from ansible_collections.chaos.engineering.plugins.module_utils._probe_http import http_sample
+from ansible_collections.chaos.engineering.plugins.module_utils._probe_spec import (
+    needed_clients,
+    ProbeError,
     validate_probes,
 )
 from ansible_collections.chaos.engineering.plugins.modules import probe as probe_module

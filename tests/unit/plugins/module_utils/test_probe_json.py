@@ -14,14 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _probe
-from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
+from ansible_collections.chaos.engineering.plugins.module_utils import _probe_spec
+from ansible_collections.chaos.engineering.plugins.module_utils._probe_http import http_sample, json_check, json_equal
+from ansible_collections.chaos.engineering.plugins.module_utils._probe_spec import (
     MAX_BODY_BYTES,
     MissingLibraryError,
     ProbeError,
-    http_sample,
-    json_check,
-    json_equal,
     validate_probes,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import MARKER
@@ -92,8 +90,8 @@ def test_bad_json_checks_are_refused_naming_the_probe(extra, message):
 
 
 def test_missing_jmespath_fails_only_probes_with_a_json_query(monkeypatch):
-    monkeypatch.setattr(_probe, 'jmespath', None)
-    monkeypatch.setattr(_probe, 'JMESPATH_IMPORT_ERROR', 'Traceback: No module named jmespath')
+    monkeypatch.setattr(_probe_spec, 'jmespath', None)
+    monkeypatch.setattr(_probe_spec, 'JMESPATH_IMPORT_ERROR', 'Traceback: No module named jmespath')
     assert validate_probes([dict(name='plain', type='http', url='http://x/')])[0]['url'] == 'http://x/'
     with pytest.raises(MissingLibraryError) as info:
         probe(json_equals='up')
@@ -104,16 +102,16 @@ def test_missing_jmespath_fails_only_probes_with_a_json_query(monkeypatch):
 
 
 def test_the_import_of_jmespath_is_guarded():
-    """In a fresh interpreter where jmespath cannot be imported, _probe imports and says so when it is needed."""
+    """In a fresh interpreter where jmespath cannot be imported, _probe_spec imports and says so when it is needed."""
     code = '\n'.join([
         'import sys',
         'sys.modules["jmespath"] = None  # an import of it raises ImportError',
-        'from ansible_collections.chaos.engineering.plugins.module_utils import _probe',
-        'assert _probe.jmespath is None and "jmespath" in _probe.JMESPATH_IMPORT_ERROR',
-        '_probe.validate_probes([dict(name="plain", type="http", url="http://x/")])',
+        'from ansible_collections.chaos.engineering.plugins.module_utils import _probe_spec',
+        'assert _probe_spec.jmespath is None and "jmespath" in _probe_spec.JMESPATH_IMPORT_ERROR',
+        '_probe_spec.validate_probes([dict(name="plain", type="http", url="http://x/")])',
         'try:',
-        '    _probe.validate_probes([dict(name="a", type="http", url="http://x/", json_query="s", json_equals=1)])',
-        'except _probe.MissingLibraryError as exc:',
+        '    _probe_spec.validate_probes([dict(name="a", type="http", url="http://x/", json_query="s", json_equals=1)])',
+        'except _probe_spec.MissingLibraryError as exc:',
         '    print(exc)',
     ])
     collections = [p for p in sys.path if p.endswith(os.path.join('build', 'collections'))]
@@ -219,7 +217,7 @@ def test_the_result_shown_is_cut_and_redacted():
     # A secret of the probe itself (a credential header) is masked in the result too.
     with_secret = validate_probes([dict(name='api', type='http', url='http://127.0.0.1:1/', json_query='echo',
                                         json_equals=None, headers={'X-Api-Key': 'key-hunter22'})])[0]
-    ok, detail = json_check(with_secret, b'{"echo": "your key is key-hunter22"}', _probe.probe_secrets([with_secret]))
+    ok, detail = json_check(with_secret, b'{"echo": "your key is key-hunter22"}', _probe_spec.probe_secrets([with_secret]))
     assert ok is False and 'hunter22' not in detail and detail == 'echo = "your key is %s", expected null' % MARKER
 
 
@@ -302,8 +300,8 @@ def test_module_bad_json_check_fails_clearly(run_module):
 
 
 def test_module_without_jmespath_fails_with_missing_required_lib(run_module, monkeypatch):
-    monkeypatch.setattr(_probe, 'jmespath', None)
-    monkeypatch.setattr(_probe, 'JMESPATH_IMPORT_ERROR', 'Traceback: No module named jmespath')
+    monkeypatch.setattr(_probe_spec, 'jmespath', None)
+    monkeypatch.setattr(_probe_spec, 'JMESPATH_IMPORT_ERROR', 'Traceback: No module named jmespath')
     result = run_module(probe_module, probes=[dict(name='api', type='http', url='http://x/', json_query='a', json_equals=1)])
     assert result['failed'] is True
     assert result['msg'].startswith('Failed to import the required Python library (jmespath) on ')

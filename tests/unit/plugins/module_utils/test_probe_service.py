@@ -13,12 +13,14 @@ from http.server import ThreadingHTTPServer
 import pytest
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s_client
-from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
-    ProbeError,
-    needed_clients,
+from ansible_collections.chaos.engineering.plugins.module_utils._probe_http import (
     ready_endpoints,
     service_port,
     service_sample,
+)
+from ansible_collections.chaos.engineering.plugins.module_utils._probe_spec import (
+    needed_clients,
+    ProbeError,
     validate_probes,
 )
 from ansible_collections.chaos.engineering.plugins.modules import probe as probe_module

@@ -16,13 +16,13 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _probe
+from ansible_collections.chaos.engineering.plugins.module_utils import _probe_http
 from ansible_collections.chaos.engineering.plugins.module_utils._journal import write_journal
 from ansible_collections.chaos.engineering.plugins.module_utils._report_html import render_html
 from ansible_collections.chaos.engineering.plugins.module_utils._report_junit import render_junit
-from ansible_collections.chaos.engineering.plugins.module_utils._probe import (
+from ansible_collections.chaos.engineering.plugins.module_utils._probe_http import http_sample
+from ansible_collections.chaos.engineering.plugins.module_utils._probe_spec import (
     ProbeError,
-    http_sample,
     split_userinfo,
     validate_probes,
 )
@@ -166,13 +166,13 @@ def test_split_userinfo():
 def test_url_userinfo_becomes_basic_auth_and_is_not_resolved(recorder, monkeypatch):
     base, server = recorder
     resolved = []
-    real = _probe.socket.getaddrinfo
+    real = _probe_http.socket.getaddrinfo
 
     def getaddrinfo(host, *args, **kwargs):
         resolved.append(host)
         return real(host, *args, **kwargs)
 
-    monkeypatch.setattr(_probe.socket, 'getaddrinfo', getaddrinfo)
+    monkeypatch.setattr(_probe_http.socket, 'getaddrinfo', getaddrinfo)
     probe = one(base.replace('http://', 'http://bob:%s@' % PASSWORD) + '/ok')
     assert PASSWORD not in json.dumps(probe['url'])
     ok, dummy, detail = http_sample(probe)
