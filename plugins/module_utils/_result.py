@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one result schema every fault module returns as ``chaos``.
 
-Documented once in the chaos.engineering.result doc fragment.
+Documented once, in docs/chaos_return.yml: the modules' RETURN copies are written from it (hack/sync_return_docs.py)
+and a unit test (test_chaos_return.py) fails when a copy drifts or names keys this class does not return.
 """
 
 from __future__ import absolute_import, division, print_function
