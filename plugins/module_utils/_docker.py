@@ -58,6 +58,11 @@ CONNECTION_KEYS = tuple(DOCKER_ARGUMENT_SPEC)
 CERT_PATH_FILES = (('ca_path', 'ca.pem'), ('client_cert', 'cert.pem'), ('client_key', 'key.pem'))
 
 
+def api_status(exc):
+    """The HTTP status of a Docker API error (404 no such container, 409 not in that state...), or None."""
+    return getattr(getattr(exc, 'response', None), 'status_code', None)
+
+
 class DockerConnectionError(Exception):
     pass
 

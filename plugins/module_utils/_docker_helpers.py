@@ -15,6 +15,7 @@ import socket
 import struct
 import time
 
+from ansible_collections.chaos.engineering.plugins.module_utils._docker import api_status
 from ansible_collections.chaos.engineering.plugins.module_utils._host_exec import ExecResult, decode_output
 from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc
 
@@ -146,7 +147,7 @@ def remove_helper(client, helper_id):
     try:
         client.remove_container(helper_id, force=True)
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        status = getattr(getattr(exc, 'response', None), 'status_code', None)
+        status = api_status(exc)
         # 409 "removal already in progress": the reverter and a module removed it at the same time.
         if status == 404 or (status == 409 and 'already in progress' in str(exc)):
             return

@@ -23,6 +23,8 @@ __metaclass__ = type
 
 import time
 
+from ansible_collections.chaos.engineering.plugins.module_utils._docker import api_status
+
 POD_NAME = 'io.kubernetes.pod.name'
 POD_NAMESPACE = 'io.kubernetes.pod.namespace'
 POD_UID = 'io.kubernetes.pod.uid'
@@ -128,7 +130,7 @@ def replacement(client, pod, old_id):
     try:
         return client.inspect_container(others[0]['Id'])
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        if getattr(getattr(exc, 'response', None), 'status_code', None) == 404:
+        if api_status(exc) == 404:
             return None  # removed between the listing and now: the next look finds the next one
         raise
 

@@ -36,9 +36,3 @@ def docker_client(conn):
 def runtime_for(conn):
     """The runtime (see _runtime) of the engine an entry names, over its cached client."""
     return DockerRuntime(docker_client(conn))
-
-
-def api_status(exc):
-    """The HTTP status of a Docker API error, or None."""
-    response = getattr(exc, 'response', None)
-    return getattr(response, 'status_code', None)

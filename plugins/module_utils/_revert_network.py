@@ -102,14 +102,14 @@ def _revert_in_helper(entry):
         # The common case first, with no extra round trips: the helper still runs in the target's namespace.
         failed = _run_revert_steps(client, helper_id, details)
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        if _revert_client.api_status(exc) not in (404, 409) or not helper_id:
+        if _docker.api_status(exc) not in (404, 409) or not helper_id:
             raise
         helper_id = None
     if helper_id is None:
         try:
             running = client.inspect_container(entry['target']['id'])['State'].get('Running')
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            if _revert_client.api_status(exc) != 404:
+            if _docker.api_status(exc) != 404:
                 raise
             running = False
         if details.get('helper_id'):
@@ -174,7 +174,7 @@ def _revert_with_nsenter(entry):
     try:
         state = client.inspect_container(entry['target']['id'])['State']
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        if _revert_client.api_status(exc) == 404:
+        if _docker.api_status(exc) == 404:
             return 'target-gone'
         raise
     if not state.get('Running') or not state.get('Pid'):

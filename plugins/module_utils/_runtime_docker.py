@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _docker_helpers, _kubelet
-from ansible_collections.chaos.engineering.plugins.module_utils._docker import container_candidates
+from ansible_collections.chaos.engineering.plugins.module_utils._docker import api_status, container_candidates
 from ansible_collections.chaos.engineering.plugins.module_utils._runtime import ContainerRuntime
 
 # Messages of an exec into a helper that stopped, or was removed, under us.
@@ -21,10 +21,6 @@ HELPER_GONE_MARKERS = ('stopped state', 'is not running', 'No such container', '
 
 # The Docker API's statuses for "no such container" and "not in the state this call needs".
 ERROR_KINDS = {404: 'gone', 409: 'wrong-state'}
-
-
-def _status(exc):
-    return getattr(getattr(exc, 'response', None), 'status_code', None)
 
 
 def recovery_baseline(client, container_id):
@@ -38,7 +34,7 @@ def container_back(client, entry):
     try:
         state = client.inspect_container(entry['id']).get('State') or {}
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        if _status(exc) != 404:
+        if api_status(exc) != 404:
             raise
         entry.update(state='removed', health=None)
         return False
@@ -51,7 +47,7 @@ def container_back(client, entry):
 
 def helper_gone(exc):
     """Did an exec fail because our helper stopped or was removed meanwhile?"""
-    return _status(exc) in (404, 409) or any(marker in str(exc) for marker in HELPER_GONE_MARKERS)
+    return api_status(exc) in (404, 409) or any(marker in str(exc) for marker in HELPER_GONE_MARKERS)
 
 
 class DockerRuntime(ContainerRuntime):
@@ -83,7 +79,7 @@ class DockerRuntime(ContainerRuntime):
         self.client.unpause(container_id)
 
     def error_kind(self, exc):
-        return ERROR_KINDS.get(_status(exc))
+        return ERROR_KINDS.get(api_status(exc))
 
     def owner_pod(self, container_id):
         return _kubelet.pod_of((self.client.inspect_container(container_id).get('Config') or {}).get('Labels'))
