@@ -102,6 +102,8 @@ METHOD = 'ledger-reverter'
 # How long a module waits for a reverter to confirm a written-ahead entry; longer while a reverter process lives.
 START_WAIT_SECONDS = 10.0
 START_WAIT_MAX_SECONDS = 120.0
+# Reverters we start that die before confirming: after this many, waiting longer will not help.
+SPAWN_ATTEMPTS = 5
 # A starting reverter retries the lock this long: a module probing it holds it shared for an instant.
 ACQUIRE_SECONDS = 5.0
 # A written-ahead entry past its deadline waits this long at most for its (live) module to settle it.
@@ -286,6 +288,7 @@ def ensure_reverter(root, confirm_after=None, wait_seconds=START_WAIT_SECONDS):
     started = time.time()
     spawned = None
     runtime = None
+    died = 0
     while True:
         state = reverter_state(root)
         confirmed = state is not None and (confirm_after is None or state['listed_at'] > confirm_after)
@@ -293,6 +296,12 @@ def ensure_reverter(root, confirm_after=None, wait_seconds=START_WAIT_SECONDS):
             return state['pid']
         running = reverter_running(root)
         if not running and not pid_alive(spawned):
+            # A lock we cannot trust (a symlink) will not become trustworthy by waiting: say so now.
+            os.close(_open_lock(root))
+            if spawned is not None:
+                died += 1
+            if died >= SPAWN_ATTEMPTS:
+                return None  # reverters that die at once will not live if we wait: see the log (arm_failure)
             runtime = runtime or _install_runtime(root)
             path = os.pathsep.join([os.environ.get('PATH', '')] + list(_host_exec.TOOL_DIRS))
             spawned = _spawn_detached([sys.executable, '-m', REVERTER_MODULE, '--ledger-dir', root],
