@@ -14,6 +14,10 @@ and no ``applied`` mark; once the fault is in place the module settles it (``app
 from that moment). Undo steps are idempotent, so an entry whose fault was never or only partly applied is
 harmless.
 
+An untimed fault (``untimed: true``: no deadline, on purpose) has no revert to arm; it leaves a note in
+``<ledger_dir>/untimed/`` instead, so that the ledger still says what stays in place until someone removes it,
+and the removal (``state: absent``, the teardown) closes the note into ``done/``.
+
 Nobody else steers it: every directory under the ledger is ours and every file is checked when opened (see
 _private_files.py). An entry that is not what we write is moved to ``quarantine/`` with its reason.
 Imports nothing from Ansible: the detached reverter runs it too (see _reverter.py).
@@ -388,4 +392,43 @@ def discard(root, entries, status='reverted-by-module'):
     for entry in entries:
         if claim(root, entry['id']):
             closed.append(finish(root, entry, status))
+    return closed
+
+
+# --- Untimed faults: kept until removed, on purpose; noted, never performed ---------------------------------
+
+def note_untimed(root, fault, target, docker, **details):
+    """Note an untimed fault that is about to go in (it has no revert to arm); returns the note."""
+    note = dict(id='%s-%s' % (fault, uuid.uuid4().hex[:12]), fault=fault, untimed=True, target=target,
+                docker=docker, created_at=time.time(), details=details)
+    write_json_atomic(os.path.join(_subdir(root, 'untimed'), note['id'] + '.json'), note)
+    return note
+
+
+def list_untimed(root):
+    """The notes of untimed faults still in place (as far as we know): files that are not ours are left out."""
+    directory = os.path.join(root, 'untimed')
+    notes = []
+    for name in _json_names(directory):
+        try:
+            note = read_json(os.path.join(directory, name))
+        except (OSError, ValueError, LedgerError):
+            continue
+        if isinstance(note, dict) and note.get('id') and name == note['id'] + '.json' and \
+                isinstance(note.get('target'), dict) and isinstance(note.get('docker'), dict):
+            notes.append(note)
+    return notes
+
+
+def close_untimed(root, notes, status='removed'):
+    """The untimed faults of these notes are gone: move the notes to done/ with ``status``."""
+    closed = []
+    for note in notes:
+        note = dict(note, status=status, finished_at=time.time())
+        write_json_atomic(os.path.join(_subdir(root, 'done'), note['id'] + '.json'), note)
+        try:
+            os.unlink(os.path.join(root, 'untimed', note['id'] + '.json'))
+        except OSError:
+            continue
+        closed.append(note)
     return closed

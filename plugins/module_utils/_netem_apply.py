@@ -182,6 +182,7 @@ class NetworkFault:
         self.plan = None
         self.deadline = None
         self.duration = params.get('duration')
+        self.untimed = bool(params.get('untimed'))
         if self.duration is not None and self.duration < 1:
             raise FaultError('duration must be at least 1 second, got %d.' % self.duration)
         if params.get('lease') is not None and params['state'] == 'present' and self.duration is None:
@@ -192,6 +193,13 @@ class NetworkFault:
             _netem_plan.Plan(self._spec(), self.interface,
                              [d for d in params.get('destinations') or [] if _netem_plan.is_ip_or_cidr(d)],
                              params.get('ports'), params.get('source_ports'), params.get('protocol'))
+            if self.untimed and self.duration is not None:
+                raise FaultError('Nothing was changed: give either duration or untimed=true, not both.')
+            if not self.untimed and self.duration is None:
+                # Safe by default: a fault that nobody removes must have been asked for.
+                raise FaultError('Nothing was changed: a network fault needs a duration (the seconds it stays; '
+                                 'its revert is armed in the ledger), or untimed=true to keep it on purpose until '
+                                 'state=absent or the chaos.engineering.teardown role removes it.')
         if self.method == 'nsenter':
             if os.geteuid() != 0:
                 raise FaultError('method=nsenter needs root on the Docker host; the module runs as uid %d.'
@@ -441,12 +449,21 @@ class NetworkFault:
             problem = 'Nothing was changed: %s' % '; '.join(failed) if failed else fault.try_arm(entries)
             if problem:
                 raise FaultError(problem)
+            notes = self._note_untimed(works)
             outcomes = fault.run_each(works, self._apply_one)
         finally:
             # Every helper this run made that holds no fault (readers, and helpers of faults that did not go in).
             self._release(works)
         armed = []
         kept = []
+        failed_ids = set(t['id'] for t, outcome in zip(targets, outcomes) if outcome.get('error'))
+        self._close_notes([n for n in notes if n['target']['id'] in failed_ids], 'not-applied')
+        if not fault.check_mode:
+            # This fault replaced an earlier untimed one of ours on those targets: its note is closed too.
+            changed_ids = [t['id'] for t, outcome in zip(targets, outcomes)
+                           if outcome.get('changed') and not outcome.get('error')]
+            new_ids = set(n['id'] for n in notes)
+            self._close_notes([n for n in self._untimed_notes(changed_ids) if n['id'] not in new_ids], 'replaced')
         for target, work, outcome in zip(targets, works, outcomes):
             if work.entry is not None:
                 if outcome.get('error'):
@@ -460,6 +477,41 @@ class NetworkFault:
             fault.report_revert(armed)
         elif kept:
             fault.result.set_revert(max(kept), _reverter.METHOD, armed=_reverter.reverter_running(fault.ledger_dir))
+
+    def _note_untimed(self, works):
+        """Write-ahead for an untimed fault: no revert to arm, a note in the ledger that it stays (see
+        _ledger_store.note_untimed). One per target that changes; a re-run of the same fault notes nothing."""
+        if not self.untimed or self.fault.check_mode:
+            return []
+        notes = []
+        for work in works:
+            if work.same:
+                continue
+            try:
+                notes.append(_ledger_store.note_untimed(
+                    self.fault.ledger_dir, self.fault.fault, dict(id=work.target['id'], name=work.target['name']),
+                    self.fault.connection, fault_id=self.plan.fault_id, method=self.method))
+            except (OSError, IOError, _ledger_store.LedgerError) as exc:
+                self._close_notes(notes, 'not-applied')
+                raise FaultError('Nothing was changed: could not note the untimed fault in the ledger at %s: %s'
+                                 % (self.fault.ledger_dir, exc))
+        self.fault.result.extra['untimed'] = True
+        return notes
+
+    def _close_notes(self, notes, status):
+        if notes:
+            try:
+                _ledger_store.close_untimed(self.fault.ledger_dir, notes, status)
+            except (OSError, IOError, _ledger_store.LedgerError):
+                pass
+
+    def _untimed_notes(self, target_ids):
+        """The ledger's notes of untimed faults of ours on these containers (on this engine)."""
+        wanted = set(target_ids)
+        host = self.params['docker_host']
+        return [n for n in _ledger_store.list_untimed(self.fault.ledger_dir)
+                if n.get('fault') == self.fault.fault and n['target'].get('id') in wanted
+                and n['docker'].get('docker_host') == host]
 
     def _release(self, works):
         for work in works:
@@ -602,6 +654,9 @@ class NetworkFault:
             pending.setdefault(entry['target']['id'], []).append(entry)
         outcomes = fault.run_each(
             targets, lambda t: self._absent_one(t, helpers.get(t['id'], []), pending.get(t['id'], [])))
+        if not fault.check_mode:
+            self._close_notes(self._untimed_notes(
+                [t['id'] for t, outcome in zip(targets, outcomes) if not outcome.get('error')]), 'removed')
         for target, outcome in zip(targets, outcomes):
             self._add(target, outcome)
         teardown = self.params['allow_all'] and not any(self.params.get(k) for k in SELECTOR_KEYS)
@@ -615,6 +670,12 @@ class NetworkFault:
                     orphans.append((helper.get('Names') or [helper['Id'][:12]])[0].lstrip('/'))
                     if not fault.check_mode:
                         self.runtime.remove_helper(helper['Id'])
+            if not fault.check_mode:
+                # Untimed faults on containers that are gone (or stopped: their namespace went with them).
+                self._close_notes([n for n in _ledger_store.list_untimed(fault.ledger_dir)
+                                   if n.get('fault') == fault.fault and n['target'].get('id') not in alive
+                                   and n['docker'].get('docker_host') == self.params['docker_host']],
+                                  'container-gone')
             if orphans:
                 fault.result.targets.append(dict(id=None, name='(orphaned helpers)', action='remove',
                                                  changed=True, removed=orphans))

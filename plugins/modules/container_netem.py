@@ -68,13 +68,25 @@ options:
   duration:
     description:
       - Seconds the fault stays. The revert is armed in the ledger when the fault goes in.
-      - Without it the fault stays until O(state=absent).
+      - Required with O(state=present), unless O(untimed=true).
       - A second identical run keeps the deadline of the first.
       - The deadline is rounded up to a whole second. A timed O(drop) also carries an iptables C(time) match
         (C(--datestop)), so its rules stop matching at the deadline in the kernel itself, even if the reverter
         and the controller are gone; the reverter then removes them.
       - From 1 to 604800 seconds (7 days).
     type: int
+  untimed:
+    description:
+      - Keep the fault, on purpose, until O(state=absent) or the C(chaos.engineering.teardown) role
+        removes it. Safe by default, as Pumba: without O(duration) and without
+        O(untimed=true), O(state=present) fails and changes nothing.
+      - An untimed fault has no revert in the ledger, no deadline and no lease; it leaves a note in the ledger's
+        C(untimed/) directory (target, engine, fault id), which O(state=absent) and the teardown close into
+        C(done/). The teardown role removes untimed faults like any other fault of ours (it reads the kernel's
+        state, not the ledger).
+      - Not with O(duration).
+    type: bool
+    default: false
   interface:
     description:
       - The network interface inside the container.
@@ -343,6 +355,13 @@ EXAMPLES = r'''
     destinations: [api-1, api-2]
     duration: 45
 
+- name: Keep 200 ms of delay on the cache until a later task removes it (untimed, on purpose)
+  chaos.engineering.container_netem:
+    names: [cache]
+    delay:
+      time: 200ms
+    untimed: true
+
 - name: Teardown, remove every network fault of ours on this engine
   chaos.engineering.container_netem:
     state: absent
@@ -416,6 +435,10 @@ chaos:
       type: list
       elements: str
       returned: with O(state=absent)
+    untimed:
+      description: V(true) when this untimed fault went in (noted in the ledger's C(untimed/), no revert armed).
+      type: bool
+      returned: with O(untimed=true), when something changed
     started_at:
       description: When the module started, ISO-8601 UTC.
       type: str
@@ -508,6 +531,7 @@ def main():
         dict(
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             duration=dict(type='int'),
+            untimed=dict(type='bool', default=False),
             interface=dict(type='str', default='eth0'),
             delay=_sub(time=dict(type='str', required=True), jitter=dict(type='str'),
                        correlation=dict(type='float'),

@@ -99,7 +99,7 @@ def test_bandwidth_limits_a_transfer_between_engines_and_revert_restores_it(bed,
     url = 'http://%s:18080/big' % bed['env']['CHAOS_BED_IP_1']
     baseline = transfer_seconds(client, url)
 
-    result = run_module('container_netem', dict(names=[server.name], bandwidth=dict(rate='8mbit')))
+    result = run_module('container_netem', dict(untimed=True, names=[server.name], bandwidth=dict(rate='8mbit')))
     assert result['changed'] is True, result
     limited = transfer_seconds(client, url)
     expected = 4 * 1048576 * 8 / 8e6
@@ -121,7 +121,7 @@ def test_bandwidth_limits_a_transfer_between_engines_and_revert_restores_it(bed,
 def test_drop_probability_is_measured_on_real_packets(engine, run_id, run_module):
     boxes = start_containers(engine, run_id, ['drop-target', 'drop-peer'])
     target, peer = boxes['drop-target'], boxes['drop-peer']
-    result = run_module('container_netem', dict(names=[target.name], drop=dict(probability=0.3)))
+    result = run_module('container_netem', dict(untimed=True, names=[target.name], drop=dict(probability=0.3)))
     assert result['changed'] is True, result
     loss = ping_loss(peer, address(target), 600)
     # 600 echo requests at p=0.3: the standard deviation is 1.9 points; 7.5 points is ~4 sigma.
@@ -146,7 +146,8 @@ def test_partition_blackholes_only_the_filtered_peer_and_port(engine, run_id, ru
 
     # Port filter: only TCP 8080 is cut; the same peer still reaches another port.
     second = web_server(engine, run_id, 'part-port', port=8081)
-    result = run_module('container_netem', dict(names=[target.name], protocol='tcp', ports=[8080], drop={}))
+    result = run_module('container_netem', dict(untimed=True, names=[target.name], protocol='tcp', ports=[8080],
+                                                drop={}))
     assert result['changed'] is True
     assert not tcp_ok(peer_b, 'http://%s:8080/' % address(target))
     assert reachable(peer_b, address(target)), 'ICMP was cut by a TCP port filter'
@@ -161,7 +162,8 @@ def test_ipv6_filter_cuts_only_the_ipv6_peer(engine, run_id, run_module):
     if not address(target, v6=True):
         pytest.fail('the bed engine has no IPv6 on its default network')
     assert reachable(peer_a, address(target, v6=True))
-    result = run_module('container_netem', dict(names=[target.name], destinations=[address(peer_a, v6=True)],
+    result = run_module('container_netem', dict(untimed=True, names=[target.name],
+                                                destinations=[address(peer_a, v6=True)],
                                                 drop=dict(direction='both')))
     assert result['changed'] is True
     argv = result['chaos']['targets'][0]['apply']
@@ -176,7 +178,7 @@ def test_ipv6_filter_cuts_only_the_ipv6_peer(engine, run_id, run_module):
 def test_filtered_bandwidth_uses_htb_and_u32_for_ip_and_ip6(engine, run_id, run_module):
     boxes = start_containers(engine, run_id, ['flt-target', 'flt-peer'])
     target, peer = boxes['flt-target'], boxes['flt-peer']
-    result = run_module('container_netem', dict(
+    result = run_module('container_netem', dict(untimed=True,
         names=[target.name], bandwidth=dict(rate='1mbit'),
         destinations=[address(peer), address(peer, v6=True)], ports=[80]))
     assert result['changed'] is True, result
@@ -223,14 +225,14 @@ def test_foreign_qdisc_and_rule_are_left_alone(engine, run_id, run_module):
                               '100mbit', 'burst', '32kb', 'latency', '100ms'])
     before = netns_state(engine, target)
 
-    refused = run_module('container_netem', dict(names=[target.name], bandwidth=dict(rate='1mbit')))
+    refused = run_module('container_netem', dict(untimed=True, names=[target.name], bandwidth=dict(rate='1mbit')))
     assert refused['failed'] is True
     assert 'not ours' in refused['msg'] and 'force' in refused['msg'], refused['msg']
     assert netns_state(engine, target) == before
     assert our_helpers(engine, target) == []
 
     # A drop adds rules of ours beside theirs, and removing ours keeps theirs.
-    run_module('container_netem', dict(names=[target.name], drop=dict(probability=0.5)))
+    run_module('container_netem', dict(untimed=True, names=[target.name], drop=dict(probability=0.5)))
     during = netns_state(engine, target)
     assert '--comment theirs' in during['iptables'] and OURS in during['iptables']
     run_module('container_netem', dict(names=[target.name], state='absent'))
@@ -258,7 +260,8 @@ def test_check_mode_returns_exact_argv_and_changes_nothing(engine, run_id, run_m
 
 def test_diff_mode_shows_rules_before_and_after(engine, run_id, run_module):
     target = start_containers(engine, run_id, ['diff'])['diff']
-    result = run_module('container_netem', dict(names=[target.name], drop=dict(probability=0.2)), diff=True)
+    result = run_module('container_netem', dict(untimed=True, names=[target.name], drop=dict(probability=0.2)),
+                        diff=True)
     diff = result['diff'][0]
     assert OURS not in diff['before'] and OURS in diff['after']
     run_module('container_netem', dict(names=[target.name], state='absent'))
@@ -268,7 +271,7 @@ def test_diff_mode_shows_rules_before_and_after(engine, run_id, run_module):
 
 def test_netem_on_a_kernel_without_it_fails_clearly_before_touching_anything(engine, run_id, run_module):
     target = start_containers(engine, run_id, ['nonetem'])['nonetem']
-    result = run_module('container_netem', dict(names=[target.name], delay=dict(time='100ms')))
+    result = run_module('container_netem', dict(untimed=True, names=[target.name], delay=dict(time='100ms')))
     assert result['failed'] is True
     assert 'sch_netem' in result['msg'] and 'CONFIG_NET_SCH_NETEM' in result['msg'], result['msg']
     assert 'Specified qdisc kind is unknown' not in result['msg']
@@ -287,16 +290,26 @@ def test_netem_on_a_kernel_without_it_fails_clearly_before_touching_anything(eng
 ])
 def test_bad_input_fails_clearly(engine, run_id, run_module, args, message):
     target = start_containers(engine, run_id, ['bad'])['bad']
-    result = run_module('container_netem', dict(args, names=[target.name]))
+    result = run_module('container_netem', dict(args, untimed=True, names=[target.name]))
     assert result['failed'] is True
     assert message in result['msg'], result['msg']
     assert 'Traceback' not in json.dumps(result)
     assert our_helpers(engine, target) == []
 
 
+def test_a_fault_without_duration_is_refused_unless_untimed_and_changes_nothing(engine, run_id, run_module):
+    target = start_containers(engine, run_id, ['no-deadline'])['no-deadline']
+    result = run_module('container_netem', dict(names=[target.name], drop=dict(probability=0.5)))
+    assert result['failed'] is True and result.get('changed') is not True
+    assert 'needs a duration' in result['msg'] and 'untimed=true' in result['msg'], result['msg']
+    assert not has_ours(netns_state(engine, target))
+    assert engine.containers.list(all=True, filters={'label': 'chaos.engineering/target=%s' % target.id},
+                                  ignore_removed=True) == []
+
+
 def test_host_network_target_is_refused(engine, run_id, run_module):
     target = start_containers(engine, run_id, ['hostnet'], network_mode='host')['hostnet']
-    result = run_module('container_netem', dict(names=[target.name], drop={}))
+    result = run_module('container_netem', dict(untimed=True, names=[target.name], drop={}))
     assert result['failed'] is True
     assert 'allow_host_network' in result['msg']
     assert our_helpers(engine, target) == []
@@ -305,7 +318,8 @@ def test_host_network_target_is_refused(engine, run_id, run_module):
 def test_containers_sharing_the_namespace_are_reported(engine, run_id, run_module):
     target = start_containers(engine, run_id, ['owner'])['owner']
     sidecar = start_containers(engine, run_id, ['sidecar'], network_mode='container:%s' % target.id)['sidecar']
-    result = run_module('container_netem', dict(names=[target.name], drop=dict(probability=0.1)), check=True)
+    result = run_module('container_netem', dict(untimed=True, names=[target.name], drop=dict(probability=0.1)),
+                        check=True)
     assert result['chaos']['targets'][0]['shares_network_with'] == [sidecar.name]
 
 
@@ -314,7 +328,7 @@ def test_containers_sharing_the_namespace_are_reported(engine, run_id, run_modul
 def test_teardown_finds_faults_through_the_engine_and_removes_orphans(engine, run_id, run_module, tmp_path):
     boxes = start_containers(engine, run_id, ['td-1', 'td-2', 'td-gone'])
     for box in boxes.values():
-        run_module('container_netem', dict(names=[box.name], drop=dict(probability=0.2)))
+        run_module('container_netem', dict(untimed=True, names=[box.name], drop=dict(probability=0.2)))
     boxes['td-gone'].remove(force=True)
     # Another ledger dir: the teardown must not need the run's memory.
     result = run_module('container_netem', dict(state='absent', allow_all=True, allow_no_targets=True))
@@ -436,7 +450,7 @@ def test_nethelper_image_role_builds_a_working_helper_without_a_registry(bed, en
             runs.append(re.search(r'changed=(\d+)', proc.stdout).group(1))
         assert runs == ['1', '0'], runs
         target = start_containers(engine, run_id, ['role-target'])['role-target']
-        result = run_module('container_netem', dict(names=[target.name], drop=dict(probability=0.5),
+        result = run_module('container_netem', dict(untimed=True, names=[target.name], drop=dict(probability=0.5),
                                                     helper_image=name))
         assert result['changed'] is True, result
         assert OURS in netns_state(engine, target)['iptables']
@@ -491,7 +505,7 @@ def test_timed_drop_expires_in_the_kernel_even_without_the_reverter(engine, run_
 
 def test_absent_removes_faults_from_a_paused_container(engine, run_id, run_module):
     target = start_containers(engine, run_id, ['paused'])['paused']
-    run_module('container_netem', dict(names=[target.name], drop=dict(probability=0.5)))
+    run_module('container_netem', dict(untimed=True, names=[target.name], drop=dict(probability=0.5)))
     target.pause()
     try:
         result = run_module('container_netem', dict(state='absent', names=[target.name]))
@@ -525,7 +539,8 @@ def test_cleanup_goes_on_when_our_helper_is_gone_between_read_and_cleanup(engine
     # retry through a new helper has real work; the engine gives its own 409 (stopped) or 404 (removed).
     from ansible_collections.chaos.engineering.plugins.module_utils import _docker_helpers, _netem_apply, _netem_plan
     target = start_containers(engine, run_id, ['racy'])['racy']
-    run_module('container_netem', dict(names=[target.name], drop=dict(probability=0.5), bandwidth=dict(rate='8mbit')))
+    run_module('container_netem', dict(untimed=True, names=[target.name], drop=dict(probability=0.5),
+                                       bandwidth=dict(rate='8mbit')))
     fault = _netem_apply.NetworkFault(_InProcessFault(engine, ledger_dir))
     helpers = fault._helpers_by_target()[target.id]
     reader, before = fault._read(dict(id=target.id, name=target.name), helpers)

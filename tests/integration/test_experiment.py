@@ -210,10 +210,10 @@ def test_failed_probe_aborts_and_reverts_at_once(bed, run_id, ledger_dir, tmp_pa
     assert all(s['ok'] for s in samples(record, 'after')[-2:])
 
 
-def test_sigkilled_controller_then_teardown_leaves_nothing_of_ours(bed, run_id, ledger_dir, tmp_path):
+def test_sigkilled_controller_then_teardown_leaves_nothing_of_ours(bed, run_id, ledger_dir, tmp_path, run_module):
     client = bed_client(bed, 2)
     host = bed['hosts'][pick(bed, 2)]
-    boxes = start_containers(client, run_id, ['frozen', 'worker'], labels={'app': 'kill-' + run_id})
+    boxes = start_containers(client, run_id, ['frozen', 'worker', 'untimed'], labels={'app': 'kill-' + run_id})
     web = httpd(client, run_id, 'shaped')
     extra = base_vars(
         bed, 2, tmp_path, ledger_dir, experiment_name='sigkill', experiment_duration=300, experiment_revert_grace=300,
@@ -246,6 +246,12 @@ def test_sigkilled_controller_then_teardown_leaves_nothing_of_ours(bed, run_id, 
     assert proc.returncode == -signal.SIGKILL
     # The controller is gone; the faults are still there (the armed reverts are minutes away).
     assert status(boxes['frozen']) == 'paused' and status(boxes['worker']) == 'exited'
+    # And one fault with no deadline at all, on purpose: the teardown must find it too.
+    kept = run_module('container_netem', dict(names=[boxes['untimed'].name], drop=dict(probability=0.5),
+                                              untimed=True), docker_host=host)
+    assert kept['changed'] is True and kept['chaos']['untimed'] is True, kept
+    assert has_ours(netns_state(client, boxes['untimed']))
+    assert os.listdir(os.path.join(ledger_dir, 'untimed'))
 
     teardown = dict(chaos_hosts='localhost', teardown_docker_host=host, teardown_ledger_dir=ledger_dir)
     done = run_playbook('teardown', tmp_path, teardown)
@@ -254,6 +260,8 @@ def test_sigkilled_controller_then_teardown_leaves_nothing_of_ours(bed, run_id, 
     assert status(boxes['worker']) == 'running'
     assert not helpers_for(client, [web])
     assert not has_ours(netns_state(client, web))
+    assert not has_ours(netns_state(client, boxes['untimed'])) and not helpers_for(client, [boxes['untimed']])
+    assert not os.listdir(os.path.join(ledger_dir, 'untimed'))  # its note is closed into done/
     assert not pending_entries(ledger_dir, host)
     # It halted the host first: the marker stops any experiment still running against it.
     with open(os.path.join(ledger_dir, 'halt.json')) as handle:

@@ -157,7 +157,9 @@ def results_of(module, run_main, docker, monkeypatch):
                 run_main(container_pause, check_mode=True, duration=30, **docker)]
     if module == 'container_netem':
         return [run_main(container_netem, duration=30, delay=dict(time='100ms'), **docker),
-                run_main(container_netem, check_mode=True, state='absent', **docker)]
+                run_main(container_netem, check_mode=True, state='absent', **docker),
+                run_main(container_netem, untimed=True, names=['web-1'], delay=dict(time='50ms'),
+                         **dict(docker, allow_all=False))]
     if module == 'k8s_pod_chaos':
         cluster = k8s_cluster()
         monkeypatch.setattr(_k8s_fault, 'make_client', lambda auth, pool_size=10: cluster)
