@@ -36,6 +36,12 @@ options:
         interrupted, killed, or lost its network), the reverter performs those reverts at once instead of at
         their deadline (it looks every 50 ms). A missing lease counts as expired.
       - If the lease is not held when the fault is about to go in, the task fails and changes nothing.
+      - B(Interruption.) Ansible runs no C(always) or handler when C(ansible-playbook) gets SIGTERM, SIGINT
+        (Ctrl-C) or SIGKILL. With a lease held by M(chaos.engineering.sampler) (the experiment role, or a bare play
+        that starts one with O(chaos.engineering.sampler#module:probes=[])), the sampler sees the controller gone
+        within 0.1 s and drops the lease, and the reverter undoes these faults at once, for all three signals.
+        Over SSH the lease follows the SSH session instead (see M(chaos.engineering.sampler)). Without a lease an
+        interrupted controller leaves its faults in place until their deadline.
       - Only timed faults are ended by a lease. M(chaos.engineering.container_netem) needs C(duration) with it;
         M(chaos.engineering.container_kill) without C(restart_after) only checks the lease before the kill.
         Ignored when the task removes a fault (C(state=unpaused), C(state=absent)).
