@@ -130,6 +130,18 @@ halt:
   returned: when O(state=halted) and not in check mode
   type: dict
   sample: {at: '2026-11-27T10:00:12.004Z', by: root@docker-1, reason: halted by chaos.engineering.ledger}
+untimed:
+  description:
+    - The notes of untimed faults (M(chaos.engineering.container_netem) with
+      O(chaos.engineering.container_netem#module:untimed=true)) still in place as far as the ledger knows, filtered
+      by O(faults) and O(docker_host) (not by O(ids)). They have no revert to perform; O(state=reverted) leaves
+      them alone. C(chaos.engineering.container_netem) O(chaos.engineering.container_netem#module:state=absent) (the
+      teardown role runs it) removes them and closes their notes.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{id: container_netem-0c1d2e4b3f9a, fault: container_netem, untimed: true,
+            target: {id: 4f1c..., name: cache}, created_at: 1795773630.4}]
 reverter_running:
   description: Whether a reverter process currently holds this ledger.
   returned: always
@@ -223,7 +235,10 @@ def main():
                if (not faults or e.get('fault') in faults)
                and (host is None or e.get('docker', {}).get('docker_host') == host)
                and (ids is None or e.get('id') in ids)]
-    result.update(pending=pending, reverter_running=_reverter.reverter_running(root),
+    untimed = [n for n in _ledger_store.list_untimed(root)
+               if (not faults or n.get('fault') in faults)
+               and (host is None or n['docker'].get('docker_host') == host)]
+    result.update(pending=pending, untimed=untimed, reverter_running=_reverter.reverter_running(root),
                   invalid=_ledger_store.list_invalid(root))
     if state in ('reverted', 'halted') and pending:
         result['changed'] = True

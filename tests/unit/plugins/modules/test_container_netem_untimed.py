@@ -45,6 +45,9 @@ def test_an_untimed_fault_is_noted_in_the_ledger_and_its_removal_closes_the_note
     (note,) = _ledger_store.list_untimed(ledger)
     assert note['untimed'] is True and note['target']['name'] == 'web-1' and note['fault'] == 'container_netem'
     assert _ledger_store.list_entries(ledger) == []  # nothing for the reverter to perform
+    # The ledger module lists it (and has nothing to revert for it).
+    listed = run_module('ledger', ledger_dir=ledger)
+    assert [n['id'] for n in listed['untimed']] == [note['id']] and listed['pending'] == []
     # Put in again (this fake engine keeps no helper, so it is a replacement): still one note, the new one.
     again = run_module(container_netem, delay=dict(time='100ms'), untimed=True, **one_target(docker))
     assert again.get('failed') is not True, again.get('msg')
@@ -53,5 +56,6 @@ def test_an_untimed_fault_is_noted_in_the_ledger_and_its_removal_closes_the_note
     removed = run_module(container_netem, state='absent', allow_no_targets=True, **docker)
     assert removed.get('failed') is not True, removed.get('msg')
     assert _ledger_store.list_untimed(ledger) == []
+    assert run_module('ledger', ledger_dir=ledger)['untimed'] == []
     done = _private_files.read_json(os.path.join(ledger, 'done', note['id'] + '.json'))
     assert done['status'] == 'removed' and done['untimed'] is True
