@@ -78,7 +78,7 @@ options:
   untimed:
     description:
       - Keep the fault, on purpose, until O(state=absent) or the C(chaos.engineering.teardown) role
-        removes it. Safe by default, as Pumba: without O(duration) and without
+        removes it. Safe by default (as Pumba), without O(duration) and without
         O(untimed=true), O(state=present) fails and changes nothing.
       - An untimed fault has no revert in the ledger, no deadline and no lease; it leaves a note in the ledger's
         C(untimed/) directory (target, engine, fault id), which O(state=absent) and the teardown close into
