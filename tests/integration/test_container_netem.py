@@ -178,8 +178,8 @@ def test_ipv6_filter_cuts_only_the_ipv6_peer(engine, run_id, run_module):
 def test_filtered_bandwidth_uses_htb_and_u32_for_ip_and_ip6(engine, run_id, run_module):
     boxes = start_containers(engine, run_id, ['flt-target', 'flt-peer'])
     target, peer = boxes['flt-target'], boxes['flt-peer']
-    result = run_module('container_netem', dict(untimed=True,
-        names=[target.name], bandwidth=dict(rate='1mbit'),
+    result = run_module('container_netem', dict(
+        untimed=True, names=[target.name], bandwidth=dict(rate='1mbit'),
         destinations=[address(peer), address(peer, v6=True)], ports=[80]))
     assert result['changed'] is True, result
     state = netns_state(engine, target)

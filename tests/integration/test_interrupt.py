@@ -120,8 +120,8 @@ def test_an_interrupted_bare_play_with_a_lease_reverts_its_pause_at_once(bed, ru
     frozen = start_containers(client, run_id, ['bare'])['bare']
     playbook = tmp_path / 'bare.yml'
     playbook.write_text(BARE_PLAY)
-    extra = write_yaml(tmp_path / 'bare-vars.yml', dict(lease_name='bare-' + run_id, ledger=ledger_dir, engine=host,
-                                                      target=frozen.name))
+    extra = write_yaml(tmp_path / 'bare-vars.yml',
+                       dict(lease_name='bare-' + run_id, ledger=ledger_dir, engine=host, target=frozen.name))
     log_path = str(tmp_path / 'bare.log')
     started = time.time()
     with open(log_path, 'w') as log:

@@ -151,7 +151,7 @@ def test_force_replacement_recomputed_after_the_reverter_still_needs_force(engin
 
 def test_replacing_our_fault_goes_on_through_a_new_helper_when_the_reverter_removed_ours_meanwhile(engine, tmp_path):
     fault = _netem_apply.NetworkFault(FakeFault(tmp_path, state='present', untimed=True,
-                                                         bandwidth=dict(rate='1mbit')))
+                                                bandwidth=dict(rate='1mbit')))
     fault.plan = _netem_plan.Plan(fault._spec(), 'eth0', [], None, None, None)
     work = fault._inspect_one(TARGET, OLD_HELPERS, [])
     assert work.reader.helper_id == 'old-helper' and work.steps
