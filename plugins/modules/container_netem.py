@@ -290,8 +290,8 @@ options:
     elements: str
   ports:
     description:
-      - Only packets to these destination ports are affected (in either direction: coming in, the container's
-        own ports; going out, the peers').
+      - Only packets to these destination ports are affected, in either direction. Coming in, they are the
+        container's own ports; going out, the peers' ports.
       - Each from 1 to 65535.
     type: list
     elements: int
