@@ -74,8 +74,8 @@ def test_rules_carry_name_and_fault_id_and_parse_back():
     drop = Plan(dict(drop={}), destinations=['10.0.0.9'])
     other = Plan(dict(drop=dict(direction='egress')), name='second')
     rules = _netem_plan.parse_rules(rules_text(drop, other))
-    assert [(r['fault_name'], r['fault_id']) for r in rules] == [(drop.name, drop.fault_id),
-                                                                (other.name, other.fault_id)]
+    expected = [(drop.name, drop.fault_id), (other.name, other.fault_id)]
+    assert [(r['fault_name'], r['fault_id']) for r in rules] == expected
 
 
 def test_rules_from_before_fault_names_have_no_name():
