@@ -23,6 +23,10 @@ from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import 
 HELPER_LABEL = 'chaos.engineering/helper'
 FAULT_LABEL = 'chaos.engineering/fault'
 FAULT_ID_LABEL = 'chaos.engineering/fault-id'
+# The fault's name (container_netem's fault_name), and the interface whose tc tree it holds: several faults
+# of different names coexist in one namespace, each with its own helper.
+FAULT_NAME_LABEL = 'chaos.engineering/fault-name'
+TC_INTERFACE_LABEL = 'chaos.engineering/tc-interface'
 TARGET_LABEL = 'chaos.engineering/target'
 TARGET_NAME_LABEL = 'chaos.engineering/target-name'
 EXPIRES_LABEL = 'chaos.engineering/expires'

@@ -3,6 +3,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """container_netem's work on one engine: preflight, then apply, replace or remove our faults per container.
 
+Faults of different names (Plan.name) coexist: each has its own helper, rules and ledger entries, and a run
+touches only those of its own name (and, on an upgrade, the unnamed ones of earlier releases). The tc tree of an
+interface holds one fault: a tc fault of another name there is refused, naming the holder.
+
 The argv comes from _netem_plan.Plan; it runs in a helper container joined to the
 target's network namespace, or through nsenter. Whether a fault of ours is in
 place is read from the kernel (our qdisc handle, our rule comments) and from our
@@ -110,8 +114,10 @@ class TargetWork:
 
     def __init__(self, target, helpers, pending, fault_id):
         self.target = target
-        self.helpers = helpers      # our helpers found in its namespace
-        self.pending = pending      # our pending ledger entries for it
+        self.helpers = helpers      # this fault's helpers found in its namespace
+        self.pending = pending      # this fault's pending ledger entries for it
+        self.tc_devices = []        # the interfaces whose tc tree this fault holds now
+        self.same_helper = None     # the helper of exactly this fault, when it is in place already
         self.outcome = dict(fault_id=fault_id)
         self.reader = None          # the executor that read it
         self.before = None          # the state read
@@ -183,6 +189,7 @@ class NetworkFault:
         self.deadline = None
         self.duration = params.get('duration')
         self.untimed = bool(params.get('untimed'))
+        self.fault_name = params.get('fault_name')
         if self.duration is not None and self.duration < 1:
             raise FaultError('duration must be at least 1 second, got %d.' % self.duration)
         if params.get('lease') is not None and params['state'] == 'present' and self.duration is None:
@@ -192,7 +199,10 @@ class NetworkFault:
             # Validate the whole spec before connecting: names in destinations are resolved later.
             _netem_plan.Plan(self._spec(), self.interface,
                              [d for d in params.get('destinations') or [] if _netem_plan.is_ip_or_cidr(d)],
-                             params.get('ports'), params.get('source_ports'), params.get('protocol'))
+                             params.get('ports'), params.get('source_ports'), params.get('protocol'),
+                             local_addresses=[d for d in params.get('local_addresses') or []
+                                              if _netem_plan.is_ip_or_cidr(d)],
+                             name=self.fault_name)
             if self.untimed and self.duration is not None:
                 raise FaultError('Nothing was changed: give either duration or untimed=true, not both.')
             if not self.untimed and self.duration is None:
@@ -200,6 +210,8 @@ class NetworkFault:
                 raise FaultError('Nothing was changed: a network fault needs a duration (the seconds it stays; '
                                  'its revert is armed in the ledger), or untimed=true to keep it on purpose until '
                                  'state=absent or the chaos.engineering.teardown role removes it.')
+        elif self.fault_name is not None:
+            _netem_plan.fault_name(self.fault_name, {}, self.interface, None)
         if self.method == 'nsenter':
             if os.geteuid() != 0:
                 raise FaultError('method=nsenter needs root on the Docker host; the module runs as uid %d.'
@@ -218,18 +230,18 @@ class NetworkFault:
 
     # --- preflight ------------------------------------------------------------------------------------
 
-    def _resolve_destinations(self):
+    def _resolve_addresses(self, option):
         resolved = []
-        for value in self.params.get('destinations') or []:
+        for value in self.params.get(option) or []:
             if _netem_plan.is_ip_or_cidr(value):
                 resolved.append(value)
                 continue
             addresses = self.runtime.addresses(value)
             if addresses is None:
-                raise FaultError('destination %r is not an IP address or CIDR, and no container of that name exists '
-                                 'on docker_host=%s.' % (value, self.params['docker_host']))
+                raise FaultError('%s: %r is not an IP address or CIDR, and no container of that name exists '
+                                 'on docker_host=%s.' % (option, value, self.params['docker_host']))
             if not addresses:
-                raise FaultError('destination container %r has no IP address.' % value)
+                raise FaultError('%s: container %r has no IP address.' % (option, value))
             resolved += addresses
         return resolved
 
@@ -304,12 +316,43 @@ class NetworkFault:
         return found
 
     def _labels(self, target, deadline):
-        return {
+        labels = {
             _docker_helpers.FAULT_LABEL: self.fault.fault,
             _docker_helpers.FAULT_ID_LABEL: self.plan.fault_id,
+            _docker_helpers.FAULT_NAME_LABEL: self.plan.name,
             _docker_helpers.TARGET_NAME_LABEL: target['name'],
             _docker_helpers.EXPIRES_LABEL: iso(deadline) if deadline else 'never',
         }
+        if self.plan.uses_tc:
+            labels[_docker_helpers.TC_INTERFACE_LABEL] = self.interface
+        return labels
+
+    # --- which fault holds what -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _holder(item):
+        """(fault name, tc interface) of a helper or a ledger entry; the name is None before fault names."""
+        if 'details' in item:
+            details = item.get('details') or {}
+            return details.get('fault_name'), details.get('tc_interface')
+        labels = item.get('Labels') or {}
+        return labels.get(_docker_helpers.FAULT_NAME_LABEL), labels.get(_docker_helpers.TC_INTERFACE_LABEL)
+
+    def _split(self, items, name, legacy=True):
+        """(this fault's helpers or entries, the others'). ``legacy``: unnamed ones count as this fault's."""
+        mine, others = [], []
+        for item in items:
+            holder = self._holder(item)[0]
+            (mine if holder == name or (legacy and holder is None) else others).append(item)
+        return mine, others
+
+    def _tc_devices(self, items):
+        return sorted(set(dev for dummy, dev in (self._holder(i) for i in items) if dev))
+
+    def _tc_holders(self, items):
+        """The names of the faults among ``items`` that hold the tc tree of our interface."""
+        return sorted(set(name or '(unnamed)' for name, dev in (self._holder(i) for i in items)
+                          if dev == self.interface))
 
     def _new_helper(self, target, labels, deadline=None):
         """A helper in the target's namespace, leased to this run. One that may become a fault's helper lives
@@ -371,7 +414,12 @@ class NetworkFault:
                 raise
         return self._fresh_read(target, labels, deadline)
 
-    def _clear(self, target, reader, steps, what, labels=None, replace_root=False, deadline=None, holder=False):
+    def _scope(self, work):
+        """What of ours a run of this fault may remove (see cleanup_argv)."""
+        return dict(name=self.plan.name, tc_devices=work.tc_devices)
+
+    def _clear(self, target, reader, steps, what, labels=None, replace_root=False, deadline=None, holder=False,
+               scope=None):
         """Run ``steps`` (removing what of ours ``reader`` read) and return the reader that finished the job.
 
         When our helper stops or vanishes under us (see ``_lost``), the namespace is read again through a new
@@ -386,16 +434,17 @@ class NetworkFault:
                 raise
         reader, state = self._fresh_read(target, labels, deadline)
         try:
-            self._run(reader, self._clearing_steps(state, replace_root), what)
+            self._run(reader, self._clearing_steps(state, replace_root, scope), what)
         except Exception:
             reader.release()
             raise
         return reader
 
-    def _clearing_steps(self, state, replace_root):
-        """The argv removing everything of ours in ``state``; with ``replace_root`` (a fault with tc is going
-        in), also a root qdisc that is not ours, which only ``force`` allows."""
-        steps = _netem_plan.cleanup_argv(state['qdiscs'], state['rules'])
+    def _clearing_steps(self, state, replace_root, scope=None):
+        """The argv removing everything of ours in ``state`` (with ``scope``, a dict of cleanup_argv's name,
+        tc_devices and legacy, only that fault's); with ``replace_root`` (a fault with tc is going in), also a
+        root qdisc that is not ours, which only ``force`` allows."""
+        steps = _netem_plan.cleanup_argv(state['qdiscs'], state['rules'], **(scope or {}))
         root = state['root']
         if replace_root and root is not None and not root['ours'] and not _netem_plan.is_default_root(root):
             if not self.params['force']:
@@ -414,12 +463,14 @@ class NetworkFault:
     def _plan(self, deadline=None):
         return _netem_plan.Plan(self._spec(), self.interface, self.destinations, self.params.get('ports'),
                                 self.params.get('source_ports'), self.params.get('protocol'), expires_at=deadline,
-                                duration=self.duration)
+                                duration=self.duration, local_addresses=self.local_addresses,
+                                name=self.fault_name)
 
     def present(self):
         fault = self.fault
         targets = fault.select(['running'])
-        self.destinations = self._resolve_destinations()
+        self.destinations = self._resolve_addresses('destinations')
+        self.local_addresses = self._resolve_addresses('local_addresses')
         self.plan = self._plan()
         fault.result.extra['spec'] = self.plan.describe()
         self.preflight(targets, self.plan.needs_netem)
@@ -524,29 +575,48 @@ class NetworkFault:
         self.fault.result.add_target(target['id'], target['name'], outcome.pop('action', 'netem'),
                                      shares_network_with=target.get('shares_network_with', []), **outcome)
 
-    def _same(self, state, helper_labels, pending):
+    def _same(self, work):
         """Is exactly this fault of ours in place already?"""
-        plan = self.plan
+        plan, state = self.plan, work.before
         if self.method == 'helper':
-            if helper_labels.get(_docker_helpers.FAULT_ID_LABEL) != plan.fault_id:
-                return False
-        elif not any(e['details'].get('fault_id') == plan.fault_id for e in pending):
+            labelled = [h for h in work.helpers if h.get('State') == 'running'
+                        and (h.get('Labels') or {}).get(_docker_helpers.FAULT_ID_LABEL) == plan.fault_id]
+            if labelled:
+                work.same_helper = labelled[0]['Id']
+            elif not (work.reader.transient
+                      and work.reader.labels.get(_docker_helpers.FAULT_ID_LABEL) == plan.fault_id):
+                return False  # (a reader made with this fault's labels may mark rules whose helper is gone)
+        elif not any(e['details'].get('fault_id') == plan.fault_id for e in work.pending):
             return False  # nsenter leaves no label: only a pending revert of this fault id vouches for the tc tree
         root = state['root']
         tc_ok = (root is not None and root['handle'] == _netem_plan.ROOT_HANDLE) if plan.uses_tc else \
-            not (root is not None and root['ours'])
-        rules = state['rules']
+            not (root is not None and root['ours'] and root['dev'] in work.tc_devices)
+        rules = [r for r in state['rules'] if r['fault_name'] in (plan.name, None)]
         return tc_ok and len(rules) == len(plan.iptables_rules) and all(r['fault_id'] == plan.fault_id for r in rules)
 
     def _inspect_one(self, target, helpers, pending):
         """Phase 1, read only: what is in the target's namespace, and what we would do there."""
-        work = TargetWork(target, helpers, pending, self.plan.fault_id)
-        work.reader, work.before = self._read(target, helpers, self._labels(target, self.deadline), self.deadline)
+        mine, others = self._split(helpers, self.plan.name)
+        mine_pending, others_pending = self._split(pending, self.plan.name)
+        work = TargetWork(target, mine, mine_pending, self.plan.fault_id)
+        work.tc_devices = self._tc_devices(mine + mine_pending)
+        # Any running helper of ours reads the namespace; the fault gets one of its own (see _prepare_one).
+        work.reader, work.before = self._read(target, mine + others, self._labels(target, self.deadline),
+                                              self.deadline)
         try:
-            if self._same(work.before, work.reader.labels, pending):
+            root = work.before['root']
+            holders = [n for n in self._tc_holders(others + others_pending) if n != self.plan.name]
+            if self.plan.uses_tc and root is not None and root['ours'] and holders:
+                raise TargetError('its %s already holds the tc fault %s of ours, and one interface holds one tc '
+                                  'fault (one root qdisc). Remove that one first (state=absent, fault_name=%s), '
+                                  'or give both in one task.' % (self.interface, ', '.join(repr(n) for n in holders),
+                                                                 holders[0]))
+            if self.plan.uses_tc and root is not None and root['ours'] and self.interface not in work.tc_devices:
+                work.tc_devices.append(self.interface)  # ours, and no other fault claims it: this one replaces it
+            if self._same(work):
                 work.same = True
             else:
-                work.steps = self._clearing_steps(work.before, replace_root=self.plan.uses_tc)
+                work.steps = self._clearing_steps(work.before, replace_root=self.plan.uses_tc, scope=self._scope(work))
         except Exception:
             work.reader.release()
             raise
@@ -568,7 +638,8 @@ class NetworkFault:
         work.executor = executor
         if self.deadline:
             steps = []
-            for argv in _netem_plan.cleanup_argv(work.before['qdiscs'], work.before['rules']) + plan.revert_argv:
+            for argv in (_netem_plan.cleanup_argv(work.before['qdiscs'], work.before['rules'], **self._scope(work))
+                         + plan.revert_argv):
                 if argv not in steps:
                     steps.append(argv)
             work.entry = self._ledger_entry(work.target, executor, self.deadline, steps)
@@ -581,7 +652,7 @@ class NetworkFault:
         if work.same:
             if not self.fault.check_mode:
                 reader.adopt()  # our rules were there without their helper: a new one marks them again
-            outcome.update(action='unchanged', changed=False, helper=reader.helper_id,
+            outcome.update(action='unchanged', changed=False, helper=work.same_helper or reader.helper_id,
                            note='this fault of ours is already in place; deadline unchanged')
             if work.pending:
                 outcome['kept_deadline'] = max(e['deadline'] for e in work.pending)
@@ -604,7 +675,7 @@ class NetworkFault:
         _ledger_store.wait_done(self.fault.ledger_dir, [e['id'] for e in work.pending if e['id'] not in closed])
         executor = self._clear(target, work.executor, steps, 'removing the previous fault',
                                self._labels(target, self.deadline), replace_root=plan.uses_tc, deadline=self.deadline,
-                               holder=True)
+                               holder=True, scope=self._scope(work))
         if executor is not work.executor:
             work.executor = executor  # ours vanished under us: the new one holds the fault
         if self.method == 'helper':
@@ -637,7 +708,8 @@ class NetworkFault:
                                        self.fault.connection, deadline,
                                        steps=steps, ok_if=list(_netem_plan.ALREADY_GONE),
                                        helper_id=executor.helper_id, helper_image=self.params['helper_image'],
-                                       fault_id=self.plan.fault_id,
+                                       fault_id=self.plan.fault_id, fault_name=self.plan.name,
+                                       tc_interface=self.interface if self.plan.uses_tc else None,
                                        batches=_netem_plan.batch_steps(steps) if executor.helper_id else None)
 
     # --- state=absent ---------------------------------------------------------------------------------------
@@ -682,9 +754,18 @@ class NetworkFault:
         fault.result.extra['orphans_removed'] = orphans
 
     def _absent_one(self, target, helpers, pending):
-        reader, before = self._read(target, helpers)
+        """Remove our faults from one target: all of them, or with fault_name only that one (its rules, the tc
+        tree it holds, its helpers and ledger entries; other faults stay, and so do their helpers)."""
+        readers = helpers
+        if self.fault_name is not None:
+            helpers = self._split(helpers, self.fault_name, legacy=False)[0]
+            pending = self._split(pending, self.fault_name, legacy=False)[0]
+        scope = None
+        if self.fault_name is not None:
+            scope = dict(name=self.fault_name, tc_devices=self._tc_devices(helpers + pending), legacy=False)
+        reader, before = self._read(target, readers)
         try:
-            steps = _netem_plan.cleanup_argv(before['qdiscs'], before['rules'])
+            steps = _netem_plan.cleanup_argv(before['qdiscs'], before['rules'], **(scope or {}))
             if not steps and not helpers and not pending:
                 return dict(action='none', changed=False, note='no fault of ours here')
             outcome = dict(action='remove', changed=True, revert=steps,
@@ -692,7 +773,7 @@ class NetworkFault:
             if self.fault.check_mode:
                 return outcome
             _ledger_store.discard(self.fault.ledger_dir, pending, status='reverted-by-module')
-            reader = self._clear(target, reader, steps, 'removing the fault')
+            reader = self._clear(target, reader, steps, 'removing the fault', scope=scope)
             if self.fault.module._diff:
                 outcome['diff'] = dict(before_header=target['name'], before=state_text(before),
                                        after_header=target['name'],

@@ -10,7 +10,11 @@ What we add is recognisably ours, so a re-run, a revert and a teardown can find
 it in the kernel's own state without any memory of the run:
 
 * tc: the root qdisc (and every qdisc below it) uses our handle majors c4a0:..c4a2:;
-* iptables: every rule carries ``-m comment --comment chaos.engineering:netem:<fault id>``.
+* iptables: every rule carries ``-m comment --comment chaos.engineering:netem:<fault name>:<fault id>``.
+
+Every fault has a name (its identity, ``fault_name``): faults of different names coexist on one container, a
+re-run under the same name replaces (or, when identical, keeps) that fault. One interface has one root qdisc, so
+it holds the tc part of one fault at a time; which fault that is, the helpers' labels and the ledger say.
 
 Tree shapes (egress of ``interface``):
 
@@ -39,6 +43,9 @@ LEAF_HANDLE = 'c4a1:'
 CHILD_HANDLE = 'c4a2:'
 OUR_MAJORS = ('c4a0', 'c4a1', 'c4a2')
 COMMENT_PREFIX = 'chaos.engineering:netem:'
+# A fault name goes into iptables comments (at most 256 characters) and helper labels: no ':' (it separates the
+# name from the fault id in a comment), no spaces.
+FAULT_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+@-]{0,63}$')
 # htb's own rate for the class that carries filtered traffic: high enough never to shape it.
 UNSHAPED_CLASS_RATE = '10gbit'
 # htb queues unclassified packets in its direct queue; its default length is the device's
@@ -270,10 +277,17 @@ def _ports(values, what):
 
 
 class Filters:
-    """Which egress packets a tc fault, or which packets an iptables drop, applies to."""
+    """Which egress packets a tc fault, or which packets an iptables drop, applies to.
 
-    def __init__(self, destinations=None, ports=None, source_ports=None, protocol=None):
+    Addresses are named by their end, not by the packet's field, so that one filter means the same thing in both
+    directions: ``destinations`` are the peers (a packet's destination going out, its source coming in),
+    ``local_addresses`` the container's own end (a packet's source going out, its destination coming in). Ports
+    are the packet's own fields in both directions.
+    """
+
+    def __init__(self, destinations=None, ports=None, source_ports=None, protocol=None, local_addresses=None):
         self.networks = parse_networks(destinations)
+        self.local_networks = parse_networks(local_addresses)
         self.ports = _ports(ports, 'ports')
         self.source_ports = _ports(source_ports, 'source_ports')
         self.protocol = (protocol or 'all').lower()
@@ -284,16 +298,29 @@ class Filters:
 
     @property
     def active(self):
-        return bool(self.networks or self.ports or self.source_ports or self.protocol != 'all')
+        return bool(self.networks or self.local_networks or self.ports or self.source_ports
+                    or self.protocol != 'all')
 
     def families(self):
-        """IP versions to filter: those of the destinations, or both when none are given."""
-        if not self.networks:
-            return [4, 6]
-        return sorted(set(n.version for n in self.networks))
+        """IP versions to filter: those both address lists allow (a list left empty allows both)."""
+        versions = set([4, 6])
+        for networks in (self.networks, self.local_networks):
+            if networks:
+                versions &= set(n.version for n in networks)
+        if not versions:
+            raise FaultSpecError('destinations and local_addresses have no IP version in common (one lists only '
+                                 'IPv4, the other only IPv6): no packet could match both.')
+        return sorted(versions)
 
     def networks_of(self, version):
         return [n for n in self.networks if n.version == version] or [None]
+
+    def local_networks_of(self, version):
+        return [n for n in self.local_networks if n.version == version] or [None]
+
+    def address_pairs(self, version):
+        """(peer, local) network pairs of this IP version; a packet matching any pair is affected."""
+        return [(peer, local) for peer in self.networks_of(version) for local in self.local_networks_of(version)]
 
     def port_matches(self):
         """(kind, port) pairs; a packet matching any of them is affected. [None] means no port filter."""
@@ -301,16 +328,21 @@ class Filters:
         return matches or [None]
 
     def describe(self):
-        return dict(destinations=[str(n) for n in self.networks], ports=self.ports,
-                    source_ports=self.source_ports, protocol=self.protocol)
+        described = dict(destinations=[str(n) for n in self.networks], ports=self.ports,
+                         source_ports=self.source_ports, protocol=self.protocol)
+        if self.local_networks:  # only when given: fault ids of specs without it stay what they were
+            described['local_addresses'] = [str(n) for n in self.local_networks]
+        return described
 
 
-def _u32_filter(interface, version, network, port_match, protocol):
+def _u32_filter(interface, version, network, port_match, protocol, local=None):
     family = 'ip' if version == 4 else 'ip6'
     argv = ['tc', 'filter', 'add', 'dev', interface, 'parent', ROOT_HANDLE,
             'protocol', 'ip' if version == 4 else 'ipv6', 'prio', '1' if version == 4 else '2', 'u32']
     if network is not None:
         argv += ['match', family, 'dst', str(network)]
+    if local is not None:
+        argv += ['match', family, 'src', str(local)]  # tc shapes egress: the container's end is the source
     number = PROTOCOLS.get(protocol)
     if protocol == 'icmp' and version == 6:
         number = PROTOCOLS['icmpv6']
@@ -331,14 +363,15 @@ class Plan:
     """Everything one fault spec does to one network namespace: apply and revert argv, and its id."""
 
     def __init__(self, spec, interface='eth0', destinations=None, ports=None, source_ports=None, protocol=None,
-                 expires_at=None, duration=None):
+                 expires_at=None, duration=None, local_addresses=None, name=None):
         if not _IFACE_RE.match(interface or ''):
             raise FaultSpecError('interface must be a network interface name such as eth0, got %r.' % interface)
         self.interface = interface
         self.spec = dict((k, _clean(spec[k])) for k in FAULT_KEYS if spec.get(k) is not None)
         if not self.spec:
             raise FaultSpecError('Give at least one fault: %s.' % ', '.join(FAULT_KEYS))
-        self.filters = Filters(destinations, ports, source_ports, protocol)
+        self.filters = Filters(destinations, ports, source_ports, protocol, local_addresses)
+        self.filters.families()  # refuses address lists of no common IP version
         self.netem = netem_args(self.spec)
         self.tbf = tbf_args(self.spec['bandwidth']) if self.spec.get('bandwidth') else []
         self.drop = self.spec.get('drop')
@@ -346,9 +379,11 @@ class Plan:
         self.expires_at = int(expires_at) if expires_at else None
         # The duration is part of what the user asked for: a re-run with another one replaces the fault (and its
         # deadline); an identical re-run keeps both.
-        identity = dict(spec=self.spec, interface=interface, filters=self.filters.describe(), duration=duration)
+        self.name = fault_name(name, self.spec, interface, self.filters)
+        identity = dict(spec=self.spec, interface=interface, filters=self.filters.describe(), duration=duration,
+                        name=self.name)
         self.fault_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode('utf-8')).hexdigest()[:12]
-        self.comment = COMMENT_PREFIX + self.fault_id
+        self.comment = '%s%s:%s' % (COMMENT_PREFIX, self.name, self.fault_id)
         self.tc_apply = self._tc_apply()
         self.tc_revert = [['tc', 'qdisc', 'del', 'dev', interface, 'root', 'handle', ROOT_HANDLE]] if self.tc_apply else []
         self.iptables_rules = self._iptables_rules() if self.drop is not None else []
@@ -385,9 +420,11 @@ class Plan:
             for version in self.filters.families():
                 for network in self.filters.networks_of(version):
                     for port_match in self.filters.port_matches():
-                        argv = _u32_filter(self.interface, version, network, port_match, self.filters.protocol)
-                        if argv:
-                            steps.append(argv)
+                        for local in self.filters.local_networks_of(version):
+                            argv = _u32_filter(self.interface, version, network, port_match, self.filters.protocol,
+                                               local)
+                            if argv:
+                                steps.append(argv)
         return steps
 
     def _iptables_rules(self):
@@ -403,17 +440,18 @@ class Plan:
             # matching second is the one before the deadline.
             stop = datetime.datetime.fromtimestamp(self.expires_at - 1, datetime.timezone.utc)
             expiry = ['-m', 'time', '--datestop', stop.strftime('%Y-%m-%dT%H:%M:%S')]
-        chains = [('INPUT', '-i', '-s')] if direction in ('ingress', 'both') else []
+        # (chain, interface flag, peer's address flag, our end's address flag)
+        chains = [('INPUT', '-i', '-s', '-d')] if direction in ('ingress', 'both') else []
         if direction in ('egress', 'both'):
-            chains.append(('OUTPUT', '-o', '-d'))
+            chains.append(('OUTPUT', '-o', '-d', '-s'))
         protocols = [self.filters.protocol]
         if self.filters.protocol == 'all' and (self.filters.ports or self.filters.source_ports):
             protocols = ['tcp', 'udp']  # iptables port matches need -p tcp or -p udp
         rules = []
         for version in self.filters.families():
             binary = 'iptables' if version == 4 else 'ip6tables'
-            for chain, iface_flag, peer_flag in chains:
-                for network in self.filters.networks_of(version):
+            for chain, iface_flag, peer_flag, local_flag in chains:
+                for network, local in self.filters.address_pairs(version):
                     for protocol in protocols:
                         proto = _iptables_protocol(protocol, version)
                         if proto is False:
@@ -422,6 +460,8 @@ class Plan:
                             spec = [iface_flag, self.interface]
                             if network is not None:
                                 spec += [peer_flag, str(network)]
+                            if local is not None:
+                                spec += [local_flag, str(local)]
                             if proto:
                                 spec += ['-p', proto]
                             if port_match is not None:
@@ -447,8 +487,29 @@ class Plan:
         return self.tc_revert + self.iptables_revert
 
     def describe(self):
-        return dict(fault_id=self.fault_id, interface=self.interface, faults=self.spec,
+        return dict(fault_id=self.fault_id, fault_name=self.name, interface=self.interface, faults=self.spec,
                     filters=self.filters.describe(), needs_netem=self.needs_netem)
+
+
+def fault_name(given, spec, interface, filters):
+    """The fault's identity: ``given``, or one derived from what kind of fault it is on which traffic.
+
+    The derived name leaves out the fault's parameters (a delay's time, a drop's probability): a re-run with other
+    values replaces that fault, while another kind of fault, another direction or other filters coexist with it.
+    """
+    if given is not None:
+        if not FAULT_NAME_RE.match(str(given)):
+            raise FaultSpecError('fault_name must be 1 to 64 letters, digits and _ . + @ - (starting with a letter '
+                                 'or digit), got %r.' % given)
+        return str(given)
+    kinds = [k for k in FAULT_KEYS if k in spec]
+    name = '+'.join(kinds)
+    where = dict(interface=interface, filters=filters.describe())
+    if 'drop' in spec:
+        where['direction'] = spec['drop'].get('direction') or 'ingress'
+    if filters.active or interface != 'eth0' or where.get('direction', 'ingress') != 'ingress':
+        name += '@' + hashlib.sha256(json.dumps(where, sort_keys=True).encode('utf-8')).hexdigest()[:8]
+    return name
 
 
 def _clean(value):
@@ -530,7 +591,8 @@ def is_default_root(qdisc):
 
 
 def parse_rules(text, binary='iptables'):
-    """``iptables -S`` output -> our rules: dicts with binary, chain, fault_id, spec (argv after the chain), line."""
+    """``iptables -S`` output -> our rules: dicts with binary, chain, fault_name, fault_id, spec (argv after the
+    chain), line. A rule from before fault names has fault_name None."""
     rules = []
     for line in (text or '').splitlines():
         line = line.strip()
@@ -540,7 +602,8 @@ def parse_rules(text, binary='iptables'):
         comment = words[words.index('--comment') + 1] if '--comment' in words else ''
         if not comment.startswith(COMMENT_PREFIX):
             continue
-        rules.append(dict(binary=binary, chain=words[1], fault_id=comment[len(COMMENT_PREFIX):],
+        name, dummy, fault_id = comment[len(COMMENT_PREFIX):].rpartition(':')
+        rules.append(dict(binary=binary, chain=words[1], fault_name=name or None, fault_id=fault_id,
                           spec=words[2:], line=line))
     return rules
 
@@ -550,8 +613,15 @@ def foreign_rule_count(text):
                 if ln.strip().startswith('-A ') and COMMENT_PREFIX not in ln])
 
 
-def cleanup_argv(qdiscs, rules):
-    """The argv that removes whatever of ours the kernel shows, whichever run put it there."""
+def cleanup_argv(qdiscs, rules, name=None, tc_devices=None, legacy=True):
+    """The argv that removes whatever of ours the kernel shows, whichever run put it there.
+
+    With ``name``, only that fault's: its rules (with ``legacy``, also those from before fault names), and our
+    root qdiscs on ``tc_devices``, the interfaces whose tc tree that fault holds.
+    """
+    if name is not None:
+        rules = [r for r in rules if r.get('fault_name') == name or (legacy and r.get('fault_name') is None)]
+        qdiscs = [q for q in qdiscs if q['dev'] in (tc_devices or ())]
     steps = []
     for qdisc in qdiscs:
         if qdisc['root'] and qdisc['ours'] and qdisc['dev']:
@@ -568,7 +638,7 @@ BATCH_ARGV = {
     'iptables': ['iptables-restore', '--noflush'],
     'ip6tables': ['ip6tables-restore', '--noflush'],
 }
-_BATCH_WORD = re.compile(r'^[A-Za-z0-9_.:/%+=,-]+$')
+_BATCH_WORD = re.compile(r'^[A-Za-z0-9_.:/%+=,@-]+$')
 
 
 def batch_steps(steps):

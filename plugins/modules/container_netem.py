@@ -16,21 +16,30 @@ description:
     containers with C(tc netem); limits their bandwidth with C(tbf); drops their packets, or partitions them from
     given peers, with C(iptables)/C(ip6tables).
   - Several netem faults given together go into one netem qdisc. O(bandwidth) and O(drop) combine with them.
-  - O(destinations), O(ports), O(source_ports) and O(protocol) restrict every fault to the matching packets, for
-    IPv4 and IPv6. A filtered tc fault is built from C(htb) and C(u32) filters, which every kernel we know has;
-    it needs neither C(prio) nor C(sfq).
+  - O(destinations), O(local_addresses), O(ports), O(source_ports) and O(protocol) restrict every fault to the
+    matching packets, for IPv4 and IPv6, in both directions of an O(drop). A filtered tc fault is built from
+    C(htb) and C(u32) filters, which every kernel we know has; it needs neither C(prio) nor C(sfq).
+  - tc faults (netem, O(bandwidth)) act on the container's egress only, like Pumba's. Ingress shaping would need
+    an C(ifb) device and a redirect of the interface's ingress to it, which this module does not do. To hit
+    incoming traffic, use O(drop) with O(drop.direction=ingress), where every filter applies.
   - By default the commands run in a helper container that joins the target's network namespace with only the
     C(NET_ADMIN) capability. The helper stays while the fault is in place and carries labels naming the fault,
     the target and the expiry, so a teardown finds it through the engine. O(method=nsenter) runs the host's own
     C(tc) and C(iptables) in the namespace instead, when the module runs as root on the Docker host.
   - What this module adds is recognisably its own, in the kernel itself. The root qdisc has the handle C(c4a0:),
-    and every iptables rule carries the comment C(chaos.engineering:netem:<fault id>). A second identical run is
-    V(ok). A changed fault replaces ours. A root qdisc that is not ours is never replaced unless O(force=true),
-    and a rule that is not ours is never touched.
+    and every iptables rule carries the comment C(chaos.engineering:netem:<fault name>:<fault id>). A root qdisc
+    that is not ours is never replaced unless O(force=true), and a rule that is not ours is never touched.
+  - Every fault has a name, O(fault_name). Faults of different names coexist on one container, each with its
+    own helper, rules and ledger entry, each reverted at its own deadline. A second identical run under the same
+    name is V(ok) and keeps its deadline; a changed fault under the same name replaces that one only.
+  - One interface has one root qdisc, so it holds the tc part (netem, O(bandwidth)) of one fault at a time. A tc
+    fault of another name on an interface whose tc tree a fault of ours holds is refused, naming that fault,
+    before anything changes. Give several netem faults and O(bandwidth) in one task instead (they go into one
+    tree), or remove the other one first. iptables faults (O(drop)) coexist with it and with each other.
   - With O(duration), the revert is armed in the ledger on the host running the module when the fault goes in, and
     it happens at the deadline even if ansible-playbook is killed.
   - O(state=absent) removes every fault of ours from the selected containers now, found from the kernel's state
-    and our helpers' labels, not from memory of a run. With O(allow_all=true) and no selector it also removes
+    and our helpers' labels, not from memory of a run. With O(fault_name) it removes only that fault. With O(allow_all=true) and no selector it also removes
     helpers whose container is gone. This is the teardown.
   - Preflight, before anything changes, checks that the helper image is present, that the kernel has netem
     when a netem fault is asked for, that the helper gets C(NET_ADMIN), and that no target uses the host's network
@@ -65,6 +74,17 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  fault_name:
+    description:
+      - The fault's identity. Faults of different names coexist on one container; a run under the name of a fault
+        already there keeps it (identical) or replaces it (changed).
+      - By default it is derived from the kinds of fault given and the traffic they apply to, without their
+        values, for example V(delay+loss), V(bandwidth) or V(drop@1a2b3c4d) (the suffix hashes the interface,
+        the filters and the drop direction). So a delay task and a drop task coexist, and re-running a task with
+        another delay time replaces its earlier delay.
+      - With O(state=absent), only the fault of this name is removed; without it, every fault of ours.
+      - 1 to 64 letters, digits and C(_ . + @ -), starting with a letter or a digit.
+    type: str
   duration:
     description:
       - Seconds the fault stays. The revert is armed in the ledger when the fault goes in.
@@ -251,21 +271,39 @@ options:
         type: int
       direction:
         description:
-          - V(ingress) drops packets coming in (INPUT, matching O(destinations) as sources), V(egress) packets
-            going out (OUTPUT), V(both) both ways, which is what a partition needs.
+          - V(ingress) drops packets coming in (INPUT), V(egress) packets going out (OUTPUT), V(both) both ways,
+            which is what a partition needs.
+          - Every filter applies in either direction. O(destinations) are the peers (the source of an incoming
+            packet, the destination of an outgoing one), O(local_addresses) the container's end (the destination
+            of an incoming packet, the source of an outgoing one); O(ports) and O(source_ports) are the packet's
+            own ports.
         type: str
         choices: [ingress, egress, both]
         default: ingress
   destinations:
     description:
-      - Only packets to these peers are affected (for O(drop) with O(drop.direction=ingress), packets from them).
+      - Only packets exchanged with these peers are affected. Going out, they are the packets' destination;
+        coming in (O(drop) with O(drop.direction=ingress) or V(both)), the packets' source.
+      - IPv4 or IPv6 addresses, CIDRs, or names of containers on the same engine, which are resolved to all their
+        addresses.
+    type: list
+    elements: str
+  local_addresses:
+    description:
+      - Only packets with one of these addresses on the container's own end are affected. Coming in, they are the
+        packets' destination (what Pumba's C(iptables --destination) matches on INPUT); going out, the packets'
+        source (a tc fault matches it with C(u32 match ip src)).
+      - Useful on a container with several addresses (several networks, or IPv4 and IPv6), or for broadcast and
+        multicast destinations.
+      - With O(destinations) too, a packet must match both. The two must share an IP version.
       - IPv4 or IPv6 addresses, CIDRs, or names of containers on the same engine, which are resolved to all their
         addresses.
     type: list
     elements: str
   ports:
     description:
-      - Only packets to these destination ports are affected.
+      - Only packets to these destination ports are affected, in either direction. Coming in, they are the
+        container's own ports; going out, the peers' ports.
       - Each from 1 to 65535.
     type: list
     elements: int
@@ -362,6 +400,28 @@ EXAMPLES = r'''
       time: 200ms
     untimed: true
 
+- name: Add a drop next to the bandwidth limit above; both stay, each until its own deadline
+  chaos.engineering.container_netem:
+    names: [db]
+    fault_name: db-drop
+    drop:
+      probability: 0.1
+    duration: 60
+
+- name: Drop incoming packets to one of the container's addresses only (Pumba's iptables --destination)
+  chaos.engineering.container_netem:
+    names: [api-1]
+    drop:
+      direction: ingress
+    local_addresses: [10.0.7.5]
+    duration: 30
+
+- name: Remove only the fault named db-drop
+  chaos.engineering.container_netem:
+    names: [db]
+    fault_name: db-drop
+    state: absent
+
 - name: Teardown, remove every network fault of ours on this engine
   chaos.engineering.container_netem:
     state: absent
@@ -382,7 +442,9 @@ chaos:
       returned: always
       sample: 'container_netem'
     spec:
-      description: The normalised fault, with its V(fault_id), V(interface), V(faults), V(filters) and V(needs_netem).
+      description:
+        - The normalised fault, with its V(fault_id), V(fault_name), V(interface), V(faults), V(filters) and
+          V(needs_netem).
       type: dict
       returned: with O(state=present)
     targets:
@@ -530,6 +592,7 @@ def main():
         FAULT,
         dict(
             state=dict(type='str', choices=['present', 'absent'], default='present'),
+            fault_name=dict(type='str'),
             duration=dict(type='int'),
             untimed=dict(type='bool', default=False),
             interface=dict(type='str', default='eth0'),
@@ -551,6 +614,7 @@ def main():
             drop=_sub(probability=dict(type='float'), every=dict(type='int'), packet=dict(type='int'),
                       direction=dict(type='str', choices=['ingress', 'egress', 'both'], default='ingress')),
             destinations=dict(type='list', elements='str'),
+            local_addresses=dict(type='list', elements='str'),
             ports=dict(type='list', elements='int'),
             source_ports=dict(type='list', elements='int'),
             protocol=dict(type='str', choices=['all', 'tcp', 'udp', 'icmp', 'icmpv6'], default='all'),

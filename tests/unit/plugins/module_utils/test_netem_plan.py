@@ -272,8 +272,8 @@ def test_revert_batches_one_process_per_tool_in_the_same_order():
     assert [argv for argv, dummy in batches] == [['tc', '-batch', '-'], ['iptables-restore', '--noflush'],
                                                  ['ip6tables-restore', '--noflush']]
     assert batches[0][1] == 'qdisc del dev eth0 root handle c4a0:\n'
-    rule = ('-i eth0 -m comment --comment chaos.engineering:netem:%s -m statistic --mode random --probability 0.3 '
-            '-m time --datestop 2033-05-18T03:33:19 -j DROP' % plan.fault_id)
+    rule = ('-i eth0 -m comment --comment %s -m statistic --mode random --probability 0.3 '
+            '-m time --datestop 2033-05-18T03:33:19 -j DROP' % plan.comment)
     expected = '*filter\n-D INPUT %s\n-D OUTPUT %s\nCOMMIT\n' % (rule, rule.replace('-i eth0', '-o eth0'))
     assert batches[1][1] == expected
     assert batches[2][1] == expected
