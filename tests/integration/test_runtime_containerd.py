@@ -81,7 +81,7 @@ def containers(ctrd):
 
 
 class TaskEvents:
-    """containerd's own /tasks/paused and /tasks/resumed events (ctr events), with the time each was seen."""
+    """containerd's own task events (ctr events: paused, resumed, exit, start), with the time each was seen."""
 
     def __init__(self, env):
         self.seen = []
@@ -92,12 +92,13 @@ class TaskEvents:
 
     def _read(self):
         for line in self.proc.stdout:
-            for topic in ('/tasks/paused', '/tasks/resumed'):
+            for topic in ('/tasks/paused', '/tasks/resumed', '/tasks/exit', '/tasks/start'):
                 if topic in line:
                     self.seen.append((time.time(), topic, line))
 
     def times(self, topic, cid):
-        return [t for t, seen_topic, line in self.seen if seen_topic == topic and '"%s"' % cid in line]
+        return [t for t, seen_topic, line in self.seen if seen_topic == topic and '"%s"' % cid in line
+                and '"exec_id"' not in line]  # the task's own process, not an exec
 
     def close(self):
         self.proc.terminate()
@@ -145,6 +146,20 @@ def test_kill_by_kubernetes_name_sends_the_signal_and_stops_the_task(ctrd, conta
     assert wait_until(lambda: task_status(ctrd, cid)[0] == 'STOPPED', 10)
     assert 'TERM' in signals_seen(ctrd, cid)
     assert task_status(ctrd, other)[0] == 'RUNNING'  # not selected: a plain container is named by its id
+
+
+def test_kill_with_restart_after_gets_a_new_task_from_the_reverter(ctrd, containers, run, task_events):
+    cid = containers()
+    pid = task_status(ctrd, cid)[1]
+    result = run('container_kill', dict(names=[cid], signal='SIGKILL', restart_after=2))
+    assert not result.get('failed'), result
+    def restarts():
+        exited = task_events.times('/tasks/exit', cid)
+        return exited and [t - exited[0] for t in task_events.times('/tasks/start', cid) if t > exited[0]]
+    assert wait_until(restarts, 2 + 20), 'never started again'
+    assert restarts()[0] >= 2 - 0.5  # not before restart_after
+    assert wait_until(lambda: task_status(ctrd, cid)[0] == 'RUNNING', 10)
+    assert task_status(ctrd, cid)[1] != pid
 
 
 def test_pause_is_resumed_by_the_reverter_at_its_deadline(ctrd, containers, run, task_events):
