@@ -189,26 +189,26 @@ class ContainerdRuntime(ContainerRuntime):
                 return False
             time.sleep(STOP_POLL_SECONDS)
 
+    def _kill_and_wait(self, container_id):
+        """SIGKILL, and wait for the task to stop; a task that ended meanwhile is fine."""
+        try:
+            self.kill(container_id, 'SIGKILL')
+        except CtrError as exc:
+            if error_kind_of(exc) != 'gone':
+                raise
+        self._wait_stopped(container_id, 10)
+
     def stop(self, container_id, timeout):
         self.kill(container_id, 'SIGTERM')
         if not self._wait_stopped(container_id, timeout):
-            try:
-                self.kill(container_id, 'SIGKILL')
-            except CtrError as exc:
-                if error_kind_of(exc) != 'gone':
-                    raise
-            self._wait_stopped(container_id, 10)
+            self._kill_and_wait(container_id)
 
     def remove(self, container_id, volumes=False):
         """The task killed and deleted, then the container and its snapshot (containerd has no volumes)."""
-        if self._task_status(container_id) is not None:
-            if self._task_status(container_id) != 'STOPPED':
-                try:
-                    self.kill(container_id, 'SIGKILL')
-                except CtrError as exc:
-                    if error_kind_of(exc) != 'gone':
-                        raise
-                self._wait_stopped(container_id, 10)
+        status = self._task_status(container_id)
+        if status is not None:
+            if status != 'STOPPED':
+                self._kill_and_wait(container_id)
             self.ctr('tasks', 'delete', container_id)
         self.ctr('containers', 'delete', container_id)
 

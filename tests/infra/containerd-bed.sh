@@ -50,18 +50,10 @@ ensure_packages() {
   done
   if ((${#missing[@]})); then
     log "installing ${missing[*]}"
-    # No host containerd may start from the package's postinst: only ours runs.
-    local made_policy=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-      chmod 755 /usr/sbin/policy-rc.d
-      made_policy=1
-    fi
-    local rc=0
+    # Debian's containerd ships only a systemd unit: without systemd its postinst starts no host containerd.
     { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >&2 || rc=$?
-    if ((made_policy)); then rm -f /usr/sbin/policy-rc.d; fi
-    ((rc == 0)) || die "apt-get install ${missing[*]} failed"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >&2 ||
+      die "apt-get install ${missing[*]} failed"
   fi
 }
 

@@ -3,6 +3,7 @@ reverter's deadline (and a SIGKILLed controller), remove, netem through nsenter 
 sandbox containers, Kubernetes-style names, and an unreachable socket."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -119,6 +120,16 @@ def pod_labels(namespace, pod, container='app'):
             'io.cri-containerd.kind': 'container'}
 
 
+def stop_reverter(ledger):
+    """Stop a reverter the test started, so no process outlives it."""
+    pid_file = os.path.join(ledger, 'reverter.pid')
+    try:
+        with open(pid_file) as handle:
+            os.kill(int(handle.read().strip()), signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
+
+
 @pytest.fixture
 def run(ctrd, tmp_path):
     ledger = str(tmp_path / 'ledger')
@@ -128,12 +139,7 @@ def run(ctrd, tmp_path):
                           containerd_namespace=ctrd['CHAOS_CONTAINERD_NAMESPACE'], ledger_dir=ledger)
         return run_module_play(tmp_path, module, args, 'docker', connection, check=check)
     yield run_module
-    pid_file = os.path.join(ledger, 'reverter.pid')
-    if os.path.exists(pid_file):
-        try:
-            os.kill(int(open(pid_file).read().strip()), 15)
-        except (OSError, ValueError):
-            pass
+    stop_reverter(ledger)
 
 
 def test_kill_by_kubernetes_name_sends_the_signal_and_stops_the_task(ctrd, containers, run):
@@ -195,12 +201,7 @@ def test_a_controller_sigkilled_the_moment_it_paused_is_resumed_by_the_deadline(
         kill_controller(proc.pid)
         proc.wait()
     assert wait_until(lambda: task_status(ctrd, cid)[0] == 'RUNNING', 3 + 20), 'not resumed after the deadline'
-    pid_file = os.path.join(ledger, 'reverter.pid')
-    if os.path.exists(pid_file):
-        try:
-            os.kill(int(open(pid_file).read().strip()), 15)
-        except (OSError, ValueError):
-            pass
+    stop_reverter(ledger)
 
 
 def test_remove_deletes_the_container(ctrd, containers, run):
