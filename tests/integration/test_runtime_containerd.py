@@ -25,8 +25,9 @@ def _bed(*args):
 
 
 @pytest.fixture(scope='module')
-def ctrd():
-    """The private containerd: started for this module unless it is up, and taken down if it was started here."""
+def ctrd(bed):
+    """The private containerd: started for this module unless it is up, and taken down if it was started here.
+    Its images come from the cache the Docker bed (``bed``) fills."""
     started = subprocess.run(['bash', CONTAINERD_BED, 'status'], check=False).returncode != 0
     if started:
         _bed('up')
