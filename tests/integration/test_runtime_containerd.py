@@ -262,6 +262,18 @@ def system_pod(cid, ctrd):
     return json.loads(ctr(ctrd, 'containers', 'info', cid))['Labels']['io.kubernetes.pod.name']
 
 
+def test_the_containers_probe_counts_running_tasks_by_kubernetes_name(ctrd, containers, run):
+    pod = 'api-%s' % uuid.uuid4().hex[:6]
+    cid = containers(pod_labels('shop', pod, 'api'))
+    ctr(ctrd, 'tasks', 'pause', cid)  # paused is not running
+    probes = [dict(name='api', type='containers', selection={'names': ['shop/%s/api' % pod]}, min_running=1)]
+    paused = run('probe', dict(probes=probes))
+    ctr(ctrd, 'tasks', 'resume', cid)
+    running = run('probe', dict(probes=probes))
+    assert paused['ok'] is False and running['ok'] is True, (paused, running)
+    assert running['samples'][0]['value'] == 1, running
+
+
 def test_an_unreachable_socket_fails_clearly(ctrd, run, tmp_path):
     result = run_module_play(tmp_path, 'container_kill', dict(
         runtime='containerd', containerd_socket=str(tmp_path / 'no.sock'), names=['x'],

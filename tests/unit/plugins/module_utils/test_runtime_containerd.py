@@ -28,8 +28,8 @@ INFOS = {
     'u4': dict(ID='u4', Image='img', Labels=pod('shop', 'cart-0', 'POD', kind='sandbox')),
     'u5': dict(ID='u5', Image='img', Labels=pod('kube-system', 'coredns-1')),
     'u6': dict(ID='u6', Image='img', Labels=pod('shop', 'web-0')),
-    'u7': dict(ID='u7', Image='img', Labels=dict(pod('shop', 'web-0', 'POD', kind='sandbox'),
-                                               **{'chaos.engineering/protected': 'true'})),
+    'u7': dict(ID='u7', Image='img',
+               Labels=dict(pod('shop', 'web-0', 'POD', kind='sandbox'), **{'chaos.engineering/protected': 'true'})),
 }
 TASKS_ALL = TASKS + 'u4      10     RUNNING\nu5      11     RUNNING\nu6      12     RUNNING\nu7      13     RUNNING\n'
 
