@@ -55,8 +55,8 @@ class CtrError(Exception):
         self.args_run = list(args)
         self.rc = rc
         self.stderr = (stderr or '').strip()
-        super(CtrError, self).__init__('ctr %s failed (rc %s): %s' % (' '.join(self.args_run[:3]), rc,
-                                                                        self.stderr or 'no message'))
+        what = ' '.join(self.args_run[:3])
+        super(CtrError, self).__init__('ctr %s failed (rc %s): %s' % (what, rc, self.stderr or 'no message'))
 
 
 def parse_task_list(text):

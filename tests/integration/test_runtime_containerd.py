@@ -160,6 +160,7 @@ def test_kill_with_restart_after_gets_a_new_task_from_the_reverter(ctrd, contain
     pid = task_status(ctrd, cid)[1]
     result = run('container_kill', dict(names=[cid], signal='SIGKILL', restart_after=2))
     assert not result.get('failed'), result
+
     def restarts():
         exited = task_events.times('/tasks/exit', cid)
         return exited and [t - exited[0] for t in task_events.times('/tasks/start', cid) if t > exited[0]]
