@@ -184,7 +184,8 @@ class NetworkFault:
         self.fault = fault
         self.params = params = fault.params
         self.interface = params['interface']
-        self.method = params['method']
+        # containerd has no helper containers: its faults go in through nsenter (see _runtime_containerd).
+        self.method = 'nsenter' if params.get('runtime') == 'containerd' else params['method']
         self.plan = None
         self.deadline = None
         self.duration = params.get('duration')
@@ -239,7 +240,7 @@ class NetworkFault:
             addresses = self.runtime.addresses(value)
             if addresses is None:
                 raise FaultError('%s: %r is not an IP address or CIDR, and no container of that name exists '
-                                 'on docker_host=%s.' % (option, value, self.params['docker_host']))
+                                 'on %s.' % (option, value, self.fault.engine))
             if not addresses:
                 raise FaultError('%s: container %r has no IP address.' % (option, value))
             resolved += addresses
@@ -279,10 +280,10 @@ class NetworkFault:
                 if owner.get(c) == namespace and c != target['id'] and c not in helpers)
         if self.method == 'helper':
             if not self.runtime.has_image(self.params['helper_image']):
-                raise FaultError('The helper image %r is not on docker_host=%s, and no image is ever pulled. Build it '
+                raise FaultError('The helper image %r is not on %s, and no image is ever pulled. Build it '
                                  'from the Docker host\'s own iproute2 and iptables with the '
                                  'chaos.engineering.nethelper_image role, or set helper_image.'
-                                 % (self.params['helper_image'], self.params['docker_host']))
+                                 % (self.params['helper_image'], self.fault.engine))
         if need_netem:
             self._probe_netem()
 
@@ -300,7 +301,7 @@ class NetworkFault:
             finally:
                 self.runtime.remove_helper(probe)
         if not result.ok:
-            raise FaultError('Preflight on docker_host=%s: %s' % (self.params['docker_host'], _explain(result, 'lo')))
+            raise FaultError('Preflight on %s: %s' % (self.fault.engine, _explain(result, 'lo')))
 
     # --- executors ------------------------------------------------------------------------------------------
 

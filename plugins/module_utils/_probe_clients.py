@@ -15,7 +15,14 @@ from urllib.parse import quote
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _k8s_client, _k8s_pods, _validate
+from ansible_collections.chaos.engineering.plugins.module_utils import (
+    _docker,
+    _k8s_client,
+    _k8s_pods,
+    _runtime_select,
+    _validate,
+)
+from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import containers_sample, pods_sample
 from ansible_collections.chaos.engineering.plugins.module_utils._probe_http import http_sample, service_sample
@@ -38,8 +45,9 @@ SHARED = dict(
 
 
 def connection_spec():
-    """The Docker and Kubernetes connection options of a probing module."""
+    """The container runtime (Docker, containerd) and Kubernetes connection options of a probing module."""
     spec = dict(_docker.DOCKER_ARGUMENT_SPEC)
+    spec.update(_runtime_select.RUNTIME_ARGUMENT_SPEC)
     spec.update(_k8s_client.K8S_AUTH_ARGUMENT_SPEC)
     spec.update(SHARED)
     return spec
@@ -84,7 +92,13 @@ def make_samplers(params, probes):
     """probe type -> sampler, with a client for each connection the probes need; raises ProbeConnectionError."""
     needed = needed_clients(probes)
     samplers = dict(http=http_sample)
-    if 'docker' in needed:
+    if 'docker' in needed and (params.get('runtime') or _runtime_select.DOCKER) != _runtime_select.DOCKER:
+        try:
+            runtime = _runtime_select.runtime_from_params(params, pool_size=10)
+        except FaultError as exc:
+            raise ProbeConnectionError(exc.msg)
+        samplers['containers'] = lambda probe: containers_sample(probe, lambda: runtime.candidates(['running']))
+    elif 'docker' in needed:
         if _docker.DOCKER_IMPORT_ERROR is not None:
             raise ProbeConnectionError(missing_required_lib('docker (Docker SDK for Python >= 7.0)'))
         try:

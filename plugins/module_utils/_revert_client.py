@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) chaos.engineering contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The Docker clients the revert actions share, one per engine, cached: one reverter serves faults on many engines.
+"""The engine clients the revert actions share, one per engine, cached: one reverter serves faults on many engines;
+and the runtime (Docker, containerd) an entry's connection names.
 
 Imports nothing from Ansible: the detached reverter runs it (see _reverter.py).
 """
@@ -15,6 +16,11 @@ import threading
 
 from ansible_collections.chaos.engineering.plugins.module_utils._docker import build_api_client
 from ansible_collections.chaos.engineering.plugins.module_utils._runtime_docker import DockerRuntime
+from ansible_collections.chaos.engineering.plugins.module_utils._runtime_select import (
+    DOCKER,
+    runtime_for_connection,
+    runtime_name,
+)
 
 # The reverter's worker threads, and so the connections each engine's client keeps.
 REVERT_WORKERS = 32
@@ -34,5 +40,8 @@ def docker_client(conn):
 
 
 def runtime_for(conn):
-    """The runtime (see _runtime) of the engine an entry names, over its cached client."""
-    return DockerRuntime(docker_client(conn))
+    """The runtime (see _runtime) of the engine an entry names (its ``runtime`` key; none is Docker), over its
+    cached client. Not checked here: a revert that cannot reach its engine raises, and is retried."""
+    if runtime_name(conn) == DOCKER:
+        return DockerRuntime(docker_client(conn))
+    return runtime_for_connection(conn, check=False)

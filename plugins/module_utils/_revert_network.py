@@ -18,7 +18,13 @@ import time
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _docker_helpers, _host_exec, _revert_client
+from ansible_collections.chaos.engineering.plugins.module_utils import (
+    _docker,
+    _docker_helpers,
+    _host_exec,
+    _revert_client,
+    _runtime_select,
+)
 
 # entry id -> [(StdinExec, input text)]: revert processes started ahead of their deadline.
 _ARMED = {}
@@ -161,25 +167,29 @@ def _run_revert_steps(client, helper_id, details):
 
 
 def nsenter_possible(conn):
-    """Can this process undo a fault with the host's own tools: root, on the Docker host (a local socket), with
-    nsenter on PATH? (The tools must also be there, which the steps' failure would tell.)"""
-    host = (conn or {}).get('docker_host') or _docker.DEFAULT_DOCKER_HOST
-    return os.geteuid() == 0 and host.startswith('unix://') and _host_exec.find_tool('nsenter') is not None
+    """Can this process undo a fault with the host's own tools: root, on the engine's host (a local socket: Docker's
+    unix://, or containerd's, which is always local), with nsenter on PATH? (The tools must also be there, which
+    the steps' failure would tell.)"""
+    conn = conn or {}
+    local = (_runtime_select.runtime_name(conn) != _runtime_select.DOCKER
+             or (conn.get('docker_host') or _docker.DEFAULT_DOCKER_HOST).startswith('unix://'))
+    return os.geteuid() == 0 and local and _host_exec.find_tool('nsenter') is not None
 
 
 def _revert_with_nsenter(entry):
-    """Run the entry's revert argv in the target's network namespace from the host (method nsenter)."""
-    client = _revert_client.docker_client(entry['docker'])
+    """Run the entry's revert argv in the target's network namespace from the host (method nsenter). The way in
+    is the target's pid now (a restarted task has a new one); no running target means nothing is left to revert."""
+    runtime = _revert_client.runtime_for(entry['docker'])
     details = entry['details']
     try:
-        state = client.inspect_container(entry['target']['id'])['State']
+        pid = runtime.netns_pid(entry['target']['id'])
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        if _docker.api_status(exc) == 404:
+        if runtime.error_kind(exc) == 'gone':
             return 'target-gone'
         raise
-    if not state.get('Running') or not state.get('Pid'):
+    if not pid:
         return 'target-gone'
-    dummy, failed = _host_exec.run_steps(lambda argv: _host_exec.nsenter_run(state['Pid'], argv),
+    dummy, failed = _host_exec.run_steps(lambda argv: _host_exec.nsenter_run(pid, argv),
                                          details['steps'], details.get('ok_if', ()))
     if failed is None:
         details['fault_gone_at'] = time.time()

@@ -83,6 +83,8 @@ RUNTIME_MODULES = (
     '_kubelet',
     '_runtime',
     '_runtime_docker',
+    '_runtime_containerd',
+    '_runtime_select',
     '_timefmt',
 )
 # The fault families' revert actions; a new family adds its file here (and to RUNTIME_MODULES).

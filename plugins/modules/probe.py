@@ -28,6 +28,7 @@ author:
   - chaos.engineering maintainers (@chaos-engineering)
 extends_documentation_fragment:
   - chaos.engineering.docker
+  - chaos.engineering.runtime
   - chaos.engineering.k8s
 requirements:
   - jmespath, only for an V(http) probe with O(probes[].json_query)

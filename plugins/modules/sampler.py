@@ -31,6 +31,7 @@ author:
   - chaos.engineering maintainers (@chaos-engineering)
 extends_documentation_fragment:
   - chaos.engineering.docker
+  - chaos.engineering.runtime
   - chaos.engineering.k8s
 attributes:
   check_mode:
