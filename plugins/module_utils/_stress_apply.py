@@ -68,6 +68,13 @@ class StressFault:
             found.setdefault(labels.get(_docker_helpers.TARGET_LABEL), []).append(helper)
         return found
 
+    def _pending_by_target(self, targets):
+        """target id -> our pending removals (ledger entries) for it."""
+        pending = {}
+        for entry in self.fault.pending_for([t['id'] for t in targets], REVERT_ACTION):
+            pending.setdefault(entry['target']['id'], []).append(entry)
+        return pending
+
     def _labels(self, target):
         return {_docker_helpers.FAULT_LABEL: self.fault.fault, _docker_helpers.FAULT_ID_LABEL: self.fault_id,
                 _docker_helpers.TARGET_LABEL: target['id'], _docker_helpers.TARGET_NAME_LABEL: target['name']}
@@ -80,9 +87,7 @@ class StressFault:
         targets = fault.select(['running'])
         self._check_runtime()
         ours = self._ours_by_target(running_only=True)
-        pending = {}
-        for entry in fault.pending_for([t['id'] for t in targets], REVERT_ACTION):
-            pending.setdefault(entry['target']['id'], []).append(entry)
+        pending = self._pending_by_target(targets)
 
         def plan_one(target):
             cgroup = self.runtime.target_cgroup(target['id'])
@@ -176,9 +181,7 @@ class StressFault:
         targets = fault.select(['running', 'paused'])
         self._check_runtime()
         ours = self._ours_by_target(running_only=False)
-        pending = {}
-        for entry in fault.pending_for([t['id'] for t in targets], REVERT_ACTION):
-            pending.setdefault(entry['target']['id'], []).append(entry)
+        pending = self._pending_by_target(targets)
 
         def remove(target):
             helpers = ours.get(target['id'], [])

@@ -136,9 +136,32 @@ nethelper_recipe_key() {
   cat "${BASH_SOURCE[0]}" "${tools[@]}" | sha256sum | cut -c1-16
 }
 
+# import_helper DOCKER NAME FORCE LABEL KEY BUILD MESSAGE CHANGE...: build a root filesystem with the function
+# BUILD and `docker import` it as NAME, with the CHANGEs and LABEL=KEY; prints "unchanged NAME" and returns 1 when
+# NAME has KEY already (and FORCE is not --force).
+import_helper() {
+  local docker=$1 name=$2 force=$3 label=$4 key=$5 build=$6 message=$7 current change
+  shift 7
+  current=$("$docker" image inspect --format "{{index .Config.Labels \"$label\"}}" "$name" 2>/dev/null || true)
+  if [[ $current == "$key" && $force != --force ]]; then
+    echo "unchanged $name"
+    return 1
+  fi
+  local args=(--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+    --change "LABEL $label=$key")
+  for change in "$@"; do args+=(--change "$change"); done
+  (
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    "$build" "$work/root"
+    tar --numeric-owner --owner=0 --group=0 -C "$work/root" -cf - . |
+      "$docker" import "${args[@]}" --message "$message" - "$name" >/dev/null
+  )
+}
+
 nethelper_main() {
   set -euo pipefail
-  local cmd=${1:-} docker=${NETHELPER_DOCKER:-docker} key current work
+  local cmd=${1:-} docker=${NETHELPER_DOCKER:-docker}
   case $cmd in
     rootfs)
       [[ $# -eq 2 ]] || { echo "usage: $0 rootfs DIR" >&2; return 2; }
@@ -146,23 +169,9 @@ nethelper_main() {
       ;;
     import)
       [[ $# -ge 2 ]] || { echo "usage: $0 import NAME [--force]" >&2; return 2; }
-      key=$(nethelper_recipe_key)
-      current=$("$docker" image inspect --format '{{index .Config.Labels "chaos.engineering/nethelper-key"}}' \
-        "$2" 2>/dev/null || true)
-      if [[ $current == "$key" && ${3:-} != --force ]]; then
-        echo "unchanged $2"
-        return 0
-      fi
-      work=$(mktemp -d)
-      trap 'rm -rf "$work"' RETURN
-      build_nethelper_rootfs "$work/root"
-      tar --numeric-owner --owner=0 --group=0 -C "$work/root" -cf - . |
-        "$docker" import \
-          --change 'CMD ["sleep", "infinity"]' \
-          --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-          --change "LABEL chaos.engineering/nethelper-key=$key" \
-          --message "chaos.engineering network helper, built from the host's own iproute2 and iptables" \
-          - "$2" >/dev/null
+      import_helper "$docker" "$2" "${3:-}" chaos.engineering/nethelper-key "$(nethelper_recipe_key)" \
+        build_nethelper_rootfs "chaos.engineering network helper, built from the host's own iproute2 and iptables" \
+        'CMD ["sleep", "infinity"]' || return 0
       # Prove the image works before calling it built.
       "$docker" run --rm --network none --cap-drop ALL --cap-add NET_ADMIN "$2" tc qdisc show dev lo >/dev/null
       "$docker" run --rm --network none --cap-drop ALL --cap-add NET_ADMIN "$2" iptables -S >/dev/null
@@ -175,25 +184,9 @@ nethelper_main() {
     stress-import)
       [[ $# -ge 2 ]] || { echo "usage: $0 stress-import NAME [--force]" >&2; return 2; }
       ensure_stress_ng
-      key=$(stresshelper_recipe_key)
-      current=$("$docker" image inspect --format '{{index .Config.Labels "chaos.engineering/stresshelper-key"}}' \
-        "$2" 2>/dev/null || true)
-      if [[ $current == "$key" && ${3:-} != --force ]]; then
-        echo "unchanged $2"
-        return 0
-      fi
-      work=$(mktemp -d)
-      trap 'rm -rf "$work"' RETURN
-      build_stresshelper_rootfs "$work/root"
-      tar --numeric-owner --owner=0 --group=0 -C "$work/root" -cf - . |
-        "$docker" import \
-          --change 'ENTRYPOINT ["stress-ng"]' \
-          --change 'CMD ["--version"]' \
-          --change 'WORKDIR /tmp' \
-          --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-          --change "LABEL chaos.engineering/stresshelper-key=$key chaos.engineering/helper-image=stress" \
-          --message "chaos.engineering stress helper, built from the host's own stress-ng" \
-          - "$2" >/dev/null
+      import_helper "$docker" "$2" "${3:-}" chaos.engineering/stresshelper-key "$(stresshelper_recipe_key)" \
+        build_stresshelper_rootfs "chaos.engineering stress helper, built from the host's own stress-ng" \
+        'ENTRYPOINT ["stress-ng"]' 'CMD ["--version"]' 'WORKDIR /tmp' || return 0
       "$docker" run --rm --network none --cap-drop ALL "$2" --cpu 1 --timeout 1s --quiet
       echo "built $2"
       ;;
