@@ -17,6 +17,7 @@ import time
 from ansible_collections.chaos.engineering.plugins.module_utils import _docker_helpers, _ledger_store, _stress_plan
 from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError
 from ansible_collections.chaos.engineering.plugins.module_utils._runtime import ContainerRuntime
+from ansible_collections.chaos.engineering.plugins.module_utils._selection import SELECTOR_KEYS
 from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc as iso
 
 REVERT_ACTION = 'remove_stressor'
@@ -192,6 +193,17 @@ class StressFault:
             return dict(changed=True, removed=[(h.get('Names') or [h['Id'][:12]])[0].lstrip('/') for h in helpers])
 
         acting = [t for t in targets if ours.get(t['id']) or pending.get(t['id'])]
+        if self.params['allow_all'] and not any(self.params.get(k) for k in SELECTOR_KEYS):
+            # The teardown: also our stressors whose target is gone (they would end by their own --timeout).
+            alive = set(c['id'] for c in self.runtime.running_containers())
+            orphans = [h for tid, found in ours.items() if tid not in alive for h in found]
+            if orphans:
+                if not fault.check_mode:
+                    for helper in orphans:
+                        self.runtime.remove_helper(helper['Id'])
+                fault.result.targets.append(dict(id=None, name='(orphaned stressors)', action='remove', changed=True,
+                                                 removed=[(h.get('Names') or [h['Id'][:12]])[0].lstrip('/')
+                                                          for h in orphans]))
         outcomes = dict(zip([t['id'] for t in acting], fault.run_each(acting, remove)))
         for target in targets:
             if target['id'] in outcomes:

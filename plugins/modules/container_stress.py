@@ -21,7 +21,8 @@ description:
     starts, by the name it will get; the reverter removes it at the deadline even if ansible-playbook is killed.
   - A second identical run, while our stressor still runs on a target, is V(ok) and keeps its deadline. A
     different stress replaces ours.
-  - O(state=absent) stops every stressor of ours on the selected containers now.
+  - O(state=absent) stops every stressor of ours on the selected containers now. With O(allow_all=true) and no
+    selector it also stops our stressors whose container is gone. This is the teardown.
   - The cgroup path comes from the kernel (C(/proc/<pid>/cgroup)) when the module runs on the Docker host,
     otherwise from the engine (the container's cgroup parent, or the cgroupfs driver's C(/docker/<id>)).
     Engines with the systemd cgroup driver are refused, because the helper cannot be put inside the target's
