@@ -33,6 +33,7 @@ extends_documentation_fragment:
   - chaos.engineering.docker
   - chaos.engineering.selection
   - chaos.engineering.ledger
+  - chaos.engineering.ledger.timed_faults
   - chaos.engineering.parallelism
 attributes:
   check_mode:
@@ -42,6 +43,7 @@ attributes:
         whether a stressor of ours runs already; it changes nothing.
   diff_mode:
     support: none
+    description: There is no before and after to show; the result lists each target's helper and argv.
   action_group:
     description: Use C(group/chaos.engineering.docker) in C(module_defaults) to set the connection once for a play.
     support: full
