@@ -134,13 +134,14 @@ class StressFault:
             return dict(changed=True, acted_at=acted_at, helper=helper_id)
 
         ready = [t for t in acting if t['id'] in entries]
+        # Read-only, so check mode says it too: a run without the image would change nothing.
+        if ready and not self.runtime.has_image(self.params['image']):
+            raise FaultError('Nothing was changed: the stress helper image %s is not on docker_host=%s; the '
+                             'chaos.engineering.stresshelper_image role builds it from the host\'s stress-ng.'
+                             % (self.params['image'], self.params['docker_host']))
         if fault.check_mode:
             outcomes = dict((t['id'], dict(changed=True)) for t in ready)
         else:
-            if ready and not self.runtime.has_image(self.params['image']):
-                raise FaultError('Nothing was changed: the stress helper image %s is not on docker_host=%s; the '
-                                 'chaos.engineering.stresshelper_image role builds it from the host\'s stress-ng.'
-                                 % (self.params['image'], self.params['docker_host']))
             fault.arm_ahead(list(entries.values()))
             outcomes = dict(zip([t['id'] for t in ready], fault.run_each(ready, act)))
             fault.close_unapplied([e for tid, e in entries.items() if outcomes[tid].get('error')])
