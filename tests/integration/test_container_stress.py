@@ -56,7 +56,7 @@ def test_stress_runs_in_the_targets_cgroup_is_throttled_by_its_limit_and_ends_at
     started = start_containers(engine, run_id, ['free'], labels={'app': 'stress-free'})
     started.update(start_containers(engine, run_id, ['capped'], labels={'app': 'stress-capped'},
                                     nano_cpus=int(0.1 * 1e9)))
-    args = dict(labels={'chaos.engineering/test-run': run_id}, cpu=2, duration=12)
+    args = dict(labels={'chaos.engineering/test-run': run_id}, cpu=2, duration=20)
     result = run_module('container_stress', args)
     assert result['changed'] is True, result
     assert result['chaos']['revert']['armed'] is True
@@ -67,6 +67,7 @@ def test_stress_runs_in_the_targets_cgroup_is_throttled_by_its_limit_and_ends_at
         assert target['argv'][:2] == ['--cpu', '2'] and '--timeout' in target['argv']
         # The helper's cgroup is a child of the target's: the kernel says so.
         helper = engine.api.inspect_container(target['helper'])
+        assert helper['State']['Running'], 'the stressor ended early: %r' % helper['State']
         assert target['id'] in target['cgroup_parent']
         assert cgroup_of_pid(helper['State']['Pid'])['cpuacct'].startswith(target['cgroup_parent'] + '/')
     free = by_name['free']['cgroup']['path']
