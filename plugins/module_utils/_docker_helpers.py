@@ -162,3 +162,26 @@ def list_helpers(client, fault=None):
     """Our helper containers (running or not), newest first, as the engine reports them."""
     filters = {'label': [HELPER_LABEL + '=true'] + (['%s=%s' % (FAULT_LABEL, fault)] if fault else [])}
     return client.containers(all=True, filters=filters)
+
+
+def start_stressor(client, image, name, argv, cgroup_parent, labels, expires_at):
+    """Create and start a stress helper: stress-ng ``argv`` in a child cgroup of ``cgroup_parent`` (the
+    target's), with no network and no capability. It ends by stress-ng's own --timeout, and the engine removes
+    it then (auto-remove); the ledger's revert removes it by ``name`` at the deadline in any case."""
+    host_config = client.create_host_config(
+        network_mode='none',
+        cap_drop=['ALL'],
+        security_opt=['no-new-privileges'],
+        auto_remove=True,
+        cgroup_parent=cgroup_parent,
+    )
+    all_labels = {HELPER_LABEL: 'true', EXPIRES_LABEL: iso_utc(expires_at)}
+    all_labels.update(labels or {})
+    created = client.create_container(image, command=list(argv), entrypoint=['stress-ng'], labels=all_labels,
+                                      host_config=host_config, name=name, working_dir='/tmp')
+    try:
+        client.start(created['Id'])
+    except Exception:
+        remove_helper(client, created['Id'])
+        raise
+    return created['Id']

@@ -36,6 +36,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils import (
     _revert_client,
     _revert_container_state,
     _revert_network,
+    _revert_stress,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._ledger_store import (
     arming_alive,
@@ -76,6 +77,8 @@ RUNTIME_MODULES = (
     '_revert_client',
     '_revert_container_state',
     '_revert_network',
+    '_revert_stress',
+    '_stress_plan',
     '_docker',
     '_docker_helpers',
     '_errors',
@@ -88,7 +91,7 @@ RUNTIME_MODULES = (
     '_timefmt',
 )
 # The fault families' revert actions; a new family adds its file here (and to RUNTIME_MODULES).
-FAMILIES = (_revert_container_state, _revert_network)
+FAMILIES = (_revert_container_state, _revert_network, _revert_stress)
 
 # The reverter exits after this long with nothing pending; the next armed fault starts a new one.
 IDLE_EXIT_SECONDS = 5.0

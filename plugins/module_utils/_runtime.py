@@ -110,3 +110,16 @@ class ContainerRuntime:
     def helper_lost(self, helper_id, exc):
         """Did ``exc`` (from exec in the helper) come from the helper stopping or vanishing meanwhile?"""
         raise NotImplementedError
+
+    # --- cgroups: what container_stress needs ---
+
+    def target_cgroup(self, container_id):
+        """The container's cgroup: a dict with driver (cgroupfs or systemd), version (1 or 2), path (absolute,
+        in the host's hierarchy) and source (how the path was found)."""
+        raise NotImplementedError
+
+    def start_stressor(self, image, name, argv, cgroup_parent, labels, expires_at):
+        """Start a helper of ours named ``name`` from ``image`` that runs stress-ng ``argv`` as a child of the
+        cgroup ``cgroup_parent``, with no network and no capability, and removes itself when it exits; returns
+        its id. ``expires_at`` goes into its labels."""
+        raise NotImplementedError

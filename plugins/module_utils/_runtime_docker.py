@@ -11,7 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker_helpers, _kubelet
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker_helpers, _kubelet, _stress_plan
 from ansible_collections.chaos.engineering.plugins.module_utils._docker import api_status, container_candidates
 from ansible_collections.chaos.engineering.plugins.module_utils._runtime import ContainerRuntime
 
@@ -43,6 +43,37 @@ def container_back(client, entry):
     restarted = state.get('StartedAt') != entry['started_at']
     running = state.get('Running') and not state.get('Restarting') and not state.get('Paused')
     return bool(restarted and running and health in (None, 'healthy'))
+
+
+def target_cgroup(client, container_id, proc_root='/proc'):
+    """The container's cgroup (see ContainerRuntime.target_cgroup).
+
+    The truth is the kernel's: /proc/<pid>/cgroup of its main process, when this host can read it (the module
+    runs on the Docker host), and only when that path names the container (a pid of another host's engine would
+    name another process). Otherwise it is what the engine says: the container's own cgroup parent, or the
+    default parent of its driver, which a daemon-wide --cgroup-parent would make wrong; ``source`` says which.
+    """
+    info = client.info()
+    driver = info.get('CgroupDriver') or 'cgroupfs'
+    version = int(info.get('CgroupVersion') or 1)
+    inspect = client.inspect_container(container_id)
+    full_id = inspect['Id']
+    pid = (inspect.get('State') or {}).get('Pid')
+    found = dict(driver=driver, version=version)
+    if pid:
+        try:
+            with open('%s/%d/cgroup' % (proc_root, pid)) as handle:
+                path = _stress_plan.parse_proc_cgroup(handle.read())
+        except (IOError, OSError, ValueError):
+            path = None
+        if path and full_id in path:
+            return dict(found, path=path, source='/proc/%d/cgroup' % pid)
+    parent = (inspect.get('HostConfig') or {}).get('CgroupParent')
+    leaf = 'docker-%s.scope' % full_id if driver == 'systemd' else full_id
+    if parent:
+        return dict(found, path='%s/%s' % (parent.rstrip('/'), leaf), source='HostConfig.CgroupParent')
+    default = '/system.slice' if driver == 'systemd' else '/docker'
+    return dict(found, path='%s/%s' % (default, leaf), source='the %s driver\'s default' % driver)
 
 
 def helper_gone(exc):
@@ -141,3 +172,9 @@ class DockerRuntime(ContainerRuntime):
             return not self.client.inspect_container(helper_id)['State'].get('Running')
         except Exception as inspect_exc:  # pylint: disable=broad-exception-caught
             return helper_gone(inspect_exc)
+
+    def target_cgroup(self, container_id):
+        return target_cgroup(self.client, container_id)
+
+    def start_stressor(self, image, name, argv, cgroup_parent, labels, expires_at):
+        return _docker_helpers.start_stressor(self.client, image, name, argv, cgroup_parent, labels, expires_at)

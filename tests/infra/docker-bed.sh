@@ -46,7 +46,7 @@ readonly RULE_COMMENT=chaos-bed
 readonly RECIPE_VERSION=2
 readonly LABEL_TEST=chaos.engineering/test-image
 readonly LABEL_KEY=chaos.engineering/bed-key
-readonly IMAGES=(chaos-busybox:latest chaos-nethelper:latest)
+readonly IMAGES=(chaos-busybox:latest chaos-nethelper:latest chaos-stresshelper:latest)
 # dockerd and the tools it runs (containerd, runc, docker-proxy, iptables) come from Debian's packages.
 readonly SYS_PATH=/usr/sbin:/usr/bin:/sbin:/bin
 # The helper image recipe is the one users get from the chaos.engineering.nethelper_image role.
@@ -402,6 +402,8 @@ cache_key() {
     dpkg-query -W -f='${Package} ${Version}\n' busybox-static iproute2 iptables dash libc6 2>/dev/null || true
     sha256sum /bin/busybox "$(PATH=$SYS_PATH command -v tc)" "$(PATH=$SYS_PATH command -v ip)" "$multi" /bin/dash \
       "$NETHELPER_BUILDER"
+    # container_stress's helper: the host's stress-ng (installed by ensure_stress_ng when missing).
+    ensure_stress_ng && sha256sum "$(readlink -f "$(PATH=$SYS_PATH command -v stress-ng)")"
   } | sha256sum | cut -c1-16
 }
 
@@ -444,6 +446,8 @@ verify_images() {
   local host_mode
   host_mode=$(PATH=$SYS_PATH iptables -V | sed -n 's/.*(\(.*\)).*/\1/p')
   [[ $out == *"($host_mode)"* ]] || die "chaos-nethelper: iptables backend differs from the host's ($host_mode)"
+  dk "$i" run --rm --network none --cap-drop ALL --entrypoint stress-ng chaos-stresshelper:latest \
+    --cpu 1 --timeout 1s --quiet || die "chaos-stresshelper: stress-ng --cpu 1 --timeout 1s failed"
 }
 
 build_images() { # builds on engine 1 and writes the cache tarball
@@ -454,6 +458,8 @@ build_images() { # builds on engine 1 and writes the cache tarball
   build_nethelper_rootfs "$work/nethelper"
   import_image 1 "$work/busybox" chaos-busybox:latest "$key"
   import_image 1 "$work/nethelper" chaos-nethelper:latest "$key"
+  build_stresshelper_rootfs "$work/stresshelper"
+  import_image 1 "$work/stresshelper" chaos-stresshelper:latest "$key"
   rm -rf "$work"
   verify_images 1
   mkdir -p "$CACHE"

@@ -16,7 +16,7 @@ from helpers import ansible_playbook_argv, kill_controller, playbook_env, write
 
 OUR_QDISC = 'c4a0:'
 OUR_RULE = 'chaos.engineering:netem:'
-FAULT_TYPES = ('pause', 'kill', 'bandwidth', 'drop', 'partition')
+FAULT_TYPES = ('pause', 'kill', 'bandwidth', 'drop', 'partition', 'stress')
 
 
 def fault_task(fault_type, duration, peer=None):
@@ -31,6 +31,8 @@ def fault_task(fault_type, duration, peer=None):
         return 'container_netem', dict(drop=dict(probability=0.5), duration=duration)
     if fault_type == 'partition':
         return 'container_netem', dict(drop=dict(direction='both'), destinations=[peer], duration=duration)
+    if fault_type == 'stress':
+        return 'container_stress', dict(cpu=1, duration=duration)
     raise ValueError(fault_type)
 
 
@@ -57,6 +59,8 @@ def fault_visible(client, fault_type, target_id, pid):
         return bool(state.get('Paused'))
     if fault_type == 'kill':
         return not state.get('Running')
+    if fault_type == 'stress':
+        return any(h['State'] == 'running' for h in helpers_of(client, target_id))
     return netns_has_ours(pid)
 
 
@@ -68,7 +72,7 @@ def leftovers(client, fault_type, target_id, pid):
         left.append('target paused')
     if fault_type == 'kill' and not state.get('Running'):
         left.append('target not running')
-    if fault_type not in ('pause', 'kill') and pid and netns_has_ours(pid):
+    if fault_type not in ('pause', 'kill', 'stress') and pid and netns_has_ours(pid):
         left.append('qdisc or rule of ours')
     helpers = helpers_of(client, target_id)
     if helpers:

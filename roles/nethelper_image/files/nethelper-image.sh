@@ -5,6 +5,8 @@
 #   nethelper-image.sh rootfs DIR               write the image's root filesystem into DIR
 #   nethelper-image.sh import NAME [--force]    build it and `docker import` it as NAME on $DOCKER_HOST;
 #                                               prints "unchanged NAME" when NAME already has this recipe
+#   nethelper-image.sh stress-rootfs DIR        the stress helper's root filesystem (container_stress)
+#   nethelper-image.sh stress-import NAME [--force]   the same for the stress helper (chaos-stresshelper:latest)
 #
 # Also sourced by tests/infra/docker-bed.sh, which builds the same image for the test engines.
 # The image holds tc, ip, iptables/ip6tables (the host's backend, nft or legacy), sleep, the libraries they
@@ -97,6 +99,34 @@ build_nethelper_rootfs() {
   fi
 }
 
+# build_stresshelper_rootfs ROOT: the stress helper of container_stress, the host's own stress-ng (Debian's
+# package, installed with apt-get when missing) and the libraries it loads. It runs stress-ng as its entrypoint,
+# in the target's cgroup, with no capability and no network; /tmp is its working directory (for --hdd files).
+build_stresshelper_rootfs() {
+  local root=$1 bin
+  ensure_stress_ng || return 1
+  make_rootfs_base "$root"
+  bin=$(readlink -f "$(PATH=$SYS_PATH command -v stress-ng)")
+  put_file "$root" "$bin"
+  [[ $bin == /usr/bin/stress-ng ]] || ln -sf "$bin" "$root/usr/bin/stress-ng"
+  while IFS= read -r lib; do put_file "$root" "$lib"; done < <(libs_of "$bin")
+}
+
+ensure_stress_ng() {
+  PATH=$SYS_PATH command -v stress-ng >/dev/null && return 0
+  if command -v apt-get >/dev/null && [[ $(id -u) -eq 0 ]]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends stress-ng >&2 || true
+  fi
+  PATH=$SYS_PATH command -v stress-ng >/dev/null || {
+    printf 'stresshelper-image: stress-ng is not installed on this host (install the stress-ng package)\n' >&2
+    return 1
+  }
+}
+
+stresshelper_recipe_key() {
+  cat "${BASH_SOURCE[0]}" "$(readlink -f "$(PATH=$SYS_PATH command -v stress-ng)")" | sha256sum | cut -c1-16
+}
+
 # nethelper_recipe_key: changes whenever the binaries or this recipe change.
 nethelper_recipe_key() {
   local tools=()
@@ -106,9 +136,32 @@ nethelper_recipe_key() {
   cat "${BASH_SOURCE[0]}" "${tools[@]}" | sha256sum | cut -c1-16
 }
 
+# import_helper DOCKER NAME FORCE LABEL KEY BUILD MESSAGE CHANGE...: build a root filesystem with the function
+# BUILD and `docker import` it as NAME, with the CHANGEs and LABEL=KEY; prints "unchanged NAME" and returns 1 when
+# NAME has KEY already (and FORCE is not --force).
+import_helper() {
+  local docker=$1 name=$2 force=$3 label=$4 key=$5 build=$6 message=$7 current change
+  shift 7
+  current=$("$docker" image inspect --format "{{index .Config.Labels \"$label\"}}" "$name" 2>/dev/null || true)
+  if [[ $current == "$key" && $force != --force ]]; then
+    echo "unchanged $name"
+    return 1
+  fi
+  local args=(--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+    --change "LABEL $label=$key")
+  for change in "$@"; do args+=(--change "$change"); done
+  (
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    "$build" "$work/root"
+    tar --numeric-owner --owner=0 --group=0 -C "$work/root" -cf - . |
+      "$docker" import "${args[@]}" --message "$message" - "$name" >/dev/null
+  )
+}
+
 nethelper_main() {
   set -euo pipefail
-  local cmd=${1:-} docker=${NETHELPER_DOCKER:-docker} key current work
+  local cmd=${1:-} docker=${NETHELPER_DOCKER:-docker}
   case $cmd in
     rootfs)
       [[ $# -eq 2 ]] || { echo "usage: $0 rootfs DIR" >&2; return 2; }
@@ -116,30 +169,29 @@ nethelper_main() {
       ;;
     import)
       [[ $# -ge 2 ]] || { echo "usage: $0 import NAME [--force]" >&2; return 2; }
-      key=$(nethelper_recipe_key)
-      current=$("$docker" image inspect --format '{{index .Config.Labels "chaos.engineering/nethelper-key"}}' \
-        "$2" 2>/dev/null || true)
-      if [[ $current == "$key" && ${3:-} != --force ]]; then
-        echo "unchanged $2"
-        return 0
-      fi
-      work=$(mktemp -d)
-      trap 'rm -rf "$work"' RETURN
-      build_nethelper_rootfs "$work/root"
-      tar --numeric-owner --owner=0 --group=0 -C "$work/root" -cf - . |
-        "$docker" import \
-          --change 'CMD ["sleep", "infinity"]' \
-          --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-          --change "LABEL chaos.engineering/nethelper-key=$key" \
-          --message "chaos.engineering network helper, built from the host's own iproute2 and iptables" \
-          - "$2" >/dev/null
+      import_helper "$docker" "$2" "${3:-}" chaos.engineering/nethelper-key "$(nethelper_recipe_key)" \
+        build_nethelper_rootfs "chaos.engineering network helper, built from the host's own iproute2 and iptables" \
+        'CMD ["sleep", "infinity"]' || return 0
       # Prove the image works before calling it built.
       "$docker" run --rm --network none --cap-drop ALL --cap-add NET_ADMIN "$2" tc qdisc show dev lo >/dev/null
       "$docker" run --rm --network none --cap-drop ALL --cap-add NET_ADMIN "$2" iptables -S >/dev/null
       echo "built $2"
       ;;
+    stress-rootfs)
+      [[ $# -eq 2 ]] || { echo "usage: $0 stress-rootfs DIR" >&2; return 2; }
+      build_stresshelper_rootfs "$2"
+      ;;
+    stress-import)
+      [[ $# -ge 2 ]] || { echo "usage: $0 stress-import NAME [--force]" >&2; return 2; }
+      ensure_stress_ng
+      import_helper "$docker" "$2" "${3:-}" chaos.engineering/stresshelper-key "$(stresshelper_recipe_key)" \
+        build_stresshelper_rootfs "chaos.engineering stress helper, built from the host's own stress-ng" \
+        'ENTRYPOINT ["stress-ng"]' 'CMD ["--version"]' 'WORKDIR /tmp' || return 0
+      "$docker" run --rm --network none --cap-drop ALL "$2" --cpu 1 --timeout 1s --quiet
+      echo "built $2"
+      ;;
     *)
-      echo "usage: $0 rootfs DIR | import NAME [--force]" >&2
+      echo "usage: $0 rootfs DIR | import NAME [--force] | stress-rootfs DIR | stress-import NAME [--force]" >&2
       return 2
       ;;
   esac

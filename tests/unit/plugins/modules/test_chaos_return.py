@@ -30,7 +30,7 @@ from test_netem_apply import FakeEngine  # noqa: E402  pylint: disable=wrong-imp
 from ansible_collections.chaos.engineering.plugins.module_utils import (  # noqa: E402  pylint: disable=wrong-import-position
     _container_fault, _docker_helpers, _k8s_fault, _reverter, _runtime_docker)
 from ansible_collections.chaos.engineering.plugins.modules import (  # noqa: E402  pylint: disable=wrong-import-position
-    container_kill, container_netem, container_pause, k8s_agent, k8s_pod_chaos)
+    container_kill, container_netem, container_pause, container_stress, k8s_agent, k8s_pod_chaos)
 
 SOURCE = sync_return_docs.load_source()
 SPEC = yaml.safe_load(SOURCE)
@@ -167,6 +167,13 @@ def results_of(module, run_main, docker, monkeypatch):
         return [run_main(k8s_pod_chaos, namespace='shop', label_selector='app=web'),
                 run_main(k8s_pod_chaos, check_mode=True, namespace='shop', label_selector='app=web',
                          wait_for_recovery=True)]
+    if module == 'container_stress':
+        monkeypatch.setattr(FakeDocker, 'info', lambda self: dict(CgroupDriver='cgroupfs', CgroupVersion='1'),
+                            raising=False)
+        monkeypatch.setattr(_docker_helpers, 'start_stressor', lambda client, image, name, *a: 'stress-' + name)
+        return [run_main(container_stress, duration=30, cpu=1, **docker),
+                run_main(container_stress, check_mode=True, duration=30, cpu=1, **docker),
+                run_main(container_stress, state='absent', **docker)]
     assert module == 'k8s_agent'
     api = FakeApi()
     monkeypatch.setattr(k8s_agent, 'POLL', 0.01)
