@@ -77,6 +77,7 @@ RUNTIME_MODULES = (
     '_revert_container_state',
     '_revert_network',
     '_docker',
+    '_docker_exec',
     '_docker_helpers',
     '_errors',
     '_host_exec',
