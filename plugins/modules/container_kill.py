@@ -12,7 +12,8 @@ module: container_kill
 short_description: Kill, stop or remove Docker containers, and optionally start them again later
 version_added: 0.1.0
 description:
-  - Sends a signal to the selected running containers (SIGKILL by default), or stops them gracefully, or removes them.
+  - Sends a signal to the selected running containers (SIGKILL by default), or stops them gracefully, or removes them
+    (O(remove=true), in any state).
   - With O(restart_after), the killed containers are started again after that many seconds. That restart is armed
     in a ledger on the host running the module and performed by a detached reverter, so it happens even if the
     controller dies.
@@ -63,6 +64,9 @@ options:
   remove:
     description:
       - Remove the containers after killing or stopping them.
+      - With O(remove=true) the containers are selected in any state, as C(pumba rm) does - created, running,
+        paused, restarting, exited or dead. Only running ones are killed or stopped first; the others are removed
+        (forcibly), and their target entry has V(action=remove).
     type: bool
     default: false
   remove_volumes:
@@ -172,7 +176,8 @@ chaos:
       sample: 'container_kill'
     targets:
       description:
-        - One entry per selected container, with at least V(id), V(name) and V(action) (V(kill) or V(stop)).
+        - One entry per selected container, with at least V(id), V(name) and V(action) (V(kill) or V(stop); V(remove)
+          for a container that was not running, with O(remove=true)).
         - V(signal) or V(stop_timeout), V(removed), and V(error) for a container that could not be killed.
         - For a kubelet-managed container, V(kubelet) (V(namespace), V(pod), V(uid), V(container)) and
           V(restarted_by) (V(kubelet)).
@@ -314,6 +319,10 @@ BOUNDS = dict(stop_timeout=_validate.seconds(_validate.GRACE), restart_after=_va
               recovery_timeout=_validate.seconds(_validate.TIMEOUT))
 
 
+# With remove=true, containers in any of these states are candidates (not one being removed already).
+REMOVABLE_STATES = ['created', 'running', 'paused', 'restarting', 'exited', 'dead']
+
+
 def valid_signals():
     return sorted(s.name for s in signals.Signals if s.name.startswith('SIG') and not s.name.startswith('SIG_'))
 
@@ -368,7 +377,9 @@ def main():
             fault.fail('recovery_timeout (%d s) must be longer than restart_after (%d s): the containers start '
                        'again only then.' % (params['recovery_timeout'], restart_after))
 
-    targets = fault.select(['running'])
+    # Removing works in any state, as `pumba rm` does: a stopped or created container is only removed.
+    targets = fault.select(REMOVABLE_STATES if params['remove'] else ['running'],
+                           what='container' if params['remove'] else 'running container')
     runtime = fault.runtime
     # The kubelet's containers: it replaces them when they die, and nobody else may start them again.
     pods = dict((t['id'], _kubelet.pod_of(t['labels'])) for t in targets)
@@ -380,7 +391,9 @@ def main():
                        'a manual stop (only the kubelet replaces its own containers).' % ', '.join(unmanaged))
     baselines = recovery_baselines(fault, [t for t in targets if not pods[t['id']]]) if wait_for_recovery else {}
 
-    def describe():
+    def describe(target):
+        if target['state'] != 'running':
+            return dict(action='remove')
         if signal_name is not None:
             return dict(action='kill', signal=signal_name)
         return dict(action='stop', stop_timeout=stop_timeout)
@@ -394,6 +407,12 @@ def main():
             pod=_kubelet.describe(pods[t['id']]) if pods[t['id']] else None)) for t in targets)
 
     def act(target):
+        if target['state'] != 'running':
+            # Nothing runs to kill (a paused one is frozen; a forced removal ends it): the removal is the fault.
+            runtime.remove(target['id'], volumes=params['remove_volumes'])
+            acted_at = time.time()
+            fault.result.mark_applied(acted_at)
+            return dict(changed=True, acted_at=acted_at)
         if signal_name is not None:
             runtime.kill(target['id'], signal_name)
         else:
@@ -416,7 +435,7 @@ def main():
 
     armed = []
     for target, outcome in zip(targets, outcomes):
-        entry = describe()
+        entry = describe(target)
         entry.update(removed=bool(params['remove']) and not outcome.get('error'))
         if pods[target['id']]:
             entry.update(kubelet=_kubelet.describe(pods[target['id']]), restarted_by='kubelet')
