@@ -80,12 +80,7 @@ def run(fault):
                               workdir=params['workdir'], env=params['env'])
         return target_outcome(result, params['expected_rc'])
 
-    if fault.check_mode:
-        outcomes = [dict(changed=True) for dummy in targets]
-    else:
-        problem = fault.try_arm([])  # nothing to revert; a lease that is not held still stops the exec
-        if problem:
-            fault.fail(problem)
-        outcomes = fault.run_each(targets, act)
+    # Nothing to revert, so no entries; a lease that is not held still stops the exec.
+    outcomes = fault.arm_and_run(targets, [], act)
     for target, outcome in zip(targets, outcomes):
         fault.result.add_target(target['id'], target['name'], 'exec', command=argv, **outcome)

@@ -72,11 +72,8 @@ def run(fault):
         runtime.restart(target['id'], stop_timeout)
         return dict(changed=True, acted_at=acted_at)
 
-    if fault.check_mode:
-        outcomes = [dict(changed=True, acted_at=fault.result.started_at.timestamp()) for dummy in targets]
-    else:
-        fault.arm_ahead(list(entries.values()))
-        outcomes = fault.run_each(targets, act)
+    outcomes = fault.arm_and_run(targets, list(entries.values()), act)
+    if not fault.check_mode:
         # Back up: nothing left for the reverter. A failed restart keeps its entry: the container may be down.
         _ledger_store.discard(fault.ledger_dir, [entries[t['id']] for t, o in zip(targets, outcomes)
                                                  if not o.get('error')], status='restarted')

@@ -428,13 +428,9 @@ def main():
             runtime.remove(target['id'], volumes=params['remove_volumes'])
         return dict(changed=True, acted_at=acted_at)
 
-    if fault.check_mode:
-        outcomes = [dict(changed=True, acted_at=fault.result.started_at.timestamp()) for dummy in targets]
-    else:
-        fault.arm_ahead(list(entries.values()))
-        outcomes = fault.run_each(targets, act)
-        fault.close_unapplied([entries[t['id']] for t, o in zip(targets, outcomes)
-                               if o.get('error') and t['id'] in entries])
+    outcomes = fault.arm_and_run(targets, list(entries.values()), act)
+    fault.close_unapplied([entries[t['id']] for t, o in zip(targets, outcomes)
+                           if o.get('error') and t['id'] in entries])
 
     armed = []
     for target, outcome in zip(targets, outcomes):

@@ -160,6 +160,10 @@ class FakeFault:
         self.log.append(('arm', sorted(e['target']['id'] for e in entries)))
         self.armed = entries
 
+    def arm_and_run(self, targets, entries, action):
+        self.arm_ahead(entries)
+        return self.run_each(targets, action)
+
     def run_each(self, targets, action):
         outcomes = []
         for target in targets:
