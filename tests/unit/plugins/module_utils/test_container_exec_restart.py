@@ -45,8 +45,8 @@ def test_timed_exec_passes_the_options_and_returns_rc_and_output():
     client = ExecClient(rc=3)
     result = _docker_exec.timed_exec(client, CID, ['sh', '-c', 'exit 3'], timeout=5, user='1000', workdir='/tmp',
                                      env={'A': 1})
-    assert (result.rc, result.stdout, result.stderr, result.timed_out, result.stopped) == (3, 'out\n', 'err\n',
-                                                                                          False, None)
+    seen = (result.rc, result.stdout, result.stderr, result.timed_out, result.stopped)
+    assert seen == (3, 'out\n', 'err\n', False, None)
     assert client.created == dict(container_id=CID, cmd=['sh', '-c', 'exit 3'], stdout=True, stderr=True,
                                   user='1000', workdir='/tmp', environment={'A': '1'})
     assert result.duration >= 0
