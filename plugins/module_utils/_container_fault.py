@@ -211,6 +211,15 @@ class ContainerFaultModule:
         if problem:
             self.fail(problem)
 
+    def arm_and_run(self, targets, entries, action):
+        """The fault on every target: in check mode, each predicted changed as of the start and nothing done;
+        otherwise ``entries`` written ahead (arm_ahead: the task fails when they cannot be, or the lease is not
+        held), then ``action`` on each target (run_each). Returns the outcomes in the targets' order."""
+        if self.check_mode:
+            return [dict(changed=True, acted_at=self.result.started_at.timestamp()) for dummy in targets]
+        self.arm_ahead(entries)
+        return self.run_each(targets, action)
+
     def settle(self, entry, deadline=None):
         """The fault of ``entry`` is in place: its deadline (when given) now counts from this moment.
 

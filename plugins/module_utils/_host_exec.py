@@ -18,13 +18,17 @@ TOOL_DIRS = ('/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbi
 
 
 class ExecResult:
-    """What a program run gave back: its argv, exit code and output (text)."""
+    """What a program run gave back: its argv, exit code and output (text); for a run with a timeout, whether it
+    ran past it (``rc`` None then), whether it was stopped, and how long it ran."""
 
-    def __init__(self, argv, rc, stdout, stderr):
+    def __init__(self, argv, rc, stdout, stderr, timed_out=False, stopped=None, duration=None):
         self.argv = argv
         self.rc = rc
         self.stdout = stdout
         self.stderr = stderr
+        self.timed_out = timed_out
+        self.stopped = stopped
+        self.duration = duration
 
     @property
     def ok(self):

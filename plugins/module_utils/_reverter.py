@@ -80,6 +80,7 @@ RUNTIME_MODULES = (
     '_revert_stress',
     '_stress_plan',
     '_docker',
+    '_docker_exec',
     '_docker_helpers',
     '_errors',
     '_host_exec',

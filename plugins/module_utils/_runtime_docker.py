@@ -11,7 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker_helpers, _kubelet, _stress_plan
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker_exec, _docker_helpers, _kubelet, _stress_plan
 from ansible_collections.chaos.engineering.plugins.module_utils._docker import api_status, container_candidates
 from ansible_collections.chaos.engineering.plugins.module_utils._runtime import ContainerRuntime
 
@@ -103,6 +103,10 @@ class DockerRuntime(ContainerRuntime):
     def start(self, container_id):
         self.client.start(container_id)
 
+    def restart(self, container_id, timeout):
+        # The engine's own restart: one call, and it starts a container that was not running too.
+        self.client.restart(container_id, timeout=timeout)
+
     def pause(self, container_id):
         self.client.pause(container_id)
 
@@ -159,8 +163,11 @@ class DockerRuntime(ContainerRuntime):
     def list_helpers(self):
         return _docker_helpers.list_helpers(self.client)
 
-    def exec(self, container_id, argv):
-        return _docker_helpers.exec_in(self.client, container_id, argv)
+    def exec(self, container_id, argv, timeout=None, user=None, workdir=None, env=None):
+        if timeout is None and not (user or workdir or env):
+            return _docker_helpers.exec_in(self.client, container_id, argv)  # our helpers' commands: no thread
+        return _docker_exec.timed_exec(self.client, container_id, argv, timeout=timeout, user=user,
+                                       workdir=workdir, env=env)
 
     def remove_helper(self, helper_id):
         _docker_helpers.remove_helper(self.client, helper_id)

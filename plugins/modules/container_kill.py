@@ -12,7 +12,8 @@ module: container_kill
 short_description: Kill, stop or remove Docker containers, and optionally start them again later
 version_added: 0.1.0
 description:
-  - Sends a signal to the selected running containers (SIGKILL by default), or stops them gracefully, or removes them.
+  - Sends a signal to the selected running containers (SIGKILL by default), or stops them gracefully, or removes them
+    (O(remove=true), in any state).
   - With O(restart_after), the killed containers are started again after that many seconds. That restart is armed
     in a ledger on the host running the module and performed by a detached reverter, so it happens even if the
     controller dies.
@@ -64,6 +65,9 @@ options:
   remove:
     description:
       - Remove the containers after killing or stopping them.
+      - With O(remove=true) the containers are selected in any state, as C(pumba rm) does - created, running,
+        paused, restarting, exited or dead. Only running ones are killed or stopped first; the others are removed
+        (forcibly), and their target entry has V(action=remove).
     type: bool
     default: false
   remove_volumes:
@@ -173,7 +177,8 @@ chaos:
       sample: 'container_kill'
     targets:
       description:
-        - One entry per selected container, with at least V(id), V(name) and V(action) (V(kill) or V(stop)).
+        - One entry per selected container, with at least V(id), V(name) and V(action) (V(kill) or V(stop); V(remove)
+          for a container that was not running, with O(remove=true)).
         - V(signal) or V(stop_timeout), V(removed), and V(error) for a container that could not be killed.
         - For a kubelet-managed container, V(kubelet) (V(namespace), V(pod), V(uid), V(container)) and
           V(restarted_by) (V(kubelet)).
@@ -307,12 +312,19 @@ import time
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _kubelet, _ledger_store, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._container_fault import ContainerFaultModule
-from ansible_collections.chaos.engineering.plugins.module_utils._poll import wait_until_recovered
+from ansible_collections.chaos.engineering.plugins.module_utils._container_recovery import (
+    measure_recovery,
+    recovery_baselines,
+)
 
 FAULT = 'container_kill'
 # The documented ranges (see _validate.py), checked before anything connects.
 BOUNDS = dict(stop_timeout=_validate.seconds(_validate.GRACE), restart_after=_validate.seconds(_validate.DURATION),
               recovery_timeout=_validate.seconds(_validate.TIMEOUT))
+
+
+# With remove=true, containers in any of these states are candidates (not one being removed already).
+REMOVABLE_STATES = ['created', 'running', 'paused', 'restarting', 'exited', 'dead']
 
 
 def valid_signals():
@@ -369,7 +381,9 @@ def main():
             fault.fail('recovery_timeout (%d s) must be longer than restart_after (%d s): the containers start '
                        'again only then.' % (params['recovery_timeout'], restart_after))
 
-    targets = fault.select(['running'])
+    # Removing works in any state, as `pumba rm` does: a stopped or created container is only removed.
+    targets = fault.select(REMOVABLE_STATES if params['remove'] else ['running'],
+                           what='container' if params['remove'] else 'running container')
     runtime = fault.runtime
     # The kubelet's containers: it replaces them when they die, and nobody else may start them again.
     pods = dict((t['id'], _kubelet.pod_of(t['labels'])) for t in targets)
@@ -381,7 +395,9 @@ def main():
                        'a manual stop (only the kubelet replaces its own containers).' % ', '.join(unmanaged))
     baselines = recovery_baselines(fault, [t for t in targets if not pods[t['id']]]) if wait_for_recovery else {}
 
-    def describe():
+    def describe(target):
+        if target['state'] != 'running':
+            return dict(action='remove')
         if signal_name is not None:
             return dict(action='kill', signal=signal_name)
         return dict(action='stop', stop_timeout=stop_timeout)
@@ -395,6 +411,12 @@ def main():
             pod=_kubelet.describe(pods[t['id']]) if pods[t['id']] else None)) for t in targets)
 
     def act(target):
+        if target['state'] != 'running':
+            # Nothing runs to kill (a paused one is frozen; a forced removal ends it): the removal is the fault.
+            runtime.remove(target['id'], volumes=params['remove_volumes'])
+            acted_at = time.time()
+            fault.result.mark_applied(acted_at)
+            return dict(changed=True, acted_at=acted_at)
         if signal_name is not None:
             runtime.kill(target['id'], signal_name)
         else:
@@ -407,17 +429,13 @@ def main():
             runtime.remove(target['id'], volumes=params['remove_volumes'])
         return dict(changed=True, acted_at=acted_at)
 
-    if fault.check_mode:
-        outcomes = [dict(changed=True, acted_at=fault.result.started_at.timestamp()) for dummy in targets]
-    else:
-        fault.arm_ahead(list(entries.values()))
-        outcomes = fault.run_each(targets, act)
-        fault.close_unapplied([entries[t['id']] for t, o in zip(targets, outcomes)
-                               if o.get('error') and t['id'] in entries])
+    outcomes = fault.arm_and_run(targets, list(entries.values()), act)
+    fault.close_unapplied([entries[t['id']] for t, o in zip(targets, outcomes)
+                           if o.get('error') and t['id'] in entries])
 
     armed = []
     for target, outcome in zip(targets, outcomes):
-        entry = describe()
+        entry = describe(target)
         entry.update(removed=bool(params['remove']) and not outcome.get('error'))
         if pods[target['id']]:
             entry.update(kubelet=_kubelet.describe(pods[target['id']]), restarted_by='kubelet')
@@ -431,53 +449,6 @@ def main():
     if wait_for_recovery:
         problem = measure_recovery(fault, targets, outcomes, baselines, pods)
     fault.exit(problem)
-
-
-def recovery_baselines(fault, targets):
-    """Per target id, when it last started, to tell its restart from it (read before anything is killed)."""
-    baselines = dict(zip([t['id'] for t in targets], fault.run_each(
-        targets, lambda target: fault.runtime.recovery_baseline(target['id']))))
-    unreadable = ['%s: %s' % (t['name'], baselines[t['id']]['error']) for t in targets if baselines[t['id']].get('error')]
-    if unreadable:
-        fault.fail('Nothing was killed: reading the containers for wait_for_recovery failed: %s.' % '; '.join(unreadable))
-    return baselines
-
-
-def _recovery_item(entry):
-    item = dict(what='container ' + entry['name'], container=dict(id=entry['id'], name=entry['name']),
-                recovered=entry.get('recovered', False), seconds=entry.get('seconds'), state=entry.get('state'),
-                health=entry.get('health'))
-    if entry.get('pod'):
-        item.update(measured_by='replacement', replacement=entry.get('replacement'),
-                    pod=_kubelet.describe(entry['pod']))
-    else:
-        item.update(measured_by='container')
-    return item
-
-
-def measure_recovery(fault, targets, outcomes, baselines, pods):
-    """Wait for the killed containers to be back; fills chaos.recovery. Returns the timeout message, or None."""
-    fault.result.recovery = []
-    if fault.check_mode:
-        return None
-    entries = [dict(id=t['id'], name=t['name'], since=o['acted_at'], pod=pods[t['id']],
-                    started_at=None if pods[t['id']] else baselines[t['id']]['started_at'])
-               for t, o in zip(targets, outcomes) if not o.get('error')]
-    failure = None
-    try:
-        wait_until_recovered(entries, lambda pending: [fault.runtime.container_back(e) for e in pending],
-                             fault.params['recovery_timeout'])
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        failure = 'Waiting for recovery failed (the kill was done): %s' % exc
-    fault.result.recovery = [_recovery_item(e) for e in entries]
-    if failure:
-        return failure
-    late = [e for e in entries if not e['recovered']]
-    if not late:
-        return None
-    return 'Recovery timed out after %d s: %s not back.' % (fault.params['recovery_timeout'], ', '.join(
-        '%s (%s%s)' % (e['name'], e.get('state'), ', health %s' % e['health'] if e.get('health') else '')
-        for e in late))
 
 
 if __name__ == '__main__':

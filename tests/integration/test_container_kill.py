@@ -144,6 +144,35 @@ def test_remove_with_volumes(engine, run_id, run_module):
     assert volume not in [v.name for v in engine.volumes.list()]
 
 
+def test_remove_takes_containers_in_any_state_as_pumba_rm_does(engine, run_id, run_module):
+    boxes = start_containers(engine, run_id, ['up', 'done', 'frozen'], labels={'app': 'rm'})
+    boxes['done'].stop(timeout=0)
+    boxes['frozen'].pause()
+    engine.api.create_container(BUSYBOX, ['sleep', '3600'], name='fresh-%s' % run_id,
+                                labels={TEST_LABEL: run_id, 'app': 'rm'})
+    start_containers(engine, run_id, ['guarded'], labels={'app': 'rm', 'chaos.engineering/protected': 'true'})
+    engine.api.stop('guarded-%s' % run_id, timeout=0)
+    selector = dict(labels={'app': 'rm', TEST_LABEL: run_id}, remove=True)
+    preview = run_module('container_kill', selector, check=True)
+    assert killed_names(preview) == ['done', 'fresh', 'frozen', 'up']
+    result = run_module('container_kill', selector)
+    assert not result.get('failed'), result
+    actions = dict((t['name'].rsplit('-', 1)[0], (t['action'], t['removed'])) for t in result['chaos']['targets'])
+    assert actions == {'up': ('kill', True), 'done': ('remove', True), 'frozen': ('remove', True),
+                       'fresh': ('remove', True)}
+    assert result['chaos']['selection']['protected'] == ['guarded-%s' % run_id]
+    left = [c.name for c in engine.containers.list(all=True, filters={'label': '%s=%s' % (TEST_LABEL, run_id)})]
+    assert left == ['guarded-%s' % run_id]
+
+
+def test_without_remove_only_running_containers_are_candidates(engine, run_id, run_module):
+    done = start_containers(engine, run_id, ['done'])['done']
+    done.stop(timeout=0)
+    result = run_module('container_kill', dict(names=[done.name]))
+    assert result['failed'] is True and 'not in a state this fault applies to' in result['msg']
+    assert status_of(engine, done) == 'exited'
+
+
 def test_restart_after(engine, run_id, run_module, ledger_dir):
     web = start_containers(engine, run_id, ['web-1'])
     started = time.time()

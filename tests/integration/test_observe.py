@@ -251,13 +251,17 @@ def test_iterations_a_fixed_period_apart_with_the_default_jitter(bed, run_id, le
     data, record = record_of(tmp_path)
     assert record['verdict'] == 'passed', record['reason']
     assert [f['iteration'] for f in record['faults']] == [1, 2, 3]
-    starts = [parse_iso(s['start']) for s in sorted(record['phases'], key=lambda s: s['start'])
-              if s['phase'] == 'during']
+    spans = sorted((parse_iso(s['start']), parse_iso(s['end'])) for s in record['phases'] if s['phase'] == 'during')
+    starts = [start for start, dummy in spans]
     assert len(starts) == 3
     # A period, from start to start: never early, and not the period after the end of the last iteration (which
     # would add its 2 s of observation and its injection and revert to every gap).
     for k, start in enumerate(starts):
         assert start >= starts[0] + k * period - 0.1, starts
+    # However slow the machine makes an iteration: a drifting loop starts the next one at least a period after this
+    # one's end; a period starts it a period after this one's start, or just after its end when it ran longer.
+    for (start, end), later in zip(spans, starts[1:]):
+        assert later - start < period + (end - start), spans
     for earlier, later in zip(starts, starts[1:]):
         assert later - earlier < period + 1.5, starts
     assert all(w['probes'][0]['samples'] >= 2 for w in record['windows']), record['windows']

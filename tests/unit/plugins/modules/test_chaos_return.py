@@ -28,9 +28,12 @@ from test_k8s_agent import FakeApi  # noqa: E402  pylint: disable=wrong-import-p
 from test_netem_apply import FakeEngine  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.chaos.engineering.plugins.module_utils import (  # noqa: E402  pylint: disable=wrong-import-position
-    _container_fault, _docker_helpers, _k8s_fault, _reverter, _runtime_docker)
+    _container_fault, _docker_exec, _docker_helpers, _k8s_fault, _reverter, _runtime_docker)
+from ansible_collections.chaos.engineering.plugins.module_utils._host_exec import (  # noqa: E402  pylint: disable=wrong-import-position
+    ExecResult)
 from ansible_collections.chaos.engineering.plugins.modules import (  # noqa: E402  pylint: disable=wrong-import-position
-    container_kill, container_netem, container_pause, container_stress, k8s_agent, k8s_pod_chaos)
+    container_exec, container_kill, container_netem, container_pause, container_restart, container_stress, k8s_agent,
+    k8s_pod_chaos)
 
 SOURCE = sync_return_docs.load_source()
 SPEC = yaml.safe_load(SOURCE)
@@ -161,6 +164,17 @@ def results_of(module, run_main, docker, monkeypatch):
                 run_main(container_netem, check_mode=True, state='absent', **docker),
                 run_main(container_netem, untimed=True, names=['web-1'], delay=dict(time='50ms'),
                          **dict(docker, allow_all=False))]
+    if module == 'container_exec':
+        monkeypatch.setattr(_docker_exec, 'timed_exec', lambda client, container_id, argv, **options: ExecResult(
+            argv, 0, 'ok', '', duration=0.1))
+        return [run_main(container_exec, **docker), run_main(container_exec, check_mode=True, **docker)]
+    if module == 'container_restart':
+        done = run_main(container_restart, check_mode=True, wait_for_recovery=True, **docker)
+
+        def refused(self, container_id, timeout):
+            raise RuntimeError('engine said no')
+        monkeypatch.setattr(_runtime_docker.DockerRuntime, 'restart', refused)
+        return [done, run_main(container_restart, **docker)]  # a failed restart keeps its start armed
     if module == 'k8s_pod_chaos':
         cluster = k8s_cluster()
         monkeypatch.setattr(_k8s_fault, 'make_client', lambda auth, pool_size=10: cluster)
