@@ -187,7 +187,8 @@ down() {
   ip link del "$BRIDGE" 2>/dev/null || true
   # The shims' mounts live under our root: unmount before removing it.
   if [[ -d $STATE ]]; then
-    grep -o " $STATE/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    local m
+    for m in $(grep -o " $STATE/[^ ]*" /proc/self/mounts | sort -r || true); do umount -l "$m" 2>/dev/null || true; done
     rm -rf "$STATE"
   fi
   log "down"
