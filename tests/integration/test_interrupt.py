@@ -3,8 +3,8 @@ within seconds, not at their deadline - for the experiment role, and for a bare 
 lease. The lease's holder (the sampler) watches the controller: once it is gone, the lease is dropped and the
 reverter performs every entry that carries it at once (SIGKILL: test_observe.py and test_sigkill.py).
 
-Measured (a 120 s pause, the default 10 s lease, load 11 on 2 cores): running again 0.17-0.22 s after a SIGTERM and
-1.1-1.5 s after a SIGINT; without the sampler's watch on the controller, still paused 30 s after (the test fails).
+Measured (a 120 s pause, the default 10 s lease, load 11 on 2 cores): running again 0.14-0.22 s after a SIGTERM and
+0.8-1.5 s after a SIGINT; without the sampler's watch on the controller, still paused 30 s after (the test fails).
 The bound asserted is generous (30 s), and still far from the deadline.
 """
 import glob
