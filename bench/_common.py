@@ -102,9 +102,9 @@ def ansible_env(extra=None):
     return env
 
 
-def run_module(ansible, module, args, env=None):
-    """One `ansible localhost -m MODULE -a JSON`; returns (wall seconds, result dict, rc)."""
-    argv = [ansible, 'localhost', '-m', module, '-a', json.dumps(args)]
+def run_module(ansible, module, args, env=None, host='localhost', inventory=None):
+    """One `ansible HOST -m MODULE -a JSON` (localhost unless told); returns (wall seconds, result dict, rc)."""
+    argv = [ansible, host, '-m', module, '-a', json.dumps(args)] + (['-i', inventory] if inventory else [])
     start = time.perf_counter()
     proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or ansible_env(), check=False)
     elapsed = time.perf_counter() - start

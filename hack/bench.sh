@@ -4,7 +4,7 @@
 # (kill, pending_reverts); bench/k8s_delete (on the k8s bed, or $KUBECONFIG) takes its own from
 # CHAOS_BENCH_K8S_DELETE_ARGS, for example CHAOS_BENCH_K8S_DELETE_ARGS='--repeats 1'; bench/netem and
 # bench/experiment from CHAOS_BENCH_NETEM_ARGS and CHAOS_BENCH_EXPERIMENT_ARGS, bench/sigkill and bench/observe from
-# CHAOS_BENCH_SIGKILL_ARGS and CHAOS_BENCH_OBSERVE_ARGS.
+# CHAOS_BENCH_SIGKILL_ARGS and CHAOS_BENCH_OBSERVE_ARGS, bench/pumba (against real Pumba) from CHAOS_BENCH_PUMBA_ARGS.
 set -euo pipefail
 # shellcheck source=hack/_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
@@ -30,3 +30,6 @@ log "bench/experiment"
 log "bench/observe"
 # shellcheck disable=SC2086  # word splitting of the argument string is intended
 "${venv}/bin/python" bench/observe ${CHAOS_BENCH_OBSERVE_ARGS:-}
+log "bench/pumba"
+# shellcheck disable=SC2086  # word splitting of the argument string is intended
+"${venv}/bin/python" bench/pumba ${CHAOS_BENCH_PUMBA_ARGS:-}
