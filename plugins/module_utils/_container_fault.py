@@ -17,16 +17,16 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _ledger_store, _reverter, _validate
+from ansible_collections.chaos.engineering.plugins.module_utils import _ledger_store, _reverter, _runtime_select, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._docker import (
     DOCKER_ARGUMENT_SPEC,
-    client_or_fail,
-    connection_params,
+    DOCKER_IMPORT_ERROR,
+    DockerConnectionError,
+    missing_required_lib,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError, error_text
 from ansible_collections.chaos.engineering.plugins.module_utils._parallel import map_parallel
 from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult
-from ansible_collections.chaos.engineering.plugins.module_utils._runtime_docker import DockerRuntime
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import (
     SELECTION_ARGUMENT_SPEC,
     SELECTION_MUTUALLY_EXCLUSIVE,
@@ -51,6 +51,7 @@ class ContainerFaultModule:
 
     def __init__(self, fault, argument_spec, mutually_exclusive=None, required_if=None, bounds=None):
         spec = dict(DOCKER_ARGUMENT_SPEC)
+        spec.update(_runtime_select.RUNTIME_ARGUMENT_SPEC)
         spec.update(SELECTION_ARGUMENT_SPEC)
         spec.update(LEDGER_ARGUMENT_SPEC)
         spec.update(PARALLELISM_ARGUMENT_SPEC)
@@ -93,7 +94,13 @@ class ContainerFaultModule:
 
     @property
     def connection(self):
-        return connection_params(self.params)
+        """The engine's connection dict, as the ledger keeps it (see _runtime_select.connection_params)."""
+        return _runtime_select.connection_params(self.params)
+
+    @property
+    def engine_label(self):
+        """``docker_host=...`` or ``podman_socket=...``: the engine, for messages."""
+        return _runtime_select.engine_label(self.connection)
 
     def fail(self, msg, **extra):
         if self.result is not None:
@@ -103,7 +110,13 @@ class ContainerFaultModule:
     def select(self, states, what='running container'):
         """Connect, list containers in ``states`` and apply the selection; fails clearly on bad input."""
         # Up to three requests per target at once (container_netem reads tc, iptables and ip6tables together).
-        self.runtime = DockerRuntime(client_or_fail(self.module, pool_size=3 * self.params['parallelism']))
+        if DOCKER_IMPORT_ERROR is not None:
+            self.module.fail_json(msg=missing_required_lib('docker (Docker SDK for Python >= 7.0)'),
+                                  exception=DOCKER_IMPORT_ERROR)
+        try:
+            self.runtime = _runtime_select.runtime_from_params(self.params, pool_size=3 * self.params['parallelism'])
+        except DockerConnectionError as exc:
+            self.fail(str(exc))
         try:
             candidates = self.runtime.candidates(states)
             selection = select_targets(candidates, criteria_from_params(self.params))
@@ -112,7 +125,7 @@ class ContainerFaultModule:
         except SelectionError as exc:
             self.fail(str(exc))
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            self.fail('Listing containers on docker_host=%s failed: %s' % (self.params['docker_host'], exc))
+            self.fail('Listing containers on %s failed: %s' % (self.engine_label, exc))
         self.result = FaultResult(self.fault, self.check_mode, selection)
         return selection['selected']
 
@@ -231,11 +244,11 @@ class ContainerFaultModule:
     def pending_for(self, target_ids, action=None):
         """Pending ledger entries of this fault for these containers (on this engine)."""
         wanted = set(target_ids)
-        host = self.params['docker_host']
+        engine = _runtime_select.engine_address(self.connection)
         return [e for e in _ledger_store.list_entries(self.ledger_dir)
                 if e.get('fault') == self.fault and e['target']['id'] in wanted
                 and (action is None or e.get('action') == action)
-                and e.get('docker', {}).get('docker_host') == host]
+                and _runtime_select.engine_address(e.get('docker') or {}) == engine]
 
     def exit(self, problem=None):
         """Exit with the result; fail when a target failed, or with ``problem`` (for example a recovery timeout)."""

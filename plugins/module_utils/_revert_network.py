@@ -18,7 +18,7 @@ import time
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _docker_helpers, _host_exec, _revert_client
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker_helpers, _host_exec, _revert_client
 
 # entry id -> [(StdinExec, input text)]: revert processes started ahead of their deadline.
 _ARMED = {}
@@ -102,14 +102,15 @@ def _revert_in_helper(entry):
         # The common case first, with no extra round trips: the helper still runs in the target's namespace.
         failed = _run_revert_steps(client, helper_id, details)
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        if _docker.api_status(exc) not in (404, 409) or not helper_id:
+        # The helper is gone or stopped (each engine says so its own way): revert from a fresh one.
+        if _revert_client.runtime_for(entry['docker']).error_kind(exc) is None or not helper_id:
             raise
         helper_id = None
     if helper_id is None:
         try:
             running = client.inspect_container(entry['target']['id'])['State'].get('Running')
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            if _docker.api_status(exc) != 404:
+            if _revert_client.runtime_for(entry['docker']).error_kind(exc) != 'gone':
                 raise
             running = False
         if details.get('helper_id'):
@@ -163,7 +164,7 @@ def _run_revert_steps(client, helper_id, details):
 def nsenter_possible(conn):
     """Can this process undo a fault with the host's own tools: root, on the Docker host (a local socket), with
     nsenter on PATH? (The tools must also be there, which the steps' failure would tell.)"""
-    host = (conn or {}).get('docker_host') or _docker.DEFAULT_DOCKER_HOST
+    host = _revert_client.engine_url(conn)
     return os.geteuid() == 0 and host.startswith('unix://') and _host_exec.find_tool('nsenter') is not None
 
 
@@ -174,7 +175,7 @@ def _revert_with_nsenter(entry):
     try:
         state = client.inspect_container(entry['target']['id'])['State']
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        if _docker.api_status(exc) == 404:
+        if _revert_client.runtime_for(entry['docker']).error_kind(exc) == 'gone':
             return 'target-gone'
         raise
     if not state.get('Running') or not state.get('Pid'):

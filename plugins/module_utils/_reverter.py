@@ -83,6 +83,7 @@ RUNTIME_MODULES = (
     '_kubelet',
     '_runtime',
     '_runtime_docker',
+    '_runtime_podman',
     '_timefmt',
 )
 # The fault families' revert actions; a new family adds its file here (and to RUNTIME_MODULES).

@@ -28,7 +28,9 @@ from test_k8s_agent import FakeApi  # noqa: E402  pylint: disable=wrong-import-p
 from test_netem_apply import FakeEngine  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.chaos.engineering.plugins.module_utils import (  # noqa: E402  pylint: disable=wrong-import-position
-    _container_fault, _docker_helpers, _k8s_fault, _reverter)
+    _docker_helpers, _k8s_fault, _reverter, _runtime_select)
+from ansible_collections.chaos.engineering.plugins.module_utils._runtime_docker import (  # noqa: E402  pylint: disable=wrong-import-position
+    DockerRuntime)
 from ansible_collections.chaos.engineering.plugins.modules import (  # noqa: E402  pylint: disable=wrong-import-position
     container_kill, container_netem, container_pause, k8s_agent, k8s_pod_chaos)
 
@@ -129,7 +131,7 @@ def run_main(run_module):
 @pytest.fixture
 def docker(monkeypatch, tmp_path):
     client = FakeDocker()
-    monkeypatch.setattr(_container_fault, 'client_or_fail', lambda module, pool_size=10: client)
+    monkeypatch.setattr(_runtime_select, 'runtime_from_params', lambda params, pool_size=10: DockerRuntime(client))
     # A reverter that confirms at once, so that the real ledger in tmp_path arms the reverts.
     monkeypatch.setattr(_reverter, 'ensure_reverter', lambda root, confirm_after=None, **kw: 4242)
     engine = FakeEngine()
