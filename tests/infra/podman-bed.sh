@@ -37,6 +37,8 @@ unset CONTAINER_HOST CONTAINER_CONNECTION
 
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=tests/infra/_apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_apt.sh"
 
 # podman on our store, never the system's
 readonly PM_FLAGS=(--root "$STATE/root" --runroot "$STATE/runroot" --tmpdir "$STATE/tmp" --cgroup-manager cgroupfs
@@ -46,16 +48,7 @@ pm() { podman "${PM_FLAGS[@]}" "$@"; }
 answers() { [[ -S $SOCK ]] && curl -fsS --max-time 3 --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1; }
 
 ensure_packages() {
-  local pkg missing=()
-  for pkg in podman containernetworking-plugins conmon curl; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-  done
-  if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >&2 ||
-      die "apt-get install ${missing[*]} failed"
-  fi
+  apt_install_missing podman containernetworking-plugins conmon curl
   command -v runc >/dev/null || command -v crun >/dev/null || die "no OCI runtime (runc or crun)"
 }
 

@@ -1,6 +1,6 @@
 """The container modules with runtime=podman, on the private Podman service of tests/infra/podman-bed.sh (Podman's
 Docker-compatible API, Debian's podman 4.3): kill, remove, pause reverted by its deadline even when the controller is
-SIGKILLed the moment the pause shows, a netem delay in the target's namespace through our helper and its revert,
+SIGKILLed the moment the pause shows, an iptables drop in the target's namespace through our helper and its revert,
 protected and helper containers untouched, check mode, and clear failures for a socket with no Podman behind it."""
 import json
 import os
@@ -11,8 +11,8 @@ import uuid
 import docker
 import pytest
 
-from helpers import (BUSYBOX, ROOT, TEST_LABEL, ansible_playbook_argv, kill_controller, playbook_env,
-                     run_module_play, wait_until, write)
+from helpers import BUSYBOX, ROOT, TEST_LABEL, kill_controller, run_module_play, start_fault_play, wait_until
+from sigkill_trial import helpers_of
 
 PODMAN_BED = os.path.join(ROOT, 'tests', 'infra', 'podman-bed.sh')
 HELPER_LABEL = 'chaos.engineering/helper'
@@ -48,16 +48,12 @@ def prun(pclient):
     not remove a container whose namespace another joined)."""
     value = uuid.uuid4().hex[:10]
     yield value
-    for filters in ({'label': ['%s=true' % HELPER_LABEL]}, {'label': ['%s=%s' % (TEST_LABEL, value)]}):
-        for summary in pclient.containers(all=True, filters=filters):
-            if filters['label'][0].startswith(HELPER_LABEL) and not any(
-                    t['Id'] == (summary.get('Labels') or {}).get('chaos.engineering/target')
-                    for t in pclient.containers(all=True, filters={'label': ['%s=%s' % (TEST_LABEL, value)]})):
-                continue  # another test's helper
-            try:
-                pclient.remove_container(summary['Id'], force=True)
-            except docker.errors.APIError:
-                pass
+    ours = [c['Id'] for c in pclient.containers(all=True, filters={'label': ['%s=%s' % (TEST_LABEL, value)]})]
+    for container_id in [h['Id'] for target in ours for h in helpers_of(pclient, target)] + ours:
+        try:
+            pclient.remove_container(container_id, force=True)
+        except docker.errors.APIError:
+            pass
 
 
 def start(pclient, run, names, labels=None):
@@ -89,11 +85,6 @@ def run_podman(podman, ledger_dir, tmp_path):
     return run
 
 
-def helpers_of(pclient, target_id):
-    return [h for h in pclient.containers(all=True, filters={'label': ['%s=true' % HELPER_LABEL]})
-            if (h.get('Labels') or {}).get('chaos.engineering/target') == target_id]
-
-
 def test_kill_and_remove_spare_protected_containers_and_our_helpers(pclient, prun, run_podman):
     ids = start(pclient, prun, ['victim', 'doomed'])
     ids.update(start(pclient, prun, ['guarded'], labels={PROTECTED_LABEL: 'true'}))
@@ -123,25 +114,12 @@ def test_check_mode_pauses_nothing(pclient, prun, run_podman):
     assert state_of(pclient, ids['still']) == 'running'
 
 
-def test_pause_is_undone_by_its_deadline_when_the_controller_is_sigkilled(pclient, prun, podman, ledger_dir,
-                                                                         tmp_path):
+def test_pause_is_undone_by_its_deadline_when_the_controller_is_sigkilled(
+        pclient, prun, podman, ledger_dir, tmp_path):
     duration = 4
     target = start(pclient, prun, ['frozen'])['frozen']
-    playbook = write(str(tmp_path / 'pause.yml'), '''\
-        - name: A pause whose controller is killed the moment it shows
-          hosts: localhost
-          gather_facts: false
-          tasks:
-            - name: The fault
-              chaos.engineering.container_pause: "{{ fault_args }}"
-        ''')
-    extra = str(tmp_path / 'pause.json')
-    with open(extra, 'w') as handle:
-        json.dump(dict(fault_args=dict(runtime='podman', podman_socket=podman, ledger_dir=ledger_dir,
-                                       labels={TEST_LABEL: prun}, duration=duration)), handle)
-    proc = subprocess.Popen(ansible_playbook_argv(playbook, extra), env=playbook_env(), cwd=str(tmp_path),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = start_fault_play(tmp_path, 'container_pause', dict(
+        runtime='podman', podman_socket=podman, ledger_dir=ledger_dir, labels={TEST_LABEL: prun}, duration=duration))
     try:
         assert wait_until(lambda: state_of(pclient, target) == 'paused', timeout=120, interval=0.01)
         paused_at = time.time()
