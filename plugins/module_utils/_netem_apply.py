@@ -219,7 +219,7 @@ class NetworkFault:
             addresses = self.runtime.addresses(value)
             if addresses is None:
                 raise FaultError('destination %r is not an IP address or CIDR, and no container of that name exists '
-                                 'on docker_host=%s.' % (value, self.params['docker_host']))
+                                 'on %s.' % (value, self.fault.engine_label))
             if not addresses:
                 raise FaultError('destination container %r has no IP address.' % value)
             resolved += addresses
@@ -259,10 +259,10 @@ class NetworkFault:
                 if owner.get(c) == namespace and c != target['id'] and c not in helpers)
         if self.method == 'helper':
             if not self.runtime.has_image(self.params['helper_image']):
-                raise FaultError('The helper image %r is not on docker_host=%s, and no image is ever pulled. Build it '
+                raise FaultError('The helper image %r is not on %s, and no image is ever pulled. Build it '
                                  'from the Docker host\'s own iproute2 and iptables with the '
                                  'chaos.engineering.nethelper_image role, or set helper_image.'
-                                 % (self.params['helper_image'], self.params['docker_host']))
+                                 % (self.params['helper_image'], self.fault.engine_label))
         if need_netem:
             self._probe_netem()
 
@@ -280,7 +280,7 @@ class NetworkFault:
             finally:
                 self.runtime.remove_helper(probe)
         if not result.ok:
-            raise FaultError('Preflight on docker_host=%s: %s' % (self.params['docker_host'], _explain(result, 'lo')))
+            raise FaultError('Preflight on %s: %s' % (self.fault.engine_label, _explain(result, 'lo')))
 
     # --- executors ------------------------------------------------------------------------------------------
 
