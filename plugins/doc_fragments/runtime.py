@@ -34,7 +34,7 @@ options:
     description:
       - With O(runtime=podman), the URL of the Podman API service, for example V(unix:///run/podman/podman.sock)
         (root's service) or V(unix:///run/user/1000/podman/podman.sock) (a user's).
-      - Podman's service speaks plain HTTP: it is reached on a Unix socket, or at a V(tcp://) URL without TLS.
+      - Podman's service speaks plain HTTP, so it is reached on a Unix socket, or at a V(tcp://) URL without TLS.
     type: str
     default: unix:///run/podman/podman.sock
 '''
