@@ -163,8 +163,10 @@ our_pids() { # processes whose command line names our state dir (the service, co
   local pid
   for pid in $(pgrep -f -- "$STATE/" || true); do
     [[ $pid == "$$" ]] && continue
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$STATE/" && printf '%s\n' "$pid"
+    # pgrep's own short-lived processes are gone by now: a missing /proc entry is no error.
+    if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q -- "$STATE/"; then printf '%s\n' "$pid"; fi
   done
+  return 0
 }
 
 down() {
