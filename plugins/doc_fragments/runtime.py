@@ -21,7 +21,9 @@ options:
         C(io.kubernetes.container.name) labels) are named C(namespace/pod/container), as Pumba names them; others
         by their ID. CRI pod sandboxes are never targets. Network faults go in with C(nsenter) into the task's
         network namespace, using the host's C(tc) and C(iptables).
-      - V(podman) talks to the Podman API at O(podman_socket).
+      - V(podman) talks to Podman's Docker-compatible API service (C(podman system service)) at O(podman_socket);
+        the Docker connection options other than O(api_version) and O(timeout) are not used then. A Podman
+        pod's infra container is never a target, as a kubelet's sandbox is not.
     type: str
     choices: [docker, containerd, podman]
     default: docker
@@ -38,7 +40,9 @@ options:
     default: k8s.io
   podman_socket:
     description:
-      - With O(runtime=podman), the URL of the Podman API socket.
+      - With O(runtime=podman), the URL of the Podman API service, for example V(unix:///run/podman/podman.sock)
+        (root's service) or V(unix:///run/user/1000/podman/podman.sock) (a user's).
+      - Podman's service speaks plain HTTP, so it is reached on a Unix socket, or at a V(tcp://) URL without TLS.
     type: str
     default: unix:///run/podman/podman.sock
 '''

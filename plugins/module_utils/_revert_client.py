@@ -14,10 +14,12 @@ __metaclass__ = type
 import json
 import threading
 
-from ansible_collections.chaos.engineering.plugins.module_utils._docker import build_api_client
+from ansible_collections.chaos.engineering.plugins.module_utils._docker import DEFAULT_DOCKER_HOST, build_api_client
 from ansible_collections.chaos.engineering.plugins.module_utils._runtime_docker import DockerRuntime
+from ansible_collections.chaos.engineering.plugins.module_utils._runtime_podman import PodmanRuntime, api_connection
 from ansible_collections.chaos.engineering.plugins.module_utils._runtime_select import (
     DOCKER,
+    PODMAN,
     runtime_for_connection,
     runtime_name,
 )
@@ -29,13 +31,23 @@ _CLIENTS = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
+def _api_connection(conn):
+    """The Docker API connection of an entry's engine: Podman's is its service socket."""
+    return api_connection(conn) if runtime_name(conn) == PODMAN else (conn or {})
+
+
+def engine_url(conn):
+    """The URL of a Docker-API engine (Docker's or Podman's): a unix:// socket when it is on this host."""
+    return _api_connection(conn).get('docker_host') or DEFAULT_DOCKER_HOST
+
+
 def docker_client(conn):
     """A cached client per connection: one reverter serves faults on many engines."""
     key = json.dumps(conn, sort_keys=True)
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(key)
         if client is None:
-            client = _CLIENTS[key] = build_api_client(conn, pool_size=REVERT_WORKERS)
+            client = _CLIENTS[key] = build_api_client(_api_connection(conn), pool_size=REVERT_WORKERS)
         return client
 
 
@@ -44,4 +56,6 @@ def runtime_for(conn):
     cached client. Not checked here: a revert that cannot reach its engine raises, and is retried."""
     if runtime_name(conn) == DOCKER:
         return DockerRuntime(docker_client(conn))
+    if runtime_name(conn) == PODMAN:
+        return PodmanRuntime(docker_client(conn))
     return runtime_for_connection(conn, check=False)

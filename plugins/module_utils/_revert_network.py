@@ -19,7 +19,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.chaos.engineering.plugins.module_utils import (
-    _docker,
     _docker_helpers,
     _host_exec,
     _revert_client,
@@ -108,14 +107,15 @@ def _revert_in_helper(entry):
         # The common case first, with no extra round trips: the helper still runs in the target's namespace.
         failed = _run_revert_steps(client, helper_id, details)
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        if _docker.api_status(exc) not in (404, 409) or not helper_id:
+        # The helper is gone or stopped (each engine says so its own way): revert from a fresh one.
+        if _revert_client.runtime_for(entry['docker']).error_kind(exc) is None or not helper_id:
             raise
         helper_id = None
     if helper_id is None:
         try:
             running = client.inspect_container(entry['target']['id'])['State'].get('Running')
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            if _docker.api_status(exc) != 404:
+            if _revert_client.runtime_for(entry['docker']).error_kind(exc) != 'gone':
                 raise
             running = False
         if details.get('helper_id'):
@@ -171,8 +171,8 @@ def nsenter_possible(conn):
     unix://, or containerd's, which is always local), with nsenter on PATH? (The tools must also be there, which
     the steps' failure would tell.)"""
     conn = conn or {}
-    local = (_runtime_select.runtime_name(conn) != _runtime_select.DOCKER
-             or (conn.get('docker_host') or _docker.DEFAULT_DOCKER_HOST).startswith('unix://'))
+    local = (_runtime_select.runtime_name(conn) == _runtime_select.CONTAINERD
+             or _revert_client.engine_url(conn).startswith('unix://'))
     return os.geteuid() == 0 and local and _host_exec.find_tool('nsenter') is not None
 
 

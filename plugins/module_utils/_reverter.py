@@ -87,6 +87,7 @@ RUNTIME_MODULES = (
     '_kubelet',
     '_runtime',
     '_runtime_docker',
+    '_runtime_podman',
     '_runtime_containerd',
     '_runtime_select',
     '_timefmt',

@@ -38,7 +38,7 @@ def container_back(client, entry):
             raise
         entry.update(state='removed', health=None)
         return False
-    health = (state.get('Health') or {}).get('Status')
+    health = (state.get('Health') or {}).get('Status') or None  # Podman says '' for "no health check"
     entry.update(state=state.get('Status'), health=health)
     restarted = state.get('StartedAt') != entry['started_at']
     running = state.get('Running') and not state.get('Restarting') and not state.get('Paused')

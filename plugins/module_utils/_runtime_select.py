@@ -21,9 +21,14 @@ from ansible_collections.chaos.engineering.plugins.module_utils._runtime_contain
     ContainerdRuntime,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._runtime_docker import DockerRuntime
+from ansible_collections.chaos.engineering.plugins.module_utils._runtime_podman import (
+    DEFAULT_PODMAN_SOCKET,
+    PodmanRuntime,
+    api_connection,
+    make_podman_client,
+)
 
 DOCKER, CONTAINERD, PODMAN = 'docker', 'containerd', 'podman'
-DEFAULT_PODMAN_SOCKET = 'unix:///run/podman/podman.sock'
 
 # Documented once in the chaos.engineering.runtime doc fragment.
 RUNTIME_ARGUMENT_SPEC = dict(
@@ -48,6 +53,8 @@ def connection_params(params):
         return dict(runtime=CONTAINERD, **dict((key, params.get(key)) for key in CONTAINERD_KEYS))
     conn = _docker.connection_params(params)
     conn['runtime'] = name
+    if name == PODMAN:
+        conn['podman_socket'] = params.get('podman_socket') or DEFAULT_PODMAN_SOCKET
     return conn
 
 
@@ -57,6 +64,8 @@ def engine_key(conn):
     if name == CONTAINERD:
         return (name, conn.get('containerd_socket') or DEFAULT_SOCKET,
                 conn.get('containerd_namespace') or DEFAULT_NAMESPACE)
+    if name == PODMAN:
+        return (name, conn.get('podman_socket') or DEFAULT_PODMAN_SOCKET)
     return (DOCKER, conn.get('docker_host') or _docker.DEFAULT_DOCKER_HOST)
 
 
@@ -65,6 +74,8 @@ def describe(conn):
     key = engine_key(conn)
     if key[0] == CONTAINERD:
         return 'containerd_socket=%s (namespace %s)' % key[1:]
+    if key[0] == PODMAN:
+        return 'podman_socket=%s' % key[1]
     return 'docker_host=%s' % key[1]
 
 
@@ -80,14 +91,15 @@ def runtime_for_connection(conn, pool_size=10, check=True):
             except (OSError, Exception) as exc:  # pylint: disable=broad-exception-caught
                 raise FaultError('Cannot reach containerd at %s: %s' % (describe(conn), getattr(exc, 'stderr', exc)))
         return runtime
-    if name == PODMAN:
-        raise FaultError('runtime=podman is not available in this version of the collection.')
+    # Docker and Podman speak the same API: one client, checked (Podman's also says it is Podman).
+    runtime_class, api_conn, make = ((PodmanRuntime, api_connection(conn), make_podman_client) if name == PODMAN
+                                     else (DockerRuntime, conn, _docker.make_client))
     if not check:
-        return DockerRuntime(_docker.build_api_client(conn, pool_size=pool_size))
+        return runtime_class(_docker.build_api_client(api_conn, pool_size=pool_size))
     if _docker.DOCKER_IMPORT_ERROR is not None:
         raise FaultError(_docker.missing_required_lib('docker (Docker SDK for Python >= 7.0)'))
     try:
-        return DockerRuntime(_docker.make_client(conn, pool_size=pool_size))
+        return runtime_class(make(conn, pool_size=pool_size))
     except _docker.DockerConnectionError as exc:
         raise FaultError(str(exc))
 

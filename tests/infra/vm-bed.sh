@@ -77,6 +77,8 @@ readonly SELFTEST_PREFIX=chaos-vm-selftest
 
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=tests/infra/_apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_apt.sh"
 
 usage() {
   sed -n '6,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -107,18 +109,7 @@ free_port() { # free_port START: first port >= START that nobody listens on
 # ---------------------------------------------------------------- host packages
 
 ensure_host_packages() {
-  local pkg missing=()
-  for pkg in qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client; do
-    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-      missing+=("$pkg")
-    fi
-  done
-  if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >&2 ||
-      die "apt-get install ${missing[*]} failed"
-  fi
+  apt_install_missing qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client
   local cmd
   for cmd in qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh ssh-keygen flock; do
     PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH command -v "$cmd" >/dev/null || die "missing command: $cmd"

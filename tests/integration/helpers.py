@@ -85,6 +85,22 @@ def write(path, text):
     return path
 
 
+def start_fault_play(tmp_path, module, fault_args):
+    """Start ansible-playbook running chaos.engineering.<module> with ``fault_args``, in the background and in its
+    own session (for kill_controller); returns the Popen."""
+    playbook = str(tmp_path / ('fault-%s.yml' % uuid.uuid4().hex[:6]))
+    play = dict(name='A fault whose controller may be killed', hosts='localhost', gather_facts=False,
+                tasks=[{'name': 'The fault', 'chaos.engineering.' + module: '{{ fault_args }}'}])
+    with open(playbook, 'w') as handle:
+        json.dump([play], handle)  # JSON is YAML
+    extra = playbook[:-len('.yml')] + '.json'
+    with open(extra, 'w') as handle:
+        json.dump(dict(fault_args=fault_args), handle)
+    return subprocess.Popen(ansible_playbook_argv(playbook, extra), env=playbook_env(), cwd=str(tmp_path),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
 def wait_until(predicate, timeout, interval=0.05):
     """Poll until predicate() is true; returns the time it became true, or None."""
     give_up = time.time() + timeout

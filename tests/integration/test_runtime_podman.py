@@ -1,0 +1,175 @@
+"""The container modules with runtime=podman, on the private Podman service of tests/infra/podman-bed.sh (Podman's
+Docker-compatible API, Debian's podman 4.3): kill, remove, pause reverted by its deadline even when the controller is
+SIGKILLed the moment the pause shows, an iptables drop in the target's namespace through our helper and its revert,
+protected and helper containers untouched, check mode, and clear failures for a socket with no Podman behind it."""
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import docker
+import pytest
+
+from helpers import BUSYBOX, ROOT, TEST_LABEL, kill_controller, run_module_play, start_fault_play, wait_until
+from sigkill_trial import helpers_of
+
+PODMAN_BED = os.path.join(ROOT, 'tests', 'infra', 'podman-bed.sh')
+HELPER_LABEL = 'chaos.engineering/helper'
+PROTECTED_LABEL = 'chaos.engineering/protected'
+
+
+def _podman_bed(*args):
+    return subprocess.run(['bash', PODMAN_BED] + list(args), check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope='module')
+def podman(bed):  # pylint: disable=unused-argument
+    """The Podman service's socket URL; the bed is started for this module unless it is up, and then taken down.
+    Its images come from the Docker bed (``bed``)."""
+    started = subprocess.run(['bash', PODMAN_BED, 'status'], check=False).returncode != 0
+    if started:
+        _podman_bed('up')
+    env = dict(line[len('export '):].split('=', 1) for line in _podman_bed('env').splitlines()
+               if line.startswith('export '))
+    yield env['CHAOS_PODMAN_SOCKET']
+    if started and not os.environ.get('CHAOS_BED_KEEP'):
+        _podman_bed('down')
+
+
+@pytest.fixture(scope='module')
+def pclient(podman):
+    return docker.APIClient(base_url=podman, version='auto')
+
+
+@pytest.fixture
+def prun(pclient):
+    """A label value for one test's containers on Podman, removed afterwards (our helpers first: Podman does
+    not remove a container whose namespace another joined)."""
+    value = uuid.uuid4().hex[:10]
+    yield value
+    ours = [c['Id'] for c in pclient.containers(all=True, filters={'label': ['%s=%s' % (TEST_LABEL, value)]})]
+    for container_id in [h['Id'] for target in ours for h in helpers_of(pclient, target)] + ours:
+        try:
+            pclient.remove_container(container_id, force=True)
+        except docker.errors.APIError:
+            pass
+
+
+def start(pclient, run, names, labels=None):
+    """Busybox containers on Podman labelled for this test run: name -> id."""
+    ids = {}
+    for name in names:
+        all_labels = {TEST_LABEL: run}
+        all_labels.update(labels or {})
+        created = pclient.create_container(BUSYBOX, ['sleep', '3600'], name='%s-%s' % (name, run), labels=all_labels)
+        pclient.start(created['Id'])
+        ids[name] = created['Id']
+    return ids
+
+
+def state_of(pclient, container_id):
+    try:
+        return pclient.inspect_container(container_id)['State']['Status']
+    except docker.errors.NotFound:
+        return 'removed'
+
+
+@pytest.fixture
+def run_podman(podman, ledger_dir, tmp_path):
+    """Run a container module against the Podman service (runtime and socket through module_defaults)."""
+    def run(module, args, check=False, socket=None):
+        return run_module_play(tmp_path, module, args, 'docker',
+                               dict(runtime='podman', podman_socket=socket or podman, ledger_dir=ledger_dir),
+                               check=check)
+    return run
+
+
+def test_kill_and_remove_spare_protected_containers_and_our_helpers(pclient, prun, run_podman):
+    ids = start(pclient, prun, ['victim', 'doomed'])
+    ids.update(start(pclient, prun, ['guarded'], labels={PROTECTED_LABEL: 'true'}))
+    ids.update(start(pclient, prun, ['fakehelper'], labels={HELPER_LABEL: 'true'}))
+    result = run_podman('container_kill', dict(labels={TEST_LABEL: prun}, names=['victim-%s' % prun],
+                                               signal='SIGKILL'))
+    assert not result.get('failed'), result
+    assert [t['name'] for t in result['chaos']['targets']] == ['victim-%s' % prun]
+    assert wait_until(lambda: state_of(pclient, ids['victim']) == 'exited', timeout=20)
+
+    # Everything of this run, but the protected one and the helper-labelled one are never candidates.
+    result = run_podman('container_kill', dict(labels={TEST_LABEL: prun}, remove=True))
+    assert not result.get('failed'), result
+    assert [t['name'] for t in result['chaos']['targets']] == ['doomed-%s' % prun]
+    assert state_of(pclient, ids['doomed']) == 'removed'
+    assert state_of(pclient, ids['guarded']) == 'running'
+    assert state_of(pclient, ids['fakehelper']) == 'running'
+    assert 'guarded-%s' % prun in result['chaos']['selection']['protected']
+
+
+def test_check_mode_pauses_nothing(pclient, prun, run_podman):
+    ids = start(pclient, prun, ['still'])
+    result = run_podman('container_pause', dict(labels={TEST_LABEL: prun}, duration=30), check=True)
+    assert not result.get('failed'), result
+    assert result['changed'] and [t['name'] for t in result['chaos']['targets']] == ['still-%s' % prun]
+    assert result['chaos']['revert']['armed'] is False
+    assert state_of(pclient, ids['still']) == 'running'
+
+
+def test_pause_is_undone_by_its_deadline_when_the_controller_is_sigkilled(
+        pclient, prun, podman, ledger_dir, tmp_path):
+    duration = 4
+    target = start(pclient, prun, ['frozen'])['frozen']
+    proc = start_fault_play(tmp_path, 'container_pause', dict(
+        runtime='podman', podman_socket=podman, ledger_dir=ledger_dir, labels={TEST_LABEL: prun}, duration=duration))
+    try:
+        assert wait_until(lambda: state_of(pclient, target) == 'paused', timeout=120, interval=0.01)
+        paused_at = time.time()
+    finally:
+        kill_controller(proc.pid)
+        proc.wait()
+    # The written-ahead entry's reverter unpauses it by the deadline (generous bound for a loaded machine).
+    assert wait_until(lambda: state_of(pclient, target) == 'running', timeout=duration + 20, interval=0.05)
+    assert time.time() - paused_at < duration + 20
+    entries = [json.load(open(os.path.join(ledger_dir, 'done', name)))
+               for name in os.listdir(os.path.join(ledger_dir, 'done'))]
+    assert [(e['action'], e['status'], e['docker']['runtime']) for e in entries] == [
+        ('unpause', 'reverted', 'podman')], entries
+
+
+def pings(address):
+    """How many of 3 pings from this host to ``address`` were answered (busybox ping)."""
+    out = subprocess.run(['/bin/busybox', 'ping', '-c', '3', '-i', '0.2', '-W', '1', address],
+                         capture_output=True, text=True, check=False).stdout
+    summary = [line for line in out.splitlines() if 'packets received' in line]
+    assert summary, out
+    return int(summary[0].split(',')[1].split()[0])
+
+
+def test_netem_drop_through_our_helper_is_reverted_at_its_deadline(pclient, prun, run_podman):
+    """iptables in the target's namespace, from our helper joined to it (network_mode container:<id>); this
+    host's kernel has no sch_netem, so the loss is iptables', not tc's."""
+    duration = 15  # the fault must still be in when the module (a whole ansible-playbook) has returned
+    target = start(pclient, prun, ['lossy'])['lossy']
+    address = pclient.inspect_container(target)['NetworkSettings']['Networks'].popitem()[1]['IPAddress']
+    assert pings(address) == 3
+    result = run_podman('container_netem', dict(labels={TEST_LABEL: prun}, drop=dict(probability=1.0),
+                                                duration=duration))
+    assert not result.get('failed'), result
+    assert [t['name'] for t in result['chaos']['targets']] == ['lossy-%s' % prun]
+    assert helpers_of(pclient, target), 'no helper of ours in the target namespace'
+    assert pings(address) == 0
+    # Reverted by the deadline: the rule gone, and the helper with it.
+    assert wait_until(lambda: not helpers_of(pclient, target), timeout=duration + 30, interval=0.2)
+    assert pings(address) == 3
+    assert state_of(pclient, target) == 'running'
+
+
+def test_a_socket_without_podman_fails_clearly(run_podman, bed, tmp_path):
+    missing = 'unix://%s' % (tmp_path / 'no-such.sock')
+    result = run_podman('container_kill', dict(allow_all=True), socket=missing)
+    assert result.get('failed')
+    assert 'Cannot reach the Podman service at podman_socket=%s' % missing in result['msg'], result['msg']
+    assert 'Traceback' not in json.dumps(result)
+    # A Docker engine at the Podman socket is refused before anything is listed.
+    result = run_podman('container_kill', dict(allow_all=True), socket=bed['hosts'][0])
+    assert result.get('failed')
+    assert 'is not Podman' in result['msg'], result['msg']
