@@ -466,8 +466,10 @@ def test_nethelper_image_role_builds_a_working_helper_without_a_registry(bed, en
 def test_nsenter_method_applies_and_reverts_from_the_host(engine, run_id, run_module):
     boxes = start_containers(engine, run_id, ['ns-target', 'ns-peer'])
     target, peer = boxes['ns-target'], boxes['ns-peer']
+    # One fault_name throughout: the third run is the same fault, changed (another direction is another fault by
+    # default, which would coexist with the first).
     args = dict(names=[target.name], destinations=[peer.name], drop=dict(direction='both'), method='nsenter',
-                duration=60)
+                duration=60, fault_name='ns-partition')
     result = run_module('container_netem', args)
     assert result['changed'] is True, result
     assert our_helpers(engine, target) == [], 'nsenter must not start a helper'
@@ -477,6 +479,7 @@ def test_nsenter_method_applies_and_reverts_from_the_host(engine, run_id, run_mo
     # A changed spec replaces ours; its short deadline is then met by the ledger's nsenter revert.
     third = run_module('container_netem', dict(args, drop=dict(direction='ingress'), duration=2))
     assert third['changed'] is True, third
+    assert third['chaos']['targets'][0]['removes'], 'the changed fault did not replace the first: %s' % third
     deadline = parse_iso(third['chaos']['targets'][0]['revert_at'])
     assert wait_until(lambda: not has_ours(netns_state(engine, target)), timeout=20)
     assert time.time() >= deadline - 0.5, 'reverted before the deadline'
