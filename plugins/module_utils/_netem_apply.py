@@ -25,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.chaos.engineering.plugins.module_utils import (
-    _docker_helpers, _host_exec, _ledger_store, _netem_plan, _reverter)
+    _docker_helpers, _host_exec, _ledger_store, _netem_plan, _reverter, _runtime_select)
 from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError
 from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc as iso
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import SELECTOR_KEYS
@@ -511,11 +511,12 @@ class NetworkFault:
         failed_ids = set(t['id'] for t, outcome in zip(targets, outcomes) if outcome.get('error'))
         self._close_notes([n for n in notes if n['target']['id'] in failed_ids], 'not-applied')
         if not fault.check_mode:
-            # This fault replaced an earlier untimed one of ours on those targets: its note is closed too.
+            # This fault replaced an earlier untimed one of the same name on those targets: its note is closed too.
             changed_ids = [t['id'] for t, outcome in zip(targets, outcomes)
                            if outcome.get('changed') and not outcome.get('error')]
             new_ids = set(n['id'] for n in notes)
-            self._close_notes([n for n in self._untimed_notes(changed_ids) if n['id'] not in new_ids], 'replaced')
+            self._close_notes([n for n in self._untimed_notes(changed_ids, self.plan.name) if n['id'] not in new_ids],
+                              'replaced')
         for target, work, outcome in zip(targets, works, outcomes):
             if work.entry is not None:
                 if outcome.get('error'):
@@ -542,7 +543,8 @@ class NetworkFault:
             try:
                 notes.append(_ledger_store.note_untimed(
                     self.fault.ledger_dir, self.fault.fault, dict(id=work.target['id'], name=work.target['name']),
-                    self.fault.connection, fault_id=self.plan.fault_id, method=self.method))
+                    self.fault.connection, fault_id=self.plan.fault_id, fault_name=self.plan.name,
+                    method=self.method))
             except (OSError, IOError, _ledger_store.LedgerError) as exc:
                 self._close_notes(notes, 'not-applied')
                 raise FaultError('Nothing was changed: could not note the untimed fault in the ledger at %s: %s'
@@ -557,13 +559,15 @@ class NetworkFault:
             except (OSError, IOError, _ledger_store.LedgerError):
                 pass
 
-    def _untimed_notes(self, target_ids):
-        """The ledger's notes of untimed faults of ours on these containers (on this engine)."""
-        wanted = set(target_ids)
-        host = self.params['docker_host']
+    def _untimed_notes(self, target_ids=None, name=None):
+        """The ledger's notes of untimed faults of ours on this engine: on these containers (or all), of the fault
+        ``name`` (or any; a note from before fault names has none, and so is any fault's)."""
+        wanted = None if target_ids is None else set(target_ids)
+        engine = _runtime_select.engine_key(self.fault.connection)
         return [n for n in _ledger_store.list_untimed(self.fault.ledger_dir)
-                if n.get('fault') == self.fault.fault and n['target'].get('id') in wanted
-                and n['docker'].get('docker_host') == host]
+                if n.get('fault') == self.fault.fault and (wanted is None or n['target'].get('id') in wanted)
+                and (name is None or (n.get('details') or {}).get('fault_name') in (name, None))
+                and _runtime_select.engine_key(n['docker']) == engine]
 
     def _release(self, works):
         for work in works:
@@ -729,7 +733,8 @@ class NetworkFault:
             targets, lambda t: self._absent_one(t, helpers.get(t['id'], []), pending.get(t['id'], [])))
         if not fault.check_mode:
             self._close_notes(self._untimed_notes(
-                [t['id'] for t, outcome in zip(targets, outcomes) if not outcome.get('error')]), 'removed')
+                [t['id'] for t, outcome in zip(targets, outcomes) if not outcome.get('error')], self.fault_name),
+                'removed')
         for target, outcome in zip(targets, outcomes):
             self._add(target, outcome)
         teardown = self.params['allow_all'] and not any(self.params.get(k) for k in SELECTOR_KEYS)
@@ -745,9 +750,7 @@ class NetworkFault:
                         self.runtime.remove_helper(helper['Id'])
             if not fault.check_mode:
                 # Untimed faults on containers that are gone (or stopped: their namespace went with them).
-                self._close_notes([n for n in _ledger_store.list_untimed(fault.ledger_dir)
-                                   if n.get('fault') == fault.fault and n['target'].get('id') not in alive
-                                   and n['docker'].get('docker_host') == self.params['docker_host']],
+                self._close_notes([n for n in self._untimed_notes() if n['target'].get('id') not in alive],
                                   'container-gone')
             if orphans:
                 fault.result.targets.append(dict(id=None, name='(orphaned helpers)', action='remove',

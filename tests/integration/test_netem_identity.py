@@ -119,8 +119,9 @@ def test_bandwidth_then_drop_coexist_a_second_tc_fault_is_refused_and_absent_by_
     # then the bandwidth task with another rate, which replaces its own limit only.
     one = dict(names=[target.name])
     bandwidth, drop, refused, replaced = run_tasks(
-        dict(one, bandwidth=dict(rate='8mbit')), dict(one, drop={}, protocol='icmp'),
-        dict(one, bandwidth=dict(rate='2mbit'), fault_name='second-limit'), dict(one, bandwidth=dict(rate='4mbit')))
+        dict(one, untimed=True, bandwidth=dict(rate='8mbit')), dict(one, untimed=True, drop={}, protocol='icmp'),
+        dict(one, untimed=True, bandwidth=dict(rate='2mbit'), fault_name='second-limit'),
+        dict(one, untimed=True, bandwidth=dict(rate='4mbit')))
     assert bandwidth['changed'] is True and drop['changed'] is True, (bandwidth, drop)
     assert bandwidth['chaos']['spec']['fault_name'] == 'bandwidth'
     assert not drop['chaos']['targets'][0]['removes'], drop
@@ -174,7 +175,7 @@ def test_ingress_drop_by_local_address_hits_only_traffic_to_that_address(engine,
 
     # Pumba's `iptables --destination`: INPUT by destination address. Only pings to the second address go.
     on_eth1 = dict(names=[target.name], local_addresses=[second_ip], interface='eth1')
-    (ingress,) = run_tasks(dict(on_eth1, drop=dict(direction='ingress')))
+    (ingress,) = run_tasks(dict(on_eth1, untimed=True, drop=dict(direction='ingress')))
     assert ingress['changed'] is True, ingress
     rules = [ln for ln in netns_state(engine, target)['iptables'].splitlines() if 'chaos.engineering:netem:' in ln]
     assert len(rules) == 1 and rules[0].startswith('-A INPUT -d %s/32 -i eth1' % second_ip), rules
@@ -183,7 +184,7 @@ def test_ingress_drop_by_local_address_hits_only_traffic_to_that_address(engine,
 
     # The same filter going out, a fault of its own: replies from the second address are dropped; then the
     # ingress one goes by its name, and the egress one still drops the replies.
-    egress, removed = run_tasks(dict(on_eth1, drop=dict(direction='egress')),
+    egress, removed = run_tasks(dict(on_eth1, untimed=True, drop=dict(direction='egress')),
                                 dict(names=[target.name], state='absent',
                                      fault_name=ingress['chaos']['spec']['fault_name']))
     assert egress['changed'] is True and not egress['chaos']['targets'][0]['removes'], egress
