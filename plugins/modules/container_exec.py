@@ -72,7 +72,7 @@ options:
   env:
     description:
       - Environment variables for the command, as a mapping of names to values.
-      - Its values are treated as secrets (C(no_log)): they are never returned, logged or written to a journal.
+      - Its values are treated as secrets (C(no_log)), never returned, logged or written to a journal.
     type: dict
   expected_rc:
     description:

@@ -64,8 +64,8 @@ options:
     type: int
     default: 120
 notes:
-  - Containers that the kubelet manages (labels C(io.kubernetes.pod.*)) are refused before anything is restarted:
-    the kubelet replaces its own containers. Use M(chaos.engineering.container_kill) or
+  - Containers that the kubelet manages (labels C(io.kubernetes.pod.*)) are refused before anything is restarted,
+    because the kubelet replaces its own containers. Use M(chaos.engineering.container_kill) or
     M(chaos.engineering.k8s_pod_chaos) for them.
   - Only running containers are candidates (Pumba restarts running ones too).
 '''
