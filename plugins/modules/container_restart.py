@@ -27,6 +27,7 @@ author:
   - chaos.engineering maintainers (@chaos-engineering)
 extends_documentation_fragment:
   - chaos.engineering.docker
+  - chaos.engineering.runtime
   - chaos.engineering.selection
   - chaos.engineering.ledger
   - chaos.engineering.ledger.timed_faults

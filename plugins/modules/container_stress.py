@@ -31,6 +31,7 @@ author:
   - chaos.engineering maintainers (@chaos-engineering)
 extends_documentation_fragment:
   - chaos.engineering.docker
+  - chaos.engineering.runtime
   - chaos.engineering.selection
   - chaos.engineering.ledger
   - chaos.engineering.ledger.timed_faults
@@ -97,6 +98,8 @@ options:
     type: str
     default: chaos-stresshelper:latest
 notes:
+  - Runs on O(runtime=docker) (tested) and O(runtime=podman) (the same Docker API calls; not yet tested on Podman).
+    O(runtime=containerd) has no stress helper yet and fails with a message saying so, before anything changes.
   - The stressor is a child of the target's cgroup, so it shares the target's limits and its accounting, not its
     namespaces; it sees its own (empty) filesystem and no network.
   - On cgroup v2 an engine may refuse a child cgroup in a container's cgroup (the target's processes sit in it);
