@@ -95,11 +95,13 @@ def test_kill_and_remove_spare_protected_containers_and_our_helpers(pclient, pru
     assert [t['name'] for t in result['chaos']['targets']] == ['victim-%s' % prun]
     assert wait_until(lambda: state_of(pclient, ids['victim']) == 'exited', timeout=20)
 
-    # Everything of this run, but the protected one and the helper-labelled one are never candidates.
+    # Everything of this run, in any state (the exited victim too, as `pumba rm`), but the protected one and the
+    # helper-labelled one are never candidates.
     result = run_podman('container_kill', dict(labels={TEST_LABEL: prun}, remove=True))
     assert not result.get('failed'), result
-    assert [t['name'] for t in result['chaos']['targets']] == ['doomed-%s' % prun]
+    assert sorted(t['name'] for t in result['chaos']['targets']) == ['doomed-%s' % prun, 'victim-%s' % prun]
     assert state_of(pclient, ids['doomed']) == 'removed'
+    assert state_of(pclient, ids['victim']) == 'removed'
     assert state_of(pclient, ids['guarded']) == 'running'
     assert state_of(pclient, ids['fakehelper']) == 'running'
     assert 'guarded-%s' % prun in result['chaos']['selection']['protected']
