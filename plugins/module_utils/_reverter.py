@@ -109,6 +109,8 @@ METHOD = 'ledger-reverter'
 # How long a module waits for a reverter to confirm a written-ahead entry; longer while a reverter process lives.
 START_WAIT_SECONDS = 10.0
 START_WAIT_MAX_SECONDS = 120.0
+# How long revert_now waits for entries the reverter is performing at that moment (a revert takes a second or two).
+REVERT_NOW_WAIT_SECONDS = 30.0
 # Reverters we start that die before confirming: after this many, waiting longer will not help.
 SPAWN_ATTEMPTS = 5
 # A starting reverter retries the lock this long: a module probing it holds it shared for an instant.
@@ -133,14 +135,24 @@ def perform(entry):
         return None, '%s: %s' % (type(exc).__name__, exc)
 
 
-def revert_now(root, entries):
-    """Revert these pending entries at once, in this process; returns the finished entries."""
+def revert_now(root, entries, wait_seconds=REVERT_NOW_WAIT_SECONDS):
+    """Revert these pending entries at once, in this process; returns the finished entries.
+
+    An entry the reverter took meanwhile (its deadline came) is being performed there: wait for it to be done
+    (up to ``wait_seconds``), so that when this returns every one of them is reverted, whoever did it."""
     finished = []
+    taken = []
     for entry in entries:
         if not claim(root, entry['id']):
+            taken.append(entry['id'])
             continue
         status, error = perform(entry)
         finished.append(finish(root, entry, status or 'failed', error))
+    give_up = time.time() + wait_seconds
+    while taken and time.time() < give_up:
+        taken = [i for i in taken if os.path.lexists(os.path.join(root, 'claimed', i + '.json'))]
+        if taken:
+            time.sleep(POLL_SECONDS)
     return finished
 
 

@@ -36,7 +36,8 @@ options:
   state:
     description:
       - V(listed) only lists the pending reverts.
-      - V(reverted) performs them now.
+      - V(reverted) performs them now. One that the reverter is performing at that moment (its deadline came) is
+        waited for, up to 30 seconds, so that every one of them is done when the task returns.
       - V(halted) leaves the halt marker, then performs them now.
     type: str
     choices: [listed, reverted, halted]

@@ -129,6 +129,36 @@ def test_unknown_action_fails_without_retry(tmp_path):
     assert finished[0]['status'] == 'failed' and 'unknown revert action' in finished[0]['error']
 
 
+def test_revert_now_waits_for_an_entry_the_reverter_is_performing(tmp_path):
+    # The deadline came as the module reverted: the reverter claimed the entry first. revert_now must not return
+    # before it is done there, or "reverted" would not mean reverted (and a fault window would miss its end).
+    root = str(tmp_path)
+    e = entry('busy', time.time())
+    _ledger_store.record(root, [e])
+    assert _ledger_store.claim(root, e['id'])  # the reverter has it
+    finishing = threading.Timer(0.5, lambda: _ledger_store.finish(root, e, 'reverted'))
+    finishing.start()
+    try:
+        assert _reverter.revert_now(root, [e], wait_seconds=20) == []
+        assert not os.path.exists(os.path.join(root, 'claimed', e['id'] + '.json'))
+        assert os.path.exists(os.path.join(root, 'done', e['id'] + '.json'))
+    finally:
+        finishing.join(10)
+
+
+def test_revert_now_gives_up_on_a_claimed_entry_after_its_wait(tmp_path):
+    root = str(tmp_path)
+    e = entry('stuck', time.time())
+    _ledger_store.record(root, [e])
+    assert _ledger_store.claim(root, e['id'])
+    returned = []
+    waiting = threading.Thread(target=lambda: returned.append(_reverter.revert_now(root, [e], wait_seconds=0.3)))
+    waiting.start()
+    waiting.join(30)  # a wait that never ends would leave the thread alive
+    assert returned == [[]] and not waiting.is_alive()
+    assert os.path.exists(os.path.join(root, 'claimed', e['id'] + '.json'))  # still the reverter's: untouched
+
+
 def test_discard_closes_entries_the_module_reverted_itself(tmp_path):
     e = entry('y', time.time() + 60)
     _ledger_store.record(str(tmp_path), [e])
