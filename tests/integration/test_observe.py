@@ -260,10 +260,11 @@ def test_iterations_a_fixed_period_apart_with_the_default_jitter(bed, run_id, le
         assert start >= starts[0] + k * period - 0.1, starts
     # However slow the machine makes an iteration: a drifting loop starts the next one at least a period after this
     # one's end; a period starts it a period after this one's start, or just after its end when it ran longer.
+    # (A fixed bound on the gap, such as period + 1.5 s, is a wall-clock assertion: an iteration that takes longer
+    # than the period on a loaded machine breaks it without any drift. The bound above is the drift test; a loop
+    # that waits the period after each iteration fails it, measured: 37.05 s against 32.3 s.)
     for (start, end), later in zip(spans, starts[1:]):
         assert later - start < period + (end - start), spans
-    for earlier, later in zip(starts, starts[1:]):
-        assert later - earlier < period + 1.5, starts
     assert all(w['probes'][0]['samples'] >= 2 for w in record['windows']), record['windows']
 
 
