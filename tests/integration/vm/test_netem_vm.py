@@ -136,7 +136,7 @@ def test_delay_filtered_to_one_destination_leaves_others_alone(vm, boxes, tmp_pa
     target, near, far = boxes('flt-target'), boxes('flt-a'), boxes('flt-b')
     base_a, base_b = rtt_ms(near, ip_of(target)), rtt_ms(far, ip_of(target))
     result = run_on_vm(vm, tmp_path, dict(names=[target], delay=dict(time='100ms'), destinations=[near],
-                                                 untimed=True))
+                                          untimed=True))
     assert result['changed'] is True, result
     try:
         delayed_a, delayed_b = rtt_ms(near, ip_of(target)), rtt_ms(far, ip_of(target))
