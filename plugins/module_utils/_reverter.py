@@ -478,6 +478,11 @@ class Reverter:
             with self.inflight_lock:
                 self.inflight.discard(entry['id'])
 
+    def _fresh(self, entry):
+        """The entry as pending/ holds it now, or None when it left pending or is no longer an entry of ours."""
+        fresh, reason = load_entry(os.path.join(self.root, 'pending', entry['id'] + '.json'))
+        return None if reason is not None else fresh
+
     def _lease_expired(self, name, now, leases):
         """lease_expired, read once per step: ``leases`` is that step's cache."""
         if name not in leases:
@@ -507,6 +512,13 @@ class Reverter:
         leases = {}  # each lease is read at most once per step
         for entry in entries:
             due = self._due(entry, now, leases)
+            if due <= now and entry.get('armed_by') and not entry.get('applied'):
+                # Due at its provisional deadline because its module is gone: the listing may predate the settle
+                # that module wrote just before it exited. Read the entry again, now that the module is known gone.
+                entry = self._fresh(entry)
+                if entry is None:
+                    continue
+                due = self._due(entry, now, leases)
             if due <= now:
                 with self.inflight_lock:
                     if entry['id'] in self.inflight:

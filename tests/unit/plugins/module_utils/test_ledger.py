@@ -316,6 +316,51 @@ def test_an_unsettled_entry_of_a_dead_module_is_performed_at_its_provisional_dea
     assert calls[0][1] >= e['deadline']
 
 
+def test_a_module_that_settles_and_exits_between_listing_and_check_gets_its_settled_deadline(tmp_path, fake_actions,
+                                                                                            monkeypatch):
+    # The reverter listed the entry unsettled (its provisional deadline passed: a slow arm and kill); the module
+    # then settled it and exited before the reverter checked whether it lives. The provisional deadline must not
+    # be acted on: the revert comes at the settled one, counted from the apply.
+    calls, dummy = fake_actions
+    root = str(tmp_path)
+    module = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+    try:
+        e = entry('settled-meanwhile', time.time() - 0.5)
+        e['armed_by'] = dict(pid=module.pid, start=_process_identity.process_start(module.pid))
+        _ledger_store.record(root, [e])
+        reverter = _reverter.Reverter(root)
+        listed = reverter.pending()
+        assert listed[0].get('applied') is None
+        settled = {}
+        real_alive = _reverter.arming_alive
+
+        def settle_then_exit(checked):
+            if not settled:  # the module's last moments, just after our listing
+                settled['deadline'] = time.time() + 0.5
+                _ledger_store.settle(root, dict(e), settled['deadline'])
+                module.kill()
+                module.wait()
+            return real_alive(checked)
+        monkeypatch.setattr(_reverter, 'arming_alive', settle_then_exit)
+        reverter.pending = lambda: listed  # the listing from before the settle
+        reverter.step()
+        time.sleep(0.2)
+        assert calls == [], 'reverted at the provisional deadline, before the settled one'
+        monkeypatch.setattr(_reverter, 'arming_alive', real_alive)
+        del reverter.pending  # list pending/ again
+        give_up = time.time() + 10
+        while not calls and time.time() < give_up:
+            reverter.step()
+            time.sleep(0.02)
+        assert [t for t, dummy in calls] == ['settled-meanwhile']
+        assert calls[0][1] >= settled['deadline']
+        reverter.pool.shutdown(wait=True)
+    finally:
+        if module.poll() is None:
+            module.kill()
+            module.wait()
+
+
 def test_settling_an_entry_the_reverter_already_performed_arms_it_again(tmp_path, fake_actions):
     calls, dummy = fake_actions
     e = entry('late-settle', time.time())
