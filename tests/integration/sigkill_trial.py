@@ -16,7 +16,11 @@ from helpers import ansible_playbook_argv, kill_controller, playbook_env, write
 
 OUR_QDISC = 'c4a0:'
 OUR_RULE = 'chaos.engineering:netem:'
-FAULT_TYPES = ('pause', 'kill', 'bandwidth', 'drop', 'partition', 'stress')
+FAULT_TYPES = ('pause', 'kill', 'restart', 'bandwidth', 'drop', 'partition', 'stress')
+# Faults whose target is stopped while they show, and whose revert starts it again (the engine's 'start' event).
+STOPPING = ('kill', 'restart')
+# container_restart's stop timeout: busybox's sleep ignores SIGTERM, so the target stops after this long.
+RESTART_STOP_TIMEOUT = 1
 
 
 def fault_task(fault_type, duration, peer=None):
@@ -25,6 +29,9 @@ def fault_task(fault_type, duration, peer=None):
         return 'container_pause', dict(duration=duration)
     if fault_type == 'kill':
         return 'container_kill', dict(restart_after=duration)
+    if fault_type == 'restart':
+        # Its entry is due stop_timeout + the module's grace after the arming, whatever ``duration`` says.
+        return 'container_restart', dict(stop_timeout=RESTART_STOP_TIMEOUT)
     if fault_type == 'bandwidth':
         return 'container_netem', dict(bandwidth=dict(rate='1mbit'), duration=duration)
     if fault_type == 'drop':
@@ -57,7 +64,7 @@ def fault_visible(client, fault_type, target_id, pid):
     state = client.inspect_container(target_id)['State']
     if fault_type == 'pause':
         return bool(state.get('Paused'))
-    if fault_type == 'kill':
+    if fault_type in STOPPING:
         return not state.get('Running')
     if fault_type == 'stress':
         return any(h['State'] == 'running' for h in helpers_of(client, target_id))
@@ -70,9 +77,9 @@ def leftovers(client, fault_type, target_id, pid):
     state = client.inspect_container(target_id)['State']
     if state.get('Paused'):
         left.append('target paused')
-    if fault_type == 'kill' and not state.get('Running'):
+    if fault_type in STOPPING and not state.get('Running'):
         left.append('target not running')
-    if fault_type not in ('pause', 'kill', 'stress') and pid and netns_has_ours(pid):
+    if fault_type not in ('pause', 'stress') + STOPPING and pid and netns_has_ours(pid):
         left.append('qdisc or rule of ours')
     helpers = helpers_of(client, target_id)
     if helpers:
@@ -80,14 +87,17 @@ def leftovers(client, fault_type, target_id, pid):
     return left
 
 
-def done_entries(ledger_dir, target_id):
-    directory = os.path.join(ledger_dir, 'done')
+def done_entries(ledger_dir, target_id, state='done'):
+    directory = os.path.join(ledger_dir, state)
     found = []
     for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
         if not name.endswith('.json'):
             continue  # the reverter's temporary file, renamed into place in a moment
-        with open(os.path.join(directory, name)) as handle:
-            entry = json.load(handle)
+        try:
+            with open(os.path.join(directory, name)) as handle:
+                entry = json.load(handle)
+        except OSError:
+            continue  # moved on (pending -> claimed -> done) as we read
         if entry.get('target', {}).get('id') == target_id:
             found.append(entry)
     return found
@@ -151,7 +161,9 @@ def run_trial(client, docker_host, fault_type, run_id, workdir, ledger_dir, dura
         proc.wait()
     result = dict(fault=fault_type, visible_at=visible_at, killed_at=killed_at)
     # Wait until the fault is over (or far past when it had to be): deadline + grace at the latest.
-    bound = (visible_at or killed_at) + duration + 1 + grace
+    # The deadline written ahead, when it is later (a restart's: stop timeout + the module's grace).
+    ahead = [e['deadline'] for state in ('pending', 'claimed', 'done') for e in done_entries(ledger_dir, target_id, state)]
+    bound = max([(visible_at or killed_at) + duration + 1] + ahead) + grace
     ended = None
     while time.time() < bound + settle_timeout:
         if not leftovers(client, fault_type, target_id, pid):
@@ -159,7 +171,7 @@ def run_trial(client, docker_host, fault_type, run_id, workdir, ledger_dir, dura
             break
         time.sleep(0.05)
     entries = done_entries(ledger_dir, target_id)
-    give_up = time.time() + 10
+    give_up = max(time.time(), bound) + 10
     while not entries and time.time() < give_up:  # the reverter files the entry just after its revert
         time.sleep(0.05)
         entries = done_entries(ledger_dir, target_id)
@@ -169,7 +181,7 @@ def run_trial(client, docker_host, fault_type, run_id, workdir, ledger_dir, dura
     result['deadline'] = deadline
     if fault_type == 'pause':
         end = _event_time(client, target_id, since, 'unpause')
-    elif fault_type == 'kill':
+    elif fault_type in STOPPING:
         end = _event_time(client, target_id, since, 'start')
     else:
         gone = [e.get('details', {}).get('fault_gone_at') for e in entries]

@@ -9,12 +9,14 @@ import docker
 import pytest
 
 from helpers import ansible_playbook_argv, kill_controller, playbook_env, wait_until, write
-from sigkill_trial import FAULT_TYPES, clean_up, helpers_of, run_trial, start_containers_labelled, stop_reverter
+from ansible_collections.chaos.engineering.plugins.module_utils._container_restart import RESTART_GRACE_SECONDS
+from sigkill_trial import (RESTART_STOP_TIMEOUT, FAULT_TYPES, clean_up, done_entries, helpers_of, run_trial,
+                           start_containers_labelled, stop_reverter)
 
 TRIALS = 2
 
 
-@pytest.mark.parametrize('fault_type', FAULT_TYPES)
+@pytest.mark.parametrize('fault_type', [f for f in FAULT_TYPES if f != 'restart'])
 def test_sigkill_the_moment_the_fault_shows_leaves_nothing(bed, run_id, tmp_path, fault_type):
     client = docker.APIClient(base_url=bed['hosts'][0])
     results = []
@@ -31,6 +33,26 @@ def test_sigkill_the_moment_the_fault_shows_leaves_nothing(bed, run_id, tmp_path
         # The entry was written ahead and performed: its deadline is never later than the fault's own.
         assert result['entries'] >= 1, result
         assert result['deadline'] <= result['visible_at'] + 3 + 1, result
+
+
+def test_sigkill_the_moment_a_restart_stopped_the_container_leaves_it_running(bed, run_id, tmp_path):
+    """container_restart's entry is written ahead: killed the moment the container is down, it runs again by the
+    entry's deadline (the engine may finish the restart by itself; the reverter's start then finds it running).
+    One trial: the entry is due stop timeout + 30 s after the arming, and the trial waits for it."""
+    client = docker.APIClient(base_url=bed['hosts'][0])
+    try:
+        result = run_trial(client, bed['hosts'][0], 'restart', run_id, str(tmp_path), str(tmp_path / 'ledger'))
+        (entry,) = done_entries(str(tmp_path / 'ledger'), client.containers(
+            all=True, filters={'label': 'chaos.engineering/test-run=%s' % run_id})[0]['Id'])
+    finally:
+        clean_up(client, run_id)
+    assert result['visible_at'] is not None, 'the container never showed stopped: %r' % result
+    assert result['killed_at'] >= result['visible_at']
+    assert not result['leak'], 'the container was not running again by its deadline: %r' % result
+    # The reverter performed the written-ahead start, at its deadline, not before.
+    assert entry['status'] == 'reverted' and not entry.get('applied'), entry
+    assert entry['began_at'] >= entry['deadline'], entry
+    assert result['deadline'] <= result['visible_at'] + RESTART_STOP_TIMEOUT + RESTART_GRACE_SECONDS, result
 
 
 def test_a_controller_killed_while_reading_leaves_only_helpers_that_expire_by_themselves(bed, run_id, tmp_path):
