@@ -342,7 +342,12 @@ def arm(root, entries):
         entry['armed_by'] = owner
         entry.pop('applied', None)
     record(root, entries, durable=True)
-    pid = ensure_reverter(root, confirm_after=time.time_ns())
+    confirm_after = time.time_ns()
+    # A running reverter does not list an unchanged pending/ again (see Reverter.pending), and the fsyncs above may
+    # have outlasted its trust margin since the last rename: without a change after confirm_after, it would never
+    # confirm. Touching the directory makes its next listing begin after confirm_after.
+    os.utime(os.path.join(root, 'pending'))
+    pid = ensure_reverter(root, confirm_after=confirm_after)
     return pid is not None, pid
 
 

@@ -399,6 +399,36 @@ def test_arm_waits_until_a_real_reverter_has_listed_the_entries(tmp_path):
         os.kill(pid, 15)
 
 
+def test_arm_is_confirmed_by_a_running_reverter_when_writing_the_entries_is_slow(tmp_path, monkeypatch):
+    # A reverter already runs (container_netem starts one early). The module's fsyncs after the renames take longer
+    # than the listing's trust margin (20 entries on a loaded host): the reverter's last listing then predates the
+    # moment the module asks about, and an unchanged pending/ was never listed (nor confirmed) again. The module
+    # waited its 120 s and changed nothing: "no reverter confirmed the revert within 120 s".
+    root = str(tmp_path / 'ledger')
+    _ledger_store.check_root(root)
+    reverter = _reverter.Reverter(root, idle_exit=30)
+    thread = threading.Thread(target=reverter.run)
+    thread.start()
+    try:
+        assert wait_for(lambda: _reverter.reverter_state(root) is not None, 10)
+        real_record = _reverter.record
+
+        def slow_record(*args, **kwargs):
+            real_record(*args, **kwargs)
+            time.sleep(0.4)  # the fsyncs of many entries under load, after their renames
+        monkeypatch.setattr(_reverter, 'record', slow_record)
+        monkeypatch.setattr(_reverter, 'START_WAIT_MAX_SECONDS', 3.0)
+        entries = [entry('slow-%d' % i, time.time() + 60) for i in range(20)]
+        started = time.time()
+        armed, pid = _reverter.arm(root, entries)
+        assert armed and pid == os.getpid(), 'the running reverter never confirmed the entries'
+        assert time.time() - started < 2.5
+    finally:
+        _ledger_store.discard(root, _ledger_store.list_entries(root))
+        reverter.idle_exit = 0
+        thread.join(20)
+
+
 # --- trust and malformed entries ---------------------------------------------------------------------------
 
 def test_relative_and_foreign_ledger_dirs_are_refused(tmp_path):
