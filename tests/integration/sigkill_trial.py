@@ -162,7 +162,8 @@ def run_trial(client, docker_host, fault_type, run_id, workdir, ledger_dir, dura
     result = dict(fault=fault_type, visible_at=visible_at, killed_at=killed_at)
     # Wait until the fault is over (or far past when it had to be): deadline + grace at the latest.
     # The deadline written ahead, when it is later (a restart's: stop timeout + the module's grace).
-    ahead = [e['deadline'] for state in ('pending', 'claimed', 'done') for e in done_entries(ledger_dir, target_id, state)]
+    ahead = [e['deadline'] for state in ('pending', 'claimed', 'done')
+             for e in done_entries(ledger_dir, target_id, state)]
     bound = max([(visible_at or killed_at) + duration + 1] + ahead) + grace
     ended = None
     while time.time() < bound + settle_timeout:
