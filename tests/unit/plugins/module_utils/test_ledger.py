@@ -316,8 +316,8 @@ def test_an_unsettled_entry_of_a_dead_module_is_performed_at_its_provisional_dea
     assert calls[0][1] >= e['deadline']
 
 
-def test_a_module_that_settles_and_exits_between_listing_and_check_gets_its_settled_deadline(tmp_path, fake_actions,
-                                                                                            monkeypatch):
+def test_a_module_that_settles_and_exits_between_listing_and_check_gets_its_settled_deadline(
+        tmp_path, fake_actions, monkeypatch):
     # The reverter listed the entry unsettled (its provisional deadline passed: a slow arm and kill); the module
     # then settled it and exited before the reverter checked whether it lives. The provisional deadline must not
     # be acted on: the revert comes at the settled one, counted from the apply.
