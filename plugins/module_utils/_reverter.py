@@ -92,6 +92,8 @@ IDLE_EXIT_SECONDS = 5.0
 POLL_SECONDS = 0.05
 # Directory mtimes come from a coarse clock: a listing this soon after a change may have missed it.
 MTIME_MARGIN_NS = 50 * 1000 * 1000
+# While listed entries wait to be settled, an unchanged listing is said again this often (see Reverter.pending).
+RECONFIRM_NS = 100 * 1000 * 1000
 RETRY_BACKOFF_SECONDS = (1, 2, 5, 10, 30)
 GIVE_UP_AFTER_SECONDS = 3600
 # A helper_exec entry with batches gets its revert processes started this long before its deadline,
@@ -388,6 +390,7 @@ class Reverter:
         self.cache = {}  # file name -> (mtime_ns, entry): parse each entry once
         self.arming = {}  # entry id -> Future of its prearm
         self.listing = None  # (directory mtime_ns, listed at ns, entries) of the last listing
+        self.said_at = 0  # ns, the listed_at we last said (see pending)
         self.owner = this_process()
 
     def acquire(self, patience=ACQUIRE_SECONDS):
@@ -419,12 +422,14 @@ class Reverter:
             return
         state = dict(self.owner, listed_at=listed_at)
         write_json_atomic(os.path.join(self.root, 'reverter.state'), state)
+        self.said_at = listed_at
 
     def pending(self):
         """The pending entries. Entries only enter or leave pending/ by rename, which bumps the directory's
         mtime, so an unchanged directory is not listed again (a listing taken within the timestamp
         granularity of a change is not trusted)."""
         directory = os.path.join(self.root, 'pending')
+        now = time.time_ns()
         try:
             mtime = os.stat(directory).st_mtime_ns
         except OSError:
@@ -432,6 +437,11 @@ class Reverter:
         if mtime is not None and self.listing is not None:
             listed_mtime, listed_at, listed = self.listing
             if listed_mtime == mtime and listed_at - mtime > MTIME_MARGIN_NS:
+                # Unchanged since: as good as a listing taken now. A module waits for a listing later than its
+                # confirm time, taken once its entries are durable; under load we may list them before that
+                # (and never again), so say it again while entries wait to be settled.
+                if now - self.said_at >= RECONFIRM_NS and any(not e.get('applied') for e in listed):
+                    self._say_listed(now)
                 return listed
         listed_at = time.time_ns()
         entries = self._list_pending(directory)
