@@ -115,12 +115,15 @@ ARMING_PATIENCE_SECONDS = 120.0
 
 # action name -> callable(entry) returning a status string; raising means "retry later". Filled by families().
 REVERT_ACTIONS = {}
+_FAMILIES = []  # the loaded families(), once
 
 
 def families():
     """The fault families' files, whose REVERT_ACTIONS the reverter performs; a new family adds its file here (and
     to RUNTIME_MODULES). Imported on first use, not with this file: they load the engines' clients (the docker SDK),
     most of a reverter's start-up, and a starting reverter confirms its first listing before that (see run)."""
+    if _FAMILIES:
+        return _FAMILIES[0]  # each step asks, per entry: once loaded, a lookup
     # pylint: disable-next=import-outside-toplevel
     from ansible_collections.chaos.engineering.plugins.module_utils import (
         _revert_container_state,
@@ -131,6 +134,7 @@ def families():
     for family in found:
         for name, action in family.REVERT_ACTIONS.items():
             REVERT_ACTIONS.setdefault(name, action)
+    _FAMILIES[:] = [found]
     return found
 
 
