@@ -146,15 +146,18 @@ def _explain(result, interface):
     return '%s failed with rc %s: %s' % (' '.join(result.argv), result.rc, text)
 
 
-def read_state(executor, interface):
+def read_state(executor, interface, tc=True):
     """The target's qdiscs and rules, parsed; raises TargetError when they cannot be read.
 
-    The three reads run at once: each is a round trip to the engine, and none depends on another.
+    The reads run at once: each is a round trip to the engine, and none depends on another. Without ``tc``
+    the qdiscs are not read (taken as none): for a fault without tc that holds no tc tree there, they change
+    nothing, and each read is a container exec.
     """
-    with ThreadPoolExecutor(max_workers=len(READ_STATE)) as pool:
-        results = list(pool.map(executor.run, [argv for dummy, argv in READ_STATE]))
-    state = dict(text={})
-    for (key, dummy), result in zip(READ_STATE, results):
+    reads = [(key, argv) for key, argv in READ_STATE if tc or key != 'qdiscs']
+    with ThreadPoolExecutor(max_workers=len(reads)) as pool:
+        results = list(pool.map(executor.run, [argv for dummy, argv in reads]))
+    state = dict(text=dict(qdiscs=''))
+    for (key, dummy), result in zip(reads, results):
         if not result.ok:
             if key == 'ip6tables' and not any(m in result.stderr for m in NO_PERMISSION):
                 result.stdout = ''  # no IPv6 in this namespace: nothing of ours can be there
@@ -394,26 +397,26 @@ class NetworkFault:
             return False  # a reader this run made is no fault's helper: nobody removes it under us
         return self.runtime.helper_lost(reader.helper_id, exc)
 
-    def _fresh_read(self, target, labels, deadline=None):
+    def _fresh_read(self, target, labels, deadline=None, tc=True):
         """(reader, state) through a new leased helper; the helper is released again if the read fails."""
         reader = self._new_reader(target, labels, deadline)
         try:
-            return reader, read_state(reader, self.interface)
+            return reader, read_state(reader, self.interface, tc)
         except Exception:
             reader.release()
             raise
 
-    def _read(self, target, helpers, labels=None, deadline=None):
-        """(reader, state): the namespace's state read through ``_reader``. When our helper stops or vanishes
-        under us (see ``_lost``), read through a new one instead."""
+    def _read(self, target, helpers, labels=None, deadline=None, tc=True):
+        """(reader, state): the namespace's state read through ``_reader`` (``tc``: see read_state). When our
+        helper stops or vanishes under us (see ``_lost``), read through a new one instead."""
         reader = self._reader(target, helpers, labels, deadline)
         try:
-            return reader, read_state(reader, self.interface)
+            return reader, read_state(reader, self.interface, tc)
         except Exception as exc:  # pylint: disable=broad-exception-caught
             reader.release()
             if not self._lost(reader, exc):
                 raise
-        return self._fresh_read(target, labels, deadline)
+        return self._fresh_read(target, labels, deadline, tc)
 
     def _scope(self, work):
         """What of ours a run of this fault may remove (see cleanup_argv)."""
@@ -606,8 +609,10 @@ class NetworkFault:
         work = TargetWork(target, mine, mine_pending, self.plan.fault_id)
         work.tc_devices = self._tc_devices(mine + mine_pending)
         # Any running helper of ours reads the namespace; the fault gets one of its own (see _prepare_one).
+        # The qdiscs matter to a tc fault, to one that holds a tc tree there now, and to the diff.
+        tc = bool(self.plan.uses_tc or work.tc_devices or self.fault.module._diff)
         work.reader, work.before = self._read(target, mine + others, self._labels(target, self.deadline),
-                                              self.deadline)
+                                              self.deadline, tc=tc)
         try:
             root = work.before['root']
             holders = [n for n in self._tc_holders(others + others_pending) if n != self.plan.name]

@@ -11,7 +11,7 @@ any instant) the entry is performed at its provisional deadline, which is never 
 
 It runs from a private copy of its code (runtime/<hash>/ in the ledger: RUNTIME_MODULES, verified before it is
 executed), as ``python -m`` REVERTER_MODULE, so it and every file it imports import nothing from Ansible
-unguarded. The revert actions come from the fault families' files (FAMILIES), each with its REVERT_ACTIONS.
+unguarded. The revert actions come from the fault families' files (families()), each with its REVERT_ACTIONS.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -31,13 +31,7 @@ import uuid
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.chaos.engineering.plugins.module_utils import (
-    _host_exec,
-    _revert_client,
-    _revert_container_state,
-    _revert_network,
-    _revert_stress,
-)
+from ansible_collections.chaos.engineering.plugins.module_utils import _host_exec
 from ansible_collections.chaos.engineering.plugins.module_utils._ledger_store import (
     arming_alive,
     check_root,
@@ -92,14 +86,14 @@ RUNTIME_MODULES = (
     '_runtime_select',
     '_timefmt',
 )
-# The fault families' revert actions; a new family adds its file here (and to RUNTIME_MODULES).
-FAMILIES = (_revert_container_state, _revert_network, _revert_stress)
 
 # The reverter exits after this long with nothing pending; the next armed fault starts a new one.
 IDLE_EXIT_SECONDS = 5.0
 POLL_SECONDS = 0.05
 # Directory mtimes come from a coarse clock: a listing this soon after a change may have missed it.
 MTIME_MARGIN_NS = 50 * 1000 * 1000
+# While listed entries wait to be settled, an unchanged listing is said again this often (see Reverter.pending).
+RECONFIRM_NS = 100 * 1000 * 1000
 RETRY_BACKOFF_SECONDS = (1, 2, 5, 10, 30)
 GIVE_UP_AFTER_SECONDS = 3600
 # A helper_exec entry with batches gets its revert processes started this long before its deadline,
@@ -119,13 +113,46 @@ ACQUIRE_SECONDS = 5.0
 ARMING_PATIENCE_SECONDS = 120.0
 
 
-# action name -> callable(entry) returning a status string; raising means "retry later".
-REVERT_ACTIONS = dict((name, action) for family in FAMILIES for name, action in family.REVERT_ACTIONS.items())
+# action name -> callable(entry) returning a status string; raising means "retry later". Filled by families().
+REVERT_ACTIONS = {}
+_FAMILIES = []  # the loaded families(), once
+
+
+def families():
+    """The fault families' files, whose REVERT_ACTIONS the reverter performs; a new family adds its file here (and
+    to RUNTIME_MODULES). Imported on first use, not with this file: they load the engines' clients (the docker SDK),
+    most of a reverter's start-up, and a starting reverter confirms its first listing before that (see run)."""
+    if _FAMILIES:
+        return _FAMILIES[0]  # each step asks, per entry: once loaded, a lookup
+    # pylint: disable-next=import-outside-toplevel
+    from ansible_collections.chaos.engineering.plugins.module_utils import (
+        _revert_container_state,
+        _revert_network,
+        _revert_stress,
+    )
+    found = (_revert_container_state, _revert_network, _revert_stress)
+    for family in found:
+        for name, action in family.REVERT_ACTIONS.items():
+            REVERT_ACTIONS.setdefault(name, action)
+    _FAMILIES[:] = [found]
+    return found
+
+
+def _network_family():
+    return families()[1]
+
+
+def _revert_workers():
+    """As many revert workers as each engine's client keeps connections (see _revert_client)."""
+    # pylint: disable-next=import-outside-toplevel
+    from ansible_collections.chaos.engineering.plugins.module_utils import _revert_client
+    return _revert_client.REVERT_WORKERS
 
 
 def perform(entry):
     """Run one entry's revert action; returns (status, error). Records when it began in the entry."""
     entry['began_at'] = time.time()
+    families()
     action = REVERT_ACTIONS.get(entry.get('action'))
     if action is None:
         return 'failed', 'unknown revert action %r' % entry.get('action')
@@ -368,11 +395,11 @@ class Reverter:
         self.lock_fd = None
         self.inflight = set()
         self.inflight_lock = threading.Lock()
-        # As many workers as each engine's client keeps connections (see _revert_client).
-        self.pool = ThreadPoolExecutor(max_workers=_revert_client.REVERT_WORKERS)
+        self._pool = None  # made on first use: see _submit
         self.cache = {}  # file name -> (mtime_ns, entry): parse each entry once
         self.arming = {}  # entry id -> Future of its prearm
         self.listing = None  # (directory mtime_ns, listed at ns, entries) of the last listing
+        self.said_at = 0  # ns, the listed_at we last said (see pending)
         self.owner = this_process()
 
     def acquire(self, patience=ACQUIRE_SECONDS):
@@ -404,12 +431,14 @@ class Reverter:
             return
         state = dict(self.owner, listed_at=listed_at)
         write_json_atomic(os.path.join(self.root, 'reverter.state'), state)
+        self.said_at = listed_at
 
     def pending(self):
         """The pending entries. Entries only enter or leave pending/ by rename, which bumps the directory's
         mtime, so an unchanged directory is not listed again (a listing taken within the timestamp
         granularity of a change is not trusted)."""
         directory = os.path.join(self.root, 'pending')
+        now = time.time_ns()
         try:
             mtime = os.stat(directory).st_mtime_ns
         except OSError:
@@ -417,6 +446,11 @@ class Reverter:
         if mtime is not None and self.listing is not None:
             listed_mtime, listed_at, listed = self.listing
             if listed_mtime == mtime and listed_at - mtime > MTIME_MARGIN_NS:
+                # Unchanged since: as good as a listing taken now. A module waits for a listing later than its
+                # confirm time, taken once its entries are durable; under load we may list them before that
+                # (and never again), so say it again while entries wait to be settled.
+                if now - self.said_at >= RECONFIRM_NS and any(not e.get('applied') for e in listed):
+                    self._say_listed(now)
                 return listed
         listed_at = time.time_ns()
         entries = self._list_pending(directory)
@@ -534,11 +568,11 @@ class Reverter:
                     entry = dict(entry, ended_by='lease')  # done/ says why it came before its deadline
                 with self.inflight_lock:
                     self.inflight.add(entry['id'])
-                self.pool.submit(self._run_one, entry)
+                self._submit(self._run_one, entry)
             else:
-                if _revert_network.prearmable(entry) and not entry.get('attempts') and entry['id'] not in self.arming:
+                if _network_family().prearmable(entry) and not entry.get('attempts') and entry['id'] not in self.arming:
                     if due - PREARM_SECONDS <= now:
-                        self.arming[entry['id']] = self.pool.submit(_revert_network.prearm, entry)
+                        self.arming[entry['id']] = self._submit(_network_family().prearm, entry)
                     else:
                         due -= PREARM_SECONDS  # wake up in time to prearm it
                 if next_due is None or due < next_due:
@@ -553,7 +587,12 @@ class Reverter:
         for entry_id, arming in list(self.arming.items()):
             if entry_id not in keep and arming.done():
                 self.arming.pop(entry_id, None)
-                _revert_network.drop_prearmed(entry_id)
+                _network_family().drop_prearmed(entry_id)
+
+    def _submit(self, call, *args):
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=_revert_workers())
+        return self._pool.submit(call, *args)
 
     def busy(self):
         with self.inflight_lock:
@@ -563,6 +602,9 @@ class Reverter:
         if not self.acquire():
             return 0
         recover_claimed(self.root)
+        # The revert code loads while the first listing confirms the waiting module's entries: a module's arming
+        # waits for that listing, not for the docker SDK's import (their first deadline is a second away at least).
+        threading.Thread(target=families, name='load-families', daemon=True).start()
         idle_since = None
         while True:
             if not os.path.isdir(self.root):
@@ -591,7 +633,8 @@ class Reverter:
                     self.listing = None  # list again under the lock, and confirm what we saw
                     idle_since = None
             time.sleep(POLL_SECONDS if wait is None else max(0.0, min(POLL_SECONDS, wait)))
-        self.pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         return 0
 
 

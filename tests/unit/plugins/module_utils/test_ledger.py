@@ -429,6 +429,38 @@ def test_arm_is_confirmed_by_a_running_reverter_when_writing_the_entries_is_slow
         thread.join(20)
 
 
+def test_entries_listed_before_the_arming_module_took_its_confirm_time_are_confirmed_again(tmp_path):
+    # Under load the reverter can list freshly written entries before the module, still fsyncing them, takes
+    # its confirm time; the directory then stays unchanged, and a listing that is never said again leaves the
+    # module waiting 120 s ("no reverter confirmed the revert").
+    root = _ledger_store.check_root(str(tmp_path / 'ledger'))
+    reverter = _reverter.Reverter(root)
+    assert reverter.acquire()
+    try:
+        e = entry('racing', time.time() + 60)
+        _ledger_store.record(root, [e])
+        pending = os.path.join(root, 'pending')
+        written = time.time_ns() - 200 * 1000 * 1000
+        os.utime(pending, ns=(written, written))  # the writes were a while ago: the listing will be trusted
+        assert [x['id'] for x in reverter.pending()] == [e['id']]
+        confirm_after = time.time_ns()  # the module, done with its fsyncs
+        time.sleep(0.1)  # RECONFIRM_NS
+        assert [x['id'] for x in reverter.pending()] == [e['id']]
+        assert reverter.listing[1] < confirm_after  # not listed again: the directory did not change
+        assert _reverter.reverter_state(root)['listed_at'] > confirm_after
+        # Settled entries wait for no module: nothing more is said.
+        _ledger_store.settle(root, e)
+        os.utime(pending, ns=(written, written))
+        reverter.listing = None
+        reverter.pending()
+        said = _reverter.reverter_state(root)['listed_at']
+        time.sleep(0.1)  # RECONFIRM_NS
+        reverter.pending()
+        assert _reverter.reverter_state(root)['listed_at'] == said
+    finally:
+        reverter.release_lock()
+
+
 # --- trust and malformed entries ---------------------------------------------------------------------------
 
 def test_relative_and_foreign_ledger_dirs_are_refused(tmp_path):

@@ -165,6 +165,36 @@ def test_replacing_our_fault_goes_on_through_a_new_helper_when_the_reverter_remo
     assert engine.running == {'new-helper-1'}
 
 
+def drop_fault(tmp_path, diff=False):
+    fault = _netem_apply.NetworkFault(FakeFault(tmp_path, state='present', untimed=True, drop=dict(probability=0.3)))
+    fault.fault.module._diff = diff
+    fault.plan = _netem_plan.Plan(fault._spec(), 'eth0', [], None, None, None)
+    assert not fault.plan.uses_tc
+    return fault
+
+
+def qdisc_reads(engine):
+    return [c for c, argv in engine.execs if argv[:3] == ['tc', 'qdisc', 'show']]
+
+
+def test_a_fault_without_tc_does_not_read_the_qdiscs_of_a_namespace_where_it_holds_no_tc_tree(engine, tmp_path):
+    # Each read is a container exec; the qdiscs change nothing for a drop that holds no tc tree there.
+    work = drop_fault(tmp_path)._inspect_one(TARGET, OLD_HELPERS, [])
+    assert qdisc_reads(engine) == [] and [argv[0] for c, argv in engine.execs] == ['iptables', 'ip6tables']
+    assert work.before['root'] is None and work.steps is not None
+
+
+def test_the_qdiscs_are_read_where_the_fault_holds_a_tc_tree_and_for_the_diff(engine, tmp_path):
+    holding = [dict(OLD_HELPERS[0], Labels={_docker_helpers.TC_INTERFACE_LABEL: 'eth0'})]
+    work = drop_fault(tmp_path)._inspect_one(TARGET, holding, [])
+    assert qdisc_reads(engine) == ['old-helper'] and work.tc_devices == ['eth0']
+    # Our root qdisc on eth0 belongs to this fault: the drop replaces it.
+    assert ['tc', 'qdisc', 'del', 'dev', 'eth0', 'root', 'handle', 'c4a0:'] in work.steps
+    engine.execs = []
+    drop_fault(tmp_path, diff=True)._inspect_one(TARGET, OLD_HELPERS, [])
+    assert qdisc_reads(engine) == ['old-helper']
+
+
 def test_a_lease_removes_its_helper_once_unless_the_fault_adopted_it(engine, monkeypatch):
     runtime = _runtime_docker.DockerRuntime(object())
     engine.running.update({'read-only', 'kept'})
