@@ -296,21 +296,42 @@ def proc_status(pid):
         return dict(line.rstrip('\n').split(':\t', 1) for line in handle if ':\t' in line)
 
 
-def containers_named(ctrd, name):
-    return [c for c in ctr(ctrd, 'containers', 'ls', '-q').split() if c == name]
+def our_stressors(ctrd, target_id):
+    """Our stress helpers on ``target_id``: {id: labels}."""
+    found = ctr(ctrd, 'containers', 'ls', '-q', 'labels."chaos.engineering/target"==%s' % target_id).split()
+    return dict((h, json.loads(ctr(ctrd, 'containers', 'info', h))['Labels']) for h in found)
+
+
+def start_controller(ctrd, tmp_path, fault):
+    """ansible-playbook running container_stress on the bed, then pausing: its controller is to be killed."""
+    ledger = str(tmp_path / 'ledger')
+    play = [dict(hosts='localhost', gather_facts=False, tasks=[{'chaos.engineering.container_stress': dict(
+        fault, runtime='containerd', containerd_socket=ctrd['CHAOS_CONTAINERD_SOCKET'], ledger_dir=ledger)},
+        {'ansible.builtin.pause': dict(seconds=120)}])]
+    playbook, extra = str(tmp_path / 'stress.yml'), str(tmp_path / 'stress-vars.json')
+    with open(playbook, 'w') as handle:
+        json.dump(play, handle)
+    with open(extra, 'w') as handle:
+        json.dump({}, handle)
+    return ledger, subprocess.Popen(ansible_playbook_argv(playbook, extra), env=playbook_env(), cwd=str(tmp_path),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 @pytest.mark.skipif(not os.path.isdir(CPUACCT), reason='the load is read from cgroup v1 cpuacct')
-def test_stress_runs_in_a_child_of_the_task_cgroup_and_the_reverter_removes_it_by_the_deadline(ctrd, containers, run):
+def test_stress_in_a_child_of_the_task_cgroup_is_removed_by_its_deadline_after_a_sigkilled_controller(
+        ctrd, containers, tmp_path):
     cid = containers()
-    args = dict(names=[cid], cpu=1, duration=15)
-    result = run('container_stress', args)
-    assert result['changed'] is True and not result.get('failed'), result
-    assert result['chaos']['revert']['armed'] is True
-    target = result['chaos']['targets'][0]
-    assert target['action'] == 'stress' and target['cgroup']['source'].startswith('/proc/'), target
-    path, helper = target['cgroup']['path'], target['helper']
-    assert cid in path and target['cgroup_parent'] == path
+    with open('/proc/%d/cgroup' % task_status(ctrd, cid)[1]) as handle:
+        path = [line for line in handle if ':cpu,' in line or ':cpu:' in line][0].strip().split(':', 2)[2]
+    ledger, proc = start_controller(ctrd, tmp_path, dict(names=[cid], cpu=1, duration=15))
+    try:
+        assert wait_until(lambda: any(task_status(ctrd, h)[0] == 'RUNNING' for h in our_stressors(ctrd, cid)),
+                          60), 'no stressor started'
+    finally:
+        kill_controller(proc.pid)
+        proc.wait()
+    (helper, labels), = our_stressors(ctrd, cid).items()
+    assert labels['chaos.engineering/helper'] == 'true' and labels['chaos.engineering/fault'] == 'container_stress'
     status, pid = task_status(ctrd, helper)
     assert status == 'RUNNING', 'the stressor is not running: %s' % status
     with open('/proc/%d/cgroup' % pid) as handle:
@@ -321,42 +342,37 @@ def test_stress_runs_in_a_child_of_the_task_cgroup_and_the_reverter_removes_it_b
     links = subprocess.run(['nsenter', '-t', str(pid), '-n', '--', 'ip', '-o', 'link'], check=True,
                            capture_output=True, text=True).stdout.splitlines()
     assert [line.split(':')[1].strip() for line in links] == ['lo'], links  # no network
-    labels = json.loads(ctr(ctrd, 'containers', 'info', helper))['Labels']
-    assert labels['chaos.engineering/helper'] == 'true' and labels['chaos.engineering/target'] == cid
     during = cores_used(path, 2.0)
     assert during > 0.01, 'the stressor did not load the target: %.3f cores' % during
-    # containerd has no auto-remove: only the reverter removes the helper, by its deadline.
-    deadline = parse_iso(target['deadline'])
-    assert wait_until(lambda: not containers_named(ctrd, helper), deadline - time.time() + 5), 'outlived its deadline'
+    # containerd has no auto-remove, and the controller is dead: only the detached reverter removes the helper.
+    deadline = parse_iso(labels['chaos.engineering/expires'])
+    assert wait_until(lambda: not our_stressors(ctrd, cid), deadline - time.time() + 5), 'outlived its deadline'
     assert time.time() >= deadline - 1.0, 'the stressor was removed before its duration'
     after = cores_used(path, 1.0)
     assert after < max(0.005, during / 4), 'still %.3f cores after the stress (%.3f during)' % (after, during)
+    stop_reverter(ledger)
 
 
-def test_stress_again_is_ok_absent_removes_it_now_and_check_mode_starts_none(ctrd, containers, run):
+def test_stress_again_is_ok_absent_removes_it_now_and_a_missing_image_changes_nothing(ctrd, containers, run):
     cid = containers()
     args = dict(names=[cid], memory='8m', duration=60)
-    predicted = run('container_stress', args, check=True)
-    assert predicted['changed'] is True and predicted['chaos']['dry_run'] is True, predicted
-    helper = predicted['chaos']['targets'][0]['helper_name']
-    assert not containers_named(ctrd, helper), 'check mode started a stressor'
+    missing = run('container_stress', dict(args, image='chaos-no-such-image:latest'), check=True)
+    assert missing.get('failed') and 'is not on containerd_socket=' in missing['msg'], missing  # check mode too
     result = run('container_stress', args)
-    assert result['changed'] is True and task_status(ctrd, helper)[0] == 'RUNNING', result
+    assert result['changed'] is True and not result.get('failed'), result
+    target = result['chaos']['targets'][0]
+    helper = target['helper']
+    assert task_status(ctrd, helper)[0] == 'RUNNING' and list(our_stressors(ctrd, cid)) == [helper]
+    assert target['cgroup']['source'].startswith('/proc/'), target
+    assert target['cgroup_parent'] == target['cgroup']['path'] and cid in target['cgroup_parent']
     again = run('container_stress', args)  # found again by its labels: ok, the same helper and deadline
     assert again['changed'] is False, again['chaos']['targets']
     assert again['chaos']['targets'][0]['helper'] == helper
-    assert again['chaos']['targets'][0]['deadline'] == result['chaos']['targets'][0]['deadline']
+    assert again['chaos']['targets'][0]['deadline'] == target['deadline']
     removed = run('container_stress', dict(names=[cid], state='absent'))
     assert removed['changed'] is True and removed['chaos']['targets'][0]['removed'] == [helper], removed
-    assert not containers_named(ctrd, helper)
+    assert not our_stressors(ctrd, cid)
     assert task_status(ctrd, cid)[0] == 'RUNNING'  # the target itself is untouched
-
-
-def test_stress_with_a_missing_image_changes_nothing(ctrd, containers, run):
-    cid = containers()
-    result = run('container_stress', dict(names=[cid], cpu=1, duration=5, image='chaos-no-such-image:latest'))
-    assert result.get('failed') and 'is not on containerd_socket=' in result['msg'], result
-    assert not [c for c in ctr(ctrd, 'containers', 'ls', '-q').split() if c.startswith('chaos-stress-')]
 
 
 def test_kill_with_restart_after_waits_for_the_new_task(ctrd, containers, run):
