@@ -69,11 +69,7 @@ def target_cgroup(runtime, container_id, proc_root='/proc', sys_root='/sys/fs/cg
     found = dict(version=cgroup_version(sys_root))
     pid = runtime.netns_pid(container_id)
     if pid:
-        try:
-            with open('%s/%d/cgroup' % (proc_root, pid)) as handle:
-                path = _stress_plan.parse_proc_cgroup(handle.read())
-        except (IOError, OSError, ValueError):
-            path = None
+        path = _stress_plan.proc_cgroup(pid, proc_root)
         if path and container_id in path:
             return dict(found, driver=driver_of(path), path=path, source='/proc/%d/cgroup' % pid)
     spec_path = ((runtime.info(container_id).get('Spec') or {}).get('linux') or {}).get('cgroupsPath')

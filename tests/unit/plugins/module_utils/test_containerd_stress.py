@@ -48,13 +48,9 @@ class FakeCtr:
 
 
 @pytest.fixture
-def fake():
-    return FakeCtr()
-
-
-@pytest.fixture
-def runtime(fake):
-    return _runtime_containerd.ContainerdRuntime('/run/x.sock', 'k8s.io', run=fake)
+def runtime():
+    """A runtime over a FakeCtr (its ``_run``, with the calls it saw)."""
+    return _runtime_containerd.ContainerdRuntime('/run/x.sock', 'k8s.io', run=FakeCtr())
 
 
 def test_containerd_serves_stress_now():
@@ -74,7 +70,8 @@ def test_image_names_are_the_references_containerd_stores(short, full):
     assert _containerd_stress.image_ref(short) == full
 
 
-def test_the_helper_is_started_in_a_child_cgroup_with_no_capability_and_our_labels(runtime, fake):
+def test_the_helper_is_started_in_a_child_cgroup_with_no_capability_and_our_labels(runtime):
+    fake = runtime._run
     argv = ['--cpu', '1', '--timeout', '5s', '--metrics-brief']
     helper_id = runtime.start_stressor('chaos-stresshelper:latest', HELPER, argv, '/k8s.io/ce-1/',
                                        {'chaos.engineering/target': 'ce-1'}, 0)
@@ -91,7 +88,8 @@ def test_the_helper_is_started_in_a_child_cgroup_with_no_capability_and_our_labe
         assert flag not in run
 
 
-def test_a_helper_that_failed_to_start_is_removed(runtime, fake):
+def test_a_helper_that_failed_to_start_is_removed(runtime):
+    fake = runtime._run
     def failing(argv):
         if 'run' in argv:
             return ExecResult(argv, 1, '', 'ctr: failed to create shim task')
@@ -102,12 +100,14 @@ def test_a_helper_that_failed_to_start_is_removed(runtime, fake):
     assert ['containers', 'delete', HELPER] in fake.calls
 
 
-def test_helpers_are_listed_by_label_in_the_docker_shape(runtime, fake):
+def test_helpers_are_listed_by_label_in_the_docker_shape(runtime):
+    fake = runtime._run
     assert runtime.list_helpers() == [dict(Id=HELPER, Names=[HELPER], Labels=INFOS[HELPER]['Labels'], State='exited')]
     assert ['containers', 'ls', '-q', 'labels."chaos.engineering/helper"==true'] in fake.calls
 
 
-def test_removal_takes_only_our_helpers_and_a_gone_one_is_fine(runtime, fake):
+def test_removal_takes_only_our_helpers_and_a_gone_one_is_fine(runtime):
+    fake = runtime._run
     runtime.remove_helper(HELPER)
     assert ['tasks', 'delete', HELPER] in fake.calls and ['containers', 'delete', HELPER] in fake.calls
     runtime.remove_helper(HELPER)  # gone already
@@ -116,7 +116,8 @@ def test_removal_takes_only_our_helpers_and_a_gone_one_is_fine(runtime, fake):
     assert ['containers', 'delete', 'ce-1'] not in fake.calls
 
 
-def test_the_reverter_removes_a_containerd_helper_by_name(fake, monkeypatch):
+def test_the_reverter_removes_a_containerd_helper_by_name(monkeypatch):
+    fake = FakeCtr()
     monkeypatch.setattr(_runtime_containerd._host_exec, 'run_argv', fake)
     entry = dict(docker=dict(runtime='containerd', containerd_socket='/run/x.sock'),
                  details=dict(helper_name=HELPER))
