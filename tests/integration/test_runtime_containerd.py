@@ -298,8 +298,12 @@ def proc_status(pid):
 
 def our_stressors(ctrd, target_id):
     """Our stress helpers on ``target_id``: {id: labels}."""
-    found = ctr(ctrd, 'containers', 'ls', '-q', 'labels."chaos.engineering/target"==%s' % target_id).split()
-    return dict((h, json.loads(ctr(ctrd, 'containers', 'info', h))['Labels']) for h in found)
+    found = {}
+    for helper in ctr(ctrd, 'containers', 'ls', '-q', 'labels."chaos.engineering/target"==%s' % target_id).split():
+        info = ctr(ctrd, 'containers', 'info', helper, check=False)
+        if info:  # not removed since the listing (the reverter removes it at its deadline)
+            found[helper] = json.loads(info)['Labels']
+    return found
 
 
 def start_controller(ctrd, tmp_path, fault):

@@ -90,6 +90,7 @@ def test_the_helper_is_started_in_a_child_cgroup_with_no_capability_and_our_labe
 
 def test_a_helper_that_failed_to_start_is_removed(runtime):
     fake = runtime._run
+
     def failing(argv):
         if 'run' in argv:
             return ExecResult(argv, 1, '', 'ctr: failed to create shim task')
