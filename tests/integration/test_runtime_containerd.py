@@ -334,7 +334,9 @@ def test_stress_in_a_child_of_the_task_cgroup_is_removed_by_its_deadline_after_a
     finally:
         kill_controller(proc.pid)
         proc.wait()
-    (helper, labels), = our_stressors(ctrd, cid).items()
+    stressors = our_stressors(ctrd, cid)
+    assert len(stressors) == 1, stressors
+    helper, labels = stressors.popitem()
     assert labels['chaos.engineering/helper'] == 'true' and labels['chaos.engineering/fault'] == 'container_stress'
     status, pid = task_status(ctrd, helper)
     assert status == 'RUNNING', 'the stressor is not running: %s' % status
