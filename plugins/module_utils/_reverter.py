@@ -83,6 +83,7 @@ RUNTIME_MODULES = (
     '_runtime_docker',
     '_runtime_podman',
     '_runtime_containerd',
+    '_containerd_stress',
     '_runtime_select',
     '_timefmt',
 )

@@ -13,8 +13,9 @@ process per call, which is small beside a fault's duration.
 Names: a Kubernetes container (io.kubernetes.pod.namespace/pod.name/container.name labels) is named
 ``namespace/pod/container``, as Pumba names it; any other by its id. CRI sandboxes (io.cri-containerd.kind=sandbox)
 are never candidates; the kubelet's containers are protected as on Docker (_kubelet.protection_reason). Network
-faults go in through nsenter into the task's network namespace (the host's tc and iptables): there are no helper
-containers on this runtime. Imports nothing from Ansible: the detached reverter runs it (see _reverter.py).
+faults go in through nsenter into the task's network namespace (the host's tc and iptables), with no helper;
+container_stress's helpers are containerd containers of ours (_containerd_stress). Imports nothing from Ansible:
+the detached reverter runs it (see _reverter.py).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -26,7 +27,7 @@ import os
 import time
 import uuid
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _host_exec, _kubelet
+from ansible_collections.chaos.engineering.plugins.module_utils import _containerd_stress, _host_exec, _kubelet
 from ansible_collections.chaos.engineering.plugins.module_utils._runtime import ContainerRuntime
 
 DEFAULT_SOCKET = '/run/containerd/containerd.sock'
@@ -303,13 +304,13 @@ class ContainerdRuntime(ContainerRuntime):
         return pid if status in ('RUNNING', 'PAUSED', 'PAUSING') and pid else None
 
     def has_image(self, image):
-        return image in self.ctr('images', 'ls', '-q').split()
+        return _containerd_stress.image_ref(image) in self.ctr('images', 'ls', '-q').split()
 
     def start_helper(self, image, target_id, labels, expires_at=None, network_mode=None):
         raise CtrError(['run'], None, 'runtime=containerd runs network faults with nsenter, not helper containers')
 
     def list_helpers(self):
-        return []  # none: nsenter leaves nothing behind
+        return _containerd_stress.list_helpers(self)  # container_stress's: nsenter leaves nothing behind
 
     def exec(self, container_id, argv, timeout=None, user=None, workdir=None, env=None):
         """Run argv in the container's task, as a new process with an exec id of its own."""
@@ -330,7 +331,15 @@ class ContainerdRuntime(ContainerRuntime):
         return result
 
     def remove_helper(self, helper_id):
-        return None
+        _containerd_stress.remove_helper(self, helper_id)
 
     def helper_lost(self, helper_id, exc):
         return False
+
+    # --- cgroups: what container_stress needs ---
+
+    def target_cgroup(self, container_id):
+        return _containerd_stress.target_cgroup(self, container_id)
+
+    def start_stressor(self, image, name, argv, cgroup_parent, labels, expires_at):
+        return _containerd_stress.start_stressor(self, image, name, argv, cgroup_parent, labels, expires_at)

@@ -61,11 +61,7 @@ def target_cgroup(client, container_id, proc_root='/proc'):
     pid = (inspect.get('State') or {}).get('Pid')
     found = dict(driver=driver, version=version)
     if pid:
-        try:
-            with open('%s/%d/cgroup' % (proc_root, pid)) as handle:
-                path = _stress_plan.parse_proc_cgroup(handle.read())
-        except (IOError, OSError, ValueError):
-            path = None
+        path = _stress_plan.proc_cgroup(pid, proc_root)
         if path and full_id in path:
             return dict(found, path=path, source='/proc/%d/cgroup' % pid)
     parent = (inspect.get('HostConfig') or {}).get('CgroupParent')

@@ -4,7 +4,8 @@
 """container_stress's plan, pure: the fault spec -> the stress-ng argv, the helper's name and labels, and the
 cgroup parent that puts the helper inside the target's own cgroup (so the target's limits throttle it).
 
-Nothing here talks to an engine; _stress_apply runs the plan through the runtime seam.
+Nothing here talks to an engine (proc_cgroup only reads the kernel's /proc); _stress_apply runs the plan through
+the runtime seam.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -111,6 +112,16 @@ def parse_proc_cgroup(text):
         if parts[0] == '0' and parts[1] == '':
             unified = parts[2]
     return unified
+
+
+def proc_cgroup(pid, proc_root='/proc'):
+    """The cgroup path of process ``pid`` as the kernel says (see parse_proc_cgroup), or None when this host
+    cannot read it. The one read here: the runtimes ask the kernel before their engine."""
+    try:
+        with open('%s/%d/cgroup' % (proc_root, pid)) as handle:
+            return parse_proc_cgroup(handle.read())
+    except (IOError, OSError, ValueError):
+        return None
 
 
 def cgroup_parent(cgroup, target_id):

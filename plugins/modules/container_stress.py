@@ -99,7 +99,11 @@ options:
     default: chaos-stresshelper:latest
 notes:
   - Runs on O(runtime=docker) (tested) and O(runtime=podman) (the same Docker API calls; not yet tested on Podman).
-    O(runtime=containerd) has no stress helper yet and fails with a message saying so, before anything changes.
+  - On O(runtime=containerd) (tested) the helper is a containerd container of ours started with C(ctr run) in
+    the target task's cgroup, with its own empty network namespace, no capability and no-new-privileges; O(image)
+    must be imported into the namespace (C(ctr -n k8s.io images import)), a short name meaning
+    C(docker.io/library/NAME). containerd has no auto-remove, so a helper whose C(stress-ng) ended stays as a
+    stopped container until the revert removes it at the deadline (or O(state=absent) does).
   - The stressor is a child of the target's cgroup, so it shares the target's limits and its accounting, not its
     namespaces; it sees its own (empty) filesystem and no network.
   - On cgroup v2 an engine may refuse a child cgroup in a container's cgroup (the target's processes sit in it);

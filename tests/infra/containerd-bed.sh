@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # containerd-bed.sh: a private containerd (Debian's containerd 1.6) for the containerd runtime's integration
 # tests: its own config, root, state and socket under a state dir, never the system's /run/containerd; no CRI
-# plugin. The test images (chaos-busybox, chaos-nethelper) come from the Docker bed's image cache.
+# plugin. The test images (chaos-busybox, chaos-nethelper, chaos-stresshelper) come from the Docker bed's image cache.
 #
 # Usage: containerd-bed.sh up | down | status | env | run ID [--label K=V]... [-- CMD...] | rm ID
 #
@@ -12,7 +12,7 @@
 #   run      create container ID from chaos-busybox (ctr run -d) with its own netns + veth on our bridge;
 #            the labels are the container's (io.kubernetes.* for a Kubernetes-style name); CMD defaults to
 #            a shell that notes the signals it gets in $STATE/out/ID/signals and exits on TERM
-#   rm       remove container ID (its task killed) and its netns
+#   rm       remove container ID (its task killed, our stress helpers on it first) and its netns
 #
 # Environment:
 #   CHAOS_CONTAINERD_DIR     state dir (default /tmp/ce-containerd)
@@ -106,7 +106,10 @@ up() {
   for ((i = 0; i < 100; i++)); do answers && break; sleep 0.1; done
   answers || die "containerd did not answer on $SOCK (see $STATE/containerd.log)"
   c images import --all-platforms "$(images_tarball)" >/dev/null
-  c images check | grep -q chaos-busybox || die "chaos-busybox was not imported"
+  local image
+  for image in chaos-busybox chaos-stresshelper; do # the targets, and container_stress's helper
+    c images check | grep -q "$image" || die "$image was not imported (rebuild the Docker bed's image cache)"
+  done
   log "up: $SOCK (namespace $NS)"
 }
 
@@ -150,7 +153,11 @@ run_container() {
 }
 
 rm_container() {
-  local id=$1
+  local id=$1 helper
+  # Our stress helpers of this target first: their cgroups are children of its cgroup.
+  for helper in $(c container ls -q "labels.\"chaos.engineering/target\"==$id" 2>/dev/null || true); do
+    rm_container "$helper"
+  done
   c task kill -s SIGKILL "$id" >/dev/null 2>&1 || true
   local i
   for ((i = 0; i < 50; i++)); do

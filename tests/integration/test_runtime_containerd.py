@@ -1,6 +1,7 @@
 """runtime=containerd against a real, private containerd (tests/infra/containerd-bed.sh): kill, pause with the
-reverter's deadline (and a SIGKILLed controller), remove, netem through nsenter in the task's netns, protected and
-sandbox containers, Kubernetes-style names, and an unreachable socket."""
+reverter's deadline (and a SIGKILLed controller), remove, netem through nsenter in the task's netns, stress in the
+task's cgroup, recovery after a kill and a restart, protected and sandbox containers, Kubernetes-style names, and
+an unreachable socket."""
 import json
 import os
 import signal
@@ -12,7 +13,7 @@ import uuid
 
 import pytest
 
-from helpers import ROOT, ansible_playbook_argv, kill_controller, playbook_env, run_module_play, wait_until
+from helpers import ROOT, ansible_playbook_argv, kill_controller, parse_iso, playbook_env, run_module_play, wait_until
 
 CONTAINERD_BED = os.path.join(ROOT, 'tests', 'infra', 'containerd-bed.sh')
 
@@ -273,6 +274,138 @@ def test_the_containers_probe_counts_running_tasks_by_kubernetes_name(ctrd, cont
     running = run('probe', dict(probes=probes))
     assert paused['ok'] is False and running['ok'] is True, (paused, running)
     assert running['samples'][0]['value'] == 1, running
+
+
+CPUACCT = '/sys/fs/cgroup/cpuacct'
+
+
+def cpu_seconds(cgroup_path):
+    with open(os.path.join(CPUACCT, cgroup_path.lstrip('/'), 'cpuacct.usage')) as handle:
+        return int(handle.read()) / 1e9
+
+
+def cores_used(cgroup_path, seconds):
+    """The cgroup's CPU use (its children's included), in cores, over ``seconds``."""
+    before, start = cpu_seconds(cgroup_path), time.time()
+    time.sleep(seconds)
+    return (cpu_seconds(cgroup_path) - before) / (time.time() - start)
+
+
+def proc_status(pid):
+    with open('/proc/%d/status' % pid) as handle:
+        return dict(line.rstrip('\n').split(':\t', 1) for line in handle if ':\t' in line)
+
+
+def our_stressors(ctrd, target_id):
+    """Our stress helpers on ``target_id``: {id: labels}."""
+    found = {}
+    for helper in ctr(ctrd, 'containers', 'ls', '-q', 'labels."chaos.engineering/target"==%s' % target_id).split():
+        info = ctr(ctrd, 'containers', 'info', helper, check=False)
+        if info:  # not removed since the listing (the reverter removes it at its deadline)
+            found[helper] = json.loads(info)['Labels']
+    return found
+
+
+def start_controller(ctrd, tmp_path, fault):
+    """ansible-playbook running container_stress on the bed, then pausing: its controller is to be killed."""
+    ledger = str(tmp_path / 'ledger')
+    play = [dict(hosts='localhost', gather_facts=False, tasks=[{'chaos.engineering.container_stress': dict(
+        fault, runtime='containerd', containerd_socket=ctrd['CHAOS_CONTAINERD_SOCKET'], ledger_dir=ledger)},
+        {'ansible.builtin.pause': dict(seconds=120)}])]
+    playbook, extra = str(tmp_path / 'stress.yml'), str(tmp_path / 'stress-vars.json')
+    with open(playbook, 'w') as handle:
+        json.dump(play, handle)
+    with open(extra, 'w') as handle:
+        json.dump({}, handle)
+    return ledger, subprocess.Popen(ansible_playbook_argv(playbook, extra), env=playbook_env(), cwd=str(tmp_path),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+@pytest.mark.skipif(not os.path.isdir(CPUACCT), reason='the load is read from cgroup v1 cpuacct')
+def test_stress_in_a_child_of_the_task_cgroup_is_removed_by_its_deadline_after_a_sigkilled_controller(
+        ctrd, containers, tmp_path):
+    cid = containers()
+    with open('/proc/%d/cgroup' % task_status(ctrd, cid)[1]) as handle:
+        path = [line for line in handle if ':cpu,' in line or ':cpu:' in line][0].strip().split(':', 2)[2]
+    ledger, proc = start_controller(ctrd, tmp_path, dict(names=[cid], cpu=1, duration=15))
+    try:
+        assert wait_until(lambda: any(task_status(ctrd, h)[0] == 'RUNNING' for h in our_stressors(ctrd, cid)),
+                          60), 'no stressor started'
+    finally:
+        kill_controller(proc.pid)
+        proc.wait()
+    stressors = our_stressors(ctrd, cid)
+    assert len(stressors) == 1, stressors
+    helper, labels = stressors.popitem()
+    assert labels['chaos.engineering/helper'] == 'true' and labels['chaos.engineering/fault'] == 'container_stress'
+    status, pid = task_status(ctrd, helper)
+    assert status == 'RUNNING', 'the stressor is not running: %s' % status
+    with open('/proc/%d/cgroup' % pid) as handle:
+        cpu_line = [line for line in handle if ':cpu,' in line or ':cpu:' in line][0]
+    assert cpu_line.strip().split(':', 2)[2] == '%s/%s' % (path, helper)  # a child of the target's cgroup
+    seen = proc_status(pid)
+    assert seen['CapEff'] == seen['CapBnd'] == '0000000000000000' and seen['NoNewPrivs'] == '1', seen
+    links = subprocess.run(['nsenter', '-t', str(pid), '-n', '--', 'ip', '-o', 'link'], check=True,
+                           capture_output=True, text=True).stdout.splitlines()
+    assert [line.split(':')[1].strip() for line in links] == ['lo'], links  # no network
+    during = cores_used(path, 2.0)
+    assert during > 0.01, 'the stressor did not load the target: %.3f cores' % during
+    # containerd has no auto-remove, and the controller is dead: only the detached reverter removes the helper.
+    deadline = parse_iso(labels['chaos.engineering/expires'])
+    assert wait_until(lambda: not our_stressors(ctrd, cid), deadline - time.time() + 5), 'outlived its deadline'
+    assert time.time() >= deadline - 1.0, 'the stressor was removed before its duration'
+    after = cores_used(path, 1.0)
+    assert after < max(0.005, during / 4), 'still %.3f cores after the stress (%.3f during)' % (after, during)
+    stop_reverter(ledger)
+
+
+def test_stress_again_is_ok_absent_removes_it_now_and_a_missing_image_changes_nothing(ctrd, containers, run):
+    cid = containers()
+    args = dict(names=[cid], memory='8m', duration=60)
+    missing = run('container_stress', dict(args, image='chaos-no-such-image:latest'), check=True)
+    assert missing.get('failed') and 'is not on containerd_socket=' in missing['msg'], missing  # check mode too
+    result = run('container_stress', args)
+    assert result['changed'] is True and not result.get('failed'), result
+    target = result['chaos']['targets'][0]
+    helper = target['helper']
+    assert task_status(ctrd, helper)[0] == 'RUNNING' and list(our_stressors(ctrd, cid)) == [helper]
+    assert target['cgroup']['source'].startswith('/proc/'), target
+    assert target['cgroup_parent'] == target['cgroup']['path'] and cid in target['cgroup_parent']
+    again = run('container_stress', args)  # found again by its labels: ok, the same helper and deadline
+    assert again['changed'] is False, again['chaos']['targets']
+    assert again['chaos']['targets'][0]['helper'] == helper
+    assert again['chaos']['targets'][0]['deadline'] == target['deadline']
+    removed = run('container_stress', dict(names=[cid], state='absent'))
+    assert removed['changed'] is True and removed['chaos']['targets'][0]['removed'] == [helper], removed
+    assert not our_stressors(ctrd, cid)
+    assert task_status(ctrd, cid)[0] == 'RUNNING'  # the target itself is untouched
+
+
+def test_kill_with_restart_after_waits_for_the_new_task(ctrd, containers, run):
+    cid = containers()
+    pid = task_status(ctrd, cid)[1]
+    result = run('container_kill', dict(names=[cid], signal='SIGKILL', restart_after=1, wait_for_recovery=True,
+                                        recovery_timeout=30))
+    assert not result.get('failed'), result
+    recovery = result['chaos']['recovery']
+    assert [(r['container']['id'], r['recovered'], r['state']) for r in recovery] == [(cid, True, 'running')], recovery
+    assert recovery[0]['seconds'] >= 1 - 0.5, recovery  # not back before restart_after
+    status, new_pid = task_status(ctrd, cid)
+    assert status == 'RUNNING' and new_pid != pid
+
+
+def test_restart_waits_for_recovery_and_the_task_got_sigterm_first(ctrd, containers, run):
+    cid = containers()
+    pid = task_status(ctrd, cid)[1]
+    result = run('container_restart', dict(names=[cid], stop_timeout=5, wait_for_recovery=True,
+                                           recovery_timeout=30))
+    assert not result.get('failed'), result
+    assert [t['action'] for t in result['chaos']['targets']] == ['restart'], result['chaos']['targets']
+    recovery = result['chaos']['recovery']
+    assert [(r['container']['id'], r['recovered'], r['state']) for r in recovery] == [(cid, True, 'running')], recovery
+    status, new_pid = task_status(ctrd, cid)
+    assert status == 'RUNNING' and new_pid != pid
+    assert signals_seen(ctrd, cid)[:2] == ['started', 'TERM']  # a stop, not a bare SIGKILL
 
 
 def test_an_unreachable_socket_fails_clearly(ctrd, run, tmp_path):
