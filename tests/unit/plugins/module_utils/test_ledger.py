@@ -354,7 +354,8 @@ def test_a_module_that_settles_and_exits_between_listing_and_check_gets_its_sett
             time.sleep(0.02)
         assert [t for t, dummy in calls] == ['settled-meanwhile']
         assert calls[0][1] >= settled['deadline']
-        reverter.pool.shutdown(wait=True)
+        if reverter._pool is not None:  # pylint: disable=protected-access
+            reverter._pool.shutdown(wait=True)  # pylint: disable=protected-access
     finally:
         if module.poll() is None:
             module.kill()
