@@ -136,9 +136,9 @@ class StressFault:
         ready = [t for t in acting if t['id'] in entries]
         # Read-only, so check mode says it too: a run without the image would change nothing.
         if ready and not self.runtime.has_image(self.params['image']):
-            raise FaultError('Nothing was changed: the stress helper image %s is not on docker_host=%s; the '
+            raise FaultError('Nothing was changed: the stress helper image %s is not on %s; the '
                              'chaos.engineering.stresshelper_image role builds it from the host\'s stress-ng.'
-                             % (self.params['image'], self.params['docker_host']))
+                             % (self.params['image'], fault.engine))
         if fault.check_mode:
             outcomes = dict((t['id'], dict(changed=True)) for t in ready)
         else:

@@ -1,7 +1,8 @@
 """The container modules with runtime=podman, on the private Podman service of tests/infra/podman-bed.sh (Podman's
 Docker-compatible API, Debian's podman 4.3): kill, remove, pause reverted by its deadline even when the controller is
 SIGKILLed the moment the pause shows, an iptables drop in the target's namespace through our helper and its revert,
-protected and helper containers untouched, check mode, and clear failures for a socket with no Podman behind it."""
+protected and helper containers untouched, check mode, clear failures for a socket with no Podman behind it, and
+stress-ng inside the target's own cgroup (Podman's cgroupfs naming) until its deadline."""
 import json
 import os
 import subprocess
@@ -11,8 +12,12 @@ import uuid
 import docker
 import pytest
 
-from helpers import BUSYBOX, ROOT, TEST_LABEL, kill_controller, run_module_play, start_fault_play, wait_until
+from helpers import (BUSYBOX, ROOT, TEST_LABEL, kill_controller, parse_iso, run_module_play, start_fault_play,
+                     wait_until)
 from sigkill_trial import helpers_of
+
+from ansible_collections.chaos.engineering.plugins.module_utils import _runtime_docker
+from ansible_collections.chaos.engineering.plugins.module_utils._runtime_podman import PODMAN_CGROUP_LAYOUT
 
 PODMAN_BED = os.path.join(ROOT, 'tests', 'infra', 'podman-bed.sh')
 HELPER_LABEL = 'chaos.engineering/helper'
@@ -175,3 +180,65 @@ def test_a_socket_without_podman_fails_clearly(run_podman, bed, tmp_path):
     result = run_podman('container_kill', dict(allow_all=True), socket=bed['hosts'][0])
     assert result.get('failed')
     assert 'is not Podman' in result['msg'], result['msg']
+
+
+CPUACCT = '/sys/fs/cgroup/cpuacct'
+
+
+def cpu_seconds(cgroup_path):
+    with open(os.path.join(CPUACCT, cgroup_path.lstrip('/'), 'cpuacct.usage')) as handle:
+        return int(handle.read()) / 1e9
+
+
+def cores_used(cgroup_path, seconds=2.0):
+    """The cgroup's CPU use, in cores, over ``seconds`` (the kernel's cpuacct, so the stressor's children count)."""
+    before, start = cpu_seconds(cgroup_path), time.time()
+    time.sleep(seconds)
+    return (cpu_seconds(cgroup_path) - before) / (time.time() - start)
+
+
+def cpuacct_cgroup_of(pid):
+    with open('/proc/%d/cgroup' % pid) as handle:
+        return [line.split(':', 2)[2].strip() for line in handle if 'cpuacct' in line.split(':', 2)[1].split(',')][0]
+
+
+def stressors_on(pclient, target_id):
+    return pclient.containers(all=True, filters={'label': ['chaos.engineering/fault=container_stress',
+                                                           'chaos.engineering/target=%s' % target_id]})
+
+
+@pytest.mark.skipif(not os.path.isdir(CPUACCT), reason='the measurement reads cgroup v1 cpuacct on this host')
+def test_stress_loads_the_targets_own_cgroup_and_ends_by_its_deadline(pclient, prun, run_podman, tmp_path):
+    """stress-ng in a helper whose cgroup is a child of the target's (Podman's cgroupfs manager): the target's
+    own accounting shows the load during the stress, and not after; the stressor is gone by the deadline."""
+    duration = 12
+    target = start(pclient, prun, ['busy'])['busy']
+    target_cgroup = cpuacct_cgroup_of(pclient.inspect_container(target)['State']['Pid'])
+    idle = cores_used(target_cgroup, seconds=1.0)
+    missing = run_podman('container_stress', dict(labels={TEST_LABEL: prun}, cpu=1, duration=duration,
+                                                  image='chaos-no-such-image:latest'))
+    assert missing.get('failed') and 'is not on podman_socket=' in missing['msg'], missing
+    result = run_podman('container_stress', dict(labels={TEST_LABEL: prun}, cpu=1, duration=duration))
+    assert not result.get('failed'), result
+    assert result['changed'] and result['chaos']['revert']['armed'] is True, result
+    [stressed] = result['chaos']['targets']
+    assert stressed['action'] == 'stress' and stressed['id'] == target, stressed
+    assert stressed['cgroup']['path'] == target_cgroup, stressed['cgroup']
+    # Where the module cannot read the kernel's word (an engine on another host), Podman's own naming says the same.
+    engines_word = _runtime_docker.target_cgroup(pclient, target, proc_root=str(tmp_path), layout=PODMAN_CGROUP_LAYOUT)
+    assert engines_word['path'] == target_cgroup, engines_word
+    helper = pclient.inspect_container(stressed['helper'])
+    assert helper['State']['Running'], 'the stressor ended early: %r' % helper['State']
+    # The kernel puts the stressor under the target's cgroup.
+    assert cpuacct_cgroup_of(helper['State']['Pid']).startswith(target_cgroup + '/'), helper['State']['Pid']
+    during = cores_used(target_cgroup)
+    # 2 cores shared by many test runs: a small share at worst, never none (the target itself only sleeps).
+    assert during > max(0.05, 10 * idle), 'the stressor did not load the target: %.3f cores (%.3f idle)' % (
+        during, idle)
+    deadline = parse_iso(stressed['deadline'])
+    assert wait_until(lambda: not stressors_on(pclient, target), timeout=deadline - time.time() + 5), \
+        'the stressor outlived its deadline'
+    assert time.time() >= deadline - 1.0, 'the stressor ended before its duration'
+    after = cores_used(target_cgroup, seconds=1.0)
+    assert after < during / 4, 'the target still uses %.3f cores after the stress (%.3f during)' % (after, during)
+    assert state_of(pclient, target) == 'running'
