@@ -2,7 +2,8 @@
 Docker-compatible API, Debian's podman 4.3): kill, remove, pause reverted by its deadline even when the controller is
 SIGKILLed the moment the pause shows, an iptables drop in the target's namespace through our helper and its revert,
 protected and helper containers untouched, check mode, clear failures for a socket with no Podman behind it, and
-stress-ng inside the target's own cgroup (Podman's cgroupfs naming) until its deadline."""
+stress-ng inside the target's own cgroup (Podman's cgroupfs naming) until its deadline; and the experiment and
+teardown roles with runtime=podman (the teardown's ledger filter leaves another engine's faults alone)."""
 import json
 import os
 import subprocess
@@ -12,8 +13,9 @@ import uuid
 import docker
 import pytest
 
-from helpers import (BUSYBOX, ROOT, TEST_LABEL, kill_controller, parse_iso, run_module_play, start_fault_play,
-                     wait_until)
+from experiment_helpers import journal, output, run_playbook, samples
+from helpers import (BUSYBOX, ROOT, TEST_LABEL, kill_controller, parse_iso, run_module_play, start_containers,
+                     start_fault_play, status_of, wait_until)
 from sigkill_trial import helpers_of
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _runtime_docker
@@ -242,3 +244,72 @@ def test_stress_loads_the_targets_own_cgroup_and_ends_by_its_deadline(pclient, p
     after = cores_used(target_cgroup, seconds=1.0)
     assert after < during / 4, 'the target still uses %.3f cores after the stress (%.3f during)' % (after, during)
     assert state_of(pclient, target) == 'running'
+
+
+def test_experiment_role_runs_its_faults_and_probes_on_podman_and_reverts_them(pclient, prun, podman, ledger_dir,
+                                                                                tmp_path):
+    """docker_experiment with experiment_runtime=podman: the kill, its restart and the probe are all on Podman
+    (the connection run_context builds carries the runtime to every module of the role)."""
+    victim = start(pclient, prun, ['victim'])['victim']
+    started_at = pclient.inspect_container(victim)['State']['StartedAt']
+    proc = run_playbook('docker_experiment', tmp_path, dict(
+        chaos_hosts='localhost', experiment_runtime='podman', experiment_podman_socket=podman,
+        experiment_ledger_dir=ledger_dir, experiment_journal_dir=str(tmp_path / 'journal'), experiment_name='podman',
+        experiment_duration=2, experiment_probe_interval=0.5, experiment_recovery_timeout=60,
+        experiment_probes=[dict(name='victim runs', type='containers', selection=dict(names=['victim-%s' % prun]),
+                                phases=['before', 'after'])],
+        experiment_faults=[dict(module='container_kill', args=dict(names=['victim-%s' % prun], restart_after=1))]))
+    assert proc.returncode == 0, output(proc)
+    record = journal(str(tmp_path / 'journal'))['hosts']['localhost']
+    assert record['verdict'] == 'passed', record
+    (window,) = record['windows']
+    assert window['end_by'] == 'restarted', window
+    assert [t['name'] for f in record['faults'] for t in f['targets']] == ['victim-%s' % prun]
+    # The probe counted the Podman container (a Docker engine has no container of that name).
+    assert samples(record, 'before') and all(s['ok'] for s in samples(record, 'before'))
+    state = pclient.inspect_container(victim)['State']
+    assert state['Status'] == 'running' and state['StartedAt'] != started_at, state
+    done = [json.load(open(os.path.join(ledger_dir, 'done', name)))
+            for name in os.listdir(os.path.join(ledger_dir, 'done'))]
+    assert [(e['action'], e['docker']['runtime']) for e in done if e.get('action')] == [('start', 'podman')], done
+
+
+def test_teardown_with_runtime_podman_reverts_podmans_faults_and_leaves_the_docker_engines(
+        pclient, prun, podman, ledger_dir, tmp_path, bed, engine, run_id, run_module, run_podman):
+    """One ledger, faults on Podman and on a Docker engine: the teardown for runtime=podman reverts the Podman
+    pause and removes the untimed Podman drop, and leaves the Docker pause alone (the ledger filter compares
+    engines); the ledger filtered for that Docker engine then reverts it."""
+    began = time.time()
+    ids = start(pclient, prun, ['frozen', 'cut'])
+    docker_victim = start_containers(engine, run_id, ['dpaused'])['dpaused']
+    for result in (run_podman('container_pause', dict(names=['frozen-%s' % prun], duration=300)),
+                   run_podman('container_netem', dict(names=['cut-%s' % prun], drop=dict(probability=1.0),
+                                                      untimed=True)),
+                   run_module('container_pause', dict(names=[docker_victim.name], duration=300))):
+        assert not result.get('failed') and result['changed'], result
+    assert state_of(pclient, ids['frozen']) == 'paused' and helpers_of(pclient, ids['cut'])
+    assert status_of(engine, docker_victim) == 'paused'
+    print('faults took %.1f s' % (time.time() - began))
+
+    teardown = dict(chaos_hosts='localhost', teardown_runtime='podman', teardown_podman_socket=podman,
+                    teardown_ledger_dir=ledger_dir, teardown_halt=False)
+    began = time.time()
+    proc = run_playbook('teardown', tmp_path, teardown)
+    print('teardown took %.1f s' % (time.time() - began))
+    assert proc.returncode == 0, output(proc)
+    assert state_of(pclient, ids['frozen']) == 'running'
+    assert not helpers_of(pclient, ids['cut']), 'the untimed drop is still in place'
+    pending = [json.load(open(os.path.join(ledger_dir, 'pending', name)))
+               for name in os.listdir(os.path.join(ledger_dir, 'pending'))]
+    assert [(e['target']['name'], e['docker'].get('runtime')) for e in pending] == [(docker_victim.name, 'docker')]
+    assert not os.listdir(os.path.join(ledger_dir, 'untimed'))
+    assert status_of(engine, docker_victim) == 'paused', 'the Podman teardown reverted a Docker fault'
+
+    # The Docker engine's entry, reverted by the ledger filtered for that engine (not a whole teardown there: the
+    # bed's engines are shared, and the teardown's sweeps take every helper of ours on them).
+    reverted = run_module_play(tmp_path, 'ledger', dict(state='reverted', ledger_dir=ledger_dir,
+                                                        docker_host=bed['hosts'][0]))
+    assert not reverted.get('failed'), reverted
+    assert [e['target']['name'] for e in reverted['reverted']] == [docker_victim.name]
+    assert status_of(engine, docker_victim) == 'running'
+    assert not os.listdir(os.path.join(ledger_dir, 'pending'))
