@@ -14,8 +14,8 @@ import docker
 import pytest
 
 from experiment_helpers import journal, output, run_playbook, samples
-from helpers import (BUSYBOX, ROOT, TEST_LABEL, kill_controller, parse_iso, run_module_play, start_containers,
-                     start_fault_play, status_of, wait_until)
+from helpers import (BUSYBOX, ROOT, TEST_LABEL, ansible_playbook_argv, kill_controller, parse_iso, playbook_env,
+                     run_module_play, start_containers, start_fault_play, status_of, wait_until)
 from sigkill_trial import helpers_of
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _runtime_docker
@@ -246,6 +246,28 @@ def test_stress_loads_the_targets_own_cgroup_and_ends_by_its_deadline(pclient, p
     assert state_of(pclient, target) == 'running'
 
 
+def run_tasks(tmp_path, tasks):
+    """Several chaos.engineering modules, [(module, args)], as the tasks of one playbook (one start of
+    ansible-playbook); returns their registered results in order."""
+    results = str(tmp_path / 'results.json')
+    play = dict(hosts='localhost', gather_facts=False, tasks=[
+        {'chaos.engineering.' + module: args, 'register': 'result_%d' % index, 'ignore_errors': True}
+        for index, (module, args) in enumerate(tasks)] + [
+        {'ansible.builtin.copy': dict(content='{{ [%s] | to_json }}' % ', '.join(
+            'result_%d' % index for index in range(len(tasks))), dest=results, mode='0600')}])
+    playbook = str(tmp_path / 'tasks.yml')
+    with open(playbook, 'w') as handle:
+        json.dump([play], handle)
+    extra = str(tmp_path / 'no-vars.json')
+    with open(extra, 'w') as handle:
+        json.dump({}, handle)
+    proc = subprocess.run(ansible_playbook_argv(playbook, extra), capture_output=True, text=True,
+                          env=playbook_env(), cwd=str(tmp_path), timeout=300, check=False)
+    assert proc.returncode == 0, output(proc)
+    with open(results) as handle:
+        return json.load(handle)
+
+
 def test_experiment_role_runs_its_faults_and_probes_on_podman_and_reverts_them(pclient, prun, podman, ledger_dir,
                                                                                 tmp_path):
     """docker_experiment with experiment_runtime=podman: the kill, its restart and the probe are all on Podman
@@ -275,27 +297,26 @@ def test_experiment_role_runs_its_faults_and_probes_on_podman_and_reverts_them(p
 
 
 def test_teardown_with_runtime_podman_reverts_podmans_faults_and_leaves_the_docker_engines(
-        pclient, prun, podman, ledger_dir, tmp_path, bed, engine, run_id, run_module, run_podman):
+        pclient, prun, podman, ledger_dir, tmp_path, bed, engine, run_id):
     """One ledger, faults on Podman and on a Docker engine: the teardown for runtime=podman reverts the Podman
     pause and removes the untimed Podman drop, and leaves the Docker pause alone (the ledger filter compares
     engines); the ledger filtered for that Docker engine then reverts it."""
-    began = time.time()
     ids = start(pclient, prun, ['frozen', 'cut'])
     docker_victim = start_containers(engine, run_id, ['dpaused'])['dpaused']
-    for result in (run_podman('container_pause', dict(names=['frozen-%s' % prun], duration=300)),
-                   run_podman('container_netem', dict(names=['cut-%s' % prun], drop=dict(probability=1.0),
-                                                      untimed=True)),
-                   run_module('container_pause', dict(names=[docker_victim.name], duration=300))):
+    podman_conn = dict(runtime='podman', podman_socket=podman, ledger_dir=ledger_dir)
+    results = run_tasks(tmp_path, [
+        ('container_pause', dict(podman_conn, names=['frozen-%s' % prun], duration=300)),
+        ('container_netem', dict(podman_conn, names=['cut-%s' % prun], drop=dict(probability=1.0), untimed=True)),
+        ('container_pause', dict(docker_host=bed['hosts'][0], ledger_dir=ledger_dir, names=[docker_victim.name],
+                                 duration=300))])
+    for result in results:
         assert not result.get('failed') and result['changed'], result
     assert state_of(pclient, ids['frozen']) == 'paused' and helpers_of(pclient, ids['cut'])
     assert status_of(engine, docker_victim) == 'paused'
-    print('faults took %.1f s' % (time.time() - began))
 
     teardown = dict(chaos_hosts='localhost', teardown_runtime='podman', teardown_podman_socket=podman,
                     teardown_ledger_dir=ledger_dir, teardown_halt=False)
-    began = time.time()
     proc = run_playbook('teardown', tmp_path, teardown)
-    print('teardown took %.1f s' % (time.time() - began))
     assert proc.returncode == 0, output(proc)
     assert state_of(pclient, ids['frozen']) == 'running'
     assert not helpers_of(pclient, ids['cut']), 'the untimed drop is still in place'
