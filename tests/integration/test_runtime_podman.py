@@ -14,8 +14,8 @@ import docker
 import pytest
 
 from experiment_helpers import journal, output, run_playbook, samples
-from helpers import (BUSYBOX, ROOT, TEST_LABEL, ansible_playbook_argv, kill_controller, parse_iso, playbook_env,
-                     run_module_play, start_containers, start_fault_play, status_of, wait_until)
+from helpers import (BUSYBOX, ROOT, TEST_LABEL, kill_controller, parse_iso, run_module_play, run_plays,
+                     start_containers, start_fault_play, status_of, wait_until)
 from sigkill_trial import helpers_of
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _runtime_docker
@@ -210,59 +210,66 @@ def stressors_on(pclient, target_id):
 
 
 @pytest.mark.skipif(not os.path.isdir(CPUACCT), reason='the measurement reads cgroup v1 cpuacct on this host')
-def test_stress_loads_the_targets_own_cgroup_and_ends_by_its_deadline(pclient, prun, run_podman, tmp_path):
+def test_stress_loads_the_targets_own_cgroup_and_ends_by_its_deadline(pclient, prun, podman, ledger_dir, run_podman,
+                                                                       tmp_path):
     """stress-ng in a helper whose cgroup is a child of the target's (Podman's cgroupfs manager): the target's
-    own accounting shows the load during the stress, and not after; the stressor is gone by the deadline."""
+    own accounting shows the load during the stress, and not after; the stressor is gone by the deadline. The
+    module runs in the background and the load is measured as soon as the stressor runs: a loaded controller may
+    take longer than the stress to return."""
     duration = 12
     target = start(pclient, prun, ['busy'])['busy']
     target_cgroup = cpuacct_cgroup_of(pclient.inspect_container(target)['State']['Pid'])
-    idle = cores_used(target_cgroup, seconds=1.0)
-    missing = run_podman('container_stress', dict(labels={TEST_LABEL: prun}, cpu=1, duration=duration,
-                                                  image='chaos-no-such-image:latest'))
-    assert missing.get('failed') and 'is not on podman_socket=' in missing['msg'], missing
-    result = run_podman('container_stress', dict(labels={TEST_LABEL: prun}, cpu=1, duration=duration))
-    assert not result.get('failed'), result
-    assert result['changed'] and result['chaos']['revert']['armed'] is True, result
-    [stressed] = result['chaos']['targets']
-    assert stressed['action'] == 'stress' and stressed['id'] == target, stressed
-    assert stressed['cgroup']['path'] == target_cgroup, stressed['cgroup']
     # Where the module cannot read the kernel's word (an engine on another host), Podman's own naming says the same.
     engines_word = _runtime_docker.target_cgroup(pclient, target, proc_root=str(tmp_path), layout=PODMAN_CGROUP_LAYOUT)
     assert engines_word['path'] == target_cgroup, engines_word
-    helper = pclient.inspect_container(stressed['helper'])
-    assert helper['State']['Running'], 'the stressor ended early: %r' % helper['State']
-    # The kernel puts the stressor under the target's cgroup.
-    assert cpuacct_cgroup_of(helper['State']['Pid']).startswith(target_cgroup + '/'), helper['State']['Pid']
-    during = cores_used(target_cgroup)
+    missing = run_podman('container_stress', dict(labels={TEST_LABEL: prun}, cpu=1, duration=duration,
+                                                  image='chaos-no-such-image:latest'))
+    assert missing.get('failed') and 'is not on podman_socket=' in missing['msg'], missing
+    idle = cores_used(target_cgroup, seconds=1.0)
+    proc = start_fault_play(tmp_path, 'container_stress', dict(
+        runtime='podman', podman_socket=podman, ledger_dir=ledger_dir, labels={TEST_LABEL: prun}, cpu=1,
+        duration=duration))
+    try:
+        assert wait_until(lambda: [h for h in stressors_on(pclient, target) if h['State'] == 'running'],
+                          timeout=120, interval=0.1), 'no stressor of ours started'
+        [stressor] = stressors_on(pclient, target)
+        helper = pclient.inspect_container(stressor['Id'])
+        # The kernel puts the stressor under the target's cgroup.
+        assert cpuacct_cgroup_of(helper['State']['Pid']).startswith(target_cgroup + '/'), helper['State']['Pid']
+        during = cores_used(target_cgroup)
+        assert proc.wait(timeout=120) == 0, 'the stress task failed'
+    finally:
+        if proc.poll() is None:
+            kill_controller(proc.pid)
+            proc.wait()
     # 2 cores shared by many test runs: a small share at worst, never none (the target itself only sleeps).
     assert during > max(0.05, 10 * idle), 'the stressor did not load the target: %.3f cores (%.3f idle)' % (
         during, idle)
-    deadline = parse_iso(stressed['deadline'])
-    assert wait_until(lambda: not stressors_on(pclient, target), timeout=deadline - time.time() + 5), \
+    deadline = parse_iso(helper['Config']['Labels']['chaos.engineering/expires'])
+    assert wait_until(lambda: not stressors_on(pclient, target), timeout=max(0, deadline - time.time()) + 5), \
         'the stressor outlived its deadline'
     assert time.time() >= deadline - 1.0, 'the stressor ended before its duration'
     after = cores_used(target_cgroup, seconds=1.0)
     assert after < during / 4, 'the target still uses %.3f cores after the stress (%.3f during)' % (after, during)
     assert state_of(pclient, target) == 'running'
+    # The ledger's removal was performed at the deadline too (nothing left to remove, if --timeout came first).
+    done_dir = os.path.join(ledger_dir, 'done')
+    assert wait_until(lambda: os.path.isdir(done_dir) and os.listdir(done_dir), timeout=30), 'the removal never ended'
+    done = [json.load(open(os.path.join(done_dir, name))) for name in os.listdir(done_dir)]
+    assert [(e['action'], e['docker']['runtime']) for e in done] == [('remove_stressor', 'podman')], done
 
 
 def run_tasks(tmp_path, tasks):
     """Several chaos.engineering modules, [(module, args)], as the tasks of one playbook (one start of
     ansible-playbook); returns their registered results in order."""
     results = str(tmp_path / 'results.json')
-    play = dict(hosts='localhost', gather_facts=False, tasks=[
-        {'chaos.engineering.' + module: args, 'register': 'result_%d' % index, 'ignore_errors': True}
-        for index, (module, args) in enumerate(tasks)] + [
-        {'ansible.builtin.copy': dict(content='{{ [%s] | to_json }}' % ', '.join(
-            'result_%d' % index for index in range(len(tasks))), dest=results, mode='0600')}])
-    playbook = str(tmp_path / 'tasks.yml')
-    with open(playbook, 'w') as handle:
-        json.dump([play], handle)
-    extra = str(tmp_path / 'no-vars.json')
-    with open(extra, 'w') as handle:
-        json.dump({}, handle)
-    proc = subprocess.run(ansible_playbook_argv(playbook, extra), capture_output=True, text=True,
-                          env=playbook_env(), cwd=str(tmp_path), timeout=300, check=False)
+    names = ['result_%d' % index for index in range(len(tasks))]
+    steps = [{'chaos.engineering.' + module: args, 'register': name, 'ignore_errors': True}
+             for name, (module, args) in zip(names, tasks)]
+    steps.append({'ansible.builtin.copy': dict(content='{{ [%s] | to_json }}' % ', '.join(names), dest=results,
+                                               mode='0600')})
+    play = dict(hosts='localhost', gather_facts=False, tasks=steps)
+    proc = run_plays(tmp_path, [play])
     assert proc.returncode == 0, output(proc)
     with open(results) as handle:
         return json.load(handle)
