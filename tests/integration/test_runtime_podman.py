@@ -210,8 +210,8 @@ def stressors_on(pclient, target_id):
 
 
 @pytest.mark.skipif(not os.path.isdir(CPUACCT), reason='the measurement reads cgroup v1 cpuacct on this host')
-def test_stress_loads_the_targets_own_cgroup_and_ends_by_its_deadline(pclient, prun, podman, ledger_dir, run_podman,
-                                                                       tmp_path):
+def test_stress_loads_the_targets_own_cgroup_and_ends_by_its_deadline(
+        pclient, prun, podman, ledger_dir, run_podman, tmp_path):
     """stress-ng in a helper whose cgroup is a child of the target's (Podman's cgroupfs manager): the target's
     own accounting shows the load during the stress, and not after; the stressor is gone by the deadline. The
     module runs in the background and the load is measured as soon as the stressor runs: a loaded controller may
@@ -275,8 +275,8 @@ def run_tasks(tmp_path, tasks):
         return json.load(handle)
 
 
-def test_experiment_role_runs_its_faults_and_probes_on_podman_and_reverts_them(pclient, prun, podman, ledger_dir,
-                                                                                tmp_path):
+def test_experiment_role_runs_its_faults_and_probes_on_podman_and_reverts_them(
+        pclient, prun, podman, ledger_dir, tmp_path):
     """docker_experiment with experiment_runtime=podman: the kill, its restart and the probe are all on Podman
     (the connection run_context builds carries the runtime to every module of the role)."""
     victim = start(pclient, prun, ['victim'])['victim']
