@@ -138,8 +138,10 @@ def test_pause_is_undone_by_its_deadline_when_the_controller_is_sigkilled(
     # The written-ahead entry's reverter unpauses it by the deadline (generous bound for a loaded machine).
     assert wait_until(lambda: state_of(pclient, target) == 'running', timeout=duration + 20, interval=0.05)
     assert time.time() - paused_at < duration + 20
-    entries = [json.load(open(os.path.join(ledger_dir, 'done', name)))
-               for name in os.listdir(os.path.join(ledger_dir, 'done'))]
+    # The reverter records the entry done just after its unpause returned (under load, seconds after).
+    done_dir = os.path.join(ledger_dir, 'done')
+    assert wait_until(lambda: os.path.isdir(done_dir) and os.listdir(done_dir), timeout=30), 'the unpause never ended'
+    entries = [json.load(open(os.path.join(done_dir, name))) for name in os.listdir(done_dir)]
     assert [(e['action'], e['status'], e['docker']['runtime']) for e in entries] == [
         ('unpause', 'reverted', 'podman')], entries
 
