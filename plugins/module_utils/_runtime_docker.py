@@ -22,6 +22,9 @@ HELPER_GONE_MARKERS = ('stopped state', 'is not running', 'No such container', '
 # The Docker API's statuses for "no such container" and "not in the state this call needs".
 ERROR_KINDS = {404: 'gone', 409: 'wrong-state'}
 
+# Where an engine puts a container's cgroup, by cgroup driver: (the default parent, the leaf's name for an id).
+DOCKER_CGROUP_LAYOUT = {'cgroupfs': ('/docker', '%s'), 'systemd': ('/system.slice', 'docker-%s.scope')}
+
 
 def recovery_baseline(client, container_id):
     """What a container's recovery is measured against: when it last started."""
@@ -45,13 +48,14 @@ def container_back(client, entry):
     return bool(restarted and running and health in (None, 'healthy'))
 
 
-def target_cgroup(client, container_id, proc_root='/proc'):
+def target_cgroup(client, container_id, proc_root='/proc', layout=None):
     """The container's cgroup (see ContainerRuntime.target_cgroup).
 
     The truth is the kernel's: /proc/<pid>/cgroup of its main process, when this host can read it (the module
     runs on the Docker host), and only when that path names the container (a pid of another host's engine would
     name another process). Otherwise it is what the engine says: the container's own cgroup parent, or the
     default parent of its driver, which a daemon-wide --cgroup-parent would make wrong; ``source`` says which.
+    ``layout`` is how the engine names cgroups (DOCKER_CGROUP_LAYOUT when None).
     """
     info = client.info()
     driver = info.get('CgroupDriver') or 'cgroupfs'
@@ -64,11 +68,11 @@ def target_cgroup(client, container_id, proc_root='/proc'):
         path = _stress_plan.proc_cgroup(pid, proc_root)
         if path and full_id in path:
             return dict(found, path=path, source='/proc/%d/cgroup' % pid)
+    default, leaf_format = (layout or DOCKER_CGROUP_LAYOUT)['systemd' if driver == 'systemd' else 'cgroupfs']
+    leaf = leaf_format % full_id
     parent = (inspect.get('HostConfig') or {}).get('CgroupParent')
-    leaf = 'docker-%s.scope' % full_id if driver == 'systemd' else full_id
     if parent:
         return dict(found, path='%s/%s' % (parent.rstrip('/'), leaf), source='HostConfig.CgroupParent')
-    default = '/system.slice' if driver == 'systemd' else '/docker'
     return dict(found, path='%s/%s' % (default, leaf), source='the %s driver\'s default' % driver)
 
 

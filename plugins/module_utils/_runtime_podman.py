@@ -13,7 +13,10 @@ Measured on Debian's podman 4.3.1 (compat API 1.41):
     is: "has dependent containers";
   - Health.Status is "" for a container without a health check, where Docker has no Health (container_back
     reads both as none);
-  - a pod's infra container (IsInfra, only in the libpod listing) holds the pod's namespaces: never a target.
+  - a pod's infra container (IsInfra, only in the libpod listing) holds the pod's namespaces: never a target;
+  - with the cgroupfs manager a container's cgroup is <parent>/libpod-<id>, the parent /libpod_parent unless
+    HostConfig.CgroupParent names one (systemd: machine.slice/libpod-<id>.scope); a container given a parent
+    puts its conmon in <parent>/conmon, so a stressor's conmon is accounted to the target too (a few ms).
 No kubelet drives Podman: owner_pod is None. Imports nothing from Ansible: the detached reverter runs it.
 """
 
@@ -27,7 +30,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._docker import (
     api_status,
     build_api_client,
 )
-from ansible_collections.chaos.engineering.plugins.module_utils._runtime_docker import DockerRuntime
+from ansible_collections.chaos.engineering.plugins.module_utils._runtime_docker import DockerRuntime, target_cgroup
 
 DEFAULT_PODMAN_SOCKET = 'unix:///run/podman/podman.sock'
 
@@ -38,6 +41,9 @@ DEPENDENTS_MARKER = 'has dependent containers'
 
 # The libpod listing (every state, IsInfra); any Podman 4 serves this version of it.
 LIBPOD_LIST = '/v4.0.0/libpod/containers/json'
+
+# Where Podman puts a container's cgroup, by cgroup manager (see _runtime_docker.DOCKER_CGROUP_LAYOUT).
+PODMAN_CGROUP_LAYOUT = {'cgroupfs': ('/libpod_parent', 'libpod-%s'), 'systemd': ('/machine.slice', 'libpod-%s.scope')}
 
 # Podman's own states, as the Docker API names them.
 STATE_NAMES = {'configured': 'created', 'initialized': 'created', 'stopped': 'exited', 'stopping': 'running'}
@@ -151,6 +157,9 @@ class PodmanRuntime(DockerRuntime):
         except Exception as exc:  # pylint: disable=broad-exception-caught
             if podman_error_kind(exc) != 'gone':
                 raise
+
+    def target_cgroup(self, container_id):
+        return target_cgroup(self.client, container_id, layout=PODMAN_CGROUP_LAYOUT)
 
     def helper_lost(self, helper_id, exc):
         if podman_error_kind(exc) is not None:

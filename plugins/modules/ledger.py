@@ -52,9 +52,36 @@ options:
       - Only entries of these fault families, for example V(container_pause).
     type: list
     elements: str
+  runtime:
+    description:
+      - Only entries (and untimed notes) of this container runtime's engine, the one a container module with the
+        same O(runtime), O(docker_host), O(podman_socket), O(containerd_socket) and O(containerd_namespace) talks
+        to. An option left out takes that module's default, so V(podman) alone means the Podman service at
+        V(unix:///run/podman/podman.sock).
+      - Without O(runtime), O(podman_socket) means V(podman), O(containerd_socket) or O(containerd_namespace)
+        V(containerd), and O(docker_host) V(docker); options of two runtimes without O(runtime) fail.
+      - With none of these five options, the entries of every engine are selected.
+      - Entries are compared by engine, not by the text of the options; options of another runtime than the one
+        selected are ignored, so the connection dict of the container modules can be passed as it is (the
+        chaos.engineering.teardown role does).
+    type: str
+    choices: [docker, containerd, podman]
   docker_host:
     description:
-      - Only entries for this Docker engine URL.
+      - Only entries for this Docker engine URL (with O(runtime=docker), or no O(runtime)).
+      - With O(runtime=docker) and no O(docker_host), E(DOCKER_HOST), else the local socket, as the container modules.
+    type: str
+  podman_socket:
+    description:
+      - Only entries for the Podman service at this URL (with O(runtime=podman), or no O(runtime)).
+    type: str
+  containerd_socket:
+    description:
+      - Only entries for the containerd at this socket (with O(runtime=containerd), or no O(runtime)).
+    type: path
+  containerd_namespace:
+    description:
+      - Only entries in this containerd namespace (with O(runtime=containerd), or no O(runtime)).
     type: str
   ids:
     description:
@@ -74,6 +101,12 @@ EXAMPLES = r'''
 - name: Emergency stop - undo every pending timed fault now
   chaos.engineering.ledger:
     state: reverted
+
+- name: Undo now the pending faults on the Podman service only, not those on the Docker engine of the host
+  chaos.engineering.ledger:
+    state: reverted
+    runtime: podman
+    podman_socket: unix:///run/podman/podman.sock
 
 - name: Pause a database for 10 minutes
   chaos.engineering.container_pause:
@@ -135,7 +168,7 @@ untimed:
   description:
     - The notes of untimed faults (M(chaos.engineering.container_netem) with
       O(chaos.engineering.container_netem#module:untimed=true)) still in place as far as the ledger knows, filtered
-      by O(faults) and O(docker_host) (not by O(ids)). They have no revert to perform; O(state=reverted) leaves
+      by O(faults) and the engine (O(runtime), O(docker_host), O(podman_socket)...), not by O(ids). They have no revert to perform; O(state=reverted) leaves
       them alone. C(chaos.engineering.container_netem) O(chaos.engineering.container_netem#module:state=absent) (the
       teardown role runs it) removes them and closes their notes.
   returned: always
@@ -171,7 +204,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _ledger_store, _reverter
+from ansible_collections.chaos.engineering.plugins.module_utils import _ledger_engine, _ledger_store, _reverter
 from ansible_collections.chaos.engineering.plugins.module_utils._timefmt import iso_utc
 
 
@@ -201,18 +234,20 @@ def _number(value):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            ledger_dir=dict(type='path'),
-            state=dict(type='str', choices=['listed', 'reverted', 'halted'], default='listed'),
-            reason=dict(type='str', default='halted by chaos.engineering.ledger'),
-            faults=dict(type='list', elements='str'),
-            docker_host=dict(type='str'),
-            ids=dict(type='list', elements='str'),
-        ),
-        supports_check_mode=True,
+    argument_spec = dict(
+        ledger_dir=dict(type='path'),
+        state=dict(type='str', choices=['listed', 'reverted', 'halted'], default='listed'),
+        reason=dict(type='str', default='halted by chaos.engineering.ledger'),
+        faults=dict(type='list', elements='str'),
+        ids=dict(type='list', elements='str'),
     )
+    argument_spec.update(_ledger_engine.ARGUMENT_SPEC)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     state = module.params['state']
+    try:
+        engine = _ledger_engine.engine_filter(module.params)
+    except _ledger_engine.EngineFilterError as exc:
+        module.fail_json(msg=str(exc))
     try:
         root = _ledger_store.check_root(module.params['ledger_dir'] or _ledger_store.default_ledger_dir(), create=False)
     except (_ledger_store.LedgerError, OSError) as exc:
@@ -230,15 +265,14 @@ def main():
                 module.fail_json(msg='Nothing was reverted: %s' % exc)
             result['halt'] = dict(marker, at=iso_utc(marker['at']))
     faults = module.params['faults']
-    host = module.params['docker_host']
     ids = module.params['ids']
     pending = [e for e in _ledger_store.list_entries(root)
                if (not faults or e.get('fault') in faults)
-               and (host is None or e.get('docker', {}).get('docker_host') == host)
+               and _ledger_engine.on_engine(engine, e.get('docker'))
                and (ids is None or e.get('id') in ids)]
     untimed = [n for n in _ledger_store.list_untimed(root)
                if (not faults or n.get('fault') in faults)
-               and (host is None or n['docker'].get('docker_host') == host)]
+               and _ledger_engine.on_engine(engine, n.get('docker'))]
     result.update(pending=pending, untimed=untimed, reverter_running=_reverter.reverter_running(root),
                   invalid=_ledger_store.list_invalid(root))
     if state in ('reverted', 'halted') and pending:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A private Podman service for the integration tests: Podman's Docker-compatible API (`podman system service`)
 # on a socket under its own state dir, with its own storage, config, network and locks; never the system's
-# /run/podman. The test images (chaos-busybox, chaos-nethelper) come from the Docker bed (docker save) or, when
+# /run/podman. The test images (chaos-busybox, chaos-nethelper, chaos-stresshelper) come from the Docker bed (docker save) or, when
 # that is down, from its image cache.
 #
 # Usage: podman-bed.sh up|down|status|env
@@ -27,7 +27,7 @@ readonly NET=${CHAOS_PODMAN_SUBNET:-10.239.13}
 readonly NETWORK=chaospodman
 readonly BRIDGE=cepodman0
 readonly SOCK=$STATE/podman.sock
-readonly IMAGES=(chaos-busybox:latest chaos-nethelper:latest)
+readonly IMAGES=(chaos-busybox:latest chaos-nethelper:latest chaos-stresshelper:latest)
 readonly CACHE=${CHAOS_BED_CACHE:-${HOME:-/root}/.cache/chaos-engineering/images}
 readonly SYS_PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH=$SYS_PATH:$PATH
@@ -133,7 +133,9 @@ image_tarball() { # prints a tarball with both images: a docker save from the Do
 }
 
 load_images() {
-  if pm image exists "${IMAGES[0]}" && pm image exists "${IMAGES[1]}"; then return; fi
+  local image missing=0
+  for image in "${IMAGES[@]}"; do pm image exists "$image" || missing=1; done
+  ((missing)) || return 0
   local tarball
   tarball=$(image_tarball)
   pm load -q -i "$tarball" >&2 || die "podman load $tarball failed"

@@ -168,3 +168,26 @@ def test_the_reverter_reaches_podman_on_its_socket(monkeypatch):
     assert _revert_client.engine_url(conn) == 'unix:///p.sock'
     docker_runtime = _revert_client.runtime_for(dict(docker_host='unix:///d.sock'))
     assert type(docker_runtime) is DockerRuntime  # pylint: disable=unidiomatic-typecheck
+
+
+class FakeCgroupPodman:
+    """Podman's info and inspect as the cgroup lookup reads them (podman bed: cgroupfs, v1)."""
+
+    def __init__(self, parent='', driver='cgroupfs'):
+        self.parent, self.driver = parent, driver
+
+    def info(self):
+        return dict(CgroupDriver=self.driver, CgroupVersion='1')
+
+    def inspect_container(self, container_id):
+        return dict(Id='c' * 64, State=dict(Pid=4242), HostConfig=dict(CgroupParent=self.parent))
+
+
+def test_target_cgroup_without_the_kernels_word_uses_podmans_naming_not_dockers():
+    # No process of this host names container c*64: the engine's word is all there is (as for a remote engine).
+    cid = 'c' * 64
+    assert PodmanRuntime(FakeCgroupPodman()).target_cgroup(cid)['path'] == '/libpod_parent/libpod-' + cid
+    assert PodmanRuntime(FakeCgroupPodman(parent='/mine/')).target_cgroup(cid)['path'] == '/mine/libpod-' + cid
+    assert PodmanRuntime(FakeCgroupPodman(driver='systemd')).target_cgroup(cid)['path'] == \
+        '/machine.slice/libpod-%s.scope' % cid
+    assert DockerRuntime(FakeCgroupPodman()).target_cgroup(cid)['path'] == '/docker/' + cid
