@@ -98,7 +98,8 @@ options:
     type: str
     default: chaos-stresshelper:latest
 notes:
-  - Runs on O(runtime=docker) (tested) and O(runtime=podman) (the same Docker API calls; not yet tested on Podman).
+  - Runs on O(runtime=docker) and O(runtime=podman) (the same Docker API calls; on Podman the helper's cgroup is
+    C(<target's cgroup>/libpod-<helper>), next to its C(conmon)), both tested on real engines.
   - On O(runtime=containerd) (tested) the helper is a containerd container of ours started with C(ctr run) in
     the target task's cgroup, with its own empty network namespace, no capability and no-new-privileges; O(image)
     must be imported into the namespace (C(ctr -n k8s.io images import)), a short name meaning
