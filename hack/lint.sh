@@ -6,7 +6,8 @@
 #
 #   ansible-lint  ansible-lint --offline --profile production (settings in .ansible-lint)
 #   docs          antsibull-docs lint-collection-docs --plugin-docs .
-#   changelog     antsibull-changelog lint, and lint-changelog-yaml changelogs/changelog.yaml
+#   changelog     antsibull-changelog lint, lint-changelog-yaml changelogs/changelog.yaml, and a trial release
+#                 (hack/changelog_trial.py: a release summary, each module, role and playbook listed once)
 #
 # Everything runs in the collection tree from hack/collection-tree.sh, with ANSIBLE_COLLECTIONS_PATH
 # set to the directory holding its ansible_collections/, so chaos.engineering.* FQCNs resolve.
@@ -58,6 +59,8 @@ main() {
                 if [[ -f changelogs/changelog.yaml ]]; then
                     antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml || rc=$?
                 fi
+                # A trial release in a copy: a summary, and every module, role and playbook listed once.
+                "${venv}/bin/python" "${HACK_DIR}/changelog_trial.py" . || rc=$?
                 ;;
         esac
         summary+=("${linter}: $([[ ${rc} -eq 0 ]] && echo passed || echo "FAILED rc=${rc}") in $(elapsed "${start}")")
