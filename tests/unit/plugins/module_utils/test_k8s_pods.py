@@ -142,6 +142,14 @@ def test_names_match_pod_name_or_namespace_slash_name_and_pattern_ignores_the_na
         _k8s_selection.select_pods(cluster, params(namespace='shop', name_pattern='^shop/'))
 
 
+def test_owner_kinds_that_match_nothing_say_which_pods_they_left_out():
+    cluster = shop_cluster()
+    with pytest.raises(SelectionError) as err:
+        _k8s_selection.select_pods(cluster, params(namespace='db', allow_all=True, owner_kinds=['Job']))
+    message = str(err.value)
+    assert 'owned by no kind in owner_kinds (Job): db/pg-0 (StatefulSet pg)' in message, message
+
+
 def test_owner_kinds_filter_before_count():
     cluster = shop_cluster()
     selection, dummy, dummy = _k8s_selection.select_pods(
