@@ -388,8 +388,9 @@ class PodChaos:
         plan = plan_min_healthy(targets, counts, self.params['min_healthy'])
         outcomes = self.execute(plan)
         for namespace in resolver.unresolved_namespaces:
-            self.fault.warn('Could not list ReplicaSets in namespace %s: its Deployment-owned pods are grouped by '
-                            'ReplicaSet for owner_kinds, min_healthy and recovery.' % namespace)
+            self.fault.warn('Could not list ReplicaSets in namespace %s: the Deployment of its pods is inferred '
+                            'from their ReplicaSet name and pod-template-hash label for owner_kinds, min_healthy and '
+                            'recovery (grant list on replicasets to read it).' % namespace)
 
         acted = []
         for (target, skip_reason), outcome in zip(plan, outcomes):

@@ -247,8 +247,9 @@ def test_restricted_service_account_works_in_its_namespace_only(api, make_namesp
     if api['ca_cert']:
         auth['ca_cert'] = api['ca_cert']
 
-    # In its namespace: it may list and delete pods, but not read ReplicaSets or Deployments. Recovery falls
-    # back to the ReplicaSet and to the ready pods it had before.
+    # In its namespace: it may list and delete pods, but not read ReplicaSets or Deployments. The Deployment is
+    # inferred from the pods' ReplicaSet name and pod-template-hash, and recovery falls back to the ready pods it had
+    # before.
     result = run_module('k8s_pod_chaos', dict(namespace=own, label_selector='app=web', count=1,
                                               wait_for_recovery=True), auth=auth)
     assert not result.get('failed'), result
@@ -256,7 +257,9 @@ def test_restricted_service_account_works_in_its_namespace_only(api, make_namesp
     assert len(deleted) == 1 and deleted <= set(before.values())
     assert not deleted & live_uids(api, own, 'app=web')
     assert any('Could not list ReplicaSets in namespace %s' % own in w for w in result.get('warnings', []))
-    assert_recovered(api, result, own, 'app=web', 3, kind='ReplicaSet')
+    assert_recovered(api, result, own, 'app=web', 3, kind='Deployment', name='web')
+    (target,) = [t for t in result['chaos']['targets'] if t['result'] == 'deleted']
+    assert (target['owner']['kind'], target['owner']['name']) == ('Deployment', 'web'), target
 
     # Eviction is allowed too.
     result = run_module('k8s_pod_chaos', dict(namespace=own, label_selector='app=web', count=1, action='evict'),
@@ -272,7 +275,7 @@ def test_restricted_service_account_works_in_its_namespace_only(api, make_namesp
     result = run_module('k8s_pod_chaos', dict(label_selector='app=web', count=1), auth=auth)
     assert result['failed'] is True
     assert 'Permission denied listing pods in all namespaces (403 Forbidden)' in result['msg']
-    assert 'Give namespace or namespaces' in result['msg']
+    assert 'at the cluster scope. Give namespace or namespaces' in result['msg'], result['msg']
     assert uids(api, foreign, 'app=web') == foreign_before
 
 

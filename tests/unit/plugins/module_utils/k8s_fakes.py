@@ -39,8 +39,10 @@ def replicaset(namespace, name, deployment=None, replicas=3):
 
 def deployment_pods(namespace, deployment, count, rs_hash='abc', labels=None, **kwargs):
     rs_name = '%s-%s' % (deployment, rs_hash)
+    # As the Deployment controller does: the ReplicaSet is <deployment>-<hash>, its pods carry the hash.
     pods = [pod(namespace, '%s-%d' % (rs_name, i), owner=ref('ReplicaSet', rs_name),
-                labels=dict(labels or {'app': deployment}), **kwargs) for i in range(count)]
+                labels=dict(labels or {'app': deployment}, **{'pod-template-hash': rs_hash}), **kwargs)
+            for i in range(count)]
     return replicaset(namespace, rs_name, deployment, replicas=count), pods
 
 
