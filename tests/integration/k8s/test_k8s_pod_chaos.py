@@ -12,6 +12,7 @@ from k8s_helpers import (
     create_deployment,
     create_pdb,
     create_pod,
+    documented_rules,
     live_uids,
     pod_ready,
     pods,
@@ -239,10 +240,9 @@ def test_restricted_service_account_works_in_its_namespace_only(api, make_namesp
     create_deployment(api, foreign, 'web', 2, {'app': 'web'})
     before = wait_ready(api, own, 'app=web', 3)
     foreign_before = wait_ready(api, foreign, 'app=web', 2)
-    token = service_account_token(api, own, 'chaos', [
-        ('', ['pods'], ['get', 'list', 'delete']),
-        ('', ['pods/eviction'], ['create']),
-    ])
+    rules = documented_rules('# k8s_pod_chaos: required')
+    assert rules == [('', ['pods'], ['get', 'list', 'delete']), ('', ['pods/eviction'], ['create'])], rules
+    token = service_account_token(api, own, 'chaos', rules)
     auth = dict(host=api['host'], api_key=token, validate_certs=api['validate_certs'])
     if api['ca_cert']:
         auth['ca_cert'] = api['ca_cert']
