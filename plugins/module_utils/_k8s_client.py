@@ -394,6 +394,9 @@ class K8sClient:
 
     # --- writes
 
+    def create_event(self, namespace, body):
+        return self.request('POST', '/api/v1/namespaces/%s/events' % quote(namespace, safe=''), body=body)
+
     def delete_pod(self, namespace, name, uid=None, grace_period=None, dry_run=False):
         """Delete a pod; ``uid`` is a precondition, so a pod recreated under the same name is never hit."""
         body = {'apiVersion': 'v1', 'kind': 'DeleteOptions'}

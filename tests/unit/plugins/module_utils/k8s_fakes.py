@@ -60,6 +60,8 @@ class FakeCluster:
         self.pdbs = dict(pdbs or {})
         self.calls = []
         self.evict_results = {}   # pod name -> K8sApiError to raise
+        self.events = []
+        self.forbid_events = set()   # namespaces where creating an Event is forbidden
 
     def _check_ns(self, namespace):
         if namespace in self.forbidden_namespaces:
@@ -122,6 +124,13 @@ class FakeCluster:
                     raise K8sApiError(409, 'Conflict', 'Precondition failed: UID in precondition: %s' % uid)
                 return item
         raise K8sApiError(404, 'Not Found', 'pods "%s" not found' % name)
+
+    def create_event(self, namespace, body):
+        self.calls.append(('create_event', namespace, body['involvedObject']['name']))
+        if namespace in self.forbid_events:
+            raise forbidden('events')
+        self.events.append(body)
+        return body
 
     def delete_pod(self, namespace, name, uid=None, grace_period=None, dry_run=False):
         self.calls.append(('delete_pod', namespace, name, uid, grace_period, dry_run))
