@@ -53,12 +53,22 @@ def test_delete_by_label_and_count_recreates_pods_and_reports_recovery(api, name
     before = wait_ready(api, namespace, 'app=web', 3)
     others = wait_ready(api, namespace, 'app=other', 2)
 
+    dry = run_module('k8s_pod_chaos', dict(namespace=namespace, label_selector='app=web', count=2, run_id='exp-9'),
+                     check=True)
+    assert not dry.get('failed') and dry['chaos']['events']['recorded'] == 0, dry
     result = run_module('k8s_pod_chaos', dict(namespace=namespace, label_selector='app=web', count=2,
-                                              wait_for_recovery=True))
+                                              wait_for_recovery=True, run_id='exp-9'))
     assert not result.get('failed'), result
     assert result['changed'] is True
     deleted = target_uids(result, 'deleted')
     assert len(deleted) == 2 and deleted <= set(before.values())
+    # One Event per deleted pod, on the pod, as the API server stores it; none from the check-mode run.
+    fault_id = result['chaos']['events']['fault_id']
+    events = [e for e in api['core'].list_namespaced_event(namespace).items if e.source.component == 'chaos.engineering']
+    assert sorted(e.involved_object.uid for e in events) == sorted(deleted), events
+    assert all(e.reason == 'ChaosPodDeleted' and e.type == 'Normal' and e.involved_object.kind == 'Pod' and
+               e.message == 'chaos.engineering deleted this pod (fault %s, run exp-9)' % fault_id for e in events)
+    assert result['chaos']['events']['recorded'] == 2
     assert all(t['action'] == 'delete' and t['owner'] == {'kind': 'Deployment', 'namespace': namespace, 'name': 'web'}
                for t in result['chaos']['targets'])
     assert result['chaos']['selection']['matched'] == 3 and result['chaos']['selection']['selected'] == 2
@@ -257,6 +267,9 @@ def test_restricted_service_account_works_in_its_namespace_only(api, make_namesp
     assert len(deleted) == 1 and deleted <= set(before.values())
     assert not deleted & live_uids(api, own, 'app=web')
     assert any('Could not list ReplicaSets in namespace %s' % own in w for w in result.get('warnings', []))
+    # No create on events either: one warning, and the deletion stands.
+    assert result['chaos']['events'] == dict(result['chaos']['events'], recorded=0, not_recorded_in=[own])
+    assert any('creating an Event in namespace %s' % own in w for w in result.get('warnings', []))
     assert_recovered(api, result, own, 'app=web', 3, kind='Deployment', name='web')
     (target,) = [t for t in result['chaos']['targets'] if t['result'] == 'deleted']
     assert (target['owner']['kind'], target['owner']['name']) == ('Deployment', 'web'), target
