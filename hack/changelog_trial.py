@@ -1,7 +1,8 @@
-#!/usr/bin/env python3
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A trial ``antsibull-changelog release`` in a throwaway copy of the collection, and what it must not list.
 
-Usage: hack/changelog_trial.py COLLECTION_DIR   (the tree from hack/collection-tree.sh; it is not changed)
+Usage: python hack/changelog_trial.py COLLECTION_DIR   (the tree from hack/collection-tree.sh; it is not changed)
 
 antsibull-changelog announces new modules by itself (from plugins/modules) and new roles and playbooks from the
 fragments' ``add object.role`` / ``add object.playbook`` sections. A fragment entry that announces one of them again

@@ -1,7 +1,8 @@
-#!/usr/bin/env python3
+# Copyright (c) chaos.engineering contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The execution environment a user builds from docs/execution-environment.yml gets the collection and its deps.
 
-Usage: hack/ee_check.py COLLECTION_DIR   (the tree from hack/collection-tree.sh; it is not changed)
+Usage: python hack/ee_check.py COLLECTION_DIR   (the tree from hack/collection-tree.sh; it is not changed)
 
 No image can be built here, so this runs what the image build would run, on this machine:
 1. ``ansible-builder create`` on the sample definition: its context must install chaos.engineering with

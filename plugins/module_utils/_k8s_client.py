@@ -489,4 +489,3 @@ def api_error_text(exc, what):
     else:
         text = 'Kubernetes API error %s (HTTP %s %s): %s' % (what, exc.status, exc.reason, exc.message)
     return text if text.endswith('.') else text + '.'
-
