@@ -2,11 +2,14 @@
 # Lint the collection with the "lint" toolchain venv (hack/toolchain.sh --path lint).
 #
 # Usage:
-#   hack/lint.sh [ansible-lint|docs|changelog ...]     default: all three
+#   hack/lint.sh [ansible-lint|docs|changelog|ee ...]     default: all four
 #
 #   ansible-lint  ansible-lint --offline --profile production (settings in .ansible-lint)
 #   docs          antsibull-docs lint-collection-docs --plugin-docs .
-#   changelog     antsibull-changelog lint, and lint-changelog-yaml changelogs/changelog.yaml
+#   changelog     antsibull-changelog lint, lint-changelog-yaml changelogs/changelog.yaml, and a trial release
+#                 (hack/changelog_trial.py: a release summary, each module, role and playbook listed once)
+#   ee            ansible-builder create on docs/execution-environment.yml and the build's introspection on the
+#                 collection installed from its tarball (hack/ee_check.py)
 #
 # Everything runs in the collection tree from hack/collection-tree.sh, with ANSIBLE_COLLECTIONS_PATH
 # set to the directory holding its ansible_collections/, so chaos.engineering.* FQCNs resolve.
@@ -21,13 +24,13 @@ main() {
     local -a linters=()
     while [[ $# -gt 0 ]]; do
         case "$1" in
-            ansible-lint | docs | changelog) linters+=("$1") ;;
+            ansible-lint | docs | changelog | ee) linters+=("$1") ;;
             -h | --help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; return ;;
             *) die "unknown argument '$1' (see --help)" ;;
         esac
         shift
     done
-    [[ ${#linters[@]} -gt 0 ]] || linters=(ansible-lint docs changelog)
+    [[ ${#linters[@]} -gt 0 ]] || linters=(ansible-lint docs changelog ee)
 
     local start_all venv tree linter start rc failed=0 line
     local -a summary=()
@@ -58,6 +61,11 @@ main() {
                 if [[ -f changelogs/changelog.yaml ]]; then
                     antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml || rc=$?
                 fi
+                # A trial release in a copy: a summary, and every module, role and playbook listed once.
+                "${venv}/bin/python" "${HACK_DIR}/changelog_trial.py" . || rc=$?
+                ;;
+            ee)
+                "${venv}/bin/python" "${HACK_DIR}/ee_check.py" . || rc=$?
                 ;;
         esac
         summary+=("${linter}: $([[ ${rc} -eq 0 ]] && echo passed || echo "FAILED rc=${rc}") in $(elapsed "${start}")")

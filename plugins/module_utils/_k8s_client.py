@@ -19,6 +19,7 @@ __metaclass__ = type
 
 import json
 import os
+import ssl
 import sys
 import traceback
 
@@ -334,6 +335,12 @@ class K8sClient:
                 timeout=urllib3.Timeout(connect=min(10, self.timeout), read=self.timeout),
                 retries=urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=0, backoff_factor=0.2))
         except urllib3.exceptions.HTTPError as exc:
+            if _is_tls_failure(exc):
+                # Reached, but its certificate was refused: a different fix from an unreachable server.
+                raise K8sConnectionError(
+                    'TLS verification of the Kubernetes API at %s failed (%s): %s. Give the CA that signed its '
+                    'certificate (ca_cert, or the kubeconfig\'s certificate-authority), or validate_certs=false to '
+                    'skip the check.' % (self.host, self.description, _root_cause(exc)))
             raise K8sConnectionError('Cannot reach the Kubernetes API at %s (%s): %s' % (
                 self.host, self.description, _root_cause(exc)))
         if not 200 <= response.status <= 299:
@@ -387,6 +394,9 @@ class K8sClient:
 
     # --- writes
 
+    def create_event(self, namespace, body):
+        return self.request('POST', '/api/v1/namespaces/%s/events' % quote(namespace, safe=''), body=body)
+
     def delete_pod(self, namespace, name, uid=None, grace_period=None, dry_run=False):
         """Delete a pod; ``uid`` is a precondition, so a pod recreated under the same name is never hit."""
         body = {'apiVersion': 'v1', 'kind': 'DeleteOptions'}
@@ -426,6 +436,16 @@ WORKLOAD_PATHS = {
 }
 
 
+def _is_tls_failure(exc):
+    """Whether a urllib3 error (or one it wraps) is a failed TLS handshake or certificate check."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, (ssl.SSLError, kubernetes_lib().urllib3.exceptions.SSLError)):
+            return True
+        exc, seen = getattr(exc, 'reason', None), seen + 1
+    return False
+
+
 def _root_cause(exc):
     """The innermost reason of a urllib3 error (MaxRetryError wraps the real one)."""
     reason = getattr(exc, 'reason', None)
@@ -457,11 +477,15 @@ def make_client(auth, environ=None, check=True, pool_size=10, timeout=DEFAULT_TI
 
 
 def api_error_text(exc, what):
-    """A one-line explanation of a K8sApiError while doing ``what`` (for example 'listing pods in namespace x')."""
+    """A one-line explanation of a K8sApiError while doing ``what`` (for example 'listing pods in namespace x').
+
+    It ends with a full stop, so that a hint can follow it (the API server's messages have none)."""
     if exc.status == 403:
-        return 'Permission denied %s (403 Forbidden): %s' % (what, exc.message)
-    if exc.status == 401:
-        return 'Not authenticated %s (401 Unauthorized): %s' % (what, exc.message)
-    if exc.status == 404:
-        return 'Not found %s (404): %s' % (what, exc.message)
-    return 'Kubernetes API error %s (HTTP %s %s): %s' % (what, exc.status, exc.reason, exc.message)
+        text = 'Permission denied %s (403 Forbidden): %s' % (what, exc.message)
+    elif exc.status == 401:
+        text = 'Not authenticated %s (401 Unauthorized): %s' % (what, exc.message)
+    elif exc.status == 404:
+        text = 'Not found %s (404): %s' % (what, exc.message)
+    else:
+        text = 'Kubernetes API error %s (HTTP %s %s): %s' % (what, exc.status, exc.reason, exc.message)
+    return text if text.endswith('.') else text + '.'

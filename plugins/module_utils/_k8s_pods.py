@@ -67,8 +67,10 @@ class OwnerResolver:
     StatefulSet, DaemonSet, ReplicationController, Job and other controllers are the workload
     themselves. A pod without a controller has no workload (None).
 
-    When ReplicaSets cannot be listed (RBAC), the ReplicaSet is taken as the workload and the
-    namespace is recorded in ``unresolved_namespaces``.
+    When ReplicaSets cannot be listed (RBAC), the namespace is recorded in ``unresolved_namespaces`` and the
+    Deployment is inferred from what the pod itself says: the Deployment controller names a ReplicaSet
+    ``<deployment>-<pod-template-hash>`` and puts that hash on its pods. Such a workload has no uid and
+    ``inferred=True``; a ReplicaSet whose name does not fit is taken as the workload.
     """
 
     def __init__(self, client):
@@ -102,10 +104,26 @@ class OwnerResolver:
         top = ref
         if ref.get('kind') == 'ReplicaSet':
             parent = self._replicaset_owner(namespace, ref.get('uid'))
+            if parent is None and namespace in self.unresolved_namespaces:
+                deployment = inferred_deployment(pod, ref)
+                if deployment is not None:
+                    return dict(kind='Deployment', namespace=namespace, name=deployment, uid=None,
+                                chain=chain + ['Deployment'], inferred=True)
             if parent is not None:
                 chain.append(parent.get('kind'))
                 top = parent
         return dict(kind=top.get('kind'), namespace=namespace, name=top.get('name'), uid=top.get('uid'), chain=chain)
+
+
+def inferred_deployment(pod, replicaset_ref):
+    """The Deployment's name from a pod's ReplicaSet name and pod-template-hash label, or None when they do not fit
+    the Deployment controller's naming (``<deployment>-<hash>``)."""
+    template_hash = ((pod.get('metadata') or {}).get('labels') or {}).get('pod-template-hash')
+    name = replicaset_ref.get('name') or ''
+    suffix = '-%s' % template_hash
+    if template_hash and name.endswith(suffix) and len(name) > len(suffix):
+        return name[:-len(suffix)]
+    return None
 
 
 def ready_counts(pods, resolve, ignore_uids=()):

@@ -173,11 +173,13 @@ def select_pods(client, params, resolver=None):
     pods = list_candidate_pods(client, params)
     owner_kinds = params.get('owner_kinds')
     candidates = []
+    other_owners = []
     for pod in pods:
         workload = None
         if owner_kinds:
             workload = resolver.resolve(pod)
             if not owner_kinds_match(workload, owner_kinds):
+                other_owners.append('%s (%s)' % (_pod_name(pod), _owner_text(workload)))
                 continue
         candidates.append(pod_candidate(pod, workload))
     selection = select_targets(candidates, pod_criteria(params), selector_keys=POD_SELECTOR_KEYS)
@@ -185,5 +187,21 @@ def select_pods(client, params, resolver=None):
         by_uid = dict(((p.get('metadata') or {}).get('uid'), p) for p in pods)
         for target in selection['selected']:
             target['workload'] = resolver.resolve(by_uid[target['id']])
-    require_targets(selection, params.get('allow_no_targets'), what='running pod')
+    left_out = None
+    if other_owners:
+        left_out = '%d running pod(s) in scope are owned by no kind in owner_kinds (%s): %s' % (
+            len(other_owners), ', '.join(owner_kinds), ', '.join(other_owners[:10]) + (
+                ', ...' if len(other_owners) > 10 else ''))
+    require_targets(selection, params.get('allow_no_targets'), what='running pod', left_out=left_out)
     return selection, pods, resolver
+
+
+def _pod_name(pod):
+    meta = pod.get('metadata') or {}
+    return '%s/%s' % (meta.get('namespace'), meta.get('name'))
+
+
+def _owner_text(workload):
+    if not workload:
+        return 'no owner'
+    return '%s %s' % (workload.get('kind'), workload.get('name'))

@@ -202,13 +202,14 @@ def select_targets(candidates, criteria, rng_seed=None, selector_keys=SELECTOR_K
     )
 
 
-def require_targets(selection, allow_no_targets, what='container', reasons=None):
+def require_targets(selection, allow_no_targets, what='container', reasons=None, left_out=None):
     """Raise SelectionError with a clear message when nothing was selected and that is not allowed.
 
-    ``reasons``: name -> why that protected candidate is protected, when the caller knows more than the label."""
+    ``reasons``: name -> why that protected candidate is protected, when the caller knows more than the label.
+    ``left_out``: what the caller dropped before the selection rules saw them, and why (one sentence)."""
     if selection['selected'] or allow_no_targets:
         return
-    details = []
+    details = [left_out] if left_out else []
     if selection['missing']:
         details.append('Not found (or not in a state this fault applies to): %s' % ', '.join(selection['missing']))
     if selection['protected']:

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: container_stress
 short_description: CPU, memory and I/O stress inside Docker containers' own cgroups (stress-ng)
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Runs C(stress-ng) for O(duration) seconds in a helper container whose cgroup is a child of each selected
     running container's cgroup, so the target's own CPU, memory and I/O limits throttle the stressor, and the

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: experiment_verdict
 short_description: Judge a chaos experiment by what its probes saw while each fault was in place
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Computes each fault's real window, from the moment it went in to the moment its revert began (the ledger's
     record), or, for a kill, until the target was back (its restart, or the recovery the module measured);

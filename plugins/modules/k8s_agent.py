@@ -43,6 +43,7 @@ author:
   - chaos.engineering maintainers (@chaos-engineering)
 extends_documentation_fragment:
   - chaos.engineering.k8s
+  - chaos.engineering.k8s_events
 attributes:
   check_mode:
     support: full
@@ -363,6 +364,29 @@ chaos:
           removes it, and V(teardown) names the call that removes an agent left without its Job.
       type: dict
       returned: when an expiry is set
+    events:
+      description:
+        - The Kubernetes Events this run recorded on the DaemonSets it deployed, updated or removed (see O(record_events)).
+      type: dict
+      returned: always
+      contains:
+        fault_id:
+          description: The id of this run's fault, named in each Event's message.
+          type: str
+          sample: 3f2a9c1b7d4e
+        run_id:
+          description: O(run_id), or null.
+          type: str
+          sample: exp-20261127-1000
+        recorded:
+          description: How many Events were recorded (none in check mode or with O(record_events=false)).
+          type: int
+          sample: 1
+        not_recorded_in:
+          description: The namespaces where no Event could be recorded (no C(create) on C(events)); each was warned about.
+          type: list
+          elements: str
+          sample: []
     started_at:
       description: When the module started, ISO-8601 UTC.
       type: str
@@ -426,6 +450,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._k8s_agent_rollo
     rollout,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client import K8sApiError, K8sError, api_error_text
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_events import EVENTS_ARGUMENT_SPEC, EventRecorder
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_fault import K8sFaultModule, api_failure
 from ansible_collections.chaos.engineering.plugins.module_utils._poll import Waiter
 from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult, utc_now
@@ -495,6 +520,11 @@ class Agent:
         entry['pods'] = []
         return entry
 
+    def record_event(self, obj, reason, what):
+        meta = obj.get('metadata') or {}
+        self.events.record(dict(apiVersion='apps/v1', kind='DaemonSet', namespace=meta.get('namespace'),
+                                name=meta.get('name'), uid=meta.get('uid')), reason, what)
+
     def pods(self, namespace, name):
         try:
             return list_agent_pods(self.client, namespace, name)
@@ -518,6 +548,9 @@ class Agent:
             raise K8sError(' '.join(errors))
         self.client = self.fault.connect()
         self.fault.result = self.result
+        self.events = EventRecorder(self.client, self.params['record_events'], self.check_mode, self.fault.warn,
+                                    run_id=self.params.get('run_id'))
+        self.result.extra['events'] = self.events.summary
         if self.params['state'] == 'present':
             self.present()
         elif self.params['all']:
@@ -567,6 +600,10 @@ class Agent:
             if job_result == 'created' and not self.check_mode:
                 self.delete_job(namespace, name, job, 'Background')  # no agent: its Job must not linger
             raise api_failure(exc, '%s %s' % ('creating' if existing is None else 'updating', what), rejected=what)
+        if result in ('created', 'updated') and not self.check_mode:
+            self.record_event(obj, 'ChaosAgentDeployed' if result == 'created' else 'ChaosAgentUpdated',
+                              '%s this chaos agent (%s%s)' % (result, self.params['image'],
+                                                              ', expires %s' % expires_at if expires_at else ''))
         if job is not None and not expires_at:
             # No expiry any more: the DaemonSet no longer names the Job as owner; orphan-delete it all the same.
             job_result = self.delete_job(namespace, name, job, 'Orphan')
@@ -781,6 +818,8 @@ class Agent:
                 try:
                     self.client.request('DELETE', ds_path(namespace, name), query=dry(self.check_mode), body=body)
                     result = 'deleted'
+                    if not self.check_mode:
+                        self.record_event(obj, 'ChaosAgentRemoved', 'removed this chaos agent')
                 except K8sApiError as exc:
                     if exc.status not in (404, 409):
                         failure = api_failure(exc, 'deleting %s' % what)
@@ -830,7 +869,8 @@ class Agent:
 
 
 def main():
-    fault = K8sFaultModule(FAULT, AGENT_ARGUMENT_SPEC, mutually_exclusive=AGENT_MUTUALLY_EXCLUSIVE, bounds=BOUNDS)
+    fault = K8sFaultModule(FAULT, dict(AGENT_ARGUMENT_SPEC, **EVENTS_ARGUMENT_SPEC),
+                           mutually_exclusive=AGENT_MUTUALLY_EXCLUSIVE, bounds=BOUNDS)
     fault.run(Agent(fault).run)
 
 

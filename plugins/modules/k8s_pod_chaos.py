@@ -30,6 +30,7 @@ author:
 extends_documentation_fragment:
   - chaos.engineering.k8s
   - chaos.engineering.k8s_selection
+  - chaos.engineering.k8s_events
 attributes:
   check_mode:
     support: full
@@ -242,6 +243,29 @@ chaos:
           seconds: 1.27
           desired: 3
           ready: 3
+    events:
+      description:
+        - The Kubernetes Events this run recorded on the pods it deleted or evicted (see O(record_events)).
+      type: dict
+      returned: always
+      contains:
+        fault_id:
+          description: The id of this run's fault, named in each Event's message.
+          type: str
+          sample: 3f2a9c1b7d4e
+        run_id:
+          description: O(run_id), or null.
+          type: str
+          sample: exp-20261127-1000
+        recorded:
+          description: How many Events were recorded (none in check mode or with O(record_events=false)).
+          type: int
+          sample: 1
+        not_recorded_in:
+          description: The namespaces where no Event could be recorded (no C(create) on C(events)); each was warned about.
+          type: list
+          elements: str
+          sample: []
     started_at:
       description: When the module started, ISO-8601 UTC.
       type: str
@@ -270,6 +294,7 @@ import time
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client import K8sApiError, K8sError, api_error_text
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_events import EVENTS_ARGUMENT_SPEC, EventRecorder
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_fault import K8sFaultModule, api_failure
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_pods import (
     PdbPredictor,
@@ -292,8 +317,10 @@ from ansible_collections.chaos.engineering.plugins.module_utils._selection impor
 
 FAULT = 'k8s_pod_chaos'
 DONE = {'delete': 'deleted', 'evict': 'evicted'}
+EVENT_REASONS = {'delete': 'ChaosPodDeleted', 'evict': 'ChaosPodEvicted'}
 
 ARGUMENT_SPEC = dict(K8S_POD_SELECTION_ARGUMENT_SPEC)
+ARGUMENT_SPEC.update(EVENTS_ARGUMENT_SPEC)
 ARGUMENT_SPEC.update(
     action=dict(type='str', choices=['delete', 'evict'], default='delete'),
     grace_period=dict(type='int'),
@@ -372,6 +399,9 @@ class PodChaos:
             return 'failed', str(exc), None
         acted_at = time.time()
         self.result.mark_applied(acted_at)  # a dry run marks nothing
+        self.events.record(dict(apiVersion='v1', kind='Pod', namespace=target['namespace'], name=target['pod'],
+                                uid=target['id']), EVENT_REASONS[self.action],
+                           '%s this pod' % DONE[self.action])
         return DONE[self.action], None, acted_at
 
     def run(self):
@@ -381,6 +411,9 @@ class PodChaos:
         self.client = self.fault.connect(pool_size=self.params['parallelism'])
         selection, pods, resolver = select_pods(self.client, self.params)
         self.result = self.fault.result = FaultResult(FAULT, self.check_mode, selection)
+        self.events = EventRecorder(self.client, self.params['record_events'], self.check_mode, self.fault.warn,
+                                    run_id=self.params.get('run_id'))
+        self.result.extra['events'] = self.events.summary
         if self.params['wait_for_recovery']:
             self.result.recovery = []
         targets = selection['selected']
@@ -388,8 +421,9 @@ class PodChaos:
         plan = plan_min_healthy(targets, counts, self.params['min_healthy'])
         outcomes = self.execute(plan)
         for namespace in resolver.unresolved_namespaces:
-            self.fault.warn('Could not list ReplicaSets in namespace %s: its Deployment-owned pods are grouped by '
-                            'ReplicaSet for owner_kinds, min_healthy and recovery.' % namespace)
+            self.fault.warn('Could not list ReplicaSets in namespace %s: the Deployment of its pods is inferred '
+                            'from their ReplicaSet name and pod-template-hash label for owner_kinds, min_healthy and '
+                            'recovery (grant list on replicasets to read it).' % namespace)
 
         acted = []
         for (target, skip_reason), outcome in zip(plan, outcomes):

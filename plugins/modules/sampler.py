@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: sampler
 short_description: Sample steady-state probes in the background for a whole experiment, and hold its lease
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - With O(state=started), starts a background process on the host that samples every probe of O(probes) every
     O(interval) seconds, each probe on its own fixed period, until it is stopped. Faults, reverts and waits of the

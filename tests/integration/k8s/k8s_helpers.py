@@ -3,7 +3,10 @@
 The tests set up and check the cluster with the official client only, never with the code under test.
 """
 import os
+import textwrap
 import time
+
+import yaml
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -109,6 +112,19 @@ def create_pdb(api, namespace, name, labels, min_available, expect_allowed, heal
                 and status.current_healthy == healthy and status.disruptions_allowed == expect_allowed)
     wait_for('PDB %s/%s observed with %d healthy and %d allowed' % (namespace, name, healthy, expect_allowed),
              observed)
+
+
+def documented_rules(first_line):
+    """The RBAC rules of the YAML block in docs/docsite/rst/rbac.rst that starts with ``first_line``, as
+    (api group, resources, verbs): what the docs tell users to bind is what the tests bind."""
+    path = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'docs', 'docsite', 'rst', 'rbac.rst')
+    with open(path) as handle:
+        text = handle.read()
+    start = text.index('    ' + first_line + '\n')
+    end = text.find('\n\n', start)
+    block = textwrap.dedent(text[start:end if end >= 0 else len(text)])
+    return [(group, rule['resources'], rule['verbs']) for rule in yaml.safe_load(block)['rules']
+            for group in rule['apiGroups']]
 
 
 def service_account_token(api, namespace, name, rules):

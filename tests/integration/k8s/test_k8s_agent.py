@@ -202,6 +202,13 @@ def test_role_deploys_agent_ready_on_every_node_idempotent_and_updates(api, run_
 
     gone = run_role(deploy_vars(name, namespace, agent_state='absent'))
     assert target_of(gone)['result'] == 'deleted'
+    # An Event on the DaemonSet for each change, none for the unchanged run or the check-mode preview.
+    events = sorted((e for e in api['core'].list_namespaced_event(
+        namespace, field_selector='involvedObject.name=%s' % name).items if e.source.component == 'chaos.engineering'),
+        key=lambda e: e.metadata.creation_timestamp)
+    assert [e.reason for e in events] == ['ChaosAgentDeployed', 'ChaosAgentUpdated', 'ChaosAgentRemoved'], events
+    assert all(e.involved_object.kind == 'DaemonSet' and e.involved_object.uid == ds.metadata.uid for e in events)
+    assert events[0].message.endswith('(fault %s)' % result['chaos']['events']['fault_id']), events[0].message
 
 
 def test_pod_chaos_with_allow_all_never_touches_the_agent(api, run_id, agent_ns, namespace, run_role, run_module):

@@ -12,6 +12,7 @@ from k8s_helpers import (
     create_deployment,
     create_pdb,
     create_pod,
+    documented_rules,
     live_uids,
     pod_ready,
     pods,
@@ -52,12 +53,22 @@ def test_delete_by_label_and_count_recreates_pods_and_reports_recovery(api, name
     before = wait_ready(api, namespace, 'app=web', 3)
     others = wait_ready(api, namespace, 'app=other', 2)
 
+    dry = run_module('k8s_pod_chaos', dict(namespace=namespace, label_selector='app=web', count=2, run_id='exp-9'),
+                     check=True)
+    assert not dry.get('failed') and dry['chaos']['events']['recorded'] == 0, dry
     result = run_module('k8s_pod_chaos', dict(namespace=namespace, label_selector='app=web', count=2,
-                                              wait_for_recovery=True))
+                                              wait_for_recovery=True, run_id='exp-9'))
     assert not result.get('failed'), result
     assert result['changed'] is True
     deleted = target_uids(result, 'deleted')
     assert len(deleted) == 2 and deleted <= set(before.values())
+    # One Event per deleted pod, on the pod, as the API server stores it; none from the check-mode run.
+    fault_id = result['chaos']['events']['fault_id']
+    events = [e for e in api['core'].list_namespaced_event(namespace).items if e.source.component == 'chaos.engineering']
+    assert sorted(e.involved_object.uid for e in events) == sorted(deleted), events
+    assert all(e.reason == 'ChaosPodDeleted' and e.type == 'Normal' and e.involved_object.kind == 'Pod' and
+               e.message == 'chaos.engineering deleted this pod (fault %s, run exp-9)' % fault_id for e in events)
+    assert result['chaos']['events']['recorded'] == 2
     assert all(t['action'] == 'delete' and t['owner'] == {'kind': 'Deployment', 'namespace': namespace, 'name': 'web'}
                for t in result['chaos']['targets'])
     assert result['chaos']['selection']['matched'] == 3 and result['chaos']['selection']['selected'] == 2
@@ -239,16 +250,16 @@ def test_restricted_service_account_works_in_its_namespace_only(api, make_namesp
     create_deployment(api, foreign, 'web', 2, {'app': 'web'})
     before = wait_ready(api, own, 'app=web', 3)
     foreign_before = wait_ready(api, foreign, 'app=web', 2)
-    token = service_account_token(api, own, 'chaos', [
-        ('', ['pods'], ['get', 'list', 'delete']),
-        ('', ['pods/eviction'], ['create']),
-    ])
+    rules = documented_rules('# k8s_pod_chaos: required')
+    assert rules == [('', ['pods'], ['get', 'list', 'delete']), ('', ['pods/eviction'], ['create'])], rules
+    token = service_account_token(api, own, 'chaos', rules)
     auth = dict(host=api['host'], api_key=token, validate_certs=api['validate_certs'])
     if api['ca_cert']:
         auth['ca_cert'] = api['ca_cert']
 
-    # In its namespace: it may list and delete pods, but not read ReplicaSets or Deployments. Recovery falls
-    # back to the ReplicaSet and to the ready pods it had before.
+    # In its namespace: it may list and delete pods, but not read ReplicaSets or Deployments. The Deployment is
+    # inferred from the pods' ReplicaSet name and pod-template-hash, and recovery falls back to the ready pods it had
+    # before.
     result = run_module('k8s_pod_chaos', dict(namespace=own, label_selector='app=web', count=1,
                                               wait_for_recovery=True), auth=auth)
     assert not result.get('failed'), result
@@ -256,7 +267,12 @@ def test_restricted_service_account_works_in_its_namespace_only(api, make_namesp
     assert len(deleted) == 1 and deleted <= set(before.values())
     assert not deleted & live_uids(api, own, 'app=web')
     assert any('Could not list ReplicaSets in namespace %s' % own in w for w in result.get('warnings', []))
-    assert_recovered(api, result, own, 'app=web', 3, kind='ReplicaSet')
+    # No create on events either: one warning, and the deletion stands.
+    assert result['chaos']['events'] == dict(result['chaos']['events'], recorded=0, not_recorded_in=[own])
+    assert any('creating an Event in namespace %s' % own in w for w in result.get('warnings', []))
+    assert_recovered(api, result, own, 'app=web', 3, kind='Deployment', name='web')
+    (target,) = [t for t in result['chaos']['targets'] if t['result'] == 'deleted']
+    assert (target['owner']['kind'], target['owner']['name']) == ('Deployment', 'web'), target
 
     # Eviction is allowed too.
     result = run_module('k8s_pod_chaos', dict(namespace=own, label_selector='app=web', count=1, action='evict'),
@@ -272,7 +288,7 @@ def test_restricted_service_account_works_in_its_namespace_only(api, make_namesp
     result = run_module('k8s_pod_chaos', dict(label_selector='app=web', count=1), auth=auth)
     assert result['failed'] is True
     assert 'Permission denied listing pods in all namespaces (403 Forbidden)' in result['msg']
-    assert 'Give namespace or namespaces' in result['msg']
+    assert 'at the cluster scope. Give namespace or namespaces' in result['msg'], result['msg']
     assert uids(api, foreign, 'app=web') == foreign_before
 
 

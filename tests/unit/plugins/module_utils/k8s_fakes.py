@@ -39,8 +39,10 @@ def replicaset(namespace, name, deployment=None, replicas=3):
 
 def deployment_pods(namespace, deployment, count, rs_hash='abc', labels=None, **kwargs):
     rs_name = '%s-%s' % (deployment, rs_hash)
+    # As the Deployment controller does: the ReplicaSet is <deployment>-<hash>, its pods carry the hash.
     pods = [pod(namespace, '%s-%d' % (rs_name, i), owner=ref('ReplicaSet', rs_name),
-                labels=dict(labels or {'app': deployment}), **kwargs) for i in range(count)]
+                labels=dict(labels or {'app': deployment}, **{'pod-template-hash': rs_hash}), **kwargs)
+            for i in range(count)]
     return replicaset(namespace, rs_name, deployment, replicas=count), pods
 
 
@@ -58,6 +60,8 @@ class FakeCluster:
         self.pdbs = dict(pdbs or {})
         self.calls = []
         self.evict_results = {}   # pod name -> K8sApiError to raise
+        self.events = []
+        self.forbid_events = set()   # namespaces where creating an Event is forbidden
 
     def _check_ns(self, namespace):
         if namespace in self.forbidden_namespaces:
@@ -120,6 +124,13 @@ class FakeCluster:
                     raise K8sApiError(409, 'Conflict', 'Precondition failed: UID in precondition: %s' % uid)
                 return item
         raise K8sApiError(404, 'Not Found', 'pods "%s" not found' % name)
+
+    def create_event(self, namespace, body):
+        self.calls.append(('create_event', namespace, body['involvedObject']['name']))
+        if namespace in self.forbid_events:
+            raise forbidden('events')
+        self.events.append(body)
+        return body
 
     def delete_pod(self, namespace, name, uid=None, grace_period=None, dry_run=False):
         self.calls.append(('delete_pod', namespace, name, uid, grace_period, dry_run))

@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -165,6 +167,35 @@ def test_unreachable_api_message_names_host_and_source():
     with pytest.raises(_k8s_client.K8sConnectionError) as err:
         _k8s_client.make_client(auth, {}, timeout=3)
     assert 'Cannot reach the Kubernetes API at http://127.0.0.1:9 (host=http://127.0.0.1:9)' in str(err.value)
+
+
+def test_a_refused_certificate_is_not_called_unreachable(tmp_path):
+    """A TLS server whose self-signed certificate this client does not trust: reached, but not verified."""
+    cert, key = tmp_path / 'server.crt', tmp_path / 'server.key'
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+                    '-keyout', str(key), '-out', str(cert)], check=True, capture_output=True)
+    server = HTTPServer(('127.0.0.1', 0), FakeApiServer)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = 'https://127.0.0.1:%d' % server.server_address[1]
+        with pytest.raises(_k8s_client.K8sConnectionError) as err:
+            _k8s_client.make_client(dict(no_params(), host=url, api_key='t'), {}, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    message = str(err.value)
+    assert message.startswith('TLS verification of the Kubernetes API at %s failed' % url), message
+    assert 'ca_cert' in message and 'Cannot reach' not in message
+
+
+def test_api_error_text_ends_a_sentence_before_a_hint():
+    exc = _k8s_client.K8sApiError(403, 'Forbidden', 'pods is forbidden: User "u" cannot list resource "pods" in API '
+                                  'group "" at the cluster scope', {}, 'GET', '/api/v1/pods')
+    assert _k8s_client.api_error_text(exc, 'listing pods').endswith('at the cluster scope.')
 
 
 class FakeApiServer(BaseHTTPRequestHandler):

@@ -79,12 +79,24 @@ def test_a_replicaset_without_a_deployment_is_its_own_workload():
     assert (workload['kind'], workload['name'], workload['chain']) == ('ReplicaSet', 'bare-rs', ['ReplicaSet'])
 
 
-def test_forbidden_replicasets_fall_back_to_the_replicaset_and_say_so():
+def test_forbidden_replicasets_infer_the_deployment_from_the_pod_and_say_so():
     rs, pods = deployment_pods('shop', 'web', 2)
+    old_rs, old_pods = deployment_pods('shop', 'web', 1, rs_hash='f00d')  # mid-rollout: a second ReplicaSet
+    resolver = _k8s_pods.OwnerResolver(FakeCluster(pods + old_pods, [rs, old_rs], forbid_replicasets=True))
+    workloads = [resolver.resolve(p) for p in pods + old_pods]
+    assert all((w['kind'], w['name'], w['inferred']) == ('Deployment', 'web', True) for w in workloads), workloads
+    assert workloads[0]['chain'] == ['ReplicaSet', 'Deployment']
+    assert resolver.unresolved_namespaces == ['shop']
+    # Both ReplicaSets' ready pods count for the one Deployment.
+    assert _k8s_pods.ready_counts(pods + old_pods, resolver.resolve) == {'Deployment/shop/web': 3}
+
+
+def test_forbidden_replicasets_whose_name_does_not_fit_are_the_workload():
+    rs, pods = deployment_pods('shop', 'web', 1)
+    pods[0]['metadata']['labels'].pop('pod-template-hash')
     resolver = _k8s_pods.OwnerResolver(FakeCluster(pods, [rs], forbid_replicasets=True))
     workload = resolver.resolve(pods[0])
     assert (workload['kind'], workload['name']) == ('ReplicaSet', 'web-abc')
-    assert resolver.unresolved_namespaces == ['shop']
 
 
 def test_owner_kinds_match_any_kind_of_the_chain_case_insensitively():
@@ -140,6 +152,14 @@ def test_names_match_pod_name_or_namespace_slash_name_and_pattern_ignores_the_na
     assert names(selection) == ['shop/api-abc-0', 'shop/api-abc-1']
     with pytest.raises(SelectionError, match='No running pod matched'):
         _k8s_selection.select_pods(cluster, params(namespace='shop', name_pattern='^shop/'))
+
+
+def test_owner_kinds_that_match_nothing_say_which_pods_they_left_out():
+    cluster = shop_cluster()
+    with pytest.raises(SelectionError) as err:
+        _k8s_selection.select_pods(cluster, params(namespace='db', allow_all=True, owner_kinds=['Job']))
+    message = str(err.value)
+    assert 'owned by no kind in owner_kinds (Job): db/pg-0 (StatefulSet pg)' in message, message
 
 
 def test_owner_kinds_filter_before_count():

@@ -40,8 +40,14 @@ class FakeApi:
         self.calls = []
         self.uid = 0
         self.job_uid = 0
+        self.events = []
 
     # --- what the module calls
+
+    def create_event(self, namespace, body):
+        self.calls.append(('EVENT', namespace, body['reason']))
+        self.events.append(body)
+        return body
 
     def request(self, method, path, query=None, body=None):
         dry_run = ('dryRun', 'All') in (query or [])
@@ -485,3 +491,22 @@ def test_a_conflict_while_moving_the_deadline_reads_the_job_again(run, monkeypat
     assert api.jobs[('chaos-engineering', 'a1')]['metadata']['annotations']['chaos.engineering/expires'] == \
         '2099-01-01T01:00:00.000Z'
     assert api.bumped
+
+
+def test_deploying_updating_and_removing_each_record_an_event_on_the_daemonset(run):
+    api = FakeApi()
+    run(api, check_mode=True, name='ev', run_id='exp-7')
+    assert api.events == []
+    result = run(api, name='ev', run_id='exp-7')
+    run(api, name='ev', run_id='exp-7')  # unchanged: nothing to record
+    run(api, name='ev', run_id='exp-7', args=['--interval', '45s', 'kill', 're2:^web'])
+    removed = run(api, state='absent', name='ev', run_id='exp-7')
+    assert [e['reason'] for e in api.events] == ['ChaosAgentDeployed', 'ChaosAgentUpdated', 'ChaosAgentRemoved']
+    uid = api.events[0]['involvedObject']['uid']
+    assert uid and all(e['involvedObject'] == dict(apiVersion='apps/v1', kind='DaemonSet',
+                                                   namespace='chaos-engineering', name='ev', uid=uid)
+                       for e in api.events)
+    fault_id = result['chaos']['events']['fault_id']
+    assert api.events[0]['message'].startswith('chaos.engineering created this chaos agent (')
+    assert api.events[0]['message'].endswith('(fault %s, run exp-7)' % fault_id)
+    assert result['chaos']['events']['recorded'] == 1 and removed['chaos']['events']['recorded'] == 1

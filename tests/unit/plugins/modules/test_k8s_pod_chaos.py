@@ -139,3 +139,34 @@ def test_a_forbidden_delete_fails_the_pod_and_the_task_with_the_servers_message(
     assert result['failed'] is True
     assert result['msg'].startswith('1 of 1 pods failed: shop/lone: Permission denied deleting pod (403 Forbidden)')
     assert result['chaos']['targets'][0]['result'] == 'failed'
+
+
+def test_an_event_on_each_deleted_pod_names_the_fault_and_the_run(run):
+    cluster = web()
+    result = run(cluster, namespace='shop', label_selector='app=web', run_id='exp-1')
+    events = result['chaos']['events']
+    assert events['recorded'] == 2 and events['run_id'] == 'exp-1' and events['not_recorded_in'] == []
+    assert sorted(e['involvedObject']['name'] for e in cluster.events) == ['web-abc-0', 'web-abc-1']
+    for event in cluster.events:
+        assert event['reason'] == 'ChaosPodDeleted' and event['type'] == 'Normal'
+        assert event['involvedObject']['kind'] == 'Pod' and event['involvedObject']['uid'].startswith('uid-shop-')
+        assert event['message'] == 'chaos.engineering deleted this pod (fault %s, run exp-1)' % events['fault_id']
+
+
+def test_check_mode_and_record_events_false_record_none(run):
+    cluster = web()
+    assert run(cluster, check_mode=True, namespace='shop', label_selector='app=web')['chaos']['events']['recorded'] == 0
+    assert run(cluster, namespace='shop', label_selector='app=web', record_events=False)['chaos']['events'][
+        'recorded'] == 0
+    assert cluster.events == [] and not cluster.calls_named('create_event')
+
+
+def test_no_permission_for_events_is_one_warning_and_the_fault_stands(run):
+    cluster = web()
+    cluster.forbid_events.add('shop')
+    result = run(cluster, namespace='shop', label_selector='app=web')
+    assert not result.get('failed') and result['changed'] is True
+    assert len([t for t in result['chaos']['targets'] if t['result'] == 'deleted']) == 2
+    assert result['chaos']['events']['not_recorded_in'] == ['shop'] and result['chaos']['events']['recorded'] == 0
+    warnings = [str(w) for w in result.get('warnings', []) if 'an Event' in str(w)]
+    assert len(warnings) == 1 and 'grant create on events' in warnings[0], result.get('warnings')
