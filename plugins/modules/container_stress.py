@@ -152,9 +152,9 @@ chaos:
         - One entry per selected container, with V(id), V(name), V(action) (V(stress), V(unchanged), V(remove) or
           V(none)), V(helper) (the helper's id), V(helper_name), V(argv) (the stress-ng argv after the
           entrypoint), V(cgroup_parent) (the helper's cgroup parent, the target's own cgroup; none with the
-          systemd driver), V(child_cgroup) (systemd driver only: the child of the target's cgroup the helper was
-          moved into), V(cgroup) (the driver, version, path and source it was found from), V(deadline), V(removed) (for V(remove)), V(note),
-          and V(error) when it failed.
+          systemd driver), V(child_cgroup) (with the systemd driver only, the child of the target's cgroup the
+          helper was moved into), V(cgroup) (the driver, version, path and source it was found from),
+          V(deadline), V(removed) (for V(remove)), V(note), and V(error) when it failed.
       type: list
       elements: dict
       returned: always

@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from helpers import ROOT, parse_iso, playbook_env, run_module_play, wait_until, write
-from test_netem_vm import VM_BED, vm  # noqa: F401 (the VM bed fixture, shared with the netem tests)
+from test_netem_vm import VM_BED, vm  # noqa: F401 pylint: disable=unused-import (the VM bed fixture, shared)
 from test_netem_vm import guest as guest_once
 
 pytestmark = pytest.mark.integration
@@ -26,6 +26,7 @@ CGROUP = '/sys/fs/cgroup'
 GRACE_SECONDS = 15.0  # TCG: the engine's and the reverter's removals are slow, never late by this much
 CPU_LIMIT = 0.5
 MEMORY_LIMIT = 64 * 1024 * 1024
+DURATION = 40  # an ansible run over ssh into TCG takes 10-60 s: the checks below must see the stressor running
 
 
 def guest(*argv, check=True):
@@ -102,7 +103,7 @@ def test_stress_on_the_systemd_driver_runs_in_a_child_of_the_targets_scope_held_
     env = playbook_env()
     env.pop('ANSIBLE_PYTHON_INTERPRETER', None)  # the guest's own python3, from the inventory
     result = run_module_play(tmp_path, 'container_stress', dict(names=[capped_target], cpu=1, memory='128m',
-                                                                duration=20),
+                                                                duration=DURATION),
                              hosts='vm1', env=env, timeout=600,
                              inventory=write(str(tmp_path / 'inventory.yml'), vm['inventory']))
     assert result.get('changed') is True, result
@@ -113,6 +114,9 @@ def test_stress_on_the_systemd_driver_runs_in_a_child_of_the_targets_scope_held_
     assert child.startswith(scope + '/chaos-stress-'), child
 
     # The kernel says the stressor runs in the child of the target's scope, every process of it.
+    deadline = parse_iso(target['deadline'])
+    left = deadline - float(guest('date', '+%s.%N').stdout)
+    assert left > 5, 'the module run took so long that the stressor is nearly over (%.1f s left)' % left
     seen = guest('sh', '-c', 'cat /proc/$(docker inspect -f "{{.State.Pid}}" %s)/cgroup; cat %s/cgroup.procs'
                  % (target['helper'], CGROUP + child)).stdout.split()
     assert seen[0] == '0::' + child, seen
@@ -129,7 +133,6 @@ def test_stress_on_the_systemd_driver_runs_in_a_child_of_the_targets_scope_held_
     assert guest('docker', 'inspect', '-f', '{{.State.Running}}', capped_target).stdout.strip() == 'true'
 
     # Gone by the deadline (its own --timeout, the engine's auto-remove, the reverter), and its child too.
-    deadline = parse_iso(target['deadline'])
     left = deadline - float(guest('date', '+%s.%N').stdout)
     assert wait_until(lambda: not our_stressors(target_id), timeout=left + GRACE_SECONDS, interval=1), \
         'a stressor outlived its deadline'
