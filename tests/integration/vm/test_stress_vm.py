@@ -16,7 +16,8 @@ import uuid
 import pytest
 
 from helpers import ROOT, parse_iso, playbook_env, run_module_play, wait_until, write
-from test_netem_vm import VM_BED, vm  # noqa: F401 pylint: disable=unused-import (the VM bed fixture, shared)
+# The VM bed fixture, shared with the netem tests.
+from test_netem_vm import VM_BED, vm  # noqa: F401 pylint: disable=unused-import
 from test_netem_vm import guest as guest_once
 
 pytestmark = pytest.mark.integration
@@ -127,11 +128,11 @@ def test_stress_on_the_systemd_driver_runs_in_a_child_of_the_targets_scope_held_
     assert during['cores'] > 0.1, (idle, during)
     assert during['cores'] < CPU_LIMIT * 1.5, (idle, during)
     assert during['throttled'] > idle['throttled'], 'the target\'s cpu.max never throttled the stressor'
-    # The memory stressor's 40m is charged to the target's scope, under its memory.max. (One above the limit is
+    # The memory stressor's 40m (16m of it at least: TCG fills it slowly) is charged to the target's scope, under its memory.max. (One above the limit is
     # OOM-killed inside the target's scope; without capabilities stress-ng cannot shield its parent, which the
     # OOM killer may pick, ending the stress early: seen once here, so not measured this way.)
     assert during['memory_max'] == MEMORY_LIMIT, during
-    assert during['memory'] - idle['memory'] > 30 * 1024 * 1024 and during['memory'] <= MEMORY_LIMIT, (idle, during)
+    assert during['memory'] - idle['memory'] > 16 * 1024 * 1024 and during['memory'] <= MEMORY_LIMIT, (idle, during)
     assert guest('docker', 'inspect', '-f', '{{.State.Running}}', capped_target).stdout.strip() == 'true'
 
     # Gone by the deadline (its own --timeout, the engine's auto-remove, the reverter), and its child too.
