@@ -73,6 +73,7 @@ RUNTIME_MODULES = (
     '_revert_network',
     '_revert_stress',
     '_stress_plan',
+    '_cgroup_v2_move',
     '_docker',
     '_docker_exec',
     '_docker_helpers',

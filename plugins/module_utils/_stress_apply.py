@@ -3,8 +3,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """container_stress's work on one engine: start, keep or remove our stress helpers, through the runtime seam.
 
-The argv and the cgroup parent come from _stress_plan. Each helper's removal is written ahead in the ledger
-before the helper starts, by the name it will get. Whether a stressor of ours runs on a target is read from our
+The argv and the helper's placement come from _stress_plan: a cgroup parent for the engine (cgroupfs), or a
+child cgroup of the target's that the helper's processes are moved into here (systemd, cgroup v2:
+_cgroup_v2_move). Each helper's removal is written ahead in the ledger before the helper starts, by the name it
+will get. Whether a stressor of ours runs on a target is read from our
 helpers' labels, never from memory of an earlier run. Failures are raised as FaultError.
 """
 
@@ -14,7 +16,8 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _docker_helpers, _ledger_store, _stress_plan
+from ansible_collections.chaos.engineering.plugins.module_utils import (
+    _cgroup_v2_move, _docker_helpers, _ledger_store, _stress_plan)
 from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError
 from ansible_collections.chaos.engineering.plugins.module_utils._runtime import ContainerRuntime
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import SELECTOR_KEYS
@@ -80,6 +83,26 @@ class StressFault:
         return {_docker_helpers.FAULT_LABEL: self.fault.fault, _docker_helpers.FAULT_ID_LABEL: self.fault_id,
                 _docker_helpers.TARGET_LABEL: target['id'], _docker_helpers.TARGET_NAME_LABEL: target['name']}
 
+    @staticmethod
+    def _children(target_path, helpers):
+        """The child cgroups that ``helpers`` (of ours, on the target of ``target_path``) were moved into."""
+        fids = set((h.get('Labels') or {}).get(_docker_helpers.FAULT_ID_LABEL) for h in helpers)
+        return [_stress_plan.child_cgroup(target_path, fid) for fid in sorted(f for f in fids if f)]
+
+    def _move_into(self, helper_id, child):
+        """Move the helper just started into the target's ``child`` cgroup, or remove it: a stressor outside the
+        target's limits is not the fault asked for."""
+        try:
+            found = self.runtime.target_cgroup(helper_id)
+            if not str(found.get('source') or '').startswith('/proc/'):
+                raise _cgroup_v2_move.MoveError('the helper has no running process (did stress-ng exit at once?)')
+            _cgroup_v2_move.move_processes(found['path'], child)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            self.runtime.remove_helper(helper_id)
+            _cgroup_v2_move.remove_children([child])
+            raise FaultError('the stressor was removed: it could not be moved into the target\'s cgroup %s: %s'
+                             % (child, exc))
+
     # --- state=present --------------------------------------------------------------------------------
 
     def present(self):
@@ -90,10 +113,12 @@ class StressFault:
         ours = self._ours_by_target(running_only=True)
         pending = self._pending_by_target(targets)
 
+        local_v2 = _cgroup_v2_move.is_local_v2()
+
         def plan_one(target):
             cgroup = self.runtime.target_cgroup(target['id'])
             try:
-                return cgroup, _stress_plan.cgroup_parent(cgroup, target['id'])
+                return (cgroup,) + _stress_plan.placement(cgroup, target['id'], self.fault_id, local_v2)
             except _stress_plan.PlanError as exc:
                 raise FaultError(str(exc))
 
@@ -114,7 +139,8 @@ class StressFault:
                 entries[target['id']] = _ledger_store.new_entry(
                     fault.fault, REVERT_ACTION, dict(id=target['id'], name=target['name']), fault.connection,
                     now + duration, helper_name=_stress_plan.helper_name(target['id'], self.fault_id),
-                    fault_id=self.fault_id, image=self.params['image'], argv=self.argv, cgroup_parent=plan[1])
+                    fault_id=self.fault_id, image=self.params['image'], argv=self.argv, cgroup_parent=plan[1],
+                    child_cgroup=plan[2])
 
         def act(target):
             entry = entries[target['id']]
@@ -124,9 +150,14 @@ class StressFault:
             for helper in ours.get(target['id'], []):
                 self.runtime.remove_helper(helper['Id'])
             self.runtime.remove_helper(name)  # an exited one of the same name, not yet removed by the engine
+            child = entry['details']['child_cgroup']
+            if child:  # the replaced stressors' child cgroups, empty now
+                _cgroup_v2_move.remove_children(self._children(child.rsplit('/', 1)[0], ours.get(target['id'], [])))
             helper_id = self.runtime.start_stressor(self.params['image'], name, self.argv,
                                                     entry['details']['cgroup_parent'], self._labels(target),
                                                     time.time() + duration)
+            if child:
+                self._move_into(helper_id, child)
             acted_at = time.time()
             fault.result.mark_applied(acted_at)
             fault.settle(entry, acted_at + duration)
@@ -166,6 +197,8 @@ class StressFault:
             outcome = outcomes[tid]
             details = dict(argv=self.argv, cgroup_parent=plan[1], cgroup=plan[0],
                            helper_name=entry['details']['helper_name'])
+            if plan[2]:
+                details['child_cgroup'] = plan[2]
             if outcome.get('error'):
                 fault.result.add_target(tid, target['name'], 'stress', **dict(details, **outcome))
                 continue
@@ -185,12 +218,18 @@ class StressFault:
         ours = self._ours_by_target(running_only=False)
         pending = self._pending_by_target(targets)
 
+        local_v2 = _cgroup_v2_move.is_local_v2()
+
         def remove(target):
             helpers = ours.get(target['id'], [])
             if not fault.check_mode:
                 _ledger_store.discard(fault.ledger_dir, pending.get(target['id'], []), status='reverted-by-module')
                 for helper in helpers:
                     self.runtime.remove_helper(helper['Id'])
+                if local_v2 and helpers:  # the child cgroups our helpers were moved into (systemd driver)
+                    path = self.runtime.target_cgroup(target['id']).get('path')
+                    if path:
+                        _cgroup_v2_move.remove_children(self._children(path, helpers))
             return dict(changed=True, removed=[(h.get('Names') or [h['Id'][:12]])[0].lstrip('/') for h in helpers])
 
         acting = [t for t in targets if ours.get(t['id']) or pending.get(t['id'])]

@@ -24,6 +24,8 @@ SHELL_MARKERS = (';', '|', '&', '$', '`', '\n', '\r', '\0', '>', '<')
 MEMORY_RE = re.compile(r'^([1-9][0-9]*)([bkmgBKMG]?)$')
 MEMORY_UNITS = {'': 1, 'b': 1, 'k': 1024, 'm': 1024 ** 2, 'g': 1024 ** 3}
 MAX_WORKERS = 1024
+# The child cgroup of a target's that a helper is moved into (systemd driver): this prefix + the fault id.
+CHILD_CGROUP_PREFIX = 'chaos-stress-'
 
 
 class PlanError(ValueError):
@@ -134,7 +136,35 @@ def cgroup_parent(cgroup, target_id):
         # the helper could not be inside it, and a stressor outside the target's limits is a different fault.
         raise PlanError('stress on an engine with the systemd cgroup driver is not supported yet: the helper '
                         'cannot be put inside the target\'s scope docker-%s.scope.' % target_id[:12])
+    return _checked_path(cgroup, target_id)
+
+
+def _checked_path(cgroup, target_id):
     path = cgroup.get('path')
     if not path or not path.startswith('/') or target_id not in path:
         raise PlanError('the cgroup of container %s could not be found (got %r).' % (target_id[:12], path))
     return path
+
+
+def placement(cgroup, target_id, fid, local_v2):
+    """Where the helper goes: (the cgroup parent the engine gets, the child cgroup of the target's the module
+    moves the helper's processes into, or None).
+
+    cgroupfs: the engine makes the helper's cgroup a child of the target's (its cgroup parent). systemd: the
+    engine takes only slices, so on cgroup v2 the module moves the helper into a child of the target's scope,
+    which it can only do on the engine's host (``local_v2``: this host's tree is v2 and the path came from the
+    target's process here, not from the engine's word).
+    """
+    if cgroup.get('driver') != 'systemd':
+        return cgroup_parent(cgroup, target_id), None
+    if cgroup.get('version') != 2 or not local_v2 or not str(cgroup.get('source') or '').startswith('/proc/'):
+        raise PlanError('stress on an engine with the systemd cgroup driver needs cgroup v2 and the module '
+                        'running on the engine\'s host (it moves the helper into the target\'s scope '
+                        'docker-%s.scope itself); found cgroup v%s, path from %s.'
+                        % (target_id[:12], cgroup.get('version'), cgroup.get('source') or 'nowhere'))
+    return None, child_cgroup(_checked_path(cgroup, target_id), fid)
+
+
+def child_cgroup(target_path, fid):
+    """The child cgroup of the target's that the helper of stress ``fid`` is moved into (systemd driver)."""
+    return '%s/%s%s' % (target_path.rstrip('/'), CHILD_CGROUP_PREFIX, fid)

@@ -25,8 +25,11 @@ description:
     selector it also stops our stressors whose container is gone. This is the teardown.
   - The cgroup path comes from the kernel (C(/proc/<pid>/cgroup)) when the module runs on the Docker host,
     otherwise from the engine (the container's cgroup parent, or the cgroupfs driver's C(/docker/<id>)).
-    Engines with the systemd cgroup driver are refused, because the helper cannot be put inside the target's
-    scope there.
+  - With the systemd cgroup driver the engine takes only a slice as cgroup parent, which would put the helper
+    beside the target. On cgroup v2 the module therefore starts the helper in the engine's default place and
+    moves its processes into a child cgroup of the target's scope (V(child_cgroup) in the result), which the
+    target's C(cpu.max) and C(memory.max) hold; the revert and O(state=absent) remove that child. This needs the
+    module on the engine's host. The systemd driver on cgroup v1, or reached only through the API, is refused.
 author:
   - chaos.engineering maintainers (@chaos-engineering)
 extends_documentation_fragment:
@@ -153,9 +156,10 @@ chaos:
       description:
         - One entry per selected container, with V(id), V(name), V(action) (V(stress), V(unchanged), V(remove) or
           V(none)), V(helper) (the helper's id), V(helper_name), V(argv) (the stress-ng argv after the
-          entrypoint), V(cgroup_parent) (the helper's cgroup parent, the target's own cgroup), V(cgroup) (the
-          driver, version, path and source it was found from), V(deadline), V(removed) (for V(remove)), V(note),
-          and V(error) when it failed.
+          entrypoint), V(cgroup_parent) (the helper's cgroup parent, the target's own cgroup; none with the
+          systemd driver), V(child_cgroup) (with the systemd driver only, the child of the target's cgroup the
+          helper was moved into), V(cgroup) (the driver, version, path and source it was found from),
+          V(deadline), V(removed) (for V(remove)), V(note), and V(error) when it failed.
       type: list
       elements: dict
       returned: always

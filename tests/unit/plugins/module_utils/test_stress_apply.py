@@ -6,7 +6,8 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _revert_client, _revert_stress, _stress_apply
+from ansible_collections.chaos.engineering.plugins.module_utils import (
+    _cgroup_v2_move, _revert_client, _revert_stress, _stress_apply)
 from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError
 from ansible_collections.chaos.engineering.plugins.module_utils._runtime import ContainerRuntime
 from ansible_collections.chaos.engineering.plugins.module_utils._runtime_docker import DockerRuntime
@@ -41,3 +42,19 @@ def test_the_revert_removes_the_helper_by_name(monkeypatch):
     entry = dict(docker={}, details=dict(helper_name='chaos-stress-abc-123'))
     assert _revert_stress.REVERT_ACTIONS['remove_stressor'](entry) == 'reverted'
     assert removed == ['chaos-stress-abc-123'] and entry['details']['fault_gone_at'] > 0
+
+
+def test_the_revert_also_removes_the_child_cgroup_and_retries_while_it_is_busy(monkeypatch):
+    removed, busy = [], [['/t.scope/chaos-stress-1']]
+
+    class Runtime:
+        def remove_helper(self, name):
+            removed.append(name)
+    monkeypatch.setattr(_revert_client, 'runtime_for', lambda conn: Runtime())
+    monkeypatch.setattr(_cgroup_v2_move, 'remove_children', lambda paths: busy.pop() if busy else [])
+    entry = dict(docker={}, details=dict(helper_name='chaos-stress-abc-1', child_cgroup='/t.scope/chaos-stress-1'))
+    with pytest.raises(OSError, match='still has processes'):
+        _revert_stress.REVERT_ACTIONS['remove_stressor'](entry)
+    assert 'fault_gone_at' not in entry['details']
+    assert _revert_stress.REVERT_ACTIONS['remove_stressor'](entry) == 'reverted'
+    assert removed == ['chaos-stress-abc-1'] * 2

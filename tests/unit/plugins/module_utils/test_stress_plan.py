@@ -113,3 +113,50 @@ def test_target_cgroup_trusts_proc_only_when_it_names_the_container(tmp_path):
     assert _runtime_docker.target_cgroup(FakeClient(), TARGET, proc_root=str(tmp_path))['path'] == '/docker/' + TARGET
     assert _runtime_docker.target_cgroup(FakeClient(parent='/mine'), TARGET, proc_root=str(tmp_path))['path'] == \
         '/mine/' + TARGET
+
+
+V2_SYSTEMD = '0::/system.slice/docker-%s.scope\n' % TARGET
+
+
+def test_on_cgroup_v2_the_path_is_the_unified_line_of_either_driver():
+    assert _stress_plan.parse_proc_cgroup(V2_SYSTEMD) == '/system.slice/docker-%s.scope' % TARGET
+    assert _stress_plan.parse_proc_cgroup('0::/docker/%s\n' % TARGET) == '/docker/' + TARGET
+
+
+class FakeV2Client(FakeClient):
+    def info(self):
+        return dict(CgroupDriver='systemd', CgroupVersion='2')
+
+
+def test_target_cgroup_on_a_systemd_v2_host_is_the_scope_from_proc(tmp_path):
+    (tmp_path / '4242').mkdir()
+    (tmp_path / '4242' / 'cgroup').write_text(V2_SYSTEMD)
+    assert _runtime_docker.target_cgroup(FakeV2Client(), TARGET, proc_root=str(tmp_path)) == dict(
+        driver='systemd', version=2, path='/system.slice/docker-%s.scope' % TARGET, source='/proc/4242/cgroup')
+    # Without the process (a remote engine) it is the engine's word, which placement refuses for systemd.
+    found = _runtime_docker.target_cgroup(FakeV2Client(pid=0), TARGET, proc_root=str(tmp_path))
+    assert found['source'] == "the systemd driver's default"
+
+
+def test_placement_cgroupfs_is_a_cgroup_parent_on_v1_and_v2():
+    for version in (1, 2):
+        cgroup = dict(driver='cgroupfs', version=version, path='/docker/' + TARGET, source='/proc/1/cgroup')
+        assert _stress_plan.placement(cgroup, TARGET, 'abc', local_v2=version == 2) == ('/docker/' + TARGET, None)
+
+
+def test_placement_systemd_v2_on_the_engines_host_is_a_child_of_the_targets_scope():
+    scope = '/system.slice/docker-%s.scope' % TARGET
+    cgroup = dict(driver='systemd', version=2, path=scope, source='/proc/4242/cgroup')
+    assert _stress_plan.placement(cgroup, TARGET, 'abc', local_v2=True) == (None, scope + '/chaos-stress-abc')
+
+
+@pytest.mark.parametrize('change, local_v2', [
+    (dict(version=1), True),  # v1: a move would be needed in every controller's hierarchy
+    (dict(), False),  # this host's tree is not v2
+    (dict(source="the systemd driver's default"), True),  # the module is not on the engine's host
+])
+def test_placement_systemd_is_refused_unless_v2_on_the_engines_host(change, local_v2):
+    cgroup = dict(dict(driver='systemd', version=2, path='/system.slice/docker-%s.scope' % TARGET,
+                       source='/proc/4242/cgroup'), **change)
+    with pytest.raises(PlanError, match="needs cgroup v2 and the module running on the engine's host"):
+        _stress_plan.placement(cgroup, TARGET, 'abc', local_v2=local_v2)
