@@ -171,14 +171,17 @@ def parallel(fn, items, workers):
         return list(pool.map(fn, items))
 
 
-def create_containers(client, count, run_id, workers=8, extra_labels=None):
-    """Create and start ``count`` busybox containers (`sleep 3600`) labelled for this run; returns ids."""
+def create_containers(client, count, run_id, workers=8, extra_labels=None, cgroup_parent=None):
+    """Create and start ``count`` busybox containers (`sleep 3600`) labelled for this run; returns ids.
+
+    ``cgroup_parent``: set on each container's own HostConfig (else the engine's default applies)."""
     labels = {BENCH_LABEL: run_id}
     labels.update(extra_labels or {})
+    host_config = client.create_host_config(cgroup_parent=cgroup_parent) if cgroup_parent else None
 
     def one(i):
         cid = client.create_container(IMAGE, ['sleep', '3600'], name='bench-%s-%03d' % (run_id, i),
-                                      labels=labels)['Id']
+                                      labels=labels, host_config=host_config)['Id']
         client.start(cid)
         return cid
 
