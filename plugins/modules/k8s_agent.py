@@ -366,7 +366,7 @@ chaos:
       returned: when an expiry is set
     events:
       description:
-        - The Kubernetes Events this run recorded on the DaemonSets it deployed, updated or removed (see O(record_events)).
+        - The Kubernetes Events this run recorded on the objects it acted on (see O(record_events)).
       type: dict
       returned: always
       contains:

@@ -245,7 +245,7 @@ chaos:
           ready: 3
     events:
       description:
-        - The Kubernetes Events this run recorded on the pods it deleted or evicted (see O(record_events)).
+        - The Kubernetes Events this run recorded on the objects it acted on (see O(record_events)).
       type: dict
       returned: always
       contains:
