@@ -63,7 +63,10 @@ for stage in "${stages[@]}"; do
                     # report; the other runtimes (containerd, Podman: the runtime layer under the same module code);
                     # and the timing campaigns of the detached processes (the sampler's continuous observation,
                     # SIGKILL at the moment a fault shows, SIGTERM/SIGINT of the controller, faults that coexist
-                    # until their own deadlines, reverts against their settled deadlines), which the first line runs.
+                    # until their own deadlines, reverts against their settled deadlines), which the first line runs;
+                    # nor the faults whose work is below Ansible (tc and iptables in the target's netns, stress-ng in
+                    # its cgroup, TLS to the engine, the lease's timing): their module plumbing is the same as that
+                    # of kill, pause, exec and restart, which run here. This keeps CI well under its 90 minutes.
                     log "integration tests on the private Docker engines, ${core}"
                     "${venv[${core}]}/bin/python" -m pytest -q --durations=15 tests/integration \
                         --ignore=tests/integration/k8s --ignore=tests/integration/vm \
@@ -74,7 +77,11 @@ for stage in "${stages[@]}"; do
                         --ignore=tests/integration/test_runtime_podman.py \
                         --ignore=tests/integration/test_observe.py --ignore=tests/integration/test_sigkill.py \
                         --ignore=tests/integration/test_interrupt.py --ignore=tests/integration/test_netem_identity.py \
-                        --ignore=tests/integration/test_revert_timing.py
+                        --ignore=tests/integration/test_revert_timing.py \
+                        --ignore=tests/integration/test_container_netem.py \
+                        --ignore=tests/integration/test_container_stress.py \
+                        --ignore=tests/integration/test_docker_tls.py \
+                        --ignore=tests/integration/test_ledger_lease.py
                 fi
             done
             ;;
