@@ -129,15 +129,60 @@ chaos:
   type: dict
   contains:
     targets:
-      description:
-        - One entry per selected container, with V(id), V(name), V(action) (V(exec)) and V(command) (the argv).
-        - Once it ran (not in check mode), V(rc) (null when it timed out), V(stdout) and V(stderr) (each cut to
-          16384 characters), V(stdout_truncated) and V(stderr_truncated), V(timed_out), V(duration) (seconds),
-          V(stopped) when it timed out (whether the process was killed), and V(error) when it failed (an exit code
-          not in O(expected_rc), a timeout, or an engine error).
+      description: One entry per selected container.
       type: list
       elements: dict
       returned: always
+      contains:
+        id:
+          description: The container's ID.
+          type: str
+        name:
+          description: The container's name.
+          type: str
+        action:
+          description: V(exec).
+          type: str
+        command:
+          description: O(command), the argv run.
+          type: list
+          elements: str
+        rc:
+          description: The exit code, null when it timed out.
+          type: int
+          returned: once it ran (not in check mode)
+        stdout:
+          description: Its standard output, cut to 16384 characters.
+          type: str
+          returned: once it ran (not in check mode)
+        stderr:
+          description: Its standard error, cut to 16384 characters.
+          type: str
+          returned: once it ran (not in check mode)
+        stdout_truncated:
+          description: Whether C(stdout) was cut.
+          type: bool
+          returned: once it ran (not in check mode)
+        stderr_truncated:
+          description: Whether C(stderr) was cut.
+          type: bool
+          returned: once it ran (not in check mode)
+        timed_out:
+          description: Whether it ran longer than O(exec_timeout).
+          type: bool
+          returned: once it ran (not in check mode)
+        duration:
+          description: How long it ran, in seconds.
+          type: float
+          returned: once it ran (not in check mode)
+        stopped:
+          description: Whether the timed-out process was killed.
+          type: bool
+          returned: when it timed out
+        error:
+          description: Why it failed - an exit code not in O(expected_rc), a timeout, or an engine error.
+          type: str
+          returned: when it failed
       sample: [{id: 4f1c2a..., name: web-2, action: exec, command: [kill, '1'], rc: 0, stdout: '', stderr: '',
                 stdout_truncated: false, stderr_truncated: false, timed_out: false, duration: 0.061}]
     fault:

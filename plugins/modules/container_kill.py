@@ -176,15 +176,57 @@ chaos:
       returned: always
       sample: 'container_kill'
     targets:
-      description:
-        - One entry per selected container, with at least V(id), V(name) and V(action) (V(kill) or V(stop); V(remove)
-          for a container that was not running, with O(remove=true)).
-        - V(signal) or V(stop_timeout), V(removed), and V(error) for a container that could not be killed.
-        - For a kubelet-managed container, V(kubelet) (V(namespace), V(pod), V(uid), V(container)) and
-          V(restarted_by) (V(kubelet)).
+      description: One entry per selected container.
       type: list
       elements: dict
       returned: always
+      contains:
+        id:
+          description: The container's ID.
+          type: str
+        name:
+          description: The container's name.
+          type: str
+        action:
+          description: V(kill) or V(stop); V(remove) for a container that was not running, with O(remove=true).
+          type: str
+        signal:
+          description: The signal sent, by its name.
+          type: str
+          returned: with V(action=kill)
+          sample: SIGKILL
+        stop_timeout:
+          description: O(stop_timeout), the seconds the engine waited before it sent SIGKILL.
+          type: int
+          returned: with V(action=stop)
+        removed:
+          description: Whether the container was removed (O(remove=true), and it did not fail).
+          type: bool
+        kubelet:
+          description: The pod of a container the kubelet manages.
+          type: dict
+          returned: for a kubelet-managed container
+          contains:
+            namespace:
+              description: The pod's namespace.
+              type: str
+            pod:
+              description: The pod's name.
+              type: str
+            uid:
+              description: The pod's UID.
+              type: str
+            container:
+              description: The container's name in the pod.
+              type: str
+        restarted_by:
+          description: V(kubelet), which replaces its own containers (no restart is armed for them).
+          type: str
+          returned: for a kubelet-managed container
+        error:
+          description: Why the container could not be killed.
+          type: str
+          returned: when it failed
       sample: [{id: 4f1c2a..., name: web-2, action: kill, signal: SIGKILL, removed: false}]
     selection:
       description: How the targets were chosen.
@@ -289,20 +331,79 @@ chaos:
         entries: ['container_kill-3f9a0c1d2e4b']
     recovery:
       description:
-        - With O(wait_for_recovery=true), one entry per killed container, with V(what) (V(container <name>)),
-          V(container) (V(id), V(name)), V(recovered), V(seconds) (from its kill until it was seen running again,
-          and healthy when it has a health check; null if not recovered), and the V(state) and V(health) last seen.
-        - V(measured_by) says what was watched - V(container), the killed container itself, or V(replacement), the
-          kubelet's new container of the same pod, given in V(replacement) (V(id), V(name)), with V(pod).
-        - Empty in check mode.
+        - With O(wait_for_recovery=true), one entry per killed container. Empty in check mode.
       type: list
       elements: dict
       returned: when O(wait_for_recovery=true)
+      contains:
+        what:
+          description: V(container <name>).
+          type: str
+          sample: container web-2
+        container:
+          description: The harmed container.
+          type: dict
+          contains:
+            id:
+              description: Its ID.
+              type: str
+            name:
+              description: Its name.
+              type: str
+        recovered:
+          description: Whether it was seen back before O(recovery_timeout).
+          type: bool
+        seconds:
+          description:
+            - From its kill until it was seen running again, and healthy when it has a health check; null if not
+              recovered.
+          type: float
+          sample: 1.12
+        state:
+          description: The state last seen (V(running), V(exited), V(removed)...).
+          type: str
+        health:
+          description: The health check's status last seen, null without a health check.
+          type: str
+        measured_by:
+          description:
+            - What was watched - V(container), the killed container itself, or V(replacement), the kubelet's new
+              container of the same pod.
+          type: str
+        replacement:
+          description: The kubelet's replacement container, null until one was seen (or with containerd).
+          type: dict
+          returned: with V(measured_by=replacement)
+          contains:
+            id:
+              description: Its ID.
+              type: str
+            name:
+              description: Its name.
+              type: str
+        pod:
+          description: The pod of the killed container.
+          type: dict
+          returned: with V(measured_by=replacement)
+          contains:
+            namespace:
+              description: The pod's namespace.
+              type: str
+            pod:
+              description: The pod's name.
+              type: str
+            uid:
+              description: The pod's UID.
+              type: str
+            container:
+              description: The container's name in the pod.
+              type: str
       sample:
         - what: container web-2
           container: {id: 4f1c2a..., name: web-2}
           recovered: true
           seconds: 1.12
+          measured_by: container
           state: running
           health: healthy
 '''

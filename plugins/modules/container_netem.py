@@ -443,19 +443,296 @@ chaos:
       returned: always
       sample: 'container_netem'
     spec:
-      description:
-        - The normalised fault, with its V(fault_id), V(fault_name), V(interface), V(faults), V(filters) and
-          V(needs_netem).
+      description: The normalised fault.
       type: dict
       returned: with O(state=present)
+      contains:
+        fault_id:
+          description: The fault's id, a hash of what it does; the same options give the same id.
+          type: str
+        fault_name:
+          description: O(fault_name), or the name derived from the kind of fault and the traffic it applies to.
+          type: str
+          sample: delay
+        interface:
+          description: O(interface).
+          type: str
+          sample: eth0
+        faults:
+          description:
+            - The fault options given (O(delay), O(loss), O(loss_state), O(loss_gemodel), O(duplicate), O(corrupt),
+              O(reorder), O(rate), O(bandwidth), O(drop)), each as a dict of its suboptions without the unset ones.
+          type: dict
+          contains:
+            delay:
+              description: O(delay), without its unset suboptions.
+              type: dict
+              returned: when given
+              contains:
+                time:
+                  description: O(delay.time).
+                  type: str
+                jitter:
+                  description: O(delay.jitter).
+                  type: str
+                  returned: when given
+                correlation:
+                  description: O(delay.correlation).
+                  type: float
+                  returned: when given
+                distribution:
+                  description: O(delay.distribution).
+                  type: str
+                  returned: when given
+            loss:
+              description: O(loss), without its unset suboptions.
+              type: dict
+              returned: when given
+              contains:
+                percent:
+                  description: O(loss.percent).
+                  type: float
+                correlation:
+                  description: O(loss.correlation).
+                  type: float
+                  returned: when given
+            loss_state:
+              description: O(loss_state), without its unset suboptions.
+              type: dict
+              returned: when given
+              contains:
+                p13:
+                  description: O(loss_state.p13).
+                  type: float
+                p31:
+                  description: O(loss_state.p31).
+                  type: float
+                  returned: when given
+                p32:
+                  description: O(loss_state.p32).
+                  type: float
+                  returned: when given
+                p23:
+                  description: O(loss_state.p23).
+                  type: float
+                  returned: when given
+                p14:
+                  description: O(loss_state.p14).
+                  type: float
+                  returned: when given
+            loss_gemodel:
+              description: O(loss_gemodel), without its unset suboptions.
+              type: dict
+              returned: when given
+              contains:
+                p:
+                  description: O(loss_gemodel.p).
+                  type: float
+                r:
+                  description: O(loss_gemodel.r).
+                  type: float
+                  returned: when given
+                one_h:
+                  description: O(loss_gemodel.one_h).
+                  type: float
+                  returned: when given
+                one_k:
+                  description: O(loss_gemodel.one_k).
+                  type: float
+                  returned: when given
+            duplicate:
+              description: O(duplicate), without its unset suboptions.
+              type: dict
+              returned: when given
+              contains:
+                percent:
+                  description: O(duplicate.percent).
+                  type: float
+                correlation:
+                  description: O(duplicate.correlation).
+                  type: float
+                  returned: when given
+            corrupt:
+              description: O(corrupt), without its unset suboptions.
+              type: dict
+              returned: when given
+              contains:
+                percent:
+                  description: O(corrupt.percent).
+                  type: float
+                correlation:
+                  description: O(corrupt.correlation).
+                  type: float
+                  returned: when given
+            reorder:
+              description: O(reorder), without its unset suboptions.
+              type: dict
+              returned: when given
+              contains:
+                percent:
+                  description: O(reorder.percent).
+                  type: float
+                correlation:
+                  description: O(reorder.correlation).
+                  type: float
+                  returned: when given
+                gap:
+                  description: O(reorder.gap).
+                  type: int
+                  returned: when given
+            rate:
+              description: O(rate), without its unset suboptions.
+              type: dict
+              returned: when given
+              contains:
+                rate:
+                  description: O(rate.rate).
+                  type: str
+                packet_overhead:
+                  description: O(rate.packet_overhead).
+                  type: int
+                  returned: when given
+                cell_size:
+                  description: O(rate.cell_size).
+                  type: int
+                  returned: when given
+                cell_overhead:
+                  description: O(rate.cell_overhead).
+                  type: int
+                  returned: when given
+            bandwidth:
+              description: O(bandwidth), without its unset suboptions.
+              type: dict
+              returned: when given
+              contains:
+                rate:
+                  description: O(bandwidth.rate).
+                  type: str
+                burst:
+                  description: O(bandwidth.burst).
+                  type: str
+                  returned: when given
+                latency:
+                  description: O(bandwidth.latency).
+                  type: str
+                  returned: when given
+            drop:
+              description: O(drop), without its unset suboptions.
+              type: dict
+              returned: when given
+              contains:
+                probability:
+                  description: O(drop.probability).
+                  type: float
+                  returned: when given
+                every:
+                  description: O(drop.every).
+                  type: int
+                  returned: when given
+                packet:
+                  description: O(drop.packet).
+                  type: int
+                  returned: when given
+                direction:
+                  description: O(drop.direction).
+                  type: str
+          sample: {delay: {time: 100ms}}
+        filters:
+          description: The traffic the fault applies to.
+          type: dict
+          contains:
+            destinations:
+              description: O(destinations), resolved to networks.
+              type: list
+              elements: str
+              sample: [10.0.0.5/32]
+            local_addresses:
+              description: O(local_addresses), resolved to networks.
+              type: list
+              elements: str
+              returned: when O(local_addresses) is given
+            ports:
+              description: O(ports).
+              type: list
+              elements: int
+            source_ports:
+              description: O(source_ports).
+              type: list
+              elements: int
+            protocol:
+              description: O(protocol).
+              type: str
+        needs_netem:
+          description: Whether the fault needs the C(sch_netem) kernel module (every fault but O(drop)).
+          type: bool
     targets:
       description:
-        - One entry per selected container, with V(id), V(name), V(action) (V(netem), V(unchanged), V(remove) or
-          V(none)), V(apply) and V(revert) (lists of argv), V(revert_at), V(helper), V(shares_network_with), V(note)
-          and V(error) when it failed.
+        - One entry per selected container. With O(state=absent) and O(allow_all=true), one more entry (V(id) null,
+          V(name) V((orphaned helpers))) lists in V(removed) the helpers whose container is gone.
       type: list
       elements: dict
       returned: always
+      contains:
+        id:
+          description: The container's ID.
+          type: str
+        name:
+          description: The container's name.
+          type: str
+        action:
+          description:
+            - V(netem) (the fault went in), V(unchanged) (this fault was in place already), V(remove) (O(state=absent)
+              found faults of ours to remove) or V(none) (nothing of ours there).
+          type: str
+        shares_network_with:
+          description: The names of the containers that share this container's network namespace (and so the fault).
+          type: list
+          elements: str
+        fault_id:
+          description: RV(chaos.spec.fault_id).
+          type: str
+          returned: with O(state=present), unless it failed
+        apply:
+          description: The argv that put the fault in (C(tc) and C(iptables) commands), in order.
+          type: list
+          elements: list
+          returned: with O(state=present), unless it failed
+        revert:
+          description: The argv that remove this fault (with O(state=absent), that removed the faults found).
+          type: list
+          elements: list
+          returned: with O(state=present) or V(action=remove), unless it failed
+        removes:
+          description: The argv that removed what of ours was there before the fault went in.
+          type: list
+          elements: list
+          returned: with V(action=netem)
+        helper:
+          description: The ID of the helper container that holds the fault (null with O(method=nsenter)).
+          type: str
+          returned: with V(action=netem) (not in check mode) or V(action=unchanged)
+        helpers:
+          description: The names of the helpers removed.
+          type: list
+          elements: str
+          returned: with V(action=remove)
+        removed:
+          description: The names of the helpers removed because their container is gone.
+          type: list
+          elements: str
+          returned: in the V((orphaned helpers)) entry
+        revert_at:
+          description: When the reverter removes the fault, ISO-8601 UTC.
+          type: str
+          returned: with O(duration), when a fault went in or stays
+        note:
+          description: Why nothing was changed.
+          type: str
+          returned: with V(action=unchanged) or V(action=none)
+        error:
+          description: Why the fault could not go in or be removed.
+          type: str
+          returned: when it failed
       sample: [{id: 4f1c2a..., name: web-1, action: netem, apply: [[tc, qdisc, add, dev, eth0, root, handle, 'c4a0:',
                netem, delay, 100ms]], revert: [[tc, qdisc, del, dev, eth0, root, handle, 'c4a0:']],
                revert_at: '2026-11-27T10:01:00.000Z'}]

@@ -88,12 +88,33 @@ chaos:
       returned: always
       sample: 'container_pause'
     targets:
-      description:
-        - One entry per selected container, with V(id), V(name), V(action) (V(pause), V(unpause) or V(none)),
-          V(deadline) for a pause, V(note) when nothing was done, and V(error) when it failed.
+      description: One entry per selected container.
       type: list
       elements: dict
       returned: always
+      contains:
+        id:
+          description: The container's ID.
+          type: str
+        name:
+          description: The container's name.
+          type: str
+        action:
+          description: V(pause), V(unpause), or V(none) for a container paused by someone else (left alone).
+          type: str
+        deadline:
+          description: When the container is unpaused, ISO-8601 UTC.
+          type: str
+          returned: with V(action=pause), unless it failed
+          sample: '2026-11-27T10:00:30.000Z'
+        note:
+          description: Why nothing was done (already paused by chaos.engineering, or by someone else).
+          type: str
+          returned: when nothing was done
+        error:
+          description: Why the container could not be paused or unpaused.
+          type: str
+          returned: when it failed
       sample: [{id: 4f1c2a..., name: db-1, action: pause, deadline: '2026-11-27T10:00:30.000Z'}]
     selection:
       description: How the targets were chosen.

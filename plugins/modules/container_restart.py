@@ -96,24 +96,69 @@ chaos:
   type: dict
   contains:
     targets:
-      description:
-        - One entry per selected container, with V(id), V(name), V(action) (V(restart)), V(stop_timeout), and
-          V(error) for a container that could not be restarted (its ledger entry then stays, so the reverter starts
-          it at the deadline).
+      description: One entry per selected container.
       type: list
       elements: dict
       returned: always
+      contains:
+        id:
+          description: The container's ID.
+          type: str
+        name:
+          description: The container's name.
+          type: str
+        action:
+          description: V(restart).
+          type: str
+        stop_timeout:
+          description: O(stop_timeout), the seconds the engine waited before it killed the container.
+          type: int
+        error:
+          description:
+            - Why the container could not be restarted. Its ledger entry then stays, so the reverter starts it at the
+              deadline.
+          type: str
+          returned: when it failed
       sample: [{id: 4f1c2a..., name: web-2, action: restart, stop_timeout: 10}]
     recovery:
       description:
-        - With O(wait_for_recovery=true), one entry per restarted container, with V(what) (V(container <name>)),
-          V(container) (V(id), V(name)), V(recovered), V(seconds) (from the start of its restart until it was seen
-          running again, and healthy when it has a health check; null if not recovered), V(measured_by)
-          (V(container)), and the V(state) and V(health) last seen.
-        - Empty in check mode.
+        - With O(wait_for_recovery=true), one entry per restarted container. Empty in check mode.
       type: list
       elements: dict
       returned: when O(wait_for_recovery=true)
+      contains:
+        what:
+          description: V(container <name>).
+          type: str
+          sample: container web-2
+        container:
+          description: The harmed container.
+          type: dict
+          contains:
+            id:
+              description: Its ID.
+              type: str
+            name:
+              description: Its name.
+              type: str
+        recovered:
+          description: Whether it was seen back before O(recovery_timeout).
+          type: bool
+        seconds:
+          description:
+            - From the start of its restart until it was seen running again, and healthy when it has a health
+              check; null if not recovered.
+          type: float
+          sample: 1.12
+        state:
+          description: The state last seen (V(running), V(exited), V(removed)...).
+          type: str
+        health:
+          description: The health check's status last seen, null without a health check.
+          type: str
+        measured_by:
+          description: V(container), the restarted container itself.
+          type: str
       sample:
         - what: container web-2
           container: {id: 4f1c2a..., name: web-2}

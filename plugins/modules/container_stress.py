@@ -154,22 +154,100 @@ chaos:
   contains:
     targets:
       description:
-        - One entry per selected container, with V(id), V(name), V(action) (V(stress), V(unchanged), V(remove) or
-          V(none)), V(helper) (the helper's id), V(helper_name), V(argv) (the stress-ng argv after the
-          entrypoint), V(cgroup_parent) (the helper's cgroup parent, the target's own cgroup; none with the
-          systemd driver), V(child_cgroup) (with the systemd driver only, the child of the target's cgroup the
-          helper was moved into), V(cgroup) (the driver, version, path and source it was found from),
-          V(deadline), V(removed) (for V(remove)), V(note), and V(error) when it failed.
+        - One entry per selected container. With O(state=absent) and O(allow_all=true), one more entry (V(id) null,
+          V(name) V((orphaned stressors))) lists in V(removed) the stressors whose container is gone.
       type: list
       elements: dict
       returned: always
+      contains:
+        id:
+          description: The container's ID.
+          type: str
+        name:
+          description: The container's name.
+          type: str
+        action:
+          description:
+            - V(stress) (a stressor was started), V(unchanged) (this stressor of ours runs already), V(remove)
+              (O(state=absent) removed ours) or V(none) (no stressor of ours there).
+          type: str
+        helper:
+          description: The stressor helper container's ID.
+          type: str
+          returned: with V(action=stress) (not in check mode) or V(action=unchanged)
+        helper_name:
+          description: The stressor helper container's name.
+          type: str
+          returned: with V(action=stress), unless its placement failed
+          sample: chaos-stress-4f1c2a...
+        argv:
+          description: RV(chaos.spec.argv).
+          type: list
+          elements: str
+          returned: with O(state=present), unless its placement failed
+        cgroup_parent:
+          description: The helper's cgroup parent, the target's own cgroup; null with the systemd driver.
+          type: str
+          returned: with V(action=stress), unless its placement failed
+        child_cgroup:
+          description: With the systemd driver only, the child of the target's cgroup the helper was moved into.
+          type: str
+          returned: with the systemd driver
+        cgroup:
+          description: The target's cgroup, as found.
+          type: dict
+          returned: with V(action=stress), unless its placement failed
+          contains:
+            driver:
+              description: The engine's cgroup driver, V(cgroupfs) or V(systemd).
+              type: str
+            version:
+              description: The cgroup version, V(1) or V(2).
+              type: int
+            path:
+              description: The cgroup's path.
+              type: str
+            source:
+              description: Where the path was found (C(/proc/<pid>/cgroup) of its process, or what the engine says).
+              type: str
+        deadline:
+          description: When the stressor is removed, ISO-8601 UTC.
+          type: str
+          returned: with V(action=stress) or V(action=unchanged), unless it failed
+        removed:
+          description: The names of the stressors removed.
+          type: list
+          elements: str
+          returned: with V(action=remove)
+        note:
+          description: Why nothing was changed.
+          type: str
+          returned: with V(action=unchanged) or V(action=none)
+        error:
+          description: Why the stressor could not be placed or started.
+          type: str
+          returned: when it failed
       sample: [{id: 4f1c2a..., name: web-1, action: stress, helper: 9e0b7c..., helper_name: chaos-stress-4f1c2a...,
                argv: ['--cpu', '2', '--timeout', '60s', '--metrics-brief'], cgroup_parent: /docker/4f1c2a...,
+               cgroup: {driver: cgroupfs, version: 2, path: /sys/fs/cgroup/docker/4f1c2a..., source: /proc/4242/cgroup},
                deadline: '2026-11-27T10:01:00.000Z'}]
     spec:
-      description: The normalised stress, with its V(fault_id), V(argv) and V(image).
+      description: The normalised stress.
       type: dict
       returned: with O(state=present)
+      contains:
+        fault_id:
+          description: The stress's id, a hash of its argv; the same options give the same id.
+          type: str
+        argv:
+          description: The stress-ng argv after the entrypoint.
+          type: list
+          elements: str
+          sample: ['--cpu', '2', '--timeout', '60s', '--metrics-brief']
+        image:
+          description: O(image), the helper image.
+          type: str
+          sample: chaos-stresshelper:latest
     fault:
       description: "The fault family: the module's name, V(container_stress)."
       type: str

@@ -123,10 +123,44 @@ reason:
   returned: always
   sample: 'The steady state broke while kill web (iteration 1) was in place: web quorum failed 3 of 3 samples.'
 samples:
-  description: The samples, each with its C(phase).
+  description: O(samples), each labelled with its C(phase).
   type: list
   elements: dict
   returned: always
+  contains:
+    probe:
+      description: The probe's name.
+      type: str
+      sample: shop answers fast
+    type:
+      description: The probe's type.
+      type: str
+      sample: http
+    phase:
+      description:
+        - The phase the sample fell in - V(before) (before the first phase span), V(during), or V(after) (between
+          spans and after the last), by O(phases).
+      type: str
+      sample: during
+    at:
+      description: When the sample was taken, ISO-8601 UTC with milliseconds.
+      type: str
+      sample: '2026-11-27T10:00:00.123Z'
+    ok:
+      description: Whether the sample passed.
+      type: bool
+    value:
+      description:
+        - Latency in milliseconds for V(http) (a float; null when no answer came), the count of running containers
+          or of Ready pods for V(containers) and V(pods) (an integer; null when they could not be listed).
+      type: raw
+      sample: 12.5
+    detail:
+      description:
+        - The status code, the reason for a failure, or the error, as
+          RV(chaos.engineering.probe#module:samples[].detail) says it.
+      type: str
+      sample: HTTP 200
 windows:
   description: One per fault that went in.
   type: list
@@ -159,23 +193,125 @@ windows:
       description: The window's length.
       type: float
     probes:
-      description:
-        - Per during-probe, C(probe), C(samples), C(failed), C(min_samples), C(held), C(conclusive),
-          C(detected_at), C(time_to_detect), C(recovered_at), C(time_to_recover) (seconds from detection).
+      description: Per during-probe (a probe judged in V(during)), what it saw inside the window.
       type: list
       elements: dict
+      contains:
+        probe:
+          description: The probe's name.
+          type: str
+        samples:
+          description: How many of its samples fell inside the window.
+          type: int
+        failed:
+          description: How many of them failed.
+          type: int
+        min_samples:
+          description: O(min_samples).
+          type: int
+        held:
+          description: Whether none of them failed.
+          type: bool
+        conclusive:
+          description: Whether it had at least O(min_samples) samples inside the window.
+          type: bool
+        detected_at:
+          description: When its first failed sample inside the window was taken, ISO-8601 UTC; null if none failed.
+          type: str
+        time_to_detect:
+          description: Seconds from the window's start to RV(windows[].probes[].detected_at); null if none failed.
+          type: float
+        recovered_at:
+          description: When its first passing sample after the detection was taken, ISO-8601 UTC; null if none.
+          type: str
+        time_to_recover:
+          description: Seconds from the detection to RV(windows[].probes[].recovered_at); null if it did not recover.
+          type: float
 environment:
-  description: Where the verdict was computed (normally the controller) - C(controller) (host name), C(ansible_core), C(python).
+  description: Where the verdict was computed (normally the controller).
   type: dict
   returned: always
+  contains:
+    controller:
+      description: The host name.
+      type: str
+    ansible_core:
+      description: The ansible-core version.
+      type: str
+    python:
+      description: The Python version.
+      type: str
   sample: {controller: ops-1, ansible_core: 2.19.4, python: 3.11.2}
 probe_summary:
-  description:
-    - Per probe, C(probe), C(type), C(unit), C(threshold) (C(op), C(value)), C(judged_in) and C(phases), the
-      sample and failure counts of each phase.
+  description: Per probe, in the order of O(probes).
   type: list
   elements: dict
   returned: always
+  contains:
+    probe:
+      description: The probe's name.
+      type: str
+    type:
+      description: The probe's type.
+      type: str
+    unit:
+      description: What its value is measured in - V(ms) (V(http)), V(running) (V(containers)) or V(ready) (V(pods)).
+      type: str
+    threshold:
+      description: The line its value must stay on the right side of.
+      type: dict
+      contains:
+        op:
+          description: V(<=) (a latency) or V(>=) (a count).
+          type: str
+        value:
+          description: The threshold, null when the probe judges no number (for example only a status).
+          type: raw
+    judged_in:
+      description: The phases in which the probe judges the hypothesis.
+      type: list
+      elements: str
+    phases:
+      description: The sample and failure counts of each phase.
+      type: dict
+      contains:
+        before:
+          description: The samples of the probe in that phase.
+          type: dict
+          contains:
+            samples:
+              description: How many.
+              type: int
+            failed:
+              description: How many of them failed.
+              type: int
+        during:
+          description: The samples of the probe in that phase.
+          type: dict
+          contains:
+            samples:
+              description: How many.
+              type: int
+            failed:
+              description: How many of them failed.
+              type: int
+        after:
+          description: The samples of the probe in that phase.
+          type: dict
+          contains:
+            samples:
+              description: How many.
+              type: int
+            failed:
+              description: How many of them failed.
+              type: int
+  sample:
+    - probe: web
+      type: containers
+      unit: running
+      threshold: {op: '>=', value: 2}
+      judged_in: [before, during, after]
+      phases: {before: {samples: 4, failed: 0}, during: {samples: 10, failed: 3}, after: {samples: 4, failed: 0}}
 '''
 
 import platform

@@ -308,23 +308,112 @@ chaos:
       returned: always
       sample: 'k8s_agent'
     targets:
-      description:
-        - One entry per agent DaemonSet, with V(id) (its UID, null when it does not exist), V(name)
-          (C(namespace/name)), V(namespace), V(daemonset), V(action) (V(deploy) or V(remove)), and V(result).
-        - V(expiry_job) is the agent's expiry Job (null when it has none), with V(name) (C(namespace/name)), V(id) (its
-          UID, null in check mode), V(result) (V(created), V(updated) (its deadline moved), V(unchanged),
-          V(deleted), V(absent), V(kept) or V(failed) (a warning says why)), V(expires_at) and
-          V(active_deadline_seconds).
-        - V(result) is V(created), V(updated), V(unchanged) (O(state=present)), V(deleted), V(absent) (there was
-          nothing to remove) or V(kept) (not expired, with O(expired_only=true)). When the task fails, V(unready)
-          (the wait timed out) or V(failed) (with V(error)).
-        - Also V(image), V(args), V(runtime_socket) (the node path mounted), V(expires_at) (null without one),
-          V(expired), V(desired), V(updated), V(ready) and V(available) (the DaemonSet's pod counts, last seen),
-          and, with O(state=present), V(pods) (V(name), V(node), V(phase), V(ready), V(terminating), and V(reason)
-          when not ready; empty in check mode and for removals).
+      description: One entry per agent DaemonSet.
       type: list
       elements: dict
       returned: always
+      contains:
+        id:
+          description: The DaemonSet's UID, null when it does not exist.
+          type: str
+        name:
+          description: C(namespace/name).
+          type: str
+        namespace:
+          description: The DaemonSet's namespace.
+          type: str
+        daemonset:
+          description: The DaemonSet's name.
+          type: str
+        action:
+          description: V(deploy) or V(remove).
+          type: str
+        result:
+          description:
+            - V(created), V(updated), V(unchanged) (O(state=present)), V(deleted), V(absent) (there was nothing to
+              remove) or V(kept) (not expired, with O(expired_only=true)).
+            - When the task fails, V(unready) (the wait timed out) or V(failed) (with V(error)).
+          type: str
+        image:
+          description: The agent's image, null when the DaemonSet does not exist.
+          type: str
+        args:
+          description: The agent's arguments.
+          type: list
+          elements: str
+        runtime_socket:
+          description: The node path of the container runtime's socket mounted into the agent.
+          type: str
+        expires_at:
+          description: When the agent expires, ISO-8601 UTC; null without an expiry.
+          type: str
+        expired:
+          description: Whether the agent's expiry has passed.
+          type: bool
+        desired:
+          description: The number of nodes that should run the agent, last seen.
+          type: int
+        updated:
+          description: The number of nodes that run the updated agent, last seen.
+          type: int
+        ready:
+          description: The number of nodes where the agent is ready, last seen.
+          type: int
+        available:
+          description: The number of nodes where the agent is available, last seen.
+          type: int
+        pods:
+          description:
+            - With O(state=present), the agent's pods (with V(unready), those not ready); empty in check mode and for
+              removals.
+          type: list
+          elements: dict
+          contains:
+            name:
+              description: The pod's name.
+              type: str
+            node:
+              description: Its node, null when not scheduled.
+              type: str
+            phase:
+              description: Its phase, for example V(Running).
+              type: str
+            ready:
+              description: Whether it is ready.
+              type: bool
+            terminating:
+              description: Whether it is being deleted.
+              type: bool
+            reason:
+              description: Why it is not ready (a waiting container or a pod condition), or null.
+              type: str
+              returned: when it is not ready
+        expiry_job:
+          description: The agent's expiry Job, null when it has none.
+          type: dict
+          returned: unless the task failed on this agent (V(unready), V(failed))
+          contains:
+            name:
+              description: C(namespace/name).
+              type: str
+            id:
+              description: The Job's UID, null in check mode.
+              type: str
+            result:
+              description:
+                - V(created), V(updated) (its deadline moved), V(unchanged), V(deleted), V(absent), V(kept) or
+                  V(failed) (a warning says why).
+              type: str
+            expires_at:
+              description: When it removes the agent, ISO-8601 UTC.
+              type: str
+            active_deadline_seconds:
+              description: Its C(activeDeadlineSeconds).
+              type: int
+        error:
+          description: Why the agent could not be removed.
+          type: str
+          returned: with V(result=failed)
       sample:
         - id: 0b6f2c1e-4d0a-4a8e-9f5c-3e2d1c0b9a87
           name: chaos-engineering/chaos-agent
@@ -358,12 +447,34 @@ chaos:
       type: str
       returned: when an expiry is set
     revert:
-      description:
-        - With an expiry, how the agent is removed. V(method) is V(cluster), since the expiry Job removes it at
-          V(deadline). V(armed) is V(true) (V(false) in check mode, where nothing was created). V(how) says what
-          removes it, and V(teardown) names the call that removes an agent left without its Job.
+      description: With an expiry, how the agent is removed.
       type: dict
       returned: when an expiry is set
+      contains:
+        armed:
+          description: V(true); V(false) in check mode, where nothing was created.
+          type: bool
+        method:
+          description: V(cluster) - the expiry Job removes the agent at RV(chaos.revert.deadline), not a reverter.
+          type: str
+        deadline:
+          description: When the agent is removed, ISO-8601 UTC.
+          type: str
+        how:
+          description: What removes it (the expiry Job, through kube-controller-manager's garbage collection).
+          type: str
+        teardown:
+          description: The call that removes an agent left without its Job.
+          type: str
+          sample: chaos.engineering.k8s_agent state=absent all=true expired_only=true
+      sample:
+        armed: true
+        method: cluster
+        deadline: '2026-11-27T11:00:00.000Z'
+        how: >-
+          the expiry Job chaos-engineering/chaos-agent owns the DaemonSet: at its deadline kube-controller-manager
+          fails it, deletes it and garbage-collects the DaemonSet and its pods
+        teardown: chaos.engineering.k8s_agent state=absent all=true expired_only=true
     events:
       description:
         - The Kubernetes Events this run recorded on the objects it acted on (see O(record_events)).

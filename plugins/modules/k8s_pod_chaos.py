@@ -171,17 +171,56 @@ chaos:
       returned: always
       sample: 'k8s_pod_chaos'
     targets:
-      description:
-        - One entry per selected pod, in the order they were acted on, with V(id) (the pod UID), V(name)
-          (C(namespace/name)), V(namespace), V(pod), V(node), V(owner) (the owning workload's V(kind), V(namespace)
-          and V(name), or null), V(action) (V(delete) or V(evict)) and V(result).
-        - V(result) is V(deleted) or V(evicted) (in check mode, the server-side dry run accepted it), V(blocked) (a
-          PodDisruptionBudget refused the eviction), V(skipped) (O(min_healthy) kept it), V(gone) (the pod was
-          deleted or replaced meanwhile) or V(failed).
-        - V(reason) explains V(blocked), V(skipped) and V(gone); V(error) explains V(failed).
+      description: One entry per selected pod, in the order they were acted on.
       type: list
       elements: dict
       returned: always
+      contains:
+        id:
+          description: The pod's UID.
+          type: str
+        name:
+          description: C(namespace/name).
+          type: str
+        namespace:
+          description: The pod's namespace.
+          type: str
+        pod:
+          description: The pod's name.
+          type: str
+        node:
+          description: The node the pod ran on, null when it was not scheduled.
+          type: str
+        owner:
+          description: The owning workload, null for a pod without one.
+          type: dict
+          contains:
+            kind:
+              description: The workload's kind, for example V(Deployment).
+              type: str
+            namespace:
+              description: Its namespace.
+              type: str
+            name:
+              description: Its name.
+              type: str
+        action:
+          description: O(action), V(delete) or V(evict).
+          type: str
+        result:
+          description:
+            - V(deleted) or V(evicted) (in check mode, the server-side dry run accepted it), V(blocked) (a
+              PodDisruptionBudget refused the eviction), V(skipped) (O(min_healthy) kept it), V(gone) (the pod was
+              deleted or replaced meanwhile) or V(failed).
+          type: str
+        reason:
+          description: Why it was V(blocked), V(skipped) or V(gone).
+          type: str
+          returned: with V(result) V(blocked), V(skipped) or V(gone)
+        error:
+          description: Why it V(failed).
+          type: str
+          returned: with V(result=failed)
       sample:
         - id: 7d0c6a1e-3b9f-4a52-9d8e-0f4e1c2b3a45
           name: shop/web-7f9c5d8b4-x2k8p
@@ -228,14 +267,40 @@ chaos:
       sample: {candidates: 12, matched: 4, selected: 1, protected: [db-guard], missing: [], seed: 42}
     recovery:
       description:
-        - With O(wait_for_recovery=true), one entry per workload that lost pods, with V(what) (for example
-          V(Deployment shop/web)), V(owner) (V(kind), V(namespace), V(name)), V(recovered), V(seconds) (from the
-          first pod harmed until the desired number of ready pods was seen again; null if not recovered),
-          V(desired) and V(ready) (the last count seen).
-        - Empty in check mode.
+        - With O(wait_for_recovery=true), one entry per workload that lost pods. Empty in check mode.
       type: list
       elements: dict
       returned: when O(wait_for_recovery=true)
+      contains:
+        what:
+          description: The workload, for example V(Deployment shop/web).
+          type: str
+        owner:
+          description: The workload.
+          type: dict
+          contains:
+            kind:
+              description: The workload's kind, for example V(Deployment).
+              type: str
+            namespace:
+              description: Its namespace.
+              type: str
+            name:
+              description: Its name.
+              type: str
+        recovered:
+          description: Whether it had its desired number of ready pods again before O(recovery_timeout).
+          type: bool
+        seconds:
+          description:
+            - From the first pod harmed until the desired number of ready pods was seen again; null if not recovered.
+          type: float
+        desired:
+          description: The workload's desired number of ready pods.
+          type: int
+        ready:
+          description: The number of ready pods last seen.
+          type: int
       sample:
         - what: Deployment shop/web
           owner: {kind: Deployment, namespace: shop, name: web}

@@ -257,9 +257,19 @@ failed_probes:
   returned: when O(state=watched)
   sample: []
 first_failure:
-  description: With O(state=watched), the earliest failed sample since O(since) (probe, at, detail), or null.
+  description: With O(state=watched), the earliest failed sample since O(since), or null.
   type: dict
   returned: when O(state=watched)
+  contains:
+    probe:
+      description: The probe's name.
+      type: str
+    at:
+      description: When the sample was taken, ISO-8601 UTC.
+      type: str
+    detail:
+      description: The sample's C(detail).
+      type: str
   sample: {probe: web, at: '2026-12-01T10:00:03.000Z', detail: 1 running (min 2)}
 sampled:
   description: With O(state=watched), whether every watched probe has at least O(min_samples) samples since O(since).
@@ -272,9 +282,13 @@ held:
   returned: when O(state=watched)
   sample: true
 counts:
-  description: With O(state=watched), the number of samples of each watched probe since O(since).
+  description: With O(state=watched), the number of samples of each watched probe since O(since), by probe name.
   type: dict
   returned: when O(state=watched)
+  contains:
+    <probe>:
+      description: The number of samples of the probe of that name (one key per watched probe).
+      type: int
   sample: {web: 12}
 waited:
   description: With O(state=watched), the seconds waited.
@@ -299,6 +313,37 @@ samples:
   type: list
   elements: dict
   returned: when O(state=stopped)
+  contains:
+    probe:
+      description: The probe's name.
+      type: str
+      sample: shop answers fast
+    type:
+      description: The probe's type.
+      type: str
+      sample: http
+    phase:
+      description: Null; M(chaos.engineering.experiment_verdict) labels the samples with their phase.
+      type: str
+    at:
+      description: When the sample was taken, ISO-8601 UTC with milliseconds.
+      type: str
+      sample: '2026-11-27T10:00:00.123Z'
+    ok:
+      description: Whether the sample passed.
+      type: bool
+    value:
+      description:
+        - Latency in milliseconds for V(http) (a float; null when no answer came), the count of running containers
+          or of Ready pods for V(containers) and V(pods) (an integer; null when they could not be listed).
+      type: raw
+      sample: 12.5
+    detail:
+      description:
+        - The status code, the reason for a failure, or the error, as
+          RV(chaos.engineering.probe#module:samples[].detail) says it.
+      type: str
+      sample: HTTP 200
   sample:
     - {probe: web, type: containers, phase: null, at: '2026-12-01T10:00:00.120Z', ok: true, value: 3,
        detail: '3 running (min 2): web-1, web-2, web-3'}
