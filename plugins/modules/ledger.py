@@ -793,6 +793,7 @@ invalid:
   sample: [{file: /var/lib/chaos-engineering/ledger/quarantine/x.json, reason: 'its id ''x'' does not match its file name'}]
 '''
 
+import copy
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -871,7 +872,8 @@ def main():
     if state in ('reverted', 'halted') and pending:
         result['changed'] = True
         if not module.check_mode:
-            result['reverted'] = _reverter.revert_now(root, pending)
+            # Copies: performing an entry notes in it when it began, and `pending` is as it was before.
+            result['reverted'] = _reverter.revert_now(root, copy.deepcopy(pending))
     if ids is not None:
         # Not "finished": ansible-core 2.21 turns that result key into the async job's boolean.
         result['done'] = done_entries(root, ids)

@@ -280,3 +280,30 @@ def test_the_documented_keys_are_the_returned_keys(module, run_main, docker, mon
     reached = [n for n in names if any(covers(n, p) for p in seen)]
     assert not reached, '%s: %s returned now; take it out of NOT_REACHED' % (module, ', '.join(reached))
 
+
+# --- The ledger's entries, as M(ledger) returns them ---------------------------------------------------------------
+
+def test_the_ledger_returns_only_documented_keys(run_main, run_module, docker):
+    """The entries the fault modules write (a pause, a network fault, a kill's restart), listed, reverted (each
+    fails: the fake engine's socket does not exist) and done, and the halt marker: every key they return, at every
+    depth, is documented in ledger's RETURN (its entries' details differ by fault; not all are reached here)."""
+    docs = yaml.safe_load(importlib.import_module(
+        'ansible_collections.chaos.engineering.plugins.modules.ledger').RETURN)
+    ids = []
+    for module, args in ((container_pause, dict(duration=30)),
+                         (container_netem, dict(duration=30, delay=dict(time='100ms'))),
+                         (container_kill, dict(restart_after=30, names=['web-0']))):
+        ids.extend(run_main(module, **dict(docker, **args))['revert']['entries'])
+    ledger_dir = docker['ledger_dir']
+    listed = run_module('ledger', ledger_dir=ledger_dir, ids=ids)
+    reverted = run_module('ledger', ledger_dir=ledger_dir, ids=ids, state='halted', reason='test')
+    assert len(listed['pending']) == len(ids) and len(reverted['reverted']) == len(ids)
+    assert listed['pending'] == reverted['pending'], 'pending is what was there before the reverts'
+    assert sorted(e['id'] for e in reverted['done']) == sorted(ids)
+    seen = set()
+    for result in (listed, reverted):
+        walk('ledger', docs, dict((k, v) for k, v in result.items() if k in docs), seen)
+    for path in ('ledger.pending[].details.steps', 'ledger.pending[].details.pod', 'ledger.pending[].armed_by.pid',
+                 'ledger.reverted[].status', 'ledger.reverted[].began_at', 'ledger.done[].began_at',
+                 'ledger.halt.by'):
+        assert path in seen, path
