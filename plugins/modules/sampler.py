@@ -282,13 +282,10 @@ held:
   returned: when O(state=watched)
   sample: true
 counts:
-  description: With O(state=watched), the number of samples of each watched probe since O(since), by probe name.
+  description: With O(state=watched), the number of samples of each watched probe since O(since); its keys are the
+    probes' names and its values integers (one key per watched probe).
   type: dict
   returned: when O(state=watched)
-  contains:
-    <probe>:
-      description: The number of samples of the probe of that name (one key per watched probe).
-      type: int
   sample: {web: 12}
 waited:
   description: With O(state=watched), the seconds waited.
