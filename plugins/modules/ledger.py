@@ -136,7 +136,7 @@ pending:
   returned: always
   type: list
   elements: dict
-  contains:
+  contains: &ledger_entry
     id:
       description: The entry's id, C(<fault>-<12 hex digits>).
       type: str
@@ -146,7 +146,7 @@ pending:
     action:
       description: The revert to perform - V(unpause), V(start), V(helper_exec), V(nsenter_exec) or V(remove_stressor).
       type: str
-    target:
+    target: &ledger_target
       description: The container.
       type: dict
       contains:
@@ -156,7 +156,7 @@ pending:
         name:
           description: Its name.
           type: str
-    docker:
+    docker: &ledger_docker
       description: The engine, as the fault module connected to it (the reverter connects the same way).
       type: dict
       contains:
@@ -366,226 +366,7 @@ reverted:
   type: list
   elements: dict
   contains:
-    id:
-      description: The entry's id, C(<fault>-<12 hex digits>).
-      type: str
-    fault:
-      description: The fault module that wrote it, for example V(container_pause).
-      type: str
-    action:
-      description: The revert to perform - V(unpause), V(start), V(helper_exec), V(nsenter_exec) or V(remove_stressor).
-      type: str
-    target:
-      description: The container.
-      type: dict
-      contains:
-        id:
-          description: Its ID.
-          type: str
-        name:
-          description: Its name.
-          type: str
-    docker:
-      description: The engine, as the fault module connected to it (the reverter connects the same way).
-      type: dict
-      contains:
-        runtime:
-          description: V(docker), V(podman) or V(containerd); absent in entries older than the runtime option.
-          type: str
-          returned: in entries of this version
-        docker_host:
-          description: O(chaos.engineering.container_kill#module:docker_host).
-          type: str
-          returned: for Docker and Podman
-        tls_hostname:
-          description: O(chaos.engineering.container_kill#module:tls_hostname).
-          type: str
-          returned: for Docker and Podman
-        api_version:
-          description: O(chaos.engineering.container_kill#module:api_version).
-          type: str
-          returned: for Docker and Podman
-        timeout:
-          description: O(chaos.engineering.container_kill#module:timeout).
-          type: int
-          returned: for Docker and Podman
-        ca_path:
-          description: O(chaos.engineering.container_kill#module:ca_path).
-          type: str
-          returned: for Docker and Podman
-        client_cert:
-          description: O(chaos.engineering.container_kill#module:client_cert).
-          type: str
-          returned: for Docker and Podman
-        client_key:
-          description: O(chaos.engineering.container_kill#module:client_key).
-          type: str
-          returned: for Docker and Podman
-        tls:
-          description: O(chaos.engineering.container_kill#module:tls).
-          type: bool
-          returned: for Docker and Podman
-        validate_certs:
-          description: O(chaos.engineering.container_kill#module:validate_certs).
-          type: bool
-          returned: for Docker and Podman
-        podman_socket:
-          description: O(chaos.engineering.container_kill#module:podman_socket).
-          type: str
-          returned: for Podman
-        containerd_socket:
-          description: O(chaos.engineering.container_kill#module:containerd_socket).
-          type: str
-          returned: for containerd
-        containerd_namespace:
-          description: O(chaos.engineering.container_kill#module:containerd_namespace).
-          type: str
-          returned: for containerd
-    details:
-      description: What the revert needs, by fault.
-      type: dict
-      contains:
-        pod:
-          description:
-            - For a C(container_kill) restart, the pod of a kubelet-managed container (then the reverter starts
-              nothing), or null.
-          type: dict
-          returned: for container_kill
-          contains:
-            namespace:
-              description: The pod's namespace.
-              type: str
-            pod:
-              description: The pod's name.
-              type: str
-            uid:
-              description: The pod's UID.
-              type: str
-            container:
-              description: The container's name in the pod.
-              type: str
-            sandbox:
-              description: Whether it is the pod's sandbox (only when the reverter looked the pod up itself).
-              type: bool
-              returned: sometimes
-        replacement:
-          description: The kubelet's replacement the reverter saw (null when none), for a kubelet-managed container.
-          type: dict
-          returned: for container_kill, once performed on a kubelet-managed container
-          contains:
-            id:
-              description: Its ID.
-              type: str
-            name:
-              description: Its name.
-              type: str
-            running:
-              description: Whether it was running.
-              type: bool
-        steps:
-          description: The argv that remove the network fault, in order.
-          type: list
-          elements: list
-          returned: for container_netem
-        ok_if:
-          description: The error texts that mean a step's work is done already.
-          type: list
-          elements: str
-          returned: for container_netem
-        helper_id:
-          description: The helper container that holds the network fault, null with nsenter.
-          type: str
-          returned: for container_netem
-        helper_image:
-          description: The helper image.
-          type: str
-          returned: for container_netem
-        fault_id:
-          description: The id of the network fault or of the stress (their modules' C(chaos.spec.fault_id)).
-          type: str
-          returned: for container_netem and container_stress
-        fault_name:
-          description: The network fault's name.
-          type: str
-          returned: for container_netem
-        tc_interface:
-          description: The interface whose tc tree the fault holds, null for an iptables-only fault.
-          type: str
-          returned: for container_netem
-        batches:
-          description: The steps as one (argv, input text) pair per tool, null when they do not fit a batch.
-          type: list
-          elements: list
-          returned: for container_netem
-        revert_path:
-          description: How the reverter removed the fault (V(batched), V(steps), or nsenter when the helper was gone).
-          type: str
-          returned: for container_netem, once performed
-        fault_gone_at:
-          description: When the last undo step returned, epoch seconds.
-          type: float
-          returned: for container_netem and container_stress, once performed
-        helper_name:
-          description: The stressor helper container's name.
-          type: str
-          returned: for container_stress
-        image:
-          description: The stressor image.
-          type: str
-          returned: for container_stress
-        argv:
-          description: The stress-ng argv.
-          type: list
-          elements: str
-          returned: for container_stress
-        cgroup_parent:
-          description: The stressor's cgroup parent.
-          type: str
-          returned: for container_stress
-        child_cgroup:
-          description: The child cgroup the stressor was moved into (systemd driver), or null.
-          type: str
-          returned: for container_stress
-    deadline:
-      description: When the reverter performs it, epoch seconds.
-      type: float
-    created_at:
-      description: When it was written, epoch seconds.
-      type: float
-    attempts:
-      description: How many times the reverter tried it and failed.
-      type: int
-    last_error:
-      description: The error of its last failed attempt.
-      type: str
-      returned: after a failed attempt
-    retry_at:
-      description: When the reverter tries again, epoch seconds.
-      type: float
-      returned: after a failed attempt
-    lease:
-      description: The lease whose end brings the revert before its deadline.
-      type: str
-      returned: when the fault module was given a lease
-    armed_by:
-      description: The module process that wrote it ahead of its fault.
-      type: dict
-      returned: when written ahead by a fault module
-      contains:
-        pid:
-          description: Its process id.
-          type: int
-        start:
-          description: Its start time, in clock ticks since boot (to tell it from a later process of that pid).
-          type: int
-    applied:
-      description: Whether the fault module saw its fault go in (settled the entry).
-      type: bool
-      returned: once the fault went in
-    applied_at:
-      description: When the fault went in, epoch seconds.
-      type: float
-      returned: once the fault went in
+    <<: *ledger_entry
     began_at:
       description: When the revert began, epoch seconds.
       type: float
@@ -613,16 +394,7 @@ done:
     fault:
       description: The fault module that wrote it.
       type: str
-    target:
-      description: The container.
-      type: dict
-      contains:
-        id:
-          description: Its ID.
-          type: str
-        name:
-          description: Its name.
-          type: str
+    target: *ledger_target
     status:
       description:
         - V(reverted), V(already-reverted), V(target-gone), V(reverted-by-module), V(not-applied), V(replaced),
@@ -685,72 +457,8 @@ untimed:
     untimed:
       description: V(true).
       type: bool
-    target:
-      description: The container.
-      type: dict
-      contains:
-        id:
-          description: Its ID.
-          type: str
-        name:
-          description: Its name.
-          type: str
-    docker:
-      description: The engine, as the fault module connected to it (the reverter connects the same way).
-      type: dict
-      contains:
-        runtime:
-          description: V(docker), V(podman) or V(containerd); absent in entries older than the runtime option.
-          type: str
-          returned: in entries of this version
-        docker_host:
-          description: O(chaos.engineering.container_kill#module:docker_host).
-          type: str
-          returned: for Docker and Podman
-        tls_hostname:
-          description: O(chaos.engineering.container_kill#module:tls_hostname).
-          type: str
-          returned: for Docker and Podman
-        api_version:
-          description: O(chaos.engineering.container_kill#module:api_version).
-          type: str
-          returned: for Docker and Podman
-        timeout:
-          description: O(chaos.engineering.container_kill#module:timeout).
-          type: int
-          returned: for Docker and Podman
-        ca_path:
-          description: O(chaos.engineering.container_kill#module:ca_path).
-          type: str
-          returned: for Docker and Podman
-        client_cert:
-          description: O(chaos.engineering.container_kill#module:client_cert).
-          type: str
-          returned: for Docker and Podman
-        client_key:
-          description: O(chaos.engineering.container_kill#module:client_key).
-          type: str
-          returned: for Docker and Podman
-        tls:
-          description: O(chaos.engineering.container_kill#module:tls).
-          type: bool
-          returned: for Docker and Podman
-        validate_certs:
-          description: O(chaos.engineering.container_kill#module:validate_certs).
-          type: bool
-          returned: for Docker and Podman
-        podman_socket:
-          description: O(chaos.engineering.container_kill#module:podman_socket).
-          type: str
-          returned: for Podman
-        containerd_socket:
-          description: O(chaos.engineering.container_kill#module:containerd_socket).
-          type: str
-          returned: for containerd
-        containerd_namespace:
-          description: O(chaos.engineering.container_kill#module:containerd_namespace).
-          type: str
-          returned: for containerd
+    target: *ledger_target
+    docker: *ledger_docker
     created_at:
       description: When the fault was noted, epoch seconds.
       type: float
