@@ -275,7 +275,7 @@ probe_summary:
       description: The sample and failure counts of each phase.
       type: dict
       contains:
-        before:
+        before: &phase_counts
           description: The samples of the probe in that phase.
           type: dict
           contains:
@@ -285,26 +285,8 @@ probe_summary:
             failed:
               description: How many of them failed.
               type: int
-        during:
-          description: The samples of the probe in that phase.
-          type: dict
-          contains:
-            samples:
-              description: How many.
-              type: int
-            failed:
-              description: How many of them failed.
-              type: int
-        after:
-          description: The samples of the probe in that phase.
-          type: dict
-          contains:
-            samples:
-              description: How many.
-              type: int
-            failed:
-              description: How many of them failed.
-              type: int
+        during: *phase_counts
+        after: *phase_counts
   sample:
     - probe: web
       type: containers
