@@ -130,9 +130,7 @@ def _validate_http(probe, raw, what):
             raise ProbeError('%s: attempts needs a service (it is how many ready endpoints one sample may try).' % what)
         if not url or not isinstance(url, str):
             raise ProbeError('%s: an http probe needs a url or a service.' % what)
-        if not re.match(r'^https?://[^/\s]+', url):
-            raise ProbeError('%s: url must start with http:// or https:// and name a host, got %r.' % (
-                what, scrub(url)))
+        _validate_url(url, what)
     method = str(raw.get('method') or 'GET').upper()
     if method not in HTTP_METHODS:
         raise ProbeError('%s: method must be one of %s, got %r.' % (what, ', '.join(HTTP_METHODS), raw.get('method')))
@@ -152,24 +150,19 @@ def _validate_http(probe, raw, what):
     latency = raw.get('latency_ms')
     if latency is not None:
         latency = _number(latency, '%s: latency_ms' % what, minimum=0, strictly=True)
-    timeout = raw.get('timeout')
-    timeout = 5.0 if timeout is None else _number(timeout, '%s: timeout' % what, minimum=0, strictly=True,
-                                                  maximum=MAX_TIMEOUT)
-    validate = raw.get('validate_certs')
-    validate = True if validate is None else _boolean(validate, '%s: validate_certs' % what)
-    probe.update(url=url if probe.get('service') is None else None, method=method, status=codes, latency_ms=latency, timeout=timeout, validate_certs=validate)
+    probe.update(url=url if probe.get('service') is None else None, method=method, status=codes, latency_ms=latency)
+    _validate_timeout(probe, raw, what)
     _validate_http_auth(probe, raw, what)
     _validate_json_check(probe, raw, what)
 
 
-def _validate_url(url, what, kind):
-    if not url or not isinstance(url, str):
-        raise ProbeError('%s: a %s probe needs a url.' % (what, kind))
+def _validate_url(url, what):
     if not re.match(r'^https?://[^/\s]+', url):
         raise ProbeError('%s: url must start with http:// or https:// and name a host, got %r.' % (what, scrub(url)))
 
 
 def _validate_timeout(probe, raw, what):
+    """timeout and validate_certs, the request settings of http and prometheus probes."""
     timeout = raw.get('timeout')
     probe['timeout'] = 5.0 if timeout is None else _number(timeout, '%s: timeout' % what, minimum=0, strictly=True,
                                                            maximum=MAX_TIMEOUT)
@@ -181,7 +174,9 @@ def _validate_prometheus(probe, raw, what):
     """url (the Prometheus base URL), query (PromQL), method GET or POST, and exactly one of value_equals and
     value_range, read as json_equals (a number here) and json_range are."""
     url = raw.get('url')
-    _validate_url(url, what, 'prometheus')
+    if not url or not isinstance(url, str):
+        raise ProbeError('%s: a prometheus probe needs a url, the base URL of Prometheus.' % what)
+    _validate_url(url, what)
     if urlsplit(split_userinfo(url)[0]).query or '#' in url:
         raise ProbeError('%s: url must be the base URL of Prometheus (for example http://prometheus:9090), without a '
                          'query or fragment, got %r.' % (what, scrub(url)))

@@ -68,7 +68,7 @@ def test_basic_auth_and_a_bearer_token_become_headers_and_secrets():
 
 
 @pytest.mark.parametrize('given, message', [
-    (dict(url=None), "probe 'errors': a prometheus probe needs a url."),
+    (dict(url=None), "probe 'errors': a prometheus probe needs a url, the base URL of Prometheus."),
     (dict(url='prom:9090'), "probe 'errors': url must start with http:// or https:// and name a host, got 'prom:9090'."),
     (dict(url='http://prom:9090/?x=1'), 'url must be the base URL of Prometheus (for example http://prometheus:9090), '
                                         'without a query or fragment'),
