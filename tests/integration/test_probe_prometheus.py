@@ -86,12 +86,10 @@ class Prometheus:
         self.dir = tempfile.mkdtemp(prefix='chaos-prometheus-')
         self.query_log = os.path.join(self.dir, 'query.log')
         config = os.path.join(self.dir, 'prometheus.yml')
+        settings = {'global': {'scrape_interval': '1s', 'evaluation_interval': '1s', 'query_log_file': self.query_log},
+                    'scrape_configs': [{'job_name': 'chaos-test', 'static_configs': [{'targets': [exporter.address]}]}]}
         with open(config, 'w') as handle:
-            json.dump(  # JSON is YAML
-                {'global': {'scrape_interval': '1s', 'evaluation_interval': '1s',
-                                  'query_log_file': self.query_log},
-                       'scrape_configs': [{'job_name': 'chaos-test',
-                                           'static_configs': [{'targets': [exporter.address]}]}]}, handle)
+            json.dump(settings, handle)  # JSON is YAML
         self.port = free_port()
         self.url = 'http://127.0.0.1:%d' % self.port
         self.log = open(os.path.join(self.dir, 'prometheus.log'), 'w')

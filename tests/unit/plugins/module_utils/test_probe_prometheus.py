@@ -172,8 +172,8 @@ def test_infinities_are_compared_as_numbers_but_give_no_value():
 
 @pytest.mark.parametrize('body, detail', [
     (answer('string', [1.0, 'x']), 'rate(errors_total[1m]): returned a string, not a number'),
-    (answer('matrix', [dict(metric={}, values=[[1.0, '1']])]), 'returned a range vector, not a number; an instant '
-                                                                'query needs an instant vector or a scalar'),
+    (answer('matrix', [dict(metric={}, values=[[1.0, '1']])]),
+     'returned a range vector, not a number; an instant query needs an instant vector or a scalar'),
     (answer('vector', [dict(metric={'pod': 'a'}, histogram=[1.0, {'count': '3'}])]),
      '1 of 1 series fail (expected at most 1): {pod="a"} = not a number'),
     (answer('vector', [series('many', pod='a')]), '{pod="a"} = not a number'),
