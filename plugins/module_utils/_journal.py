@@ -40,7 +40,7 @@ HTML_FILE = 'report.html'
 LOCK_FILE = '.journal.lock'
 # The files may hold what the experiment was given (URLs, headers): only their owner reads them, by default.
 DEFAULT_MODE = 0o600
-THRESHOLD_OPS = ('>=', '<=')
+THRESHOLD_OPS = ('>=', '<=', '==')
 ENVIRONMENT_KEYS = ('controller', 'ansible_core', 'collection', 'python')
 
 

@@ -26,6 +26,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._errors import F
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import containers_sample, pods_sample
 from ansible_collections.chaos.engineering.plugins.module_utils._probe_http import http_sample, service_sample
+from ansible_collections.chaos.engineering.plugins.module_utils._probe_prometheus import prometheus_sample
 from ansible_collections.chaos.engineering.plugins.module_utils._probe_spec import (
     MissingLibraryError,
     needed_clients,
@@ -91,7 +92,8 @@ class ProbeConnectionError(Exception):
 def make_samplers(params, probes):
     """probe type -> sampler, with a client for each connection the probes need; raises ProbeConnectionError."""
     needed = needed_clients(probes)
-    samplers = dict(http=http_sample)
+    # http (to a url) and prometheus probes need no Docker or Kubernetes connection.
+    samplers = dict(http=http_sample, prometheus=prometheus_sample)
     if 'docker' in needed and (params.get('runtime') or _runtime_select.DOCKER) != _runtime_select.DOCKER:
         try:
             runtime = _runtime_select.runtime_from_params(params, pool_size=10)

@@ -33,8 +33,25 @@ from ansible_collections.chaos.engineering.plugins.module_utils._redact import i
 
 def http_sample(probe, clock=time.monotonic):
     """Send one request; returns (ok, latency in ms or None, detail). Redirects are followed."""
+    status, body, latency, error = http_exchange(probe, probe['url'], probe['method'], clock=clock)
+    if error is not None:
+        return False, None, error
+    if status not in probe['status']:
+        return False, latency, 'HTTP %s, expected %s' % (status, ' or '.join(str(s) for s in probe['status']))
+    if probe['latency_ms'] is not None and latency > probe['latency_ms']:
+        return False, latency, 'HTTP %s in %s ms, over the %s ms budget' % (status, _fmt(latency), _fmt(probe['latency_ms']))
+    if probe.get('json_query') is None:
+        return True, latency, 'HTTP %s' % status
+    ok, detail = json_check(probe, body, secrets=probe_secrets([probe]))
+    return ok, latency, 'HTTP %s, %s' % (status, detail)
+
+
+def http_exchange(probe, url, method, data=None, headers=None, clock=time.monotonic):
+    """One request with the probe's TLS setting, headers, credentials and timeout -> (status, body, latency in ms,
+    None), or (None, None, None, why no answer came). Any HTTP status is an answer; at most MAX_BODY_BYTES + 1
+    bytes of the body are read (one more than is judged: a body cut at the limit is not taken for the whole)."""
     context = None
-    if probe['url'].lower().startswith('https://'):
+    if url.lower().startswith('https://'):
         context = ssl.create_default_context()
         if not probe['validate_certs']:
             context.check_hostname = False
@@ -43,11 +60,11 @@ def http_sample(probe, clock=time.monotonic):
     if context is not None:
         handlers.append(HTTPSHandler(context=context))
     opener = build_opener(*handlers)
-    headers = {'User-Agent': 'chaos.engineering-probe'}
-    headers.update(probe.get('headers') or {})
+    sent = {'User-Agent': 'chaos.engineering-probe'}
+    sent.update(probe.get('headers') or {})
+    sent.update(headers or {})
     # No userinfo reaches urllib: it would resolve 'user:pass@host' as the host name (and so send it to DNS).
-    url = split_userinfo(probe['url'])[0]
-    request = Request(url, method=probe['method'], headers=headers)
+    request = Request(split_userinfo(url)[0], data=data, method=method, headers=sent)
     secrets = probe_secrets([probe])
     began = clock()
     try:
@@ -56,29 +73,20 @@ def http_sample(probe, clock=time.monotonic):
         except HTTPError as exc:
             response = exc  # an HTTP answer all the same: its status is what we judge
         try:
-            # One byte more than is judged: a body cut at the limit is not taken for the whole of it.
             body = response.read(MAX_BODY_BYTES + 1)
         finally:
             response.close()
         status = response.getcode() if hasattr(response, 'getcode') else response.code
     except (socket.timeout, TimeoutError):
-        return False, None, 'timed out after %ss' % _fmt(probe['timeout'])
+        return None, None, None, 'timed out after %ss' % _fmt(probe['timeout'])
     except URLError as exc:
         reason = exc.reason
         if isinstance(reason, (socket.timeout, TimeoutError)):
-            return False, None, 'timed out after %ss' % _fmt(probe['timeout'])
-        return False, None, 'error: %s' % (scrub(str(reason), secrets),)
+            return None, None, None, 'timed out after %ss' % _fmt(probe['timeout'])
+        return None, None, None, 'error: %s' % (scrub(str(reason), secrets),)
     except (OSError, ValueError) as exc:
-        return False, None, 'error: %s' % (scrub(str(exc), secrets),)
-    latency = round((clock() - began) * 1000.0, 3)
-    if status not in probe['status']:
-        return False, latency, 'HTTP %s, expected %s' % (status, ' or '.join(str(s) for s in probe['status']))
-    if probe['latency_ms'] is not None and latency > probe['latency_ms']:
-        return False, latency, 'HTTP %s in %s ms, over the %s ms budget' % (status, _fmt(latency), _fmt(probe['latency_ms']))
-    if probe.get('json_query') is None:
-        return True, latency, 'HTTP %s' % status
-    ok, detail = json_check(probe, body, secrets)
-    return ok, latency, 'HTTP %s, %s' % (status, detail)
+        return None, None, None, 'error: %s' % (scrub(str(exc), secrets),)
+    return status, body, round((clock() - began) * 1000.0, 3), None
 
 
 def service_key(service):

@@ -36,7 +36,7 @@ except ImportError:
     JMESPathError = Exception
     JMESPATH_IMPORT_ERROR = traceback.format_exc()
 
-PROBE_TYPES = ('http', 'containers', 'pods')
+PROBE_TYPES = ('http', 'containers', 'pods', 'prometheus')
 HTTP_METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH')
 SELECTION_KEYS = ('names', 'name_pattern', 'labels', 'exclude_labels')
 # The most of an HTTP body a probe reads (the latency includes reading it).
@@ -57,7 +57,11 @@ TYPE_KEYS = dict(
           'url_username', 'url_password', 'json_query', 'json_equals', 'json_range'),
     containers=('selection', 'min_running'),
     pods=('namespace', 'label_selector', 'min_ready'),
+    prometheus=('url', 'query', 'method', 'timeout', 'validate_certs', 'headers', 'url_username', 'url_password',
+                'value_equals', 'value_range'),
 )
+# An instant query is read with GET or, for a long query, POST (both are Prometheus' /api/v1/query).
+PROMETHEUS_METHODS = ('GET', 'POST')
 
 
 class ProbeError(Exception):
@@ -126,9 +130,7 @@ def _validate_http(probe, raw, what):
             raise ProbeError('%s: attempts needs a service (it is how many ready endpoints one sample may try).' % what)
         if not url or not isinstance(url, str):
             raise ProbeError('%s: an http probe needs a url or a service.' % what)
-        if not re.match(r'^https?://[^/\s]+', url):
-            raise ProbeError('%s: url must start with http:// or https:// and name a host, got %r.' % (
-                what, scrub(url)))
+        _validate_url(url, what)
     method = str(raw.get('method') or 'GET').upper()
     if method not in HTTP_METHODS:
         raise ProbeError('%s: method must be one of %s, got %r.' % (what, ', '.join(HTTP_METHODS), raw.get('method')))
@@ -148,14 +150,63 @@ def _validate_http(probe, raw, what):
     latency = raw.get('latency_ms')
     if latency is not None:
         latency = _number(latency, '%s: latency_ms' % what, minimum=0, strictly=True)
-    timeout = raw.get('timeout')
-    timeout = 5.0 if timeout is None else _number(timeout, '%s: timeout' % what, minimum=0, strictly=True,
-                                                  maximum=MAX_TIMEOUT)
-    validate = raw.get('validate_certs')
-    validate = True if validate is None else _boolean(validate, '%s: validate_certs' % what)
-    probe.update(url=url if probe.get('service') is None else None, method=method, status=codes, latency_ms=latency, timeout=timeout, validate_certs=validate)
+    probe.update(url=url if probe.get('service') is None else None, method=method, status=codes, latency_ms=latency)
+    _validate_timeout(probe, raw, what)
     _validate_http_auth(probe, raw, what)
     _validate_json_check(probe, raw, what)
+
+
+def _validate_url(url, what):
+    if not re.match(r'^https?://[^/\s]+', url):
+        raise ProbeError('%s: url must start with http:// or https:// and name a host, got %r.' % (what, scrub(url)))
+
+
+def _validate_timeout(probe, raw, what):
+    """timeout and validate_certs, the request settings of http and prometheus probes."""
+    timeout = raw.get('timeout')
+    probe['timeout'] = 5.0 if timeout is None else _number(timeout, '%s: timeout' % what, minimum=0, strictly=True,
+                                                           maximum=MAX_TIMEOUT)
+    validate = raw.get('validate_certs')
+    probe['validate_certs'] = True if validate is None else _boolean(validate, '%s: validate_certs' % what)
+
+
+def _validate_prometheus(probe, raw, what):
+    """url (the Prometheus base URL), query (PromQL), method GET or POST, and exactly one of value_equals and
+    value_range, read as json_equals (a number here) and json_range are."""
+    url = raw.get('url')
+    if not url or not isinstance(url, str):
+        raise ProbeError('%s: a prometheus probe needs a url, the base URL of Prometheus.' % what)
+    _validate_url(url, what)
+    if urlsplit(split_userinfo(url)[0]).query or '#' in url:
+        raise ProbeError('%s: url must be the base URL of Prometheus (for example http://prometheus:9090), without a '
+                         'query or fragment, got %r.' % (what, scrub(url)))
+    query = raw.get('query')
+    if not isinstance(query, str) or not query.strip():
+        raise ProbeError('%s: a prometheus probe needs a query, a PromQL expression, got %r.' % (what, query))
+    method = str(raw.get('method') or 'GET').upper()
+    if method not in PROMETHEUS_METHODS:
+        raise ProbeError('%s: method must be GET or POST for a prometheus probe, got %r.' % (what, raw.get('method')))
+    probe.update(url=url, query=query, method=method)
+    _validate_timeout(probe, raw, what)
+    _validate_http_auth(probe, raw, what)
+    has_equals = raw.get('value_equals') is not None
+    has_range = raw.get('value_range') is not None
+    if has_equals == has_range:
+        raise ProbeError('%s: a prometheus probe needs exactly one of value_equals and value_range.' % what)
+    if has_equals:
+        probe['value_equals'] = _number(raw['value_equals'], '%s: value_equals' % what)
+        return
+    probe['value_range'] = _number_range(raw['value_range'], '%s: value_range' % what)
+
+
+def _number_range(bounds, what):
+    """[low, high], either None for an open end, low <= high."""
+    if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+        raise ProbeError('%s must be [low, high] (either may be null), got %r.' % (what, bounds))
+    low, high = [None if b is None else _number(b, what) for b in bounds]
+    if low is not None and high is not None and low > high:
+        raise ProbeError('%s must be [low, high] with low <= high, got %r.' % (what, bounds))
+    return [low, high]
 
 
 def _validate_json_check(probe, raw, what):
@@ -195,13 +246,7 @@ def _validate_json_check(probe, raw, what):
         except (TypeError, ValueError):
             raise ProbeError('%s: json_equals must be a JSON value, got %r.' % (what, raw['json_equals']))
         return
-    bounds = raw['json_range']
-    if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
-        raise ProbeError('%s: json_range must be [low, high] (either may be null), got %r.' % (what, bounds))
-    low, high = [None if b is None else _number(b, '%s: json_range' % what) for b in bounds]
-    if low is not None and high is not None and low > high:
-        raise ProbeError('%s: json_range must be [low, high] with low <= high, got %r.' % (what, bounds))
-    probe['json_range'] = [low, high]
+    probe['json_range'] = _number_range(raw['json_range'], '%s: json_range' % what)
 
 
 def _unknown_functions(node):
@@ -362,7 +407,8 @@ def _validate_pods(probe, raw, what):
                  min_ready=1 if min_ready is None else _integer(min_ready, '%s: min_ready' % what))
 
 
-VALIDATORS = dict(http=_validate_http, containers=_validate_containers, pods=_validate_pods)
+VALIDATORS = dict(http=_validate_http, containers=_validate_containers, pods=_validate_pods,
+                  prometheus=_validate_prometheus)
 
 
 def validate_probes(probes):
@@ -399,13 +445,27 @@ def validate_probes(probes):
 
 def probe_threshold(probe):
     """What a sample's value is measured in and the line it must stay on the right side of, for reports:
-    dict(unit, op, value) with op '>=' or '<=' (value None when the probe judges no number, e.g. only a status)."""
+    dict(unit, op, value) with op '>=', '<=' or '==' (value None when the probe judges no number, e.g. only a status)."""
     kind = probe.get('type')
     if kind == 'containers':
         return dict(unit='running', op='>=', value=probe.get('min_running', 1))
     if kind == 'pods':
         return dict(unit='ready', op='>=', value=probe.get('min_ready', 1))
+    if kind == 'prometheus':
+        return _prometheus_threshold(probe)
     return dict(unit='ms', op='<=', value=probe.get('latency_ms'))
+
+
+def _prometheus_threshold(probe):
+    """The line of a prometheus probe: its value_equals, else the closed end of value_range (the upper one when
+    both are closed: a bad steady state is more often a number that grew, such as errors or latency)."""
+    unit = 'value'
+    if probe.get('value_equals') is not None:
+        return dict(unit=unit, op='==', value=probe['value_equals'])
+    low, high = (list(probe.get('value_range') or []) + [None, None])[:2]
+    if high is not None:
+        return dict(unit=unit, op='<=', value=high)
+    return dict(unit=unit, op='>=', value=low)
 
 
 def needed_clients(probes):

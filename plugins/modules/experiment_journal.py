@@ -132,7 +132,7 @@ options:
         elements: dict
       probe_summary:
         description:
-          - One per probe, with C(probe), C(type), C(unit), C(threshold) (C(op) V(>=) or V(<=), and C(value)),
+          - One per probe, with C(probe), C(type), C(unit), C(threshold) (C(op) V(>=), V(<=) or V(==), and C(value)),
             C(judged_in) (the phases the probe judges) and C(phases) (per phase, C(samples) and C(failed)).
           - Without it, the threshold comes from the probe's definition in O(experiment) (its C(probes)).
         type: list

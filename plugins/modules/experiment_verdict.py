@@ -255,14 +255,16 @@ probe_summary:
       description: The probe's type.
       type: str
     unit:
-      description: What its value is measured in - V(ms) (V(http)), V(running) (V(containers)) or V(ready) (V(pods)).
+      description: What its value is measured in - V(ms) (V(http)), V(running) (V(containers)), V(ready) (V(pods)) or
+        V(value) (V(prometheus), the query's number).
       type: str
     threshold:
       description: The line its value must stay on the right side of.
       type: dict
       contains:
         op:
-          description: V(<=) (a latency) or V(>=) (a count).
+          description: V(<=) (a latency, or the upper end of a V(prometheus) range), V(>=) (a count, or a V(prometheus)
+            range's lower end alone) or V(==) (a V(prometheus) probe's C(value_equals)).
           type: str
         value:
           description: The threshold, null when the probe judges no number (for example only a status).

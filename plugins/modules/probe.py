@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: probe
-short_description: Check the steady state of a system, once or over time, with HTTP, container and pod probes
+short_description: Check the steady state of a system, once or over time, with HTTP, container, pod and Prometheus probes
 version_added: 0.1.0
 description:
   - Samples steady-state probes, in rounds, and reports every sample with its time, value and outcome.
@@ -18,12 +18,15 @@ description:
     a ready endpoint of a Kubernetes Service (O(probes[].service)), picked at random as kube-proxy does.
     A V(containers) probe counts the running containers that match a selection on the Docker engine of
     O(docker_host). A V(pods) probe counts the Ready pods, not being deleted, that match a label selector.
+    A V(prometheus) probe runs a PromQL instant query (C(/api/v1/query)) on a Prometheus server and checks that
+    its result is a number equal to O(probes[].value_equals) or in O(probes[].value_range), for every series.
   - With O(duration), all probes are sampled every O(interval) seconds for that long. O(fail_fast) stops at the
     first failed sample (watching a fault); O(retries_until_ok) instead samples until a round where every probe
     passes (verifying recovery) and reports how long that took.
   - A failed probe is reported, not raised, unless O(fail_on_failure=true). The module never changes anything.
-  - The module connects only to what its probes need. An V(http) probe with a O(probes[].url) needs neither Docker
-    nor Kubernetes; with a O(probes[].service) it reads the Service through the Kubernetes connection.
+  - The module connects only to what its probes need. An V(http) probe with a O(probes[].url), and a V(prometheus)
+    probe, need neither Docker nor Kubernetes; with a O(probes[].service) it reads the Service through the
+    Kubernetes connection.
 author:
   - chaos.engineering maintainers (@chaos-engineering)
 extends_documentation_fragment:
@@ -63,11 +66,15 @@ options:
         description: What the probe checks.
         type: str
         required: true
-        choices: [http, containers, pods]
+        choices: [http, containers, pods, prometheus]
       url:
         description:
           - V(http) probes, this or O(probes[].service). The URL to request, V(http://) or V(https://). Redirects are
             followed.
+          - V(prometheus) probes, required. The base URL of the Prometheus server (or of a server with its query API,
+            such as Thanos, Mimir or VictoriaMetrics), for example V(http://prometheus:9090) or V(https://example.com/prometheus),
+            without a query string; the probe requests C(<url>/api/v1/query). A URL that already ends in
+            C(/api/v1/query) is used as it is.
           - Proxies are taken from the usual E(http_proxy), E(https_proxy) and E(no_proxy) environment variables.
         type: str
       service:
@@ -129,7 +136,9 @@ options:
         type: int
         default: 1
       method:
-        description: V(http) probes. The request method.
+        description:
+          - V(http) probes. The request method.
+          - V(prometheus) probes, V(GET) or V(POST) (the query form-encoded in the body, for long queries).
         type: str
         default: GET
       status:
@@ -143,24 +152,27 @@ options:
             A slower answer fails the sample, even with a passing status.
         type: float
       timeout:
-        description: V(http) probes. Seconds to wait for an answer; a timeout fails the sample. More than 0, at most
-          86400 (1 day).
+        description: V(http) and V(prometheus) probes. Seconds to wait for an answer; a timeout fails the sample.
+          More than 0, at most 86400 (1 day).
         type: float
         default: 5
       validate_certs:
-        description: V(http) probes. Whether to verify the server's TLS certificate for V(https://) URLs.
+        description: V(http) and V(prometheus) probes. Whether to verify the server's TLS certificate for
+          V(https://) URLs.
         type: bool
         default: true
       headers:
         description:
-          - V(http) probes. Extra request headers, for example C(Authorization) or C(X-Api-Key).
+          - V(http) and V(prometheus) probes. Extra request headers, for example C(Authorization) (a bearer token
+            for a Prometheus behind an authenticating proxy), C(X-Api-Key) or C(X-Scope-OrgID) (a Mimir tenant).
           - The values of headers that carry credentials (C(Authorization), C(Cookie), any name with C(auth),
             C(token), C(key), C(secret), C(password) or C(session) in it) are masked in everything the module
             returns, and are not sent again when a redirect leads to another scheme, host or port.
         type: dict
       url_username:
         description:
-          - V(http) probes. The user name for HTTP Basic authentication, sent with the first request (as
+          - V(http) and V(prometheus) probes. The user name for HTTP Basic authentication, sent with the first
+            request (as
             C(ansible.builtin.uri) does with C(force_basic_auth=true)).
           - A user name and password in the URL (V(http://user:pass@host/)) are used the same way; the URL is sent
             without them, and only its host is resolved. O(probes[].url_username) and O(probes[].url_password) take
@@ -168,7 +180,8 @@ options:
         type: str
       url_password:
         description:
-          - V(http) probes. The password for HTTP Basic authentication, with O(probes[].url_username).
+          - V(http) and V(prometheus) probes. The password for HTTP Basic authentication, with
+            O(probes[].url_username).
           - It is masked in everything the module returns. Set C(no_log) on the task to keep the target's system
             log free of it and of O(probes[].headers).
         type: str
@@ -202,6 +215,41 @@ options:
             V([low, high]); the result must be a number (not a boolean, not a string) from low to high, both
             included.
           - Either may be V(null) for an open end, for example V([null, 100]) for at most 100.
+        type: list
+        elements: float
+      query:
+        description:
+          - V(prometheus) probes, required. A PromQL expression, evaluated as an instant query (at the time of each
+            sample), for example V(sum(rate(http_requests_total{code=~"5.."}[1m]\)\)) or V(up{job="shop"}).
+          - "Its syntax is checked by Prometheus, not by the module; a syntax error fails every sample with
+            Prometheus' error (C(...: HTTP 400, Prometheus error bad_data: ... parse error ...))."
+          - B(Every series) of an instant vector must pass; the sample's RV(samples[].detail) names the failing ones
+            by their labels (at most 3, then how many more). A scalar is judged as its one value.
+          - A result with B(no series) fails the sample, with C(query returned no series); a steady state that
+            cannot be seen does not hold. Where no series is the good case, as for a filter such as
+            V(ALERTS{alertstate="firing"}) (krkn's alert profiles), count the series and add V(or vector(0\)) for
+            the empty case, as in V(count(ALERTS{alertstate="firing"}\) or vector(0\)) with
+            O(probes[].value_equals=0).
+          - V(NaN) fails (it is in no range); V(+Inf) and V(-Inf) are compared as numbers. A string result, a range
+            vector (a matrix, from a query such as V(up[5m])) and a native histogram sample are not numbers and fail.
+          - A Prometheus error (C(status) V(error)) fails the sample, with its C(errorType) and C(error); so does an
+            answer that is not Prometheus' JSON, and no answer at all.
+          - The sample's RV(samples[].value) is the number judged; with several series, the worst one (of the failing
+            series the one the furthest out of the range, else the one the closest to its edge), null when that is
+            not a finite number.
+        type: str
+      value_equals:
+        description:
+          - V(prometheus) probes, this or O(probes[].value_range). The number every series (or the scalar) must
+            equal, compared as numbers (V(1) equals V(1.0)), as for O(probes[].json_equals).
+        type: float
+      value_range:
+        description:
+          - V(prometheus) probes, instead of O(probes[].value_equals). Two numbers, V([low, high]), both included;
+            either may be V(null) for an open end, as O(probes[].json_range), for example V([null, 0.01]) for an
+            error ratio of at most 1%, or V([2, null]) for at least two replicas up.
+          - Like the comparators of Litmus' promProbe, with the range covering C(>=), C(<=) and C(between), and
+            O(probes[].value_equals) C(==).
         type: list
         elements: float
       selection:
@@ -370,6 +418,32 @@ EXAMPLES = r'''
         json_query: status
         json_equals: up
 
+- name: The error ratio stays under 1 % and every shop target is up, from Prometheus, while the fault is in
+  chaos.engineering.probe:
+    phase: during
+    duration: 60
+    interval: 5
+    probes:
+      - name: error ratio
+        type: prometheus
+        url: http://prometheus.example.com:9090
+        query: >-
+          sum(rate(http_requests_total{job="shop", code=~"5.."}[1m]))
+          / sum(rate(http_requests_total{job="shop"}[1m]))
+        value_range: [null, 0.01]
+      - name: shop targets up
+        type: prometheus
+        url: https://prometheus.example.com
+        headers:
+          Authorization: "Bearer {{ prometheus_token }}"
+        query: up{job="shop"}
+        value_equals: 1
+      - name: no alert firing
+        type: prometheus
+        url: http://prometheus.example.com:9090
+        query: count(ALERTS{alertstate="firing", severity="critical"}) or vector(0)
+        value_equals: 0
+
 - name: After the revert, wait up to a minute for the steady state to come back
   chaos.engineering.probe:
     phase: after
@@ -420,7 +494,9 @@ samples:
     value:
       description:
         - Latency in milliseconds for V(http) (a float; null when no answer came), the count of running containers
-          or of Ready pods for V(containers) and V(pods) (an integer; null when they could not be listed).
+          or of Ready pods for V(containers) and V(pods) (an integer; null when they could not be listed), the
+          number the query gave for V(prometheus) (a float, the worst series of several; null when there is no
+          finite number, for example no series, NaN or an error).
       type: raw
       sample: 12.5
     detail:
@@ -429,6 +505,9 @@ samples:
           the endpoint first, for example C(pod web-1 at 10.244.1.7:8080) then the status. For an V(http) probe with a
           O(probes[].json_query), the status code, then the expression and its result, for example
           C(HTTP 200, queue.depth = 12) or C(HTTP 200, queue.depth = 150, expected a number from 0 to 100).
+        - 'For a V(prometheus) probe, the query (on one line, cut to 120 characters), then its result, for example
+          C(up{job="shop"}: 1 of 3 series fail (expected equal to 1): up{instance="web-2:8080", job="shop"} = 0),
+          C(rate(errors_total[1m]\) = 0.002) or C(...: query returned no series).'
       type: str
       sample: HTTP 200
   sample:

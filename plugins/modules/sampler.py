@@ -186,6 +186,11 @@ EXAMPLES = r'''
           labels:
             app: web
         min_running: 2
+      - name: p99 latency under 300 ms, from Prometheus
+        type: prometheus
+        url: http://prometheus.example.com:9090
+        query: histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{job="shop"}[1m])))
+        value_range: [null, 0.3]
 
 - name: Pause a web container for 30 s, holding the sampler's lease
   chaos.engineering.container_pause:

@@ -161,8 +161,8 @@ def test_defaults_are_filled_in():
 
 
 @pytest.mark.parametrize('raw, message', [
-    (dict(name='a', type='tcp'), "probe 'a': type must be one of http, containers, pods, got 'tcp'."),
-    (dict(name='a'), "probe 'a': type must be one of http, containers, pods, got None."),
+    (dict(name='a', type='tcp'), "probe 'a': type must be one of http, containers, pods, prometheus, got 'tcp'."),
+    (dict(name='a'), "probe 'a': type must be one of http, containers, pods, prometheus, got None."),
     (dict(type='http', url='http://x/'), 'probes[0] needs a name.'),
     (dict(name='a', type='http'), "probe 'a': an http probe needs a url or a service."),
     (dict(name='a', type='http', url='ftp://x/'), "url must start with http:// or https://"),
