@@ -9,7 +9,8 @@ __metaclass__ = type
 
 class ModuleDocFragment:
     # The TLS options of the modules that talk to both Docker and Kubernetes (probe, sampler). List this fragment
-    # before chaos.engineering.docker and chaos.engineering.k8s: the first fragment to document an option wins.
+    # before chaos.engineering.docker and chaos.engineering.k8s: the first fragment to document an option wins
+    # (key by key, so the deprecated names clear the aliases and default those fragments give them).
     DOCUMENTATION = r'''
 options:
   docker_validate_certs:
@@ -23,28 +24,28 @@ options:
     aliases: [tls_verify]
   docker_ca_path:
     description:
-      - The CA certificate that signed the Docker engine's certificate: the container modules'
+      - The CA certificate that signed the Docker engine's certificate, the container modules'
         O(chaos.engineering.container_kill#module:ca_path), of which this name is an alias there.
       - If not given, O(ca_path) (deprecated) is used, then C(ca.pem) in E(DOCKER_CERT_PATH) when that is set.
     type: path
     aliases: [tls_ca_cert, cacert_path]
   docker_client_cert:
     description:
-      - The client certificate sent to the Docker engine: the container modules'
+      - The client certificate sent to the Docker engine, the container modules'
         O(chaos.engineering.container_kill#module:client_cert), of which this name is an alias there.
       - If not given, O(client_cert) (deprecated) is used, then C(cert.pem) in E(DOCKER_CERT_PATH) when that is set.
     type: path
     aliases: [tls_client_cert, cert_path]
   docker_client_key:
     description:
-      - The key of O(docker_client_cert): the container modules' O(chaos.engineering.container_kill#module:client_key),
+      - The key of O(docker_client_cert), the container modules' O(chaos.engineering.container_kill#module:client_key),
         of which this name is an alias there.
       - If not given, O(client_key) (deprecated) is used, then C(key.pem) in E(DOCKER_CERT_PATH) when that is set.
     type: path
     aliases: [tls_client_key, key_path]
   k8s_validate_certs:
     description:
-      - Whether to verify the Kubernetes API server's certificate: O(chaos.engineering.k8s_pod_chaos#module:validate_certs)
+      - Whether to verify the Kubernetes API server's certificate, O(chaos.engineering.k8s_pod_chaos#module:validate_certs)
         of the Kubernetes modules, of which this name is an alias there, so that C(module_defaults) for
         C(group/chaos.engineering.k8s) set it for this module too.
       - If not given, O(validate_certs) (deprecated) is used, then E(K8S_AUTH_VERIFY_SSL) (or
@@ -53,7 +54,7 @@ options:
     aliases: [verify_ssl]
   k8s_ca_cert:
     description:
-      - The CA certificate that signed the Kubernetes API server's certificate:
+      - The CA certificate that signed the Kubernetes API server's certificate,
         O(chaos.engineering.k8s_pod_chaos#module:ca_cert) of the Kubernetes modules, of which this name is an alias
         there.
       - If not given, O(ca_cert) (deprecated) is used, then E(K8S_AUTH_SSL_CA_CERT) (or E(K8S_AUTH_CA_CERT)), then the
@@ -62,7 +63,7 @@ options:
     aliases: [ssl_ca_cert]
   k8s_client_cert:
     description:
-      - A client certificate to authenticate to the Kubernetes API with:
+      - A client certificate to authenticate to the Kubernetes API with,
         O(chaos.engineering.k8s_pod_chaos#module:client_cert) of the Kubernetes modules, of which this name is an
         alias there.
       - If not given, O(client_cert) (deprecated) is used, then E(K8S_AUTH_CERT_FILE) (or E(K8S_AUTH_CLIENT_CERT)).
@@ -70,7 +71,7 @@ options:
     aliases: [cert_file]
   k8s_client_key:
     description:
-      - The key of O(k8s_client_cert): O(chaos.engineering.k8s_pod_chaos#module:client_key) of the Kubernetes
+      - The key of O(k8s_client_cert), O(chaos.engineering.k8s_pod_chaos#module:client_key) of the Kubernetes
         modules, of which this name is an alias there.
       - If not given, O(client_key) (deprecated) is used, then E(K8S_AUTH_KEY_FILE) (or E(K8S_AUTH_CLIENT_KEY)).
     type: path
@@ -84,21 +85,26 @@ options:
         setting it for either group reach this module too; set the distinct names there instead.
       - Nothing to do with an V(http) probe's own C(validate_certs).
     type: bool
+    aliases: []
+    default: null
   client_cert:
     description:
       - Deprecated, to be removed in 2.0.0; use O(docker_client_cert) and O(k8s_client_cert).
       - The client certificate for both connections, for each one whose own option is not set.
     type: path
+    aliases: []
   client_key:
     description:
       - Deprecated, to be removed in 2.0.0; use O(docker_client_key) and O(k8s_client_key).
       - The client key for both connections, for each one whose own option is not set.
     type: path
+    aliases: []
   ca_path:
     description:
       - Deprecated, to be removed in 2.0.0; use O(docker_ca_path).
       - The Docker engine's CA, when O(docker_ca_path) is not set.
     type: path
+    aliases: []
   ca_cert:
     description:
       - Deprecated, to be removed in 2.0.0; use O(k8s_ca_cert).
@@ -106,6 +112,7 @@ options:
         alias of the Docker O(chaos.engineering.container_kill#module:ca_path), so C(module_defaults) for
         C(group/chaos.engineering.docker) that set it give this module the Docker CA as its Kubernetes CA.
     type: path
+    aliases: []
 notes:
   - The TLS options have one name per connection (C(docker_*) and C(k8s_*)). The same names are aliases in the
     container modules and in M(chaos.engineering.k8s_pod_chaos) and M(chaos.engineering.k8s_agent), so one
