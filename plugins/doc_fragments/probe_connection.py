@@ -24,29 +24,28 @@ options:
     aliases: [tls_verify]
   docker_ca_path:
     description:
-      - The CA certificate that signed the Docker engine's certificate, the container modules'
-        O(chaos.engineering.container_kill#module:ca_path), of which this name is an alias there.
+      - The CA that signed the Docker engine's certificate (in the container modules, this name is an alias of
+        O(chaos.engineering.container_kill#module:ca_path)).
       - If not given, O(ca_path) (deprecated) is used, then C(ca.pem) in E(DOCKER_CERT_PATH) when that is set.
     type: path
     aliases: [tls_ca_cert, cacert_path]
   docker_client_cert:
     description:
-      - The client certificate sent to the Docker engine, the container modules'
-        O(chaos.engineering.container_kill#module:client_cert), of which this name is an alias there.
-      - If not given, O(client_cert) (deprecated) is used, then C(cert.pem) in E(DOCKER_CERT_PATH) when that is set.
+      - The client certificate sent to the Docker engine, together with O(docker_client_key). Without it,
+        O(client_cert) (deprecated) is used, then C(cert.pem) in E(DOCKER_CERT_PATH) when that is set.
+      - An alias of O(chaos.engineering.container_kill#module:client_cert) in the container modules.
     type: path
     aliases: [tls_client_cert, cert_path]
   docker_client_key:
     description:
-      - The key of O(docker_client_cert), the container modules' O(chaos.engineering.container_kill#module:client_key),
-        of which this name is an alias there.
-      - If not given, O(client_key) (deprecated) is used, then C(key.pem) in E(DOCKER_CERT_PATH) when that is set.
+      - The key of O(docker_client_cert); if not given, O(client_key) (deprecated), then C(key.pem) in
+        E(DOCKER_CERT_PATH). In the container modules, O(chaos.engineering.container_kill#module:client_key).
     type: path
     aliases: [tls_client_key, key_path]
   k8s_validate_certs:
     description:
-      - Whether to verify the Kubernetes API server's certificate, O(chaos.engineering.k8s_pod_chaos#module:validate_certs)
-        of the Kubernetes modules, of which this name is an alias there, so that C(module_defaults) for
+      - Whether to verify the Kubernetes API server's certificate. In the Kubernetes modules this name is an alias of
+        O(chaos.engineering.k8s_pod_chaos#module:validate_certs), so that C(module_defaults) for
         C(group/chaos.engineering.k8s) set it for this module too.
       - If not given, O(validate_certs) (deprecated) is used, then E(K8S_AUTH_VERIFY_SSL) (or
         E(K8S_AUTH_VALIDATE_CERTS)), then what the kubeconfig says, then V(true).
@@ -54,26 +53,23 @@ options:
     aliases: [verify_ssl]
   k8s_ca_cert:
     description:
-      - The CA certificate that signed the Kubernetes API server's certificate,
-        O(chaos.engineering.k8s_pod_chaos#module:ca_cert) of the Kubernetes modules, of which this name is an alias
-        there.
+      - The CA that signed the Kubernetes API server's certificate (in the Kubernetes modules, this name is an alias
+        of O(chaos.engineering.k8s_pod_chaos#module:ca_cert)).
       - If not given, O(ca_cert) (deprecated) is used, then E(K8S_AUTH_SSL_CA_CERT) (or E(K8S_AUTH_CA_CERT)), then the
         kubeconfig's.
     type: path
     aliases: [ssl_ca_cert]
   k8s_client_cert:
     description:
-      - A client certificate to authenticate to the Kubernetes API with,
-        O(chaos.engineering.k8s_pod_chaos#module:client_cert) of the Kubernetes modules, of which this name is an
-        alias there.
-      - If not given, O(client_cert) (deprecated) is used, then E(K8S_AUTH_CERT_FILE) (or E(K8S_AUTH_CLIENT_CERT)).
+      - A client certificate to authenticate to the Kubernetes API with, together with O(k8s_client_key). Without
+        it, O(client_cert) (deprecated) is used, then E(K8S_AUTH_CERT_FILE) (or E(K8S_AUTH_CLIENT_CERT)).
+      - An alias of O(chaos.engineering.k8s_pod_chaos#module:client_cert) in the Kubernetes modules.
     type: path
     aliases: [cert_file]
   k8s_client_key:
     description:
-      - The key of O(k8s_client_cert), O(chaos.engineering.k8s_pod_chaos#module:client_key) of the Kubernetes
-        modules, of which this name is an alias there.
-      - If not given, O(client_key) (deprecated) is used, then E(K8S_AUTH_KEY_FILE) (or E(K8S_AUTH_CLIENT_KEY)).
+      - The key of O(k8s_client_cert); if not given, O(client_key) (deprecated), then E(K8S_AUTH_KEY_FILE) (or
+        E(K8S_AUTH_CLIENT_KEY)). In the Kubernetes modules, O(chaos.engineering.k8s_pod_chaos#module:client_key).
     type: path
     aliases: [key_file]
   validate_certs:
@@ -95,8 +91,7 @@ options:
     aliases: []
   client_key:
     description:
-      - Deprecated, to be removed in 2.0.0; use O(docker_client_key) and O(k8s_client_key).
-      - The client key for both connections, for each one whose own option is not set.
+      - Deprecated as O(client_cert) is; use O(docker_client_key) and O(k8s_client_key). The key of O(client_cert).
     type: path
     aliases: []
   ca_path:

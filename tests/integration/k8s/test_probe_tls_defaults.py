@@ -9,7 +9,6 @@ Kubernetes CA in probe but the Docker CA in the container modules, so no single 
 import base64
 import json
 import os
-import subprocess
 import tempfile
 import uuid
 
@@ -17,7 +16,7 @@ import docker
 import pytest
 import yaml
 
-from helpers import TEST_LABEL, ansible_playbook_argv, playbook_env, start_containers
+from helpers import TEST_LABEL, playbook_env, run_plays, start_containers
 from k8s_helpers import create_pod, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.k8s]
@@ -45,18 +44,11 @@ def _k8s_tls_files(kubeconfig, folder):
     return cluster['server'], files
 
 
-def _run(tmp_path, plays):
-    playbook = str(tmp_path / ('play-%s.yml' % uuid.uuid4().hex[:6]))
-    with open(playbook, 'w') as handle:
-        json.dump(plays, handle)  # JSON is YAML
-    extra = str(tmp_path / 'vars.json')
-    with open(extra, 'w') as handle:
-        json.dump({}, handle)
-    # Nothing but the play may carry a connection: no KUBECONFIG, K8S_AUTH_* or DOCKER_* from the environment.
+def _env():
+    """Nothing but the play may carry a connection: no KUBECONFIG, K8S_AUTH_* or DOCKER_* from the environment."""
     env = dict((k, v) for k, v in playbook_env().items() if not k.startswith(('K8S_AUTH_', 'DOCKER_')))
     env['KUBECONFIG'] = os.path.join(tempfile.gettempdir(), 'no-such-kubeconfig-%s' % uuid.uuid4().hex)
-    return subprocess.run(ansible_playbook_argv(playbook, extra), capture_output=True, text=True, env=env,
-                          cwd=str(tmp_path), timeout=300, check=False)
+    return env
 
 
 def test_one_module_defaults_block_sets_each_connection(api, namespace, tls_bed, tmp_path):
@@ -100,7 +92,8 @@ def test_one_module_defaults_block_sets_each_connection(api, namespace, tls_bed,
             {'ansible.builtin.copy': dict(content='{{ dict(both=both, kill=kill, pod_chaos=pod_chaos, shared=shared, '
                                                   'wrong_ca=wrong_ca) | to_json }}', dest=results, mode='0600')},
         ]
-        proc = _run(tmp_path, [dict(hosts='localhost', gather_facts=False, module_defaults=defaults, tasks=tasks)])
+        proc = run_plays(tmp_path, [dict(hosts='localhost', gather_facts=False, module_defaults=defaults, tasks=tasks)],
+                         env=_env())
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
         with open(results) as handle:
             data = json.load(handle)
