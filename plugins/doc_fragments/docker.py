@@ -50,22 +50,31 @@ options:
       - Used only with O(validate_certs=true); without it, the CAs that this host trusts are used.
       - If not given and E(DOCKER_CERT_PATH) is set, C(ca.pem) in that directory is used.
       - A file that does not exist fails the task before any connection.
+      - Its alias C(docker_ca_path) is the name of this option in M(chaos.engineering.probe) and
+        M(chaos.engineering.sampler), which also talk to Kubernetes. Set that name in C(module_defaults) for
+        C(group/chaos.engineering.docker) and they get the value too.
     type: path
-    aliases: [ca_cert, tls_ca_cert, cacert_path]
+    aliases: [ca_cert, tls_ca_cert, cacert_path, docker_ca_path]
   client_cert:
     description:
       - Path to the client's TLS certificate, sent to an engine that requires one (C(dockerd --tlsverify)).
       - Used with O(tls) or O(validate_certs), and only together with O(client_key).
       - If not given and E(DOCKER_CERT_PATH) is set, C(cert.pem) in that directory is used.
       - A file that does not exist, or a certificate without its key, fails the task before any connection.
+      - Its alias C(docker_client_cert) is the name of this option in M(chaos.engineering.probe) and
+        M(chaos.engineering.sampler), which also talk to Kubernetes. Set that name in C(module_defaults) for
+        C(group/chaos.engineering.docker) and they get the value too.
     type: path
-    aliases: [tls_client_cert, cert_path]
+    aliases: [tls_client_cert, cert_path, docker_client_cert]
   client_key:
     description:
       - Path to the key of O(client_cert).
       - If not given and E(DOCKER_CERT_PATH) is set, C(key.pem) in that directory is used.
+      - Its alias C(docker_client_key) is the name of this option in M(chaos.engineering.probe) and
+        M(chaos.engineering.sampler), which also talk to Kubernetes. Set that name in C(module_defaults) for
+        C(group/chaos.engineering.docker) and they get the value too.
     type: path
-    aliases: [tls_client_key, key_path]
+    aliases: [tls_client_key, key_path, docker_client_key]
   tls:
     description:
       - Connect to the engine over TLS without verifying the engine's certificate; the client certificate
@@ -85,9 +94,12 @@ options:
         verification on for O(tls) alone.
       - A certificate that does not verify, or an engine that refuses the client certificate, fails the task with
         a message that says so.
+      - Its alias C(docker_validate_certs) is the name of this option in M(chaos.engineering.probe) and
+        M(chaos.engineering.sampler), which also talk to Kubernetes. Set that name in C(module_defaults) for
+        C(group/chaos.engineering.docker) and they get the value too.
     type: bool
     default: false
-    aliases: [tls_verify]
+    aliases: [tls_verify, docker_validate_certs]
 requirements:
   - Docker SDK for Python >= 7.0 (the C(docker) package on PyPI)
   - Docker API >= 1.41

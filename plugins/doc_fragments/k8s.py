@@ -39,26 +39,38 @@ options:
     description:
       - Whether to verify the API server's TLS certificate. If not given, the value of E(K8S_AUTH_VERIFY_SSL)
         (or E(K8S_AUTH_VALIDATE_CERTS)) is used, then what the kubeconfig says, then V(true).
+      - Its alias C(k8s_validate_certs) is the name of this option in M(chaos.engineering.probe) and
+        M(chaos.engineering.sampler), which also talk to Docker. Set that name in C(module_defaults) for
+        C(group/chaos.engineering.k8s) and they get the value too.
     type: bool
-    aliases: [verify_ssl]
+    aliases: [verify_ssl, k8s_validate_certs]
   ca_cert:
     description:
       - Path to the CA certificate that signed the API server's certificate.
       - If not given, the value of E(K8S_AUTH_SSL_CA_CERT) (or E(K8S_AUTH_CA_CERT)) is used, then the kubeconfig's.
+      - Its alias C(k8s_ca_cert) is the name of this option in M(chaos.engineering.probe) and
+        M(chaos.engineering.sampler), which also talk to Docker. Set that name in C(module_defaults) for
+        C(group/chaos.engineering.k8s) and they get the value too.
     type: path
-    aliases: [ssl_ca_cert]
+    aliases: [ssl_ca_cert, k8s_ca_cert]
   client_cert:
     description:
       - Path to a client certificate to authenticate with.
       - If not given, the value of E(K8S_AUTH_CERT_FILE) (or E(K8S_AUTH_CLIENT_CERT)) is used.
+      - Its alias C(k8s_client_cert) is the name of this option in M(chaos.engineering.probe) and
+        M(chaos.engineering.sampler), which also talk to Docker. Set that name in C(module_defaults) for
+        C(group/chaos.engineering.k8s) and they get the value too.
     type: path
-    aliases: [cert_file]
+    aliases: [cert_file, k8s_client_cert]
   client_key:
     description:
       - Path to the key of O(client_cert).
       - If not given, the value of E(K8S_AUTH_KEY_FILE) (or E(K8S_AUTH_CLIENT_KEY)) is used.
+      - Its alias C(k8s_client_key) is the name of this option in M(chaos.engineering.probe) and
+        M(chaos.engineering.sampler), which also talk to Docker. Set that name in C(module_defaults) for
+        C(group/chaos.engineering.k8s) and they get the value too.
     type: path
-    aliases: [key_file]
+    aliases: [key_file, k8s_client_key]
   proxy:
     description:
       - The URL of an HTTP proxy to reach the API server through. If not given, the value of E(K8S_AUTH_PROXY) is

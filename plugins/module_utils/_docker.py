@@ -44,11 +44,13 @@ DOCKER_ARGUMENT_SPEC = dict(
     api_version=dict(type='str', default='auto', aliases=['docker_api_version'],
                      fallback=(env_fallback, ['DOCKER_API_VERSION'])),
     timeout=dict(type='int', default=DEFAULT_TIMEOUT, fallback=(env_fallback, ['DOCKER_TIMEOUT'])),
-    ca_path=dict(type='path', aliases=['ca_cert', 'tls_ca_cert', 'cacert_path']),
-    client_cert=dict(type='path', aliases=['tls_client_cert', 'cert_path']),
-    client_key=dict(type='path', aliases=['tls_client_key', 'key_path']),
+    # The docker_* aliases are the names chaos.engineering.probe and sampler take for these (they also talk to
+    # Kubernetes, whose options share the plain names), so one module_defaults block sets the whole group.
+    ca_path=dict(type='path', aliases=['ca_cert', 'tls_ca_cert', 'cacert_path', 'docker_ca_path']),
+    client_cert=dict(type='path', aliases=['tls_client_cert', 'cert_path', 'docker_client_cert']),
+    client_key=dict(type='path', aliases=['tls_client_key', 'key_path', 'docker_client_key']),
     tls=dict(type='bool', default=False, fallback=(env_fallback, ['DOCKER_TLS'])),
-    validate_certs=dict(type='bool', default=False, aliases=['tls_verify'],
+    validate_certs=dict(type='bool', default=False, aliases=['tls_verify', 'docker_validate_certs'],
                         fallback=(env_fallback, ['DOCKER_TLS_VERIFY'])),
 )
 

@@ -77,10 +77,12 @@ K8S_AUTH_ARGUMENT_SPEC = dict(
     context=dict(type='str'),
     host=dict(type='str'),
     api_key=dict(type='str', no_log=True),
-    validate_certs=dict(type='bool', aliases=['verify_ssl']),
-    ca_cert=dict(type='path', aliases=['ssl_ca_cert']),
-    client_cert=dict(type='path', aliases=['cert_file']),
-    client_key=dict(type='path', aliases=['key_file']),
+    # The k8s_* aliases are the names chaos.engineering.probe and sampler take for these (they also talk to
+    # Docker, whose options share the plain names), so one module_defaults block sets the whole group.
+    validate_certs=dict(type='bool', aliases=['verify_ssl', 'k8s_validate_certs']),
+    ca_cert=dict(type='path', aliases=['ssl_ca_cert', 'k8s_ca_cert']),
+    client_cert=dict(type='path', aliases=['cert_file', 'k8s_client_cert']),
+    client_key=dict(type='path', aliases=['key_file', 'k8s_client_key']),
     proxy=dict(type='str'),
     no_proxy=dict(type='str'),
 )

@@ -30,6 +30,7 @@ description:
 author:
   - chaos.engineering maintainers (@chaos-engineering)
 extends_documentation_fragment:
+  - chaos.engineering.probe_connection
   - chaos.engineering.docker
   - chaos.engineering.runtime
   - chaos.engineering.k8s
@@ -311,46 +312,9 @@ options:
       - Not used. Accepted so that C(module_defaults) for C(group/chaos.engineering.docker), which may set the
         fault modules' ledger directory, also apply to this module.
     type: path
-  validate_certs:
-    description:
-      - Shared by both connections, as the Docker and Kubernetes options have the same name.
-      - For the Docker engine, connect over TLS and verify its certificate (see the Docker connection options);
-        if not given, the value of E(DOCKER_TLS_VERIFY) is used, then V(false).
-      - For the Kubernetes API, whether to verify its certificate; if not given, E(K8S_AUTH_VERIFY_SSL) (or
-        E(K8S_AUTH_VALIDATE_CERTS)), then the kubeconfig, then V(true).
-      - Set it only for the connection the probes use. It has nothing to do with an V(http) probe's
-        C(validate_certs).
-    type: bool
-    default: null
-    aliases: [tls_verify, verify_ssl]
-  client_cert:
-    description:
-      - Shared by both connections. The client certificate for the Docker engine's TLS (or E(DOCKER_CERT_PATH)),
-        and for the Kubernetes API (or E(K8S_AUTH_CERT_FILE), E(K8S_AUTH_CLIENT_CERT)).
-    type: path
-    aliases: [tls_client_cert, cert_path, cert_file]
-  client_key:
-    description:
-      - Shared by both connections. The key of O(client_cert).
-    type: path
-    aliases: [tls_client_key, key_path, key_file]
-  ca_path:
-    description:
-      - Path to the CA certificate that signed the Docker engine's certificate.
-      - If not given and E(DOCKER_CERT_PATH) is set, C(ca.pem) in that directory is used.
-      - Unlike the container modules, C(ca_cert) is not an alias here; it is the Kubernetes option O(ca_cert).
-    type: path
-    aliases: [tls_ca_cert, cacert_path]
-  ca_cert:
-    description:
-      - Path to the CA certificate that signed the Kubernetes API server's certificate.
-      - If not given, the value of E(K8S_AUTH_SSL_CA_CERT) (or E(K8S_AUTH_CA_CERT)) is used, then the kubeconfig's.
-    type: path
-    aliases: [ssl_ca_cert]
 notes:
   - The Docker and Kubernetes connection options are those of the container modules and of the Kubernetes modules,
-    except for the four shared ones above (O(validate_certs), O(client_cert), O(client_key), and C(ca_cert), which
-    names the Kubernetes CA here).
+    except for the TLS ones, which have a name per connection here (O(docker_validate_certs), O(k8s_ca_cert), ...).
   - An engine or API server that cannot be reached when the module starts fails the task; an error later, while
     sampling, fails that sample only.
 seealso:

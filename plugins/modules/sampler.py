@@ -30,6 +30,7 @@ description:
 author:
   - chaos.engineering maintainers (@chaos-engineering)
 extends_documentation_fragment:
+  - chaos.engineering.probe_connection
   - chaos.engineering.docker
   - chaos.engineering.runtime
   - chaos.engineering.k8s
@@ -127,34 +128,6 @@ options:
       - Defaults to the E(CHAOS_ENGINEERING_LEDGER_DIR) environment variable, then C(/var/lib/chaos-engineering/ledger)
         for root and C(~/.local/state/chaos-engineering/ledger) for other users.
     type: path
-  validate_certs:
-    description:
-      - As for M(chaos.engineering.probe), shared by the Docker and Kubernetes connections.
-      - If not given, for the Docker engine E(DOCKER_TLS_VERIFY), then V(false); for the Kubernetes API
-        E(K8S_AUTH_VERIFY_SSL), then the kubeconfig, then V(true).
-    type: bool
-    default: null
-    aliases: [tls_verify, verify_ssl]
-  client_cert:
-    description:
-      - As for M(chaos.engineering.probe), shared by both connections.
-    type: path
-    aliases: [tls_client_cert, cert_path, cert_file]
-  client_key:
-    description:
-      - As for M(chaos.engineering.probe), shared by both connections.
-    type: path
-    aliases: [tls_client_key, key_path, key_file]
-  ca_path:
-    description:
-      - The CA of the Docker engine's certificate, as for M(chaos.engineering.probe).
-    type: path
-    aliases: [tls_ca_cert, cacert_path]
-  ca_cert:
-    description:
-      - The CA of the Kubernetes API server's certificate, as for M(chaos.engineering.probe).
-    type: path
-    aliases: [ssl_ca_cert]
 notes:
   - On a host that is reached over SSH, the lease follows the SSH connection, which Ansible keeps open for
     C(ControlPersist) (60 s by default) after its last task; a controller that dies there leaves its faults for up

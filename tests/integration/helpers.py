@@ -80,8 +80,9 @@ def run_module_play(tmp_path, module, args, group=None, connection=None, hosts='
         return json.load(handle)
 
 
-def run_plays(tmp_path, plays, timeout=300):
-    """ansible-playbook on these plays (dicts), with no extra vars, on localhost; returns the CompletedProcess."""
+def run_plays(tmp_path, plays, timeout=300, env=None):
+    """ansible-playbook on these plays (dicts), with no extra vars, on localhost; returns the CompletedProcess.
+    ``env``: the whole environment of the run (default: playbook_env())."""
     playbook = str(tmp_path / ('plays-%s.yml' % uuid.uuid4().hex[:6]))
     with open(playbook, 'w') as handle:
         json.dump(plays, handle)  # JSON is YAML
@@ -89,7 +90,7 @@ def run_plays(tmp_path, plays, timeout=300):
     with open(extra, 'w') as handle:
         json.dump({}, handle)
     return subprocess.run(ansible_playbook_argv(playbook, extra), capture_output=True, text=True,
-                          env=playbook_env(), cwd=str(tmp_path), timeout=timeout, check=False)
+                          env=env or playbook_env(), cwd=str(tmp_path), timeout=timeout, check=False)
 
 
 def write(path, text):

@@ -241,6 +241,8 @@ def test_the_documented_minikube_inventory_runs_an_experiment_over_tls(tmp_path,
         experiment_faults=[dict(name='pause worker', module='container_pause', args=dict(names=[target.name]))]),
         inventory=inventory, env=dict(REQUESTS_CA_BUNDLE=SYSTEM_CA_BUNDLE) if os.path.isfile(SYSTEM_CA_BUNDLE) else None)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    # The role hands probe and sampler the Docker TLS options under their docker_* names: no shared name, no warning.
+    assert 'validate_certs is deprecated' not in ' '.join((proc.stdout + proc.stderr).split()), proc.stdout[-6000:]
     record = journal(str(tmp_path / 'journal'))['hosts']['minikube']
     assert record['verdict'] == 'passed', record
     assert status_of(tls_engine, target) == 'running'

@@ -25,10 +25,10 @@ def test_auth_options_have_kubernetes_core_names_aliases_and_no_log():
     spec = _k8s_client.K8S_AUTH_ARGUMENT_SPEC
     assert spec['api_key']['no_log'] is True
     assert spec['kubeconfig']['type'] == 'raw'
-    assert spec['validate_certs']['aliases'] == ['verify_ssl']
-    assert spec['ca_cert']['aliases'] == ['ssl_ca_cert']
-    assert spec['client_cert']['aliases'] == ['cert_file']
-    assert spec['client_key']['aliases'] == ['key_file']
+    assert spec['validate_certs']['aliases'] == ['verify_ssl', 'k8s_validate_certs']
+    assert spec['ca_cert']['aliases'] == ['ssl_ca_cert', 'k8s_ca_cert']
+    assert spec['client_cert']['aliases'] == ['cert_file', 'k8s_client_cert']
+    assert spec['client_key']['aliases'] == ['key_file', 'k8s_client_key']
     assert set(spec) == set(_k8s_client.AUTH_ENV)
 
 
