@@ -224,3 +224,34 @@ def test_proxy_headers_reach_the_proxy(recording_server):
     assert request['path'] == 'http://192.0.2.1:6443/api'
     assert request['headers']['proxy-authorization'] == ['Basic cHU6cHJveHktcHc=']
     assert request['headers']['authorization'] == ['Bearer t']
+
+
+@pytest.mark.parametrize('module', ['k8s_pod_chaos', 'probe'])
+def test_the_modules_fail_with_the_message_before_connecting(run_module, module):
+    args = dict(host='http://127.0.0.1:1', api_key='a-long-token', impersonate_groups=['ops'])
+    if module == 'probe':
+        args['probes'] = [dict(name='p', type='pods', namespace='a')]
+    else:
+        args.update(namespace='a', label_selector='app=web')
+    result = run_module(module, **args)
+    assert result['failed'] is True
+    assert result['msg'].endswith('impersonate_groups needs impersonate_user: the API server impersonates groups '
+                                  'only together with a user.'), result['msg']
+
+
+@pytest.mark.parametrize('module', ['k8s_pod_chaos', 'probe'])
+def test_the_modules_mask_secrets_from_the_environment(run_module, recording_server, monkeypatch, module):
+    # A server that echoes the password back: the module's result must not carry it.
+    RecordingServer.answer = (403, {'kind': 'Status', 'message': 'no access for env-pw-s3cret'})
+    monkeypatch.setenv('K8S_AUTH_PASSWORD', 'env-pw-s3cret')
+    monkeypatch.setenv('K8S_AUTH_USERNAME', 'bob')
+    args = dict(host=recording_server)
+    if module == 'probe':
+        args['probes'] = [dict(name='p', type='pods', namespace='a')]
+    else:
+        args.update(namespace='a', label_selector='app=web')
+    result = run_module(module, **args)
+    assert result['failed'] is True
+    assert RecordingServer.seen[-1]['headers']['authorization'] == ['Basic Ym9iOmVudi1wdy1zM2NyZXQ=']
+    assert 'no access for ********' in result['msg'], result['msg']
+    assert 'env-pw-s3cret' not in json.dumps(result)
