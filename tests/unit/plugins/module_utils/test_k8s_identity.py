@@ -9,10 +9,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+
+from k8s_fakes import http_server, send_json
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _k8s_client, _k8s_identity
 
@@ -128,25 +129,15 @@ class RecordingServer(BaseHTTPRequestHandler):
     def do_GET(self):  # pylint: disable=invalid-name
         RecordingServer.seen.append(dict(path=self.path, headers=dict(
             (name.lower(), self.headers.get_all(name)) for name in set(self.headers.keys()))))
-        status, payload = RecordingServer.answer
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header('Content-Type', 'application/json')
-        self.send_header('Content-Length', str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, *RecordingServer.answer)
 
 
 @pytest.fixture
 def recording_server():
-    server = HTTPServer(('127.0.0.1', 0), RecordingServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     RecordingServer.seen = []
     RecordingServer.answer = (200, {'kind': 'APIVersions', 'versions': ['v1']})
-    yield 'http://127.0.0.1:%d' % server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with http_server(RecordingServer) as url:
+        yield url
 
 
 def kubeconfig_for(url, user):
@@ -226,14 +217,17 @@ def test_proxy_headers_reach_the_proxy(recording_server):
     assert request['headers']['authorization'] == ['Bearer t']
 
 
+def module_args(module, **connection):
+    """The arguments of a k8s_pod_chaos or probe task on namespace a, with this connection."""
+    if module == 'probe':
+        return dict(connection, probes=[dict(name='p', type='pods', namespace='a')])
+    return dict(connection, namespace='a', label_selector='app=web')
+
+
 @pytest.mark.parametrize('module', ['k8s_pod_chaos', 'probe'])
 def test_the_modules_fail_with_the_message_before_connecting(run_module, module):
-    args = dict(host='http://127.0.0.1:1', api_key='a-long-token', impersonate_groups=['ops'])
-    if module == 'probe':
-        args['probes'] = [dict(name='p', type='pods', namespace='a')]
-    else:
-        args.update(namespace='a', label_selector='app=web')
-    result = run_module(module, **args)
+    result = run_module(module, **module_args(module, host='http://127.0.0.1:1', api_key='a-long-token',
+                                              impersonate_groups=['ops']))
     assert result['failed'] is True
     assert result['msg'].endswith('impersonate_groups needs impersonate_user: the API server impersonates groups '
                                   'only together with a user.'), result['msg']
@@ -245,12 +239,7 @@ def test_the_modules_mask_secrets_from_the_environment(run_module, recording_ser
     RecordingServer.answer = (403, {'kind': 'Status', 'message': 'no access for env-pw-s3cret'})
     monkeypatch.setenv('K8S_AUTH_PASSWORD', 'env-pw-s3cret')
     monkeypatch.setenv('K8S_AUTH_USERNAME', 'bob')
-    args = dict(host=recording_server)
-    if module == 'probe':
-        args['probes'] = [dict(name='p', type='pods', namespace='a')]
-    else:
-        args.update(namespace='a', label_selector='app=web')
-    result = run_module(module, **args)
+    result = run_module(module, **module_args(module, host=recording_server))
     assert result['failed'] is True
     assert RecordingServer.seen[-1]['headers']['authorization'] == ['Basic Ym9iOmVudi1wdy1zM2NyZXQ=']
     assert 'no access for ********' in result['msg'], result['msg']
