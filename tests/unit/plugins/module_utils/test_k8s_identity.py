@@ -170,6 +170,15 @@ def test_basic_auth_replaces_the_kubeconfigs_token_and_as_is_applied(recording_s
     assert headers['authorization'] == ['Bearer kc-token'] and 'impersonate-user' not in headers
 
 
+def test_a_kubeconfig_file_with_as_is_applied_too(recording_server, tmp_path):
+    path = tmp_path / 'kubeconfig'
+    path.write_text(json.dumps(kubeconfig_for(recording_server, {'token': 'kc-token', 'as': 'kc-user'})))
+    _k8s_client.make_client(auth_of(kubeconfig=str(path)), {})
+    headers = RecordingServer.seen[-1]['headers']
+    assert headers['authorization'] == ['Bearer kc-token'] and headers['impersonate-user'] == ['kc-user']
+    assert 'impersonate-group' not in headers
+
+
 @pytest.mark.parametrize('status, message', [
     (401, 'Unauthorized'),
     (403, 'forbidden: User "system:anonymous" cannot get path "/api"'),
