@@ -27,6 +27,7 @@ from urllib.parse import quote, urlencode
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.chaos.engineering.plugins.module_utils import _k8s_identity
 from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError
 
 
@@ -69,9 +70,9 @@ LIST_PAGE_SIZE = 500
 SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount'
 REQUIREMENT = 'kubernetes (the Kubernetes Python client, >= 29.0.0)'
 
-# Documented once in the chaos.engineering.k8s doc fragment. Same names, aliases and
-# environment variables as kubernetes.core's AUTH_ARG_SPEC (no username/password: the
-# API server dropped basic auth in 1.19).
+# Documented once in the chaos.engineering.k8s doc fragment. Same names, aliases, types and
+# environment variables as kubernetes.core's AUTH_ARG_SPEC (but persist_config: nothing here
+# writes a kubeconfig).
 K8S_AUTH_ARGUMENT_SPEC = dict(
     kubeconfig=dict(type='raw'),
     context=dict(type='str'),
@@ -85,6 +86,11 @@ K8S_AUTH_ARGUMENT_SPEC = dict(
     client_key=dict(type='path', aliases=['key_file', 'k8s_client_key']),
     proxy=dict(type='str'),
     no_proxy=dict(type='str'),
+    proxy_headers=dict(type='dict', options=_k8s_identity.PROXY_HEADERS_SPEC),
+    username=dict(type='str'),
+    password=dict(type='str', no_log=True),
+    impersonate_user=dict(type='str'),
+    impersonate_groups=dict(type='list', elements='str'),
 )
 
 # Option -> environment variables read when the option is not given, first found wins.
@@ -101,6 +107,11 @@ AUTH_ENV = dict(
     client_key=('K8S_AUTH_CLIENT_KEY', 'K8S_AUTH_KEY_FILE'),
     proxy=('K8S_AUTH_PROXY',),
     no_proxy=('K8S_AUTH_NO_PROXY',),
+    proxy_headers=(),  # one variable per header: _k8s_identity.PROXY_HEADERS_ENV
+    username=('K8S_AUTH_USERNAME',),
+    password=('K8S_AUTH_PASSWORD',),
+    impersonate_user=('K8S_AUTH_IMPERSONATE_USER',),
+    impersonate_groups=('K8S_AUTH_IMPERSONATE_GROUPS',),
 )
 
 AUTH_KEYS = tuple(K8S_AUTH_ARGUMENT_SPEC)
@@ -148,13 +159,17 @@ def auth_params(params, environ=None):
     """The auth settings: module params first, then the K8S_AUTH_* environment variables.
 
     Returns a dict with every key of K8S_AUTH_ARGUMENT_SPEC (None when unset). Booleans from
-    the environment read as kubernetes.core reads them: anything but 0, false, no or off is true.
+    the environment read as kubernetes.core reads them: anything but 0, false, no or off is true;
+    lists are comma-separated; proxy_headers has a variable per header (K8S_AUTH_PROXY_HEADERS_*).
     """
     environ = os.environ if environ is None else environ
     auth = {}
     for key in AUTH_KEYS:
         value = params.get(key)
-        if value is None:
+        if value is None and key == 'proxy_headers':
+            value = dict((name, environ[var]) for name, var in _k8s_identity.PROXY_HEADERS_ENV.items()
+                         if environ.get(var) not in (None, '')) or None
+        elif value is None:
             for var in AUTH_ENV[key]:
                 if environ.get(var) not in (None, ''):
                     value = environ[var]
@@ -162,6 +177,8 @@ def auth_params(params, environ=None):
                         value = _env_bool(value)
                     elif K8S_AUTH_ARGUMENT_SPEC[key].get('type') == 'path':
                         value = os.path.expanduser(value)
+                    elif K8S_AUTH_ARGUMENT_SPEC[key].get('type') == 'list':
+                        value = _k8s_identity.split_groups(value)
                     break
         auth[key] = value
     if isinstance(auth.get('kubeconfig'), str):
@@ -188,12 +205,12 @@ def default_kubeconfig(environ=None):
 def config_source(auth, environ=None, sa_dir=SERVICE_ACCOUNT_DIR):
     """Where the connection comes from, in kubernetes.core's order.
 
-    Returns (kind, detail): ('explicit', None) when host and api_key are given;
+    Returns (kind, detail): ('explicit', None) when host and api_key (or username and password) are given;
     ('kubeconfig', path-or-'<dict>') when kubeconfig or context is given; otherwise
     ('in-cluster', None) inside a pod when no KUBECONFIG is set, else the default kubeconfig.
     """
     environ = os.environ if environ is None else environ
-    if auth.get('host') and auth.get('api_key'):
+    if auth.get('host') and (auth.get('api_key') or (auth.get('username') and auth.get('password'))):
         return 'explicit', None
     kubeconfig = auth.get('kubeconfig')
     if kubeconfig:
@@ -226,21 +243,43 @@ def build_configuration(auth, environ=None, sa_dir=SERVICE_ACCOUNT_DIR):
 
     Raises K8sConfigError with a message naming what was tried.
     """
+    configuration, source, dummy = configure(auth, environ, sa_dir)
+    return configuration, source
+
+
+def _load_kubeconfig(lib, configuration, filename=None, config_dict=None, context=None):
+    """Load a kubeconfig into ``configuration`` as load_kube_config does; returns the active user entry (a dict),
+    whose ``as``/``as-groups`` the client package does not apply itself."""
+    loader = lib.config.kube_config._get_kube_config_loader(  # pylint: disable=protected-access
+        filename=filename, config_dict=config_dict, active_context=context, persist_config=False)
+    loader.load_and_set(configuration)
+    user = getattr(loader, '_user', None)
+    return getattr(user, 'value', user) if user is not None else None
+
+
+def configure(auth, environ=None, sa_dir=SERVICE_ACCOUNT_DIR):
+    """build_configuration, and the headers every request carries (basic auth, impersonation; see _k8s_identity).
+
+    Raises K8sConfigError with a message naming what was tried.
+    """
     lib = kubernetes_lib()
     if lib.error is not None:
         raise K8sConfigError(missing_required_lib(REQUIREMENT))
+    errors = _k8s_identity.auth_errors(auth)
+    if errors:
+        raise K8sConfigError(' '.join(errors))
     environ = os.environ if environ is None else environ
     source = config_source(auth, environ, sa_dir)
     kind, detail = source
     configuration = lib.client.Configuration()
+    kubeconfig_user = None
     try:
         if kind == 'in-cluster':
             lib.config.load_incluster_config(client_configuration=configuration)
         elif kind == 'kubeconfig':
             if isinstance(auth.get('kubeconfig'), dict):
-                lib.config.load_kube_config_from_dict(
-                    config_dict=auth['kubeconfig'], context=auth.get('context'),
-                    client_configuration=configuration, persist_config=False)
+                kubeconfig_user = _load_kubeconfig(lib, configuration, config_dict=auth['kubeconfig'],
+                                                   context=auth.get('context'))
             else:
                 paths = [p for p in detail.split(os.pathsep) if p]
                 if not any(os.path.exists(p) for p in paths):
@@ -249,9 +288,7 @@ def build_configuration(auth, environ=None, sa_dir=SERVICE_ACCOUNT_DIR):
                         'not both given, and this is not a pod with a service account. Set kubeconfig (or '
                         'K8S_AUTH_KUBECONFIG or KUBECONFIG), or host and api_key (or K8S_AUTH_HOST and '
                         'K8S_AUTH_API_KEY).' % detail)
-                lib.config.load_kube_config(
-                    config_file=detail, context=auth.get('context'),
-                    client_configuration=configuration, persist_config=False)
+                kubeconfig_user = _load_kubeconfig(lib, configuration, filename=detail, context=auth.get('context'))
     except K8sConfigError:
         raise
     except Exception as exc:  # pylint: disable=broad-exception-caught
@@ -278,11 +315,26 @@ def build_configuration(auth, environ=None, sa_dir=SERVICE_ACCOUNT_DIR):
         configuration.proxy = auth['proxy']
     if auth.get('no_proxy'):
         configuration.no_proxy = auth['no_proxy']
+    if auth.get('proxy_headers'):
+        if not configuration.proxy:
+            raise K8sConfigError('proxy_headers are headers for the proxy, but there is none: give proxy (or '
+                                 'K8S_AUTH_PROXY, or a proxy-url in the kubeconfig).')
+        configuration.proxy_headers = lib.urllib3.util.make_headers(
+            **_k8s_identity.make_headers_arguments(auth['proxy_headers']))
     for key, what in (('ca_cert', 'CA certificate'), ('client_cert', 'client certificate'),
                       ('client_key', 'client key')):
         if auth.get(key) and not os.path.isfile(auth[key]):
             raise K8sConfigError('The %s %s=%s does not exist.' % (what, key, auth[key]))
-    return configuration, source
+    try:
+        headers = _k8s_identity.request_headers(auth, kubeconfig_user)
+    except ValueError as exc:
+        raise K8sConfigError('Cannot use the Kubernetes credentials from %s: %s' % (describe_source(auth, source), exc))
+    if len([name for name, dummy in headers if name == _k8s_identity.IMPERSONATE_GROUP]) > 1 and \
+            int(lib.urllib3.__version__.split('.')[0]) < 2:
+        # urllib3 1.x joins repeated headers into one, which the API server would read as one group.
+        raise K8sConfigError('Impersonating more than one group needs urllib3 >= 2 (found %s).'
+                             % lib.urllib3.__version__)
+    return configuration, source, headers
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,9 +355,11 @@ def _status_message(data, fallback):
 class K8sClient:
     """JSON requests to one Kubernetes API server (thread-safe: one urllib3 pool)."""
 
-    def __init__(self, configuration, description, timeout=DEFAULT_TIMEOUT, pool_size=10):
+    def __init__(self, configuration, description, timeout=DEFAULT_TIMEOUT, pool_size=10, identity_headers=()):
         self.configuration = configuration
         self.description = description
+        # (name, value) pairs sent on every request after the token: basic auth replaces it, Impersonate-Group repeats.
+        self.identity_headers = tuple(identity_headers)
         self.host = configuration.host.rstrip('/')
         self.timeout = timeout
         configuration.connection_pool_maxsize = max(pool_size, getattr(configuration, 'connection_pool_maxsize', 0) or 0)
@@ -314,13 +368,20 @@ class K8sClient:
         self.pool = kubernetes_lib().rest.RESTClientObject(configuration).pool_manager
 
     def _headers(self, body):
-        headers = {'Accept': 'application/json', 'User-Agent': 'chaos.engineering'}
+        headers = _header_dict(kubernetes_lib().urllib3)
+        headers['Accept'] = 'application/json'
+        headers['User-Agent'] = 'chaos.engineering'
         if body is not None:
             headers['Content-Type'] = 'application/json'
         # Bearer tokens, refreshed by the client's hooks (exec plugins, in-cluster token rotation).
         for setting in (self.configuration.auth_settings() or {}).values():
             if setting.get('in') == 'header' and setting.get('value'):
                 headers[setting['key']] = setting['value']
+        for name, value in self.identity_headers:
+            if name == _k8s_identity.IMPERSONATE_GROUP:
+                headers.add(name, value)  # one header line per group
+            else:
+                headers[name] = value  # case-insensitive: Authorization replaces the token's
         return headers
 
     def request(self, method, path, query=None, body=None):
@@ -417,6 +478,14 @@ class K8sClient:
             quote(namespace, safe=''), quote(name, safe='')), query=[('dryRun', 'All' if dry_run else None)], body=body)
 
 
+def _header_dict(urllib3):
+    """An empty case-insensitive urllib3 HTTPHeaderDict (top level in urllib3 2, in _collections before)."""
+    cls = getattr(urllib3, 'HTTPHeaderDict', None)
+    if cls is None:
+        from urllib3._collections import HTTPHeaderDict as cls  # pylint: disable=import-outside-toplevel
+    return cls()
+
+
 def _delete_options(uid, grace_period, dry_run):
     """The DeleteOptions fields of a pod deletion or eviction."""
     options = {}
@@ -463,19 +532,43 @@ def make_client(auth, environ=None, check=True, pool_size=10, timeout=DEFAULT_TI
     with a message naming the host and where the credentials came from).
     Raises K8sConfigError, K8sConnectionError or K8sApiError.
     """
-    configuration, source = build_configuration(auth, environ, sa_dir)
+    configuration, source, headers = configure(auth, environ, sa_dir)
     description = describe_source(auth, source)
-    client = K8sClient(configuration, description, timeout=timeout, pool_size=pool_size)
+    if auth.get('username') is not None:
+        description += ', username=%s' % auth['username']
+    client = K8sClient(configuration, description, timeout=timeout, pool_size=pool_size, identity_headers=headers)
     if check:
         try:
             client.request('GET', '/api')
         except K8sApiError as exc:
-            if exc.status == 401:
-                raise K8sApiError(exc.status, exc.reason, 'The Kubernetes API at %s rejected the credentials from %s '
-                                  '(401 Unauthorized): %s' % (client.host, description, exc.message),
-                                  exc.details, exc.method, exc.path)
-            raise
+            raise _checked_connection_error(exc, client, headers) or exc
     return client
+
+
+def _checked_connection_error(exc, client, headers):
+    """The error to raise for an error of make_client's first request (None: ``exc`` as it is)."""
+    basic = any(name == 'Authorization' and value.startswith('Basic ') for name, value in headers)
+    anonymous = 'system:anonymous' in (exc.message or '')
+    if basic and (exc.status == 401 or (exc.status == 403 and anonymous)):
+        # An API server without basic authentication ignores the header: the request is anonymous, refused
+        # with 401 (anonymous auth off) or 403 (on). The password is not what is wrong.
+        return K8sConfigError(
+            'The Kubernetes API at %s did not accept username/password from %s (HTTP %s %s: %s): the API server '
+            'has no basic authentication since Kubernetes 1.19, so it took the request as anonymous. Use a token '
+            '(api_key), client certificates or a kubeconfig.' % (
+                client.host, client.description, exc.status, exc.reason, exc.message.rstrip('.')))
+    if exc.status == 401:
+        return K8sApiError(exc.status, exc.reason, 'The Kubernetes API at %s rejected the credentials from %s '
+                           '(401 Unauthorized): %s' % (client.host, client.description, exc.message),
+                           exc.details, exc.method, exc.path)
+    user = dict(headers).get(_k8s_identity.IMPERSONATE_USER)
+    if exc.status == 403 and user and 'cannot impersonate' in (exc.message or ''):
+        groups = [value for name, value in headers if name == _k8s_identity.IMPERSONATE_GROUP]
+        return K8sConfigError(
+            'The Kubernetes API at %s refused to let the credentials from %s impersonate %s (403 Forbidden): %s. '
+            'They need the impersonate verb on that user (and groups) in a ClusterRole bound to them.' % (
+                client.host, client.description, _k8s_identity.described(user, groups), exc.message.rstrip('.')))
+    return None
 
 
 def api_error_text(exc, what):

@@ -26,6 +26,7 @@ from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client impo
     kubernetes_lib,
     make_client,
 )
+from ansible_collections.chaos.engineering.plugins.module_utils._k8s_identity import auth_secrets
 from ansible_collections.chaos.engineering.plugins.module_utils._parallel import map_parallel
 from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
 
@@ -69,8 +70,11 @@ class K8sFaultModule:
             self.module.fail_json(msg=missing_required_lib(REQUIREMENT), exception=lib.error)
         # A host URL with user:pass@ (or a token as its userinfo): masked in all the module returns.
         self.module.no_log_values.update(secret_values([self.params.get('host')]))
+        auth = auth_params(self.params)
+        # Secrets from K8S_AUTH_* too: Ansible masks only the no_log options it was given.
+        self.module.no_log_values.update(auth_secrets(auth))
         try:
-            self.client = make_client(auth_params(self.params), pool_size=pool_size)
+            self.client = make_client(auth, pool_size=pool_size)
         except K8sApiError as exc:
             self.fail(exc.message if exc.status == 401 else 'Kubernetes API error: %s' % exc)
         except K8sError as exc:

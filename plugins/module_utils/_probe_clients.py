@@ -18,6 +18,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.chaos.engineering.plugins.module_utils import (
     _docker,
     _k8s_client,
+    _k8s_identity,
     _k8s_pods,
     _runtime_select,
     _validate,
@@ -236,6 +237,8 @@ def samplers_or_fail(module, probes):
     """make_samplers, or fail_json (an engine or API that cannot be reached fails the task)."""
     # A host URL with user:pass@ (or a token as its userinfo): masked in all the module returns.
     module.no_log_values.update(secret_values([module.params.get('host')]))
+    # The Kubernetes secrets from K8S_AUTH_* too: Ansible masks only the no_log options it was given.
+    module.no_log_values.update(_k8s_identity.auth_secrets(_k8s_client.auth_params(module.params)))
     try:
         return make_samplers(module.params, probes)
     except ProbeConnectionError as exc:

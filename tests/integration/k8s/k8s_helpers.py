@@ -114,16 +114,20 @@ def create_pdb(api, namespace, name, labels, min_available, expect_allowed, heal
              observed)
 
 
-def documented_rules(first_line):
-    """The RBAC rules of the YAML block in docs/docsite/rst/rbac.rst that starts with ``first_line``, as
-    (api group, resources, verbs): what the docs tell users to bind is what the tests bind."""
+def documented_block(first_line):
+    """The YAML block in docs/docsite/rst/rbac.rst that starts with ``first_line``, loaded."""
     path = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'docs', 'docsite', 'rst', 'rbac.rst')
     with open(path) as handle:
         text = handle.read()
     start = text.index('    ' + first_line + '\n')
     end = text.find('\n\n', start)
-    block = textwrap.dedent(text[start:end if end >= 0 else len(text)])
-    return [(group, rule['resources'], rule['verbs']) for rule in yaml.safe_load(block)['rules']
+    return yaml.safe_load(textwrap.dedent(text[start:end if end >= 0 else len(text)]))
+
+
+def documented_rules(first_line):
+    """The RBAC rules of the YAML block in docs/docsite/rst/rbac.rst that starts with ``first_line``, as
+    (api group, resources, verbs): what the docs tell users to bind is what the tests bind."""
+    return [(group, rule['resources'], rule['verbs']) for rule in documented_block(first_line)['rules']
             for group in rule['apiGroups']]
 
 

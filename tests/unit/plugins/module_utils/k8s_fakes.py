@@ -4,9 +4,36 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import fnmatch
+import json
+import threading
+from http.server import HTTPServer
 
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client import K8sApiError
+
+
+def send_json(handler, status, payload):
+    """Answer an http.server request with a JSON body, as the API server does."""
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header('Content-Type', 'application/json')
+    handler.send_header('Content-Length', str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+@contextlib.contextmanager
+def http_server(handler_class):
+    """A throwaway HTTP server on 127.0.0.1 answering with ``handler_class``, in a thread; yields its URL."""
+    server = HTTPServer(('127.0.0.1', 0), handler_class)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield 'http://127.0.0.1:%d' % server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def forbidden(what):

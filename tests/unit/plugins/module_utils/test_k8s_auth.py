@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from k8s_fakes import http_server, send_json
+
 from ansible_collections.chaos.engineering.plugins.module_utils import _k8s_client
 
 
@@ -223,25 +225,16 @@ class FakeApiServer(BaseHTTPRequestHandler):
                                     'metadata': {'continue': token} if token else {}}
         else:
             status, payload = 200, {'kind': 'APIVersions', 'versions': ['v1']}
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header('Content-Type', 'application/json')
-        self.send_header('Content-Length', str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, status, payload)
 
     do_GET = do_POST = do_DELETE = _answer
 
 
 @pytest.fixture
 def fake_api():
-    server = HTTPServer(('127.0.0.1', 0), FakeApiServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     FakeApiServer.seen = []
-    yield 'http://127.0.0.1:%d' % server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with http_server(FakeApiServer) as url:
+        yield url
 
 
 def test_bearer_token_is_sent_and_lists_follow_continue_tokens(fake_api):
