@@ -17,7 +17,7 @@ MAX_TASKS = 56
 MAX_SKIPPED = 5
 SUMMARY = re.compile(r'^\s*"msg": "(iteration (\d+) of 2: .*)"$', re.M)
 OBSERVE = 'TASK [chaos.engineering.experiment : Observe for experiment_duration seconds'
-STEP = re.compile(r'^ok: \[localhost\] => \(item=([\d.]+) of 4\.0 s: (\d+) samples of 1 probes, none failed\)$')
+STEP = re.compile(r'^ok: \[localhost\] => \(item=([\d.]+) of 3\.0 s: (\d+) samples of 1 probes, none failed\)$')
 
 
 def observe_steps(stdout):
