@@ -7,6 +7,7 @@ the target's network namespace) or from the journal the run wrote; nothing asser
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -30,6 +31,12 @@ def test_demo_passes_kills_limits_skips_netem_and_leaves_nothing(bed, engine, ru
                           cwd=ROOT, timeout=900, check=False)
     assert proc.returncode == 0, output(proc)
     assert 'verdict: passed' in proc.stderr, proc.stderr[-3000:]
+    # Its output fits a screen: 68 task headers and 25 skipped lines before the role's output was cut down, 49
+    # and 3 after; one summary line for its one iteration.
+    assert len(re.findall(r'^TASK \[', proc.stdout, re.M)) <= 49, output(proc)
+    assert len(re.findall(r'^skipping: ', proc.stdout, re.M)) <= 3, output(proc)
+    assert len(re.findall(r'^\s*"msg": "iteration 1 of 1: kill web-1, restart after 3 s -> %s1; ' % re.escape(prefix),
+                          proc.stdout, re.M)) == 1, output(proc)
     data = journal(str(tmp_path / 'journal'))
     assert 'report:  %s/report.html' % data['_dir'] in proc.stderr
     assert os.path.getsize(os.path.join(data['_dir'], 'report.html')) > 1000
