@@ -200,6 +200,12 @@ pending:
           description: O(chaos.engineering.container_kill#module:validate_certs).
           type: bool
           returned: for Docker and Podman
+        use_ssh_client:
+          description:
+            - O(chaos.engineering.container_kill#module:use_ssh_client); the reverter reconnects the same way.
+            - Absent from entries written before the option existed (they are reverted over paramiko or a socket).
+          type: bool
+          returned: for Docker and Podman
         podman_socket:
           description: O(chaos.engineering.container_kill#module:podman_socket).
           type: str
@@ -427,6 +433,12 @@ reverted:
           returned: for Docker and Podman
         validate_certs:
           description: O(chaos.engineering.container_kill#module:validate_certs).
+          type: bool
+          returned: for Docker and Podman
+        use_ssh_client:
+          description:
+            - O(chaos.engineering.container_kill#module:use_ssh_client); the reverter reconnects the same way.
+            - Absent from entries written before the option existed (they are reverted over paramiko or a socket).
           type: bool
           returned: for Docker and Podman
         podman_socket:
@@ -737,6 +749,12 @@ untimed:
           returned: for Docker and Podman
         validate_certs:
           description: O(chaos.engineering.container_kill#module:validate_certs).
+          type: bool
+          returned: for Docker and Podman
+        use_ssh_client:
+          description:
+            - O(chaos.engineering.container_kill#module:use_ssh_client); the reverter reconnects the same way.
+            - Absent from entries written before the option existed (they are reverted over paramiko or a socket).
           type: bool
           returned: for Docker and Podman
         podman_socket:
