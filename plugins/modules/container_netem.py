@@ -921,7 +921,7 @@ chaos:
                      ca_path: null, client_cert: null, client_key: null,
                      ssh_command: [ssh, -o, BatchMode=yes, -o, ConnectTimeout=60, -l, root, --, 192.0.2.7,
                                    docker system dial-stdio]}
-        api_calls: ['GET /version -> 200', 'GET /v1.47/_ping -> 200', 'GET /v1.47/containers/json -> 200',
+        api_calls: ['GET /v1.47/_ping -> 200', 'GET /v1.47/containers/json -> 200',
                     'POST /v1.47/containers/3f9a0c1d2e4b/kill?signal=SIGKILL -> 204']
 '''
 
