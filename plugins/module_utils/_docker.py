@@ -65,6 +65,8 @@ DOCKER_ARGUMENT_SPEC = dict(
 # What a ledger entry keeps to reconnect (the detached reverter included); debug is about this run only.
 CONNECTION_KEYS = tuple(key for key in DOCKER_ARGUMENT_SPEC if key != 'debug')
 
+# DOCKER_CERT_PATH names a directory with the files the Docker CLI expects there.
+CERT_PATH_FILES = (('ca_path', 'ca.pem'), ('client_cert', 'cert.pem'), ('client_key', 'key.pem'))
 
 
 def has_paramiko():
@@ -74,9 +76,6 @@ def has_paramiko():
     except ImportError:
         return False
     return True
-
-# DOCKER_CERT_PATH names a directory with the files the Docker CLI expects there.
-CERT_PATH_FILES = (('ca_path', 'ca.pem'), ('client_cert', 'cert.pem'), ('client_key', 'key.pem'))
 
 
 def api_status(exc):

@@ -6,19 +6,17 @@ relays the connection. OpenSSH reads ~/.ssh from the passwd entry, not $HOME, so
 host key through an ``ssh`` first on their PATH that runs the real /usr/bin/ssh with ``-F`` this test's config.
 The test sets up and inspects containers through the engine's socket, which does not depend on the code under test.
 """
-import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
-import uuid
 
-import docker
 import pytest
 
-from helpers import TEST_LABEL, engine_events, playbook_env, run_module_play, start_containers, status_of, wait_until
+from helpers import (done_entries, engine_events, playbook_env, run_module_play, start_containers, status_of,
+                     wait_until)
 
 pytestmark = pytest.mark.integration
 
@@ -87,31 +85,14 @@ def ssh_engine(bed, tmp_path_factory):
 
 
 @pytest.fixture
-def target(engine):
-    value = uuid.uuid4().hex[:10]
-    yield start_containers(engine, value, ['db'])['db']
-    for container in engine.containers.list(all=True, filters={'label': '%s=%s' % (TEST_LABEL, value)}):
-        try:
-            if container.status == 'paused':
-                container.unpause()
-            container.remove(force=True)
-        except docker.errors.APIError:
-            pass
+def target(engine, run_id):
+    return start_containers(engine, run_id, ['db'])['db']  # removed by run_id's cleanup
 
 
 def ssh_callers(ssh_engine):
     """The process IDs that ran ssh, one per connection."""
     path = ssh_engine['callers']
     return [int(line) for line in path.read_text().split()] if path.exists() else []
-
-
-def done_entries(ledger_dir):
-    folder = os.path.join(ledger_dir, 'done')
-    entries = []
-    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-        with open(os.path.join(folder, name)) as handle:
-            entries.append(json.load(handle))
-    return entries
 
 
 def pause(tmp_path, ledger_dir, ssh_engine, name, **connection):
