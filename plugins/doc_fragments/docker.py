@@ -108,7 +108,7 @@ options:
         add C(chaos.docker_debug), with the connection as used (options and TLS file paths, the ssh command line; never a
         key's content nor a password) and every Docker API call the module made, as C(METHOD /path?query -> status).
       - M(chaos.engineering.probe) and M(chaos.engineering.sampler) accept it and return nothing more.
-      - Not kept in the ledger: it concerns this task, not the reverter.
+      - Not kept in the ledger, since it concerns this task, not the reverter.
     type: bool
     default: false
 requirements:

@@ -6,6 +6,7 @@ relays the connection. OpenSSH reads ~/.ssh from the passwd entry, not $HOME, so
 host key through an ``ssh`` first on their PATH that runs the real /usr/bin/ssh with ``-F`` this test's config.
 The test sets up and inspects containers through the engine's socket, which does not depend on the code under test.
 """
+import json
 import os
 import shutil
 import signal
@@ -138,3 +139,17 @@ def test_without_the_ssh_command_paramiko_is_needed(tmp_path, ledger_dir, ssh_en
         return
     # With paramiko, the SDK's own transport: it reads ~/.ssh/config through $HOME.
     pytest.skip('paramiko is installed: the paramiko transport is not covered here yet')
+
+
+def test_an_exec_streams_over_the_ssh_command_and_debug_keeps_its_environment_out(tmp_path, ssh_engine, target):
+    # An exec's output comes back over the hijacked connection, which is an ssh process here.
+    args = dict(names=[target.name], command=['sh', '-c', 'echo "$CHAOS_SECRET" | wc -c; echo out'],
+                env=dict(CHAOS_SECRET='hunter2-very-secret'), exec_timeout=20, docker_host=ssh_engine['host'],
+                use_ssh_client=True, debug=True)
+    result = run_module_play(tmp_path, 'container_exec', args, env=ssh_engine['env'])
+    assert not result.get('failed'), result
+    done = result['chaos']['targets'][0]
+    assert done['rc'] == 0 and done['stdout'].split() == ['20', 'out'], done
+    calls = result['chaos']['docker_debug']['api_calls']
+    assert any('/exec/' in call and call.endswith('/start -> 101') for call in calls), calls
+    assert 'hunter2-very-secret' not in json.dumps(result)
