@@ -95,6 +95,9 @@ options:
         [-p port] -- host docker system dial-stdio), so the C(docker) CLI must be on the remote user's PATH there.
       - The keys, known hosts, proxies and jump hosts are those of the ssh configuration (and the ssh-agent in
         E(SSH_AUTH_SOCK)) of the user the module runs as; ssh never prompts (C(BatchMode)).
+      - Connections are kept and reused, but each request in flight at once is an ssh connection of its own. With
+        many targets, share one with C(ControlMaster auto) and C(ControlPersist) in the ssh configuration, or lower
+        C(parallelism) where a module has it, as sshd drops handshakes beyond its C(MaxStartups) (10 by default).
       - With V(false), an V(ssh://) O(docker_host) needs paramiko; the task says so when it is missing.
       - Faults armed for a later revert are reverted over the same transport; the ledger entry keeps this option
         (never a password; an V(ssh://) URL with one is refused), and the reverter runs C(ssh) as the same user.
