@@ -14,7 +14,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import signal
 import socket
 import subprocess
 import tempfile
@@ -76,9 +75,11 @@ class SSHProcessSocket(socket.socket):
         env.pop('LD_LIBRARY_PATH', None)
         env.pop('SSL_CERT_FILE', None)
         self.errors = tempfile.TemporaryFile()
+        # A session of its own: a Ctrl-C meant for ansible-playbook does not cut the connection mid-request, and
+        # there is no terminal to prompt on (without preexec_fn, which is unsafe with the modules' threads).
         self.proc = subprocess.Popen(
             self.argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+            start_new_session=True)
 
     def _running(self):
         if self.proc is None:
