@@ -77,7 +77,9 @@ class SSHProcessSocket(socket.socket):
         self.errors = tempfile.TemporaryFile()
         # A session of its own: a Ctrl-C meant for ansible-playbook does not cut the connection mid-request, and
         # there is no terminal to prompt on (without preexec_fn, which is unsafe with the modules' threads).
-        self.proc = subprocess.Popen(
+        # Not AnsibleModule.run_command: the reverter runs without Ansible, and this process lives as long as the
+        # connection, read and written while it runs.
+        self.proc = subprocess.Popen(  # pylint: disable=ansible-bad-function
             self.argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
             start_new_session=True)
 

@@ -76,7 +76,7 @@ def ssh_engine(bed, tmp_path_factory):
     os.makedirs('/run/sshd', exist_ok=True)  # sshd's privilege separation directory
     log = folder / 'sshd.log'
     run([SSHD, '-f', str(folder / 'sshd_config'), '-E', str(log)])
-    assert wait_until(lambda: (folder / 'sshd.pid').exists(), 10), log.read_text() if log.exists() else 'no log'
+    assert wait_until((folder / 'sshd.pid').exists, 10), log.read_text() if log.exists() else 'no log'
     pid = int((folder / 'sshd.pid').read_text().strip())
     env = playbook_env(dict(PATH='%s:%s' % (shim, os.environ.get('PATH', ''))))
     try:
