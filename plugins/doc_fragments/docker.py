@@ -100,6 +100,32 @@ options:
     type: bool
     default: false
     aliases: [tls_verify, docker_validate_certs]
+  use_ssh_client:
+    description:
+      - For an V(ssh://[user@]host[:port]) O(docker_host), use the C(ssh) command instead of paramiko, as
+        community.docker does. Each connection runs C(ssh -o BatchMode=yes -o ConnectTimeout=<timeout> [-l user]
+        [-p port] -- host docker system dial-stdio), so the C(docker) CLI must be on the remote user's PATH there.
+      - The keys, known hosts, proxies and jump hosts are those of the ssh configuration (and the ssh-agent in
+        E(SSH_AUTH_SOCK)) of the user the module runs as; ssh never prompts (C(BatchMode)).
+      - Connections are kept and reused, but each request in flight at once is an ssh connection of its own. With
+        many targets, share one with C(ControlMaster auto) and C(ControlPersist) in the ssh configuration, or lower
+        C(parallelism) where a module has it, as sshd drops handshakes beyond its C(MaxStartups) (10 by default).
+      - With V(false), an V(ssh://) O(docker_host) needs paramiko; the task says so when it is missing.
+      - Faults armed for a later revert are reverted over the same transport; the ledger entry keeps this option
+        (never a password; an V(ssh://) URL with one is refused), and the reverter runs C(ssh) as the same user.
+      - V(true) with another O(docker_host) than V(ssh://), or with O(tls) or O(validate_certs), fails the task.
+      - Works with the Docker SDK for Python 7 without paramiko, since the collection carries this transport.
+    type: bool
+    default: false
+  debug:
+    description:
+      - Debug mode. As community.docker's O(debug) keeps the actions taken in the result, the container modules
+        add C(chaos.docker_debug), with the connection as used (options and TLS file paths, the ssh command line; never a
+        key's content nor a password) and every Docker API call the module made, as C(METHOD /path?query -> status).
+      - M(chaos.engineering.probe) and M(chaos.engineering.sampler) accept it and return nothing more.
+      - Not kept in the ledger, since it concerns this task, not the reverter.
+    type: bool
+    default: false
 requirements:
   - Docker SDK for Python >= 7.0 (the C(docker) package on PyPI)
   - Docker API >= 1.41

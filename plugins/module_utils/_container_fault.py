@@ -17,17 +17,19 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.chaos.engineering.plugins.module_utils import _ledger_store, _reverter, _validate
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker, _ledger_store, _reverter, _validate
 from ansible_collections.chaos.engineering.plugins.module_utils._docker import DOCKER_ARGUMENT_SPEC
 from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError, error_text
 from ansible_collections.chaos.engineering.plugins.module_utils._parallel import map_parallel
 from ansible_collections.chaos.engineering.plugins.module_utils._result import FaultResult
 from ansible_collections.chaos.engineering.plugins.module_utils._runtime_select import (
+    CONTAINERD,
     RUNTIME_ARGUMENT_SPEC,
     connection_params,
     describe,
     engine_key,
     runtime_from_params,
+    runtime_name,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._selection import (
     SELECTION_ARGUMENT_SPEC,
@@ -70,6 +72,8 @@ class ContainerFaultModule:
         self.result = None
         self.diffs = []  # diff mode: one before/after per target
         self._ledger_dir = None
+        if self.params.get('debug'):
+            _docker.record_api_calls()  # before any client is made
         # Before anything connects: explicit nulls, and every duration, timeout and count in its documented range.
         _validate.fail_on_errors(self.module, _validate.validate_params(
             self.params, spec, dict(_validate.DOCKER_BOUNDS, **dict(_validate.PARALLELISM_BOUNDS, **(bounds or {}))),
@@ -105,8 +109,17 @@ class ContainerFaultModule:
 
     def fail(self, msg, **extra):
         if self.result is not None:
-            extra.setdefault('chaos', self.result.as_dict())
+            extra.setdefault('chaos', self.with_debug(self.result.as_dict()))
         self.module.fail_json(msg=msg, **extra)
+
+    def with_debug(self, chaos):
+        """``chaos`` with ``docker_debug`` (the connection as used, the engine API calls made) under debug=true:
+        what community.docker's debug adds to a result (the actions taken), for this collection's modules."""
+        if self.params.get('debug') and runtime_name(self.connection) != CONTAINERD:  # containerd has no Docker API
+            chaos['docker_debug'] = dict(
+                connection=_docker.debug_details(self.connection, getattr(self.runtime, 'client', None)),
+                api_calls=_docker.api_calls())
+        return chaos
 
     def select(self, states, what='running container'):
         """Connect, list containers in ``states`` and apply the selection; fails clearly on bad input."""
@@ -260,7 +273,7 @@ class ContainerFaultModule:
     def exit(self, problem=None):
         """Exit with the result; fail when a target failed, or with ``problem`` (for example a recovery timeout)."""
         failed = self.result.failed_targets
-        chaos = self.result.as_dict()
+        chaos = self.with_debug(self.result.as_dict())
         changed = any(t.get('changed') for t in self.result.targets)
         for target in chaos['targets']:
             target.pop('changed', None)

@@ -9,8 +9,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import shutil
 import ssl
 import traceback
+
+try:
+    from urllib.parse import urlsplit
+except ImportError:  # Python 2 (not supported by the Docker SDK 7, kept importable for ansible-test)
+    from urlparse import urlsplit
+
+from ansible_collections.chaos.engineering.plugins.module_utils import _docker_ssh
 
 try:
     from ansible.module_utils.basic import env_fallback, missing_required_lib
@@ -52,12 +60,24 @@ DOCKER_ARGUMENT_SPEC = dict(
     tls=dict(type='bool', default=False, fallback=(env_fallback, ['DOCKER_TLS'])),
     validate_certs=dict(type='bool', default=False, aliases=['tls_verify', 'docker_validate_certs'],
                         fallback=(env_fallback, ['DOCKER_TLS_VERIFY'])),
+    use_ssh_client=dict(type='bool', default=False),
+    debug=dict(type='bool', default=False),
 )
 
-CONNECTION_KEYS = tuple(DOCKER_ARGUMENT_SPEC)
+# What a ledger entry keeps to reconnect (the detached reverter included); debug is about this run only.
+CONNECTION_KEYS = tuple(key for key in DOCKER_ARGUMENT_SPEC if key != 'debug')
 
 # DOCKER_CERT_PATH names a directory with the files the Docker CLI expects there.
 CERT_PATH_FILES = (('ca_path', 'ca.pem'), ('client_cert', 'cert.pem'), ('client_key', 'key.pem'))
+
+
+def has_paramiko():
+    """Can the Docker SDK reach ssh:// engines itself (use_ssh_client=false)? Asked only for ssh://."""
+    try:
+        import paramiko  # noqa: F401 pylint: disable=unused-import,import-outside-toplevel
+    except ImportError:
+        return False
+    return True
 
 
 def api_status(exc):
@@ -181,16 +201,124 @@ def docker_host_url(conn):
     return url
 
 
+def is_ssh(conn):
+    return _host(conn).startswith('ssh://')
+
+
+def check_ssh(conn):
+    """Raises DockerConnectionError, before any connection, for ssh options that cannot work together: a password
+    in the URL (it would be kept in the ledger; use keys), use_ssh_client without ssh://, TLS over ssh://, and a
+    missing ssh CLI or paramiko."""
+    host = _host(conn)
+    if not is_ssh(conn):
+        if conn.get('use_ssh_client'):
+            raise DockerConnectionError('use_ssh_client=true applies to an ssh:// docker_host only; docker_host=%s.'
+                                        % host)
+        return
+    try:
+        parts = urlsplit(host)
+        parts.port  # pylint: disable=pointless-statement  # a port that is not a number raises here
+    except ValueError as exc:
+        raise DockerConnectionError('docker_host=%s is not an ssh://[user@]host[:port] URL: %s.' % (host, exc))
+    if parts.password is not None:
+        raise DockerConnectionError('docker_host must not carry a password (it would be written to the ledger): '
+                                    'give ssh://%s@%s%s and let ssh authenticate with a key (ssh-agent or the '
+                                    'ssh configuration).' % (parts.username, parts.hostname,
+                                                             ':%d' % parts.port if parts.port else ''))
+    if not parts.hostname or parts.path not in ('', '/') or parts.query:
+        raise DockerConnectionError('docker_host=%s is not an ssh://[user@]host[:port] URL.' % host)
+    if uses_tls(conn):
+        raise DockerConnectionError('tls and validate_certs do not apply to docker_host=%s: the ssh connection is '
+                                    'encrypted and authenticated by ssh; unset them (and DOCKER_TLS, '
+                                    'DOCKER_TLS_VERIFY).' % host)
+    if conn.get('use_ssh_client'):
+        if shutil.which(_docker_ssh.SSH_COMMAND) is None:
+            raise DockerConnectionError('use_ssh_client=true needs the ssh command on the PATH (%s) of the host the '
+                                        'module runs on.' % os.environ.get('PATH', ''))
+    elif not has_paramiko():
+        raise DockerConnectionError(missing_required_lib(
+            'paramiko', reason='for docker_host=%s; or set use_ssh_client=true to use the ssh command instead'
+            % host))
+
+
 def build_api_client(conn, pool_size=10):
     """A low-level docker.APIClient for a connection dict; no round trip beyond API version negotiation."""
     pool_size = max(10, pool_size)
-    return docker.APIClient(
-        base_url=docker_host_url(conn),
-        version=conn.get('api_version') or 'auto',
+    check_ssh(conn)
+    timeout = conn.get('timeout') or DEFAULT_TIMEOUT
+    if is_ssh(conn) and conn.get('use_ssh_client'):
+        client = _docker_ssh.api_client(_host(conn), conn.get('api_version') or 'auto', timeout, pool_size)
+    else:
+        client = docker.APIClient(
+            base_url=docker_host_url(conn),
+            version=conn.get('api_version') or 'auto',
+            timeout=timeout,
+            tls=_tls_config(conn, pool_size),
+            max_pool_size=pool_size,
+        )
+    if _API_CALLS is not None:
+        client.hooks['response'].append(_record_api_call)
+    return client
+
+
+# --- debug: the engine API calls of this process ---------------------------------------------------------------------
+
+_API_CALLS = None  # a list while recording (debug=true): "METHOD /path?query -> status", in order
+
+
+def record_api_calls():
+    """From now on, every client this process builds notes its engine API calls (see api_calls)."""
+    global _API_CALLS  # pylint: disable=global-statement
+    _API_CALLS = []
+
+
+def api_calls():
+    """The engine API calls noted so far: method, path and query, and the status; never bodies or headers (an
+    exec's environment, registry credentials)."""
+    return list(_API_CALLS or [])
+
+
+def _record_api_call(response, *args, **kwargs):  # pylint: disable=unused-argument
+    request = response.request
+    parts = urlsplit(request.url)
+    path = parts.path + ('?' + parts.query if parts.query else '')
+    _API_CALLS.append('%s %s -> %s' % (request.method, path, response.status_code))
+    return response
+
+
+def transport(conn):
+    """How the engine is reached, for debug output."""
+    host = _host(conn)
+    if is_ssh(conn):
+        return 'ssh (the ssh command)' if conn.get('use_ssh_client') else 'ssh (paramiko)'
+    if host.startswith('unix://') or host.startswith('/'):
+        return 'unix socket'
+    if uses_tls(conn):
+        return 'https (certificate verified)' if conn.get('validate_certs') else 'https (certificate not verified)'
+    return 'http (no TLS)'
+
+
+def debug_details(conn, client=None):
+    """The connection as used, for debug output: options and file paths, never file contents nor a password."""
+    host = _host(conn)
+    details = dict(
+        docker_host=host,
+        transport=transport(conn),
+        api_version=getattr(client, 'api_version', None) or conn.get('api_version') or 'auto',
         timeout=conn.get('timeout') or DEFAULT_TIMEOUT,
-        tls=_tls_config(conn, pool_size),
-        max_pool_size=pool_size,
+        use_ssh_client=bool(conn.get('use_ssh_client')),
+        tls=bool(conn.get('tls')),
+        validate_certs=bool(conn.get('validate_certs')),
+        # Paths only, as given; the TLS files are used only with TLS.
+        tls_hostname=conn.get('tls_hostname') if uses_tls(conn) else None,
+        ca_path=conn.get('ca_path') if uses_tls(conn) else None,
+        client_cert=conn.get('client_cert') if uses_tls(conn) else None,
+        client_key=conn.get('client_key') if uses_tls(conn) else None,
+        ssh_command=None,
     )
+    if is_ssh(conn) and conn.get('use_ssh_client'):
+        details['ssh_command'] = _docker_ssh.ssh_argv(host, details['timeout'])
+    return details
 
 
 def _ssl_error_in(exc):

@@ -75,6 +75,7 @@ RUNTIME_MODULES = (
     '_stress_plan',
     '_cgroup_v2_move',
     '_docker',
+    '_docker_ssh',
     '_docker_exec',
     '_docker_helpers',
     '_errors',

@@ -846,6 +846,83 @@ chaos:
         ledger_dir: /var/lib/chaos-engineering/ledger
         reverter_pid: 4242
         entries: ['container_netem-3f9a0c1d2e4b']
+    docker_debug:
+      description:
+        - With O(debug=true), how the Docker engine was reached and every Docker API call this module made (not the
+          detached reverter's). As community.docker's O(debug) keeps the actions taken in the result.
+        - Connection options and file paths only; never the content of a key, nor request bodies or headers.
+      type: dict
+      returned: with O(debug=true) and a Docker API engine (O(runtime=docker) or O(runtime=podman))
+      contains:
+        connection:
+          description: The connection as used.
+          type: dict
+          returned: always
+          contains:
+            docker_host:
+              description: The engine's URL, as given (or from E(DOCKER_HOST)).
+              type: str
+              returned: always
+            transport:
+              description: >-
+                How the engine was reached: V(unix socket), V(http (no TLS)), V(https (certificate verified)),
+                V(https (certificate not verified)), V(ssh (the ssh command)) or V(ssh (paramiko)).
+              type: str
+              returned: always
+            api_version:
+              description: The Docker API version used (negotiated with V(auto)).
+              type: str
+              returned: always
+            timeout:
+              description: Seconds to wait for a response, O(timeout).
+              type: int
+              returned: always
+            use_ssh_client:
+              description: O(use_ssh_client).
+              type: bool
+              returned: always
+            tls:
+              description: O(tls).
+              type: bool
+              returned: always
+            validate_certs:
+              description: O(validate_certs).
+              type: bool
+              returned: always
+            tls_hostname:
+              description: O(tls_hostname), with TLS; null without.
+              type: str
+              returned: always
+            ca_path:
+              description: The path of the CA file, with TLS; null without.
+              type: str
+              returned: always
+            client_cert:
+              description: The path of the client certificate, with TLS; null without.
+              type: str
+              returned: always
+            client_key:
+              description: The path of the client key (never its content), with TLS; null without.
+              type: str
+              returned: always
+            ssh_command:
+              description: With O(use_ssh_client=true), the command line of each ssh connection; null otherwise.
+              type: list
+              elements: str
+              returned: always
+        api_calls:
+          description: The Docker API calls, in order, as C(METHOD /path?query -> HTTP status).
+          type: list
+          elements: str
+          returned: always
+      sample:
+        connection: {docker_host: 'ssh://root@192.0.2.7', transport: ssh (the ssh command), api_version: '1.47',
+                     timeout: 60, use_ssh_client: true, tls: false, validate_certs: false, tls_hostname: null,
+                     ca_path: null, client_cert: null, client_key: null,
+                     ssh_command: [ssh, -o, BatchMode=yes, -o, ConnectTimeout=60, -l, root, --, 192.0.2.7,
+                                   docker system dial-stdio]}
+        api_calls: ['GET /v1.47/_ping -> 200', 'GET /v1.47/containers/json -> 200',
+                    'POST /v1.47/containers/3f9a0c1d2e4b/kill?signal=SIGKILL -> 204']
 '''
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _validate

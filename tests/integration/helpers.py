@@ -115,6 +115,16 @@ def start_fault_play(tmp_path, module, fault_args):
                             start_new_session=True)
 
 
+def done_entries(ledger_dir):
+    """The ledger's done entries (reverted, or closed otherwise), in file-name order."""
+    directory = os.path.join(ledger_dir, 'done')
+    entries = []
+    for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
+        with open(os.path.join(directory, name)) as handle:
+            entries.append(json.load(handle))
+    return entries
+
+
 def wait_until(predicate, timeout, interval=0.05):
     """Poll until predicate() is true; returns the time it became true, or None."""
     give_up = time.time() + timeout

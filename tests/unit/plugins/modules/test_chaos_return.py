@@ -155,13 +155,13 @@ def results_of(module, run_main, docker, monkeypatch):
     if module == 'container_kill':
         return [run_main(container_kill, **docker),
                 run_main(container_kill, restart_after=30, **docker),
-                run_main(container_kill, check_mode=True, restart_after=30, wait_for_recovery=True, **docker)]
+                run_main(container_kill, check_mode=True, debug=True, restart_after=30, wait_for_recovery=True, **docker)]
     if module == 'container_pause':
         return [run_main(container_pause, duration=30, **docker),
-                run_main(container_pause, check_mode=True, duration=30, **docker)]
+                run_main(container_pause, check_mode=True, debug=True, duration=30, **docker)]
     if module == 'container_netem':
         return [run_main(container_netem, duration=30, delay=dict(time='100ms'), **docker),
-                run_main(container_netem, check_mode=True, state='absent', **docker),
+                run_main(container_netem, check_mode=True, debug=True, state='absent', **docker),
                 run_main(container_netem, untimed=True, names=['web-1'], delay=dict(time='50ms'),
                          **dict(docker, allow_all=False))]
     if module == 'container_exec':
@@ -172,9 +172,9 @@ def results_of(module, run_main, docker, monkeypatch):
         monkeypatch.setattr(_docker_exec, 'timed_exec', timed_exec)
         # With exec_timeout, the runtime runs the command through timed_exec (without it, through exec_in).
         return [run_main(container_exec, exec_timeout=10, **docker),
-                run_main(container_exec, check_mode=True, **docker)]
+                run_main(container_exec, check_mode=True, debug=True, **docker)]
     if module == 'container_restart':
-        done = run_main(container_restart, check_mode=True, wait_for_recovery=True, **docker)
+        done = run_main(container_restart, check_mode=True, debug=True, wait_for_recovery=True, **docker)
 
         def refused(self, container_id, timeout):
             raise RuntimeError('engine said no')
@@ -191,7 +191,7 @@ def results_of(module, run_main, docker, monkeypatch):
                             raising=False)
         monkeypatch.setattr(_docker_helpers, 'start_stressor', lambda client, image, name, *a: 'stress-' + name)
         return [run_main(container_stress, duration=30, cpu=1, **docker),
-                run_main(container_stress, check_mode=True, duration=30, cpu=1, **docker),
+                run_main(container_stress, check_mode=True, debug=True, duration=30, cpu=1, **docker),
                 run_main(container_stress, state='absent', **docker)]
     assert module == 'k8s_agent'
     api = FakeApi()
