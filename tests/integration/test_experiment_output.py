@@ -51,8 +51,9 @@ def test_output_has_few_tasks_one_summary_per_iteration_and_progress(bed, run_id
     # Exactly one summary line per iteration, with the fault and its target, what the probes saw, the revert and
     # the recovery.
     summaries = SUMMARY.findall(stdout)
-    assert [number for _, number in summaries] == ['1', '2'], stdout[-6000:]
-    for line, _ in summaries:
+    assert [number for line, number in summaries] == ['1', '2'], stdout[-6000:]
+    for line, number in summaries:
+        assert line.startswith('iteration %s of 2: ' % number), line
         assert 'pause worker -> %s |' % worker.name in line, line
         assert re.search(r'\| during: 1 probes, \d+ samples, none failed \|', line), line
         assert '| revert: 1 of 1 done (reverted 1) |' in line and line.endswith('| recovery: -'), line
@@ -61,6 +62,7 @@ def test_output_has_few_tasks_one_summary_per_iteration_and_progress(bed, run_id
     assert len(phases) == 2, stdout[-6000:]
     for steps in phases:
         assert len(steps) == 3, steps
-        assert [s for s, _ in steps] == sorted(s for s, _ in steps) and steps[-1][0] == 3.0, steps
-        assert [n for _, n in steps] == sorted(n for _, n in steps) and steps[0][1] < steps[-1][1], steps
+        assert [at for at, count in steps] == sorted(at for at, count in steps) and steps[-1][0] == 3.0, steps
+        counts = [count for at, count in steps]
+        assert counts == sorted(counts) and counts[0] < counts[-1], steps
     assert status(worker) == 'running' and status(web) == 'running'
