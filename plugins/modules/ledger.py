@@ -463,83 +463,8 @@ untimed:
     untimed:
       description: V(true).
       type: bool
-<<<<<<< HEAD
     target: *ledger_target
     docker: *ledger_docker
-=======
-    target:
-      description: The container.
-      type: dict
-      contains:
-        id:
-          description: Its ID.
-          type: str
-        name:
-          description: Its name.
-          type: str
-    docker:
-      description: The engine, as the fault module connected to it (the reverter connects the same way).
-      type: dict
-      contains:
-        runtime:
-          description: V(docker), V(podman) or V(containerd); absent in entries older than the runtime option.
-          type: str
-          returned: in entries of this version
-        docker_host:
-          description: O(chaos.engineering.container_kill#module:docker_host).
-          type: str
-          returned: for Docker and Podman
-        tls_hostname:
-          description: O(chaos.engineering.container_kill#module:tls_hostname).
-          type: str
-          returned: for Docker and Podman
-        api_version:
-          description: O(chaos.engineering.container_kill#module:api_version).
-          type: str
-          returned: for Docker and Podman
-        timeout:
-          description: O(chaos.engineering.container_kill#module:timeout).
-          type: int
-          returned: for Docker and Podman
-        ca_path:
-          description: O(chaos.engineering.container_kill#module:ca_path).
-          type: str
-          returned: for Docker and Podman
-        client_cert:
-          description: O(chaos.engineering.container_kill#module:client_cert).
-          type: str
-          returned: for Docker and Podman
-        client_key:
-          description: O(chaos.engineering.container_kill#module:client_key).
-          type: str
-          returned: for Docker and Podman
-        tls:
-          description: O(chaos.engineering.container_kill#module:tls).
-          type: bool
-          returned: for Docker and Podman
-        validate_certs:
-          description: O(chaos.engineering.container_kill#module:validate_certs).
-          type: bool
-          returned: for Docker and Podman
-        use_ssh_client:
-          description:
-            - O(chaos.engineering.container_kill#module:use_ssh_client); the reverter reconnects the same way.
-            - Absent from entries written before the option existed (they are reverted over paramiko or a socket).
-          type: bool
-          returned: for Docker and Podman
-        podman_socket:
-          description: O(chaos.engineering.container_kill#module:podman_socket).
-          type: str
-          returned: for Podman
-        containerd_socket:
-          description: O(chaos.engineering.container_kill#module:containerd_socket).
-          type: str
-          returned: for containerd
-        containerd_namespace:
-          description: O(chaos.engineering.container_kill#module:containerd_namespace).
-          type: str
-          returned: for containerd
->>>>>>> h20-docker-conn
     created_at:
       description: When the fault was noted, epoch seconds.
       type: float
