@@ -65,7 +65,7 @@ for stage in "${stages[@]}"; do
                     # SIGKILL at the moment a fault shows, SIGTERM/SIGINT of the controller, faults that coexist
                     # until their own deadlines, reverts against their settled deadlines), which the first line runs;
                     # nor the faults whose work is below Ansible (tc and iptables in the target's netns, stress-ng in
-                    # its cgroup, TLS to the engine, the lease's timing): their module plumbing is the same as that
+                    # its cgroup, TLS and ssh to the engine, the lease's timing, the Prometheus query): their module plumbing is the same as that
                     # of kill, pause, exec and restart, which run here. This keeps CI well under its 90 minutes.
                     log "integration tests on the private Docker engines, ${core}"
                     "${venv[${core}]}/bin/python" -m pytest -q --durations=15 tests/integration \
@@ -81,7 +81,9 @@ for stage in "${stages[@]}"; do
                         --ignore=tests/integration/test_container_netem.py \
                         --ignore=tests/integration/test_container_stress.py \
                         --ignore=tests/integration/test_docker_tls.py \
-                        --ignore=tests/integration/test_ledger_lease.py
+                        --ignore=tests/integration/test_ledger_lease.py \
+                        --ignore=tests/integration/test_docker_ssh.py \
+                        --ignore=tests/integration/test_probe_prometheus.py
                 fi
             done
             ;;
