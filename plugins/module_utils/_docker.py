@@ -13,10 +13,7 @@ import shutil
 import ssl
 import traceback
 
-try:
-    from urllib.parse import urlsplit
-except ImportError:  # Python 2 (not supported by the Docker SDK 7, kept importable for ansible-test)
-    from urlparse import urlsplit
+from urllib.parse import urlsplit
 
 from ansible_collections.chaos.engineering.plugins.module_utils import _docker_ssh
 

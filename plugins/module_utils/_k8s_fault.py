@@ -28,7 +28,6 @@ from ansible_collections.chaos.engineering.plugins.module_utils._k8s_client impo
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._k8s_identity import auth_secrets
 from ansible_collections.chaos.engineering.plugins.module_utils._parallel import map_parallel
-from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
 
 
 class K8sFaultModule:
@@ -68,10 +67,9 @@ class K8sFaultModule:
         lib = kubernetes_lib()
         if lib.error is not None:
             self.module.fail_json(msg=missing_required_lib(REQUIREMENT), exception=lib.error)
-        # A host URL with user:pass@ (or a token as its userinfo): masked in all the module returns.
-        self.module.no_log_values.update(secret_values([self.params.get('host')]))
         auth = auth_params(self.params)
-        # Secrets from K8S_AUTH_* too: Ansible masks only the no_log options it was given.
+        # The connection's secrets, those from K8S_AUTH_* and a host URL's user:pass@ included: masked in all the
+        # module returns (Ansible masks only the no_log options it was given).
         self.module.no_log_values.update(auth_secrets(auth))
         try:
             self.client = make_client(auth, pool_size=pool_size)

@@ -19,6 +19,8 @@ __metaclass__ = type
 
 import base64
 
+from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
+
 PROXY_HEADERS_SPEC = dict(
     proxy_basic_auth=dict(type='str', no_log=True),
     basic_auth=dict(type='str', no_log=True),
@@ -128,8 +130,9 @@ def described(user, groups):
 
 def auth_secrets(auth):
     """The secret values among the auth settings, for no_log_values (the environment's too, which Ansible does not
-    know are secrets): api_key, password, and the proxy headers' credentials (whole and their password part)."""
-    values = [auth.get('api_key'), auth.get('password')]
+    know are secrets): api_key, password, the proxy headers' credentials (whole and their password part), and a
+    host URL's user:pass@ (or a token as its userinfo)."""
+    values = [auth.get('api_key'), auth.get('password')] + sorted(secret_values([auth.get('host')]))
     for key in ('proxy_basic_auth', 'basic_auth'):
         value = (auth.get('proxy_headers') or {}).get(key)
         if value:

@@ -24,7 +24,6 @@ from ansible_collections.chaos.engineering.plugins.module_utils import (
     _validate,
 )
 from ansible_collections.chaos.engineering.plugins.module_utils._errors import FaultError
-from ansible_collections.chaos.engineering.plugins.module_utils._redact import secret_values
 from ansible_collections.chaos.engineering.plugins.module_utils._probe import containers_sample, pods_sample
 from ansible_collections.chaos.engineering.plugins.module_utils._probe_http import http_sample, service_sample
 from ansible_collections.chaos.engineering.plugins.module_utils._probe_prometheus import prometheus_sample
@@ -235,10 +234,9 @@ def _connect_k8s(params):
 
 def samplers_or_fail(module, probes):
     """make_samplers, or fail_json (an engine or API that cannot be reached fails the task)."""
-    # A host URL with user:pass@ (or a token as its userinfo): masked in all the module returns.
-    module.no_log_values.update(secret_values([module.params.get('host')]))
-    # The Kubernetes secrets from K8S_AUTH_* too: Ansible masks only the no_log options it was given.
-    module.no_log_values.update(_k8s_identity.auth_secrets(_k8s_client.auth_params(module.params)))
+    # The Kubernetes connection's secrets, those from K8S_AUTH_* and a host URL's user:pass@ included: masked in
+    # all the module returns (Ansible masks only the no_log options it was given).
+    module.no_log_values.update(_k8s_identity.auth_secrets(k8s_auth(module.params)))
     try:
         return make_samplers(module.params, probes)
     except ProbeConnectionError as exc:

@@ -118,6 +118,12 @@ def test_secrets_include_the_environments_and_the_basic_token():
     assert 'bob' not in secrets
 
 
+def test_secrets_include_a_host_urls_userinfo_from_the_environment():
+    secrets = _k8s_identity.auth_secrets(auth_of({'K8S_AUTH_HOST': 'https://ops:host-pw@api.example:6443'}))
+    assert 'host-pw' in secrets and 'ops:host-pw' in secrets
+    assert 'api.example' not in secrets
+
+
 class RecordingServer(BaseHTTPRequestHandler):
     """Records each request's headers (every line of a repeated header); answers as ``answer`` says."""
     seen = []
