@@ -103,8 +103,9 @@ up() {
   setsid containerd --config "$STATE/config.toml" --log-level warn >"$STATE/containerd.log" 2>&1 </dev/null &
   echo $! >"$STATE/containerd.pid"
   local i
-  for ((i = 0; i < 100; i++)); do answers && break; sleep 0.1; done
-  answers || die "containerd did not answer on $SOCK (see $STATE/containerd.log)"
+  # Up to a minute: a loaded CI host has taken more than the usual second (returns as soon as it answers).
+  for ((i = 0; i < 600; i++)); do answers && break; sleep 0.1; done
+  answers || die "containerd did not answer on $SOCK within 60 s (see $STATE/containerd.log)"
   c images import --all-platforms "$(images_tarball)" >/dev/null
   local image
   for image in chaos-busybox chaos-stresshelper; do # the targets, and container_stress's helper

@@ -21,8 +21,11 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the containerd bed ne
 
 
 def _bed(*args):
-    return subprocess.run(['bash', CONTAINERD_BED] + list(args), check=True, capture_output=True,
-                          text=True).stdout
+    done = subprocess.run(['bash', CONTAINERD_BED] + list(args), check=False, capture_output=True, text=True)
+    # The bed's own words (which step failed) in the test's report, not only its exit status.
+    assert done.returncode == 0, 'containerd-bed.sh %s: exit %d\n%s%s' % (
+        ' '.join(args), done.returncode, done.stdout, done.stderr)
+    return done.stdout
 
 
 @pytest.fixture(scope='module')
@@ -31,7 +34,11 @@ def ctrd(bed):
     Its images come from the cache the Docker bed (``bed``) fills."""
     started = subprocess.run(['bash', CONTAINERD_BED, 'status'], check=False).returncode != 0
     if started:
-        _bed('up')
+        try:
+            _bed('up')
+        except AssertionError:
+            _bed('down')  # what a failed start left running (containerd, its bridge)
+            raise
     env = {}
     for line in _bed('env').splitlines():
         key, dummy, value = line[len('export '):].partition('=')
