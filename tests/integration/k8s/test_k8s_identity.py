@@ -13,11 +13,13 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from k8s_helpers import create_pod, documented_block, documented_rules, wait_for, wait_ready
+from k8s_helpers import (create_deployment, create_pod, documented_block, documented_rules, live_uids, target_uids,
+                         uids, wait_for, wait_ready)
 
 pytestmark = [pytest.mark.integration, pytest.mark.k8s]
 
 PROBE_RULES = '# probe: a pods probe needs the first rule, a Service probe all three'
+POD_CHAOS_RULES = '# k8s_pod_chaos: required'
 IMPERSONATOR = '# impersonation: the identity that logs in'
 
 
@@ -56,15 +58,9 @@ def identities(api, make_namespace, run_id):
             role_ref=client.V1RoleRef(api_group='rbac.authorization.k8s.io', kind='ClusterRole',
                                       name=role['metadata']['name']),
             subjects=[client.RbacV1Subject(kind='ServiceAccount', name='impersonator', namespace=allowed)]))
-        # The probe's documented rules, for the impersonated group, in one namespace only.
-        api['rbac'].create_namespaced_role(allowed, client.V1Role(
-            metadata=client.V1ObjectMeta(name='prober'),
-            rules=[client.V1PolicyRule(api_groups=[api_group], resources=resources, verbs=verbs)
-                   for api_group, resources, verbs in documented_rules(PROBE_RULES)]))
-        api['rbac'].create_namespaced_role_binding(allowed, client.V1RoleBinding(
-            metadata=client.V1ObjectMeta(name='prober'),
-            role_ref=client.V1RoleRef(api_group='rbac.authorization.k8s.io', kind='Role', name='prober'),
-            subjects=[client.RbacV1Subject(kind='Group', name=group, api_group='rbac.authorization.k8s.io')]))
+        # The probe's and k8s_pod_chaos's documented rules, for the impersonated group, in one namespace only.
+        for name, rules in (('prober', PROBE_RULES), ('pod-chaos', POD_CHAOS_RULES)):
+            _bind_to_group(api, allowed, name, documented_rules(rules), group)
         wait_ready(api, allowed, 'app=web', 1)
         wait_ready(api, forbidden, 'app=web', 1)
         _wait_for_rbac(api, impersonator, allowed, user, group)
@@ -78,8 +74,21 @@ def identities(api, make_namespace, run_id):
                 pass
 
 
+def _bind_to_group(api, namespace, name, rules, group):
+    """A Role ``name`` with ``rules`` in ``namespace``, bound to ``group``."""
+    api['rbac'].create_namespaced_role(namespace, client.V1Role(
+        metadata=client.V1ObjectMeta(name=name),
+        rules=[client.V1PolicyRule(api_groups=[api_group], resources=resources, verbs=verbs)
+               for api_group, resources, verbs in rules]))
+    api['rbac'].create_namespaced_role_binding(namespace, client.V1RoleBinding(
+        metadata=client.V1ObjectMeta(name=name),
+        role_ref=client.V1RoleRef(api_group='rbac.authorization.k8s.io', kind='Role', name=name),
+        subjects=[client.RbacV1Subject(kind='Group', name=group, api_group='rbac.authorization.k8s.io')]))
+
+
 def _wait_for_rbac(api, token, namespace, user, group):
-    """Until the impersonated group may list pods in ``namespace`` (RBAC takes a moment to apply)."""
+    """Until the impersonated group may list pods in ``namespace`` and delete them (a server-side dry run): RBAC
+    takes a moment to apply."""
     configuration = client.Configuration(host=api['host'], api_key={'authorization': 'Bearer %s' % token})
     configuration.ssl_ca_cert = api['ca_cert']
     configuration.verify_ssl = api['validate_certs']
@@ -89,7 +98,10 @@ def _wait_for_rbac(api, token, namespace, user, group):
 
     def allowed():
         try:
-            return client.CoreV1Api(api_client).list_namespaced_pod(namespace) is not None
+            core = client.CoreV1Api(api_client)
+            core.list_namespaced_pod(namespace)
+            core.delete_namespaced_pod('web', namespace, dry_run='All')
+            return True
         except ApiException:
             return False
     wait_for('the impersonation and the Role to take effect', allowed)
@@ -164,3 +176,38 @@ def test_username_and_password_reach_the_server_which_no_longer_takes_them(api, 
     # The header reached the server, which took the request as anonymous (401 with anonymous auth off).
     assert 'system:anonymous' in result['msg'] or 'HTTP 401' in result['msg'], result['msg']
     assert password not in json.dumps(result)
+
+
+def test_k8s_pod_chaos_deletes_as_the_impersonated_identity_where_its_group_may_and_nowhere_else(
+        api, identities, run_module):
+    ids = identities
+    for namespace in (ids['allowed'], ids['forbidden']):
+        create_deployment(api, namespace, 'api', 2, {'app': 'api'})
+    before = wait_ready(api, ids['allowed'], 'app=api', 2)
+    forbidden_before = wait_ready(api, ids['forbidden'], 'app=api', 2)
+    auth = _token_auth(api, ids['impersonator'], impersonate_user=ids['user'], impersonate_groups=[ids['group']])
+
+    # Where the group holds the documented rules: one pod deleted, as the impersonated user (the ServiceAccount that
+    # logs in may not even list pods). The Deployment is inferred, as with any pods-only identity.
+    result = run_module('k8s_pod_chaos', dict(namespace=ids['allowed'], label_selector='app=api', count=1),
+                        auth=auth)
+    assert not result.get('failed'), result
+    deleted = target_uids(result, 'deleted')
+    assert len(deleted) == 1 and deleted <= set(before.values()), result
+    assert not deleted & live_uids(api, ids['allowed'], 'app=api')
+
+    # Where it holds nothing: the API server's refusal names the impersonated user, and nothing is touched.
+    result = run_module('k8s_pod_chaos', dict(namespace=ids['forbidden'], label_selector='app=api', count=1),
+                        auth=auth)
+    assert result.get('failed') is True, result
+    assert result['msg'].startswith('Permission denied listing pods in namespace %s (403 Forbidden)'
+                                    % ids['forbidden']), result['msg']
+    assert 'User "%s" cannot list resource "pods"' % ids['user'] in result['msg'], result['msg']
+    assert 'serviceaccount' not in result['msg'], result['msg']
+    assert uids(api, ids['forbidden'], 'app=api') == forbidden_before
+
+    # Without the impersonation, the ServiceAccount that logs in may delete nothing, even where the group may.
+    result = run_module('k8s_pod_chaos', dict(namespace=ids['allowed'], label_selector='app=api', count=1),
+                        auth=_token_auth(api, ids['impersonator']))
+    assert result.get('failed') is True, result
+    assert 'system:serviceaccount:%s:impersonator' % ids['allowed'] in result['msg'], result['msg']
