@@ -21,12 +21,45 @@ for core in "${cores[@]}"; do
 done
 
 bed_started=0
+prebuild_pid=""
 stop_bed() {
+    if [[ -n "${prebuild_pid}" ]]; then
+        kill -- "-${prebuild_pid}" 2>/dev/null || true
+    fi
     if [[ "${bed_started}" == 1 && "${CHAOS_BED_KEEP:-0}" != 1 ]]; then
         bash tests/infra/docker-bed.sh down >&2 || true
     fi
 }
 trap stop_bed EXIT
+
+# start_prebuild: build the Kubernetes control plane, the real node and the VM image from source in the background
+# (on a cold machine, minutes of Go builds and a debootstrap), while the Docker tests, which need none of them, run.
+# Each build is a no-op when its cache holds it; the host packages go in first, in the foreground, so that no two
+# apt-get contend for dpkg's lock. A build that fails here is retried by its tests' fixture, which reports the error.
+start_prebuild() {
+    bash tests/infra/vm-bed.sh deps >&2
+    mkdir -p tests/output
+    prebuild_log="tests/output/prebuild.log"
+    set -m  # its own process group, so that stop_bed can stop it whole
+    (
+        bash tests/infra/k8s-bed.sh build
+        if [[ "${CHAOS_NODE_BED:-0}" == 1 ]]; then bash tests/infra/node-bed.sh build; fi
+        bash tests/infra/vm-bed.sh build
+    ) >"${prebuild_log}" 2>&1 &
+    prebuild_pid=$!
+    set +m
+    log "building the Kubernetes bed, the real node and the VM image in the background (${prebuild_log})"
+}
+
+wait_prebuild() {
+    local rc=0
+    wait "${prebuild_pid}" || rc=$?
+    prebuild_pid=""
+    if [[ "${rc}" != 0 ]]; then
+        log "WARNING: the background build failed (rc ${rc}); its tests' fixtures build again and report why:"
+        tail -n 20 "${prebuild_log}" >&2
+    fi
+}
 
 for stage in "${stages[@]}"; do
     start="$(now)"
@@ -51,10 +84,16 @@ for stage in "${stages[@]}"; do
                     if bash tests/infra/node-bed.sh check >/dev/null 2>&1; then
                         export CHAOS_NODE_BED=1
                     fi
-                    # Everything, once: the Docker engines, the Kubernetes control plane (tests/infra/k8s-bed.sh,
-                    # or $KUBECONFIG), the QEMU VM with real netem (tests/infra/vm-bed.sh) and the browser test.
-                    log "integration tests (Docker, Kubernetes, VM, browser), ${core}"
-                    "${venv[${core}]}/bin/python" -m pytest -q --durations=15 tests/integration
+                    # Everything, once: the Docker engines and the browser test while the other beds build, then
+                    # the Kubernetes control plane (tests/infra/k8s-bed.sh, or $KUBECONFIG) and the QEMU VM with
+                    # real netem (tests/infra/vm-bed.sh).
+                    start_prebuild
+                    log "integration tests (Docker, browser), ${core}"
+                    "${venv[${core}]}/bin/python" -m pytest -q --durations=15 tests/integration \
+                        --ignore=tests/integration/k8s --ignore=tests/integration/vm
+                    wait_prebuild
+                    log "integration tests (Kubernetes, VM), ${core}"
+                    "${venv[${core}]}/bin/python" -m pytest -q --durations=15 tests/integration/k8s tests/integration/vm
                     first=0
                 else
                     # The other ansible-core line: the Docker modules and playbooks again, on the private engines.

@@ -3,8 +3,10 @@
 # Docker (Debian's docker.io) and the two test images chaos-busybox / chaos-nethelper inside, reached
 # over ssh on 127.0.0.1. It is the "remote Docker host with real netem" that the host kernel cannot be.
 #
-# Usage: vm-bed.sh build | up | down | status | ssh -- CMD... | env | inventory [--ini] | selftest
+# Usage: vm-bed.sh deps | build | up | down | status | ssh -- CMD... | env | inventory [--ini] | selftest
 #
+#   deps       install the host packages it needs (qemu, debootstrap, ...; apt), nothing else: run it in the
+#              foreground before a `build` in the background, so no two apt-get contend for dpkg's lock
 #   build      debootstrap the image, make the test images' root trees from the guest's own binaries (in a
 #              chroot), boot it once to `docker import` them, shut it down cleanly, and cache the qcow2 +
 #              kernel + initrd under $CHAOS_VM_CACHE/<suite>-<recipe hash>/; a no-op when cached
@@ -81,7 +83,7 @@ die() { log "error: $*"; exit 1; }
 source "$(dirname "${BASH_SOURCE[0]}")/_apt.sh"
 
 usage() {
-  sed -n '6,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '6,39p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 now() { date +%s.%N; }
@@ -765,7 +767,7 @@ main() {
   local cmd=${1:-}
   [[ $# -gt 0 ]] && shift
   case $cmd in
-    build | up | down | status | ssh | env | inventory | selftest) ;;
+    deps | build | up | down | status | ssh | env | inventory | selftest) ;;
     -h | --help | help) usage; return 0 ;;
     *) usage >&2; return 2 ;;
   esac
@@ -777,6 +779,7 @@ main() {
     trap cleanup_build EXIT
   fi
   case $cmd in
+    deps) need_root; ensure_host_packages ;;
     build) (($# == 0)) || die "usage: build"; cmd_build ;;
     up) (($# == 0)) || die "usage: up"; cmd_up ;;
     down) cmd_down ;;
