@@ -37,7 +37,7 @@ trap stop_bed EXIT
 # Each build is a no-op when its cache holds it; the host packages go in first, in the foreground, so that no two
 # apt-get contend for dpkg's lock. A build that fails here is retried by its tests' fixture, which reports the error.
 start_prebuild() {
-    bash tests/infra/vm-bed.sh deps >&2
+    bash tests/infra/vm-bed.sh deps >&2 || log "WARNING: the VM bed's host packages did not install; its tests will say why"
     mkdir -p tests/output
     prebuild_log="tests/output/prebuild.log"
     set -m  # its own process group, so that stop_bed can stop it whole
