@@ -131,11 +131,9 @@ def documented_rules(first_line):
             for group in rule['apiGroups']]
 
 
-def service_account_token(api, namespace, name, rules):
-    """A ServiceAccount bound to a Role with ``rules`` in ``namespace``; returns a TokenRequest token
-    once the API server lets it list pods there (RBAC takes a moment to apply)."""
-    api['core'].create_namespaced_service_account(namespace, client.V1ServiceAccount(
-        metadata=client.V1ObjectMeta(name=name)))
+def bind_role(api, namespace, name, rules, subject):
+    """A Role ``name`` with ``rules`` (api group, resources, verbs) in ``namespace``, bound to ``subject`` (an
+    RbacV1Subject)."""
     api['rbac'].create_namespaced_role(namespace, client.V1Role(
         metadata=client.V1ObjectMeta(name=name),
         rules=[client.V1PolicyRule(api_groups=[group], resources=resources, verbs=verbs)
@@ -143,7 +141,16 @@ def service_account_token(api, namespace, name, rules):
     api['rbac'].create_namespaced_role_binding(namespace, client.V1RoleBinding(
         metadata=client.V1ObjectMeta(name=name),
         role_ref=client.V1RoleRef(api_group='rbac.authorization.k8s.io', kind='Role', name=name),
-        subjects=[client.RbacV1Subject(kind='ServiceAccount', name=name, namespace=namespace)]))
+        subjects=[subject]))
+
+
+def service_account_token(api, namespace, name, rules):
+    """A ServiceAccount bound to a Role with ``rules`` in ``namespace``; returns a TokenRequest token
+    once the API server lets it list pods there (RBAC takes a moment to apply)."""
+    api['core'].create_namespaced_service_account(namespace, client.V1ServiceAccount(
+        metadata=client.V1ObjectMeta(name=name)))
+    bind_role(api, namespace, name, rules, client.RbacV1Subject(kind='ServiceAccount', name=name,
+                                                                namespace=namespace))
     request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[],
                                                                                  expiration_seconds=3600))
     token = api['core'].create_namespaced_service_account_token(name, namespace, request).status.token

@@ -13,8 +13,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from k8s_helpers import (create_deployment, create_pod, documented_block, documented_rules, live_uids, target_uids,
-                         uids, wait_for, wait_ready)
+from k8s_helpers import (bind_role, create_deployment, create_pod, documented_block, documented_rules, live_uids,
+                         target_uids, uids, wait_for, wait_ready)
 
 pytestmark = [pytest.mark.integration, pytest.mark.k8s]
 
@@ -59,8 +59,9 @@ def identities(api, make_namespace, run_id):
                                       name=role['metadata']['name']),
             subjects=[client.RbacV1Subject(kind='ServiceAccount', name='impersonator', namespace=allowed)]))
         # The probe's and k8s_pod_chaos's documented rules, for the impersonated group, in one namespace only.
+        as_group = client.RbacV1Subject(kind='Group', name=group, api_group='rbac.authorization.k8s.io')
         for name, rules in (('prober', PROBE_RULES), ('pod-chaos', POD_CHAOS_RULES)):
-            _bind_to_group(api, allowed, name, documented_rules(rules), group)
+            bind_role(api, allowed, name, documented_rules(rules), as_group)
         wait_ready(api, allowed, 'app=web', 1)
         wait_ready(api, forbidden, 'app=web', 1)
         _wait_for_rbac(api, impersonator, allowed, user, group)
@@ -72,18 +73,6 @@ def identities(api, make_namespace, run_id):
                 delete(role['metadata']['name'])
             except ApiException:
                 pass
-
-
-def _bind_to_group(api, namespace, name, rules, group):
-    """A Role ``name`` with ``rules`` in ``namespace``, bound to ``group``."""
-    api['rbac'].create_namespaced_role(namespace, client.V1Role(
-        metadata=client.V1ObjectMeta(name=name),
-        rules=[client.V1PolicyRule(api_groups=[api_group], resources=resources, verbs=verbs)
-               for api_group, resources, verbs in rules]))
-    api['rbac'].create_namespaced_role_binding(namespace, client.V1RoleBinding(
-        metadata=client.V1ObjectMeta(name=name),
-        role_ref=client.V1RoleRef(api_group='rbac.authorization.k8s.io', kind='Role', name=name),
-        subjects=[client.RbacV1Subject(kind='Group', name=group, api_group='rbac.authorization.k8s.io')]))
 
 
 def _wait_for_rbac(api, token, namespace, user, group):
