@@ -82,8 +82,8 @@ die() { log "error: $*"; exit 1; }
 # shellcheck source=tests/infra/_apt.sh
 source "$(dirname "${BASH_SOURCE[0]}")/_apt.sh"
 
-usage() {
-  sed -n '6,39p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+usage() { # the header comment from its Usage line on, however long it grows
+  awk 'NR >= 6 && !/^#/ { exit } NR >= 6 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
 }
 
 now() { date +%s.%N; }
